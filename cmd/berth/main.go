@@ -1,0 +1,20 @@
+// Command berth manages container images without a daemon.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/cli"
+)
+
+func main() {
+	// The sandbox re-exec hook goes first (see internal/sandbox): a re-executed
+	// child must not run any of the CLI's setup.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,6 @@
+package cli
+
+// storeHandle is filled in by the store wiring.
+type storeHandle struct{}
+
+func (a *app) close() {}

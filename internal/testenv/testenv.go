@@ -1,0 +1,80 @@
+// Package testenv gives tests the real peers they run against (skopeo, umoci,
+// the CNCF registry, busybox-static, buildah) and a built berth binary. When
+// BERTH_REQUIRE_PEERS=1 (set by scripts/test.sh, so always in CI) a missing
+// peer fails the test instead of skipping it.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Peer returns the path of the named program, or skips/fails the test when
+// it is not installed.
+func Peer(t testing.TB, name string) string {
+	t.Helper()
+	for _, p := range []string{name, "/usr/bin/" + name, "/usr/sbin/" + name, "/bin/" + name} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("BERTH_REQUIRE_PEERS") == "1" {
+		t.Fatalf("peer %s is not installed (scripts/test.sh installs it)", name)
+	}
+	t.Skipf("peer %s is not installed; run scripts/test.sh", name)
+	return ""
+}
+
+// BusyboxStatic returns the path of Debian's static busybox, the base of every
+// test image.
+func BusyboxStatic(t testing.TB) string {
+	t.Helper()
+	return Peer(t, "busybox")
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Berth builds ./cmd/berth once per test binary and returns its path.
+func Berth(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
+		cmd.Dir = ModuleRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building berth: %v", buildErr)
+	}
+	return buildPath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// ModuleRoot returns the repository root (where go.mod is).
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}

@@ -15,8 +15,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNotFound is returned (wrapped) for a blob or image the store lacks.
+// ErrNotFound is matched (errors.Is) by every "missing" error of the store.
 var ErrNotFound = errors.New("not found")
+
+// missing is a not-found error whose message is complete on its own.
+type missing struct{ msg string }
+
+func (e missing) Error() string        { return e.msg }
+func (e missing) Is(target error) bool { return target == ErrNotFound }
+
+func notFoundf(format string, args ...any) error { return missing{fmt.Sprintf(format, args...)} }
 
 // Store is a local image store rooted at a directory. It is safe for use by
 // several goroutines and, through file locks, by several processes.

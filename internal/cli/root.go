@@ -28,8 +28,8 @@ type app struct {
 	logLevel string // --log-level
 	debug    bool   // -D/--debug
 
-	st    *storeHandle
-	log   *slog.Logger
+	st  *storeHandle
+	log *slog.Logger
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
@@ -73,6 +73,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newRegistryCmd(),
 	)
 	image.AddCommand()
 	system.AddCommand()

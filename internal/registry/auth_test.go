@@ -24,7 +24,7 @@ func TestBasicAuth(t *testing.T) {
 	}{
 		{"no credentials", nil, 401},
 		{"wrong password", []string{"Authorization: Basic dXNlcjp3cm9uZw=="}, 401}, // user:wrong
-		{"good", []string{"Authorization: Basic dXNlcjpzZWNyZXQ="}, 200},          // user:secret
+		{"good", []string{"Authorization: Basic dXNlcjpzZWNyZXQ="}, 200},           // user:secret
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,10 +46,13 @@ type GCResult struct {
 }
 
 // GC collects unreferenced content from the storage while the registry may
-// be serving pushes. Marking runs without locks; the sweep then takes the
+// be serving pushes. A first pass, without locks, finds candidates: blob
+// links older than the push window that no manifest of their repository
+// references, and blobs that nothing keeps. The sweep then takes the
 // exclusive side of the commit lock (pushes take the shared side while they
-// link blobs or commit manifests), marks again and deletes only what is
-// still unreferenced, so no blob a push has linked or referenced is lost.
+// link blobs or commit manifests), marks again from fresh metadata and
+// deletes only the candidates that are still unreferenced, so nothing a
+// push has linked or referenced is lost.
 func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error) {
 	if opts.UploadMaxAge == 0 {
 		opts.UploadMaxAge = 24 * time.Hour
@@ -67,23 +70,23 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 	if err := s.gcUploads(ctx, start, opts, &res); err != nil {
 		return res, err
 	}
-	if err := s.gcRepositories(ctx, start, opts, &res); err != nil {
+	if err := s.gcUntagged(ctx, start, opts, &res); err != nil {
 		return res, err
 	}
-	live, err := s.mark(ctx, start, opts)
+	mk, err := s.mark(ctx, start, opts)
 	if err != nil {
 		return res, err
 	}
 	var candidates []storage.Info
 	err = d.List(ctx, "blobs/", func(info storage.Info) error {
 		dg, ok := digestFromBlobKey(info.Key)
-		if !ok || live[dg] || start.Sub(info.ModTime) < opts.Delay {
+		if !ok || mk.live[dg] || start.Sub(info.ModTime) < opts.Delay {
 			return nil
 		}
 		candidates = append(candidates, info)
 		return nil
 	})
-	if err != nil || len(candidates) == 0 {
+	if err != nil || (len(candidates) == 0 && len(mk.staleLinks) == 0) {
 		return res, err
 	}
 	if s.locker != nil {
@@ -93,12 +96,29 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 		}
 		defer unlock()
 	}
-	if live, err = s.mark(ctx, start, opts); err != nil {
+	// Under the lock no push can link or commit: mark again.
+	fresh, err := s.mark(ctx, start, opts)
+	if err != nil {
 		return res, err
+	}
+	stillStale := map[string]bool{}
+	for _, l := range fresh.staleLinks {
+		stillStale[l.Key] = true
+	}
+	for _, l := range mk.staleLinks {
+		if !stillStale[l.Key] {
+			continue
+		}
+		res.Items = append(res.Items, GCItem{Kind: "link", Repo: l.repo, Digest: l.digest})
+		if !opts.DryRun {
+			if err := d.Delete(ctx, l.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return res, fmt.Errorf("deleting link: %w", err)
+			}
+		}
 	}
 	for _, info := range candidates {
 		dg, _ := digestFromBlobKey(info.Key)
-		if live[dg] {
+		if fresh.live[dg] {
 			continue
 		}
 		if !opts.DryRun {
@@ -124,58 +144,84 @@ func digestFromBlobKey(key string) (string, bool) {
 	return d.String(), true
 }
 
-// mark returns every blob digest that must be kept: manifests and what they
-// reference in every repository, and blobs linked into a repository within
-// the push window (or the delay, if longer).
-func (s *Server) mark(ctx context.Context, start time.Time, opts GCOptions) (map[string]bool, error) {
-	live := map[string]bool{}
+type staleLink struct {
+	storage.Info
+	repo, digest string
+}
+
+type marks struct {
+	live       map[string]bool // blob digests to keep
+	staleLinks []staleLink     // links that no longer keep anything
+}
+
+// mark finds the blobs to keep: manifests and what they reference in every
+// repository, and blobs linked into a repository, except through links older
+// than the push window (or the delay) that no manifest of their repository
+// references: those are stale and keep nothing.
+func (s *Server) mark(ctx context.Context, start time.Time, opts GCOptions) (marks, error) {
+	mk := marks{live: map[string]bool{}}
 	repos, _, err := s.loadCatalog(ctx)
 	if err != nil {
-		return nil, err
+		return mk, err
 	}
-	grace := max(opts.Delay, pushWindow)
+	refs := map[string]map[string]bool{}
 	for _, name := range repos {
 		m, _, err := s.loadMeta(ctx, name)
 		if err != nil {
-			return nil, err
+			return mk, err
 		}
+		refd := map[string]bool{}
 		for dg, e := range m.Manifests {
-			live[dg] = true
+			refd[dg] = true
 			for _, r := range e.Refs {
-				live[r] = true
+				refd[r] = true
 			}
 		}
-		err = s.d.List(ctx, "repositories/"+name+"/_links/", func(info storage.Info) error {
-			if start.Sub(info.ModTime) < grace {
-				if dg, ok := digestFromLinkKey(name, info.Key); ok {
-					live[dg] = true
-				}
-			}
+		for dg := range refd {
+			mk.live[dg] = true
+		}
+		refs[name] = refd
+	}
+	grace := max(opts.Delay, pushWindow)
+	// Links of every repository, including those that have no manifest yet
+	// (and so are not in the catalog): a first push uploads blobs first.
+	err = s.listLinks(ctx, func(name, dg string, info storage.Info) error {
+		if start.Sub(info.ModTime) < grace || refs[name][dg] {
+			mk.live[dg] = true
 			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
-	}
-	return live, nil
+		mk.staleLinks = append(mk.staleLinks, staleLink{info, name, dg})
+		return nil
+	})
+	return mk, err
 }
 
-func digestFromLinkKey(name, key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, "repositories/"+name+"/_links/")
-	if !ok {
-		return "", false
-	}
-	alg, hx, ok := strings.Cut(rest, "/")
-	if !ok {
-		return "", false
-	}
-	d, ok := parseDigest(alg + ":" + hx)
-	return d.String(), ok
+// listLinks calls fn for every blob link of every repository.
+func (s *Server) listLinks(ctx context.Context, fn func(name, dg string, info storage.Info) error) error {
+	return s.d.List(ctx, "repositories/", func(info storage.Info) error {
+		rest := strings.TrimPrefix(info.Key, "repositories/")
+		i := strings.LastIndex(rest, "/_links/")
+		if i < 0 {
+			return nil
+		}
+		name := rest[:i]
+		alg, hx, ok := strings.Cut(rest[i+len("/_links/"):], "/")
+		if !ok || !validName(name) {
+			return nil
+		}
+		d, ok := parseDigest(alg + ":" + hx)
+		if !ok {
+			return nil
+		}
+		return fn(name, d.String(), info)
+	})
 }
 
-// gcRepositories removes untagged manifests (when asked) and links that no
-// manifest of their repository references any more.
-func (s *Server) gcRepositories(ctx context.Context, start time.Time, opts GCOptions, res *GCResult) error {
+// gcUntagged removes the manifests no tag reaches (when asked).
+func (s *Server) gcUntagged(ctx context.Context, start time.Time, opts GCOptions, res *GCResult) error {
+	if !opts.DeleteUntagged {
+		return nil
+	}
 	repos, _, err := s.loadCatalog(ctx)
 	if err != nil {
 		return err
@@ -185,55 +231,35 @@ func (s *Server) gcRepositories(ctx context.Context, start time.Time, opts GCOpt
 		if err != nil {
 			return err
 		}
-		if opts.DeleteUntagged {
-			drop := untagged(m, start, opts.Delay)
-			if len(drop) > 0 {
-				for _, dg := range drop {
-					res.Items = append(res.Items, GCItem{Kind: "manifest", Repo: name, Digest: dg, Size: m.Manifests[dg].Size})
-				}
-				if !opts.DryRun {
-					m, err = s.updateMeta(ctx, name, func(cur *repoMeta) error {
-						// Recompute on the current metadata: a push may have
-						// tagged one of them since.
-						for _, dg := range untagged(cur, start, opts.Delay) {
-							delete(cur.Manifests, dg)
-						}
-						return nil
-					})
-					if err != nil {
-						return err
-					}
-				}
+		if opts.DryRun {
+			for _, dg := range untagged(m, start, opts.Delay) {
+				res.Items = append(res.Items, GCItem{Kind: "manifest", Repo: name, Digest: dg, Size: m.Manifests[dg].Size})
 			}
+			continue
 		}
-		refd := map[string]bool{}
-		for dg, e := range m.Manifests {
-			refd[dg] = true
-			for _, r := range e.Refs {
-				refd[r] = true
+		var dropped []GCItem
+		_, err = s.updateMeta(ctx, name, func(cur *repoMeta) error {
+			// Computed on the current metadata, inside the conditional
+			// update: a push may have tagged one of them since.
+			dropped = dropped[:0]
+			for _, dg := range untagged(cur, start, opts.Delay) {
+				dropped = append(dropped, GCItem{Kind: "manifest", Repo: name, Digest: dg, Size: cur.Manifests[dg].Size})
+				delete(cur.Manifests, dg)
 			}
-		}
-		grace := max(opts.Delay, pushWindow)
-		err = s.d.List(ctx, "repositories/"+name+"/_links/", func(info storage.Info) error {
-			dg, ok := digestFromLinkKey(name, info.Key)
-			if !ok || refd[dg] || start.Sub(info.ModTime) < grace {
-				return nil
-			}
-			res.Items = append(res.Items, GCItem{Kind: "link", Repo: name, Digest: dg})
-			if opts.DryRun {
-				return nil
-			}
-			if err := s.d.Delete(ctx, info.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
+			if len(dropped) == 0 {
+				return errNoChange
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errNoChange) {
 			return err
 		}
+		res.Items = append(res.Items, dropped...)
 	}
 	return nil
 }
+
+var errNoChange = errors.New("no change")
 
 // untagged returns the manifests of m that no tag reaches and that are older
 // than delay. Reachable: tagged, a child of a reachable index, or a referrer

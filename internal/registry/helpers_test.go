@@ -147,3 +147,5 @@ func (tr *testRegistry) pushImage(repo, ref string, config []byte, layers ...[]b
 	}
 	return m, sha256Of(m)
 }
+
+func storageCond() storage.Cond { return storage.Cond{} }

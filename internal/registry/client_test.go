@@ -116,7 +116,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	}
 	var entry struct {
 		Msg, ID, Method, Path string
-		Status               int
+		Status                int
 	}
 	if err := json.Unmarshal([]byte(lines[1]), &entry); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -31,7 +34,15 @@ func serve(t *testing.T, root string, args ...string) *served {
 	t.Helper()
 	bin := testenv.Berth(t)
 	args = append([]string{"registry", "serve", "--root", root, "--addr", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(bin, args...)
+	s := serveCmd(t, exec.Command(bin, args...))
+	s.root = root
+	return s
+}
+
+// serveCmd starts cmd, a `berth registry serve` command line, and waits for
+// its "listening" log line.
+func serveCmd(t *testing.T, cmd *exec.Cmd) *served {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +50,7 @@ func serve(t *testing.T, root string, args ...string) *served {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, root: root, logs: &strings.Builder{}, done: make(chan struct{})}
+	s := &served{cmd: cmd, logs: &strings.Builder{}, done: make(chan struct{})}
 	addrc := make(chan string, 1)
 	go func() {
 		defer close(s.done)
@@ -98,3 +109,5 @@ func makeHtpasswd(t *testing.T, user, pass string) string {
 	}
 	return p
 }
+
+func mustEmptyIndex() v1.ImageIndex { return empty.Index }

@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -27,13 +29,21 @@ type Verifier struct {
 	path string
 	opts Options
 
-	mu      sync.Mutex
+	checked atomic.Int64 // unix nanoseconds of the last file check
+
+	mu      sync.RWMutex
 	users   map[string][]byte
 	modTime time.Time
 	size    int64
-	checked time.Time
-	cache   map[[32]byte]time.Time // hash of user, password and stored hash -> expiry
+	cache   map[[32]byte]cached // hash of user and password -> verified entry
 	fails   map[string]*failState
+}
+
+// cached is a verified credential: valid until exp, and only while the
+// user's stored hash is still hash.
+type cached struct {
+	exp  time.Time
+	hash []byte
 }
 
 type failState struct {
@@ -69,27 +79,39 @@ func NewVerifier(path string, opts Options) (*Verifier, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	v := &Verifier{path: path, opts: opts, cache: map[[32]byte]time.Time{}, fails: map[string]*failState{}}
-	if err := v.reload(true); err != nil {
+	v := &Verifier{path: path, opts: opts, cache: map[[32]byte]cached{}, fails: map[string]*failState{}}
+	if err := v.reload(opts.Now()); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// reload re-reads the file when its size or mtime changed, at most once a
-// second (force bypasses the rate limit). Must hold v.mu unless force.
-func (v *Verifier) reload(force bool) error {
+// maybeReload re-reads the file when its size or mtime changed, checking at
+// most once a second; requests in between pay one atomic load.
+func (v *Verifier) maybeReload() error {
 	now := v.opts.Now()
-	if !force && now.Sub(v.checked) < time.Second {
+	last := v.checked.Load()
+	if now.UnixNano()-last < int64(time.Second) || !v.checked.CompareAndSwap(last, now.UnixNano()) {
 		return nil
 	}
-	v.checked = now
 	fi, err := os.Stat(v.path)
 	if err != nil {
 		return fmt.Errorf("reading htpasswd file: %w", err)
 	}
-	if !force && fi.ModTime().Equal(v.modTime) && fi.Size() == v.size {
+	v.mu.RLock()
+	same := fi.ModTime().Equal(v.modTime) && fi.Size() == v.size
+	v.mu.RUnlock()
+	if same {
 		return nil
+	}
+	return v.reload(now)
+}
+
+func (v *Verifier) reload(now time.Time) error {
+	v.checked.Store(now.UnixNano())
+	fi, err := os.Stat(v.path)
+	if err != nil {
+		return fmt.Errorf("reading htpasswd file: %w", err)
 	}
 	entries, err := LoadFile(v.path)
 	if err != nil {
@@ -99,8 +121,10 @@ func (v *Verifier) reload(force bool) error {
 	for _, e := range entries {
 		users[e.User] = e.Hash
 	}
+	v.mu.Lock()
 	v.users, v.modTime, v.size = users, fi.ModTime(), fi.Size()
 	clear(v.cache) // a changed password must not stay valid through the cache
+	v.mu.Unlock()
 	return nil
 }
 
@@ -109,18 +133,19 @@ func (v *Verifier) reload(force bool) error {
 // waits twice as long as the previous one, up to MaxDelay; after ThrottleAt
 // failures the client is refused outright until it pauses.
 func (v *Verifier) Verify(ctx context.Context, user, password, client string) error {
-	v.mu.Lock()
-	if err := v.reload(false); err != nil {
-		v.mu.Unlock()
+	if err := v.maybeReload(); err != nil {
 		return err
 	}
-	hash, known := v.users[user]
-	key := cacheKey(user, password, hash)
+	key := cacheKey(user, password)
 	now := v.opts.Now()
-	if exp, ok := v.cache[key]; ok && known && now.Before(exp) {
-		v.mu.Unlock()
+	v.mu.RLock()
+	hash, known := v.users[user]
+	c, hit := v.cache[key]
+	v.mu.RUnlock()
+	if hit && known && now.Before(c.exp) && bytes.Equal(c.hash, hash) {
 		return nil
 	}
+	v.mu.Lock()
 	delay, err := v.delayFor(client, now)
 	v.mu.Unlock()
 	if err != nil {
@@ -161,7 +186,7 @@ func (v *Verifier) Verify(ctx context.Context, user, password, client string) er
 	if len(v.cache) >= v.opts.CacheSize {
 		clear(v.cache)
 	}
-	v.cache[key] = v.opts.Now().Add(v.opts.CacheTTL)
+	v.cache[key] = cached{exp: v.opts.Now().Add(v.opts.CacheTTL), hash: hash}
 	return nil
 }
 
@@ -187,16 +212,11 @@ func (v *Verifier) delayFor(client string, now time.Time) (time.Duration, error)
 	return min(d, v.opts.MaxDelay), nil
 }
 
-func cacheKey(user, password string, hash []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(user))
-	h.Write([]byte{0})
-	h.Write([]byte(password))
-	h.Write([]byte{0})
-	h.Write(hash)
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+// cacheKey hashes the credential so that the cache holds no password.
+func cacheKey(user, password string) [32]byte {
+	b := make([]byte, 0, len(user)+1+len(password))
+	b = append(append(append(b, user...), 0), password...)
+	return sha256.Sum256(b)
 }
 
 // dummyHash is compared against for unknown users (cost 10, like real entries).

@@ -152,6 +152,20 @@ func TestUploadErrors(t *testing.T) {
 			t.Fatalf("wrong content stored: %d", r.code)
 		}
 	})
+	t.Run("wrong digest after one streamed chunk", func(t *testing.T) {
+		tr := newTestRegistry(t, Options{})
+		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
+		loc = tr.do("PATCH", loc, data).h.Get("Location")
+		wrong := sha256Of([]byte("other"))
+		if r := tr.do("PUT", loc+"?digest="+wrong, nil); r.code != 400 || r.errCode() != "DIGEST_INVALID" {
+			t.Fatalf("%d %s", r.code, r.body)
+		}
+		for _, dg := range []string{wrong, d} {
+			if r := tr.do("HEAD", "/v2/r/blobs/"+dg, nil); r.code != 404 {
+				t.Fatalf("%s stored: %d", dg, r.code)
+			}
+		}
+	})
 	t.Run("missing digest on PUT", func(t *testing.T) {
 		tr := newTestRegistry(t, Options{})
 		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")

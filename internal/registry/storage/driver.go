@@ -66,3 +66,13 @@ type Driver interface {
 type Locker interface {
 	Lock(ctx context.Context, name string, exclusive bool) (unlock func(), err error)
 }
+
+// Mover is implemented by drivers that can make an object appear under
+// another key without the bytes passing through the caller: a rename on a
+// filesystem, a server-side copy then delete on an object store. Readers of
+// dst see the whole object or nothing. The registry uses it to turn a
+// one-chunk upload into a blob without writing it twice; without it, the
+// chunk is copied.
+type Mover interface {
+	Move(ctx context.Context, src, dst string) error
+}

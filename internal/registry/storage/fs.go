@@ -310,3 +310,28 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// Move implements Mover with rename(2); both directories are fsynced.
+func (d *FS) Move(_ context.Context, src, dst string) error {
+	ps, err := d.path(src)
+	if err != nil {
+		return err
+	}
+	pd, err := d.path(dst)
+	if err != nil {
+		return err
+	}
+	if err := d.mkdirAll(filepath.Dir(pd)); err != nil {
+		return err
+	}
+	if err := os.Rename(ps, pd); err != nil {
+		return notFound(err)
+	}
+	if err := syncDir(filepath.Dir(pd)); err != nil {
+		return err
+	}
+	if filepath.Dir(ps) != filepath.Dir(pd) {
+		return syncDir(filepath.Dir(ps))
+	}
+	return nil
+}

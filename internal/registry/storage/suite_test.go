@@ -140,6 +140,29 @@ func testDriver(t *testing.T, d Driver) {
 			t.Fatalf("%v", got)
 		}
 	})
+	if m, ok := d.(Mover); ok {
+		t.Run("move", func(t *testing.T) {
+			d.Put(ctx, "mv/src", bytes.NewReader([]byte("moved")), Cond{})
+			if err := m.Move(ctx, "mv/src", "mv/deep/dst"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Stat(ctx, "mv/src"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("source still there: %v", err)
+			}
+			rd, err := d.Open(ctx, "mv/deep/dst")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rd)
+			rd.Close()
+			if string(b) != "moved" {
+				t.Fatalf("%q", b)
+			}
+			if err := m.Move(ctx, "mv/none", "mv/x"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing source: %v", err)
+			}
+		})
+	}
 	t.Run("delete", func(t *testing.T) {
 		d.Put(ctx, "del/x", bytes.NewReader(nil), Cond{})
 		if err := d.Delete(ctx, "del/x"); err != nil {

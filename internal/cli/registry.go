@@ -373,13 +373,18 @@ func humanBytes(n int64) string {
 }
 
 func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
-	var create, bcryptFlag, stdin bool
+	var create, bcryptFlag, stdin, batch bool
 	var cost int
 	cmd := &cobra.Command{
-		Use:   "htpasswd [-c] [-B] FILE USER",
+		Use:   "htpasswd [-c] [-B] [-b] FILE USER [PASSWORD]",
 		Short: "Add or update a user in an htpasswd file (bcrypt, as Apache's htpasswd -B)",
-		Args:  exactArgs(2),
+		Long: "Add or update a user in an htpasswd file, with Apache htpasswd's flags: -c creates the file, -B (bcrypt)\n" +
+			"is always on, -b takes the password from the command line (visible to other users: prefer --password-stdin).",
+		Args: rangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 3) != batch {
+				return usageError{errors.New("the PASSWORD argument goes with -b, and -b needs it")}
+			}
 			_ = bcryptFlag // bcrypt is the only format berth writes; -B is accepted for Apache's spelling
 			file, user := args[0], args[1]
 			if !auth.ValidUser(user) {
@@ -389,6 +394,7 @@ func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
 				return usageError{fmt.Errorf("bcrypt cost %d out of range 4..17", cost)}
 			}
 			var old []byte
+			var err error
 			if !create {
 				b, err := os.ReadFile(file)
 				if err != nil {
@@ -399,9 +405,14 @@ func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
 				}
 				old = b
 			}
-			pw, err := a.readPassword(stdin)
-			if err != nil {
+			var pw string
+			if batch {
+				pw = args[2]
+			} else if pw, err = a.readPassword(stdin); err != nil {
 				return err
+			}
+			if pw == "" {
+				return errors.New("empty password")
 			}
 			hash, err := auth.HashPassword(pw, cost)
 			if err != nil {
@@ -427,6 +438,7 @@ func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
 	f.BoolVarP(&bcryptFlag, "bcrypt", "B", true, "Use bcrypt (always on; accepted for Apache's spelling)")
 	f.IntVarP(&cost, "cost", "C", 0, "bcrypt cost (4-17, default 10)")
 	f.BoolVar(&stdin, "password-stdin", false, "Read the password from stdin")
+	f.BoolVarP(&batch, "batch", "b", false, "Take the password from the command line")
 	return cmd
 }
 

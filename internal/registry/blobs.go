@@ -1,0 +1,212 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/registry/storage"
+)
+
+func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, name, ref string) error {
+	d, ok := parseDigest(ref)
+	if !ok {
+		return errDigestInvalid("invalid or unsupported digest " + quote(ref))
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.getBlob(w, r, name, d)
+	case http.MethodDelete:
+		return s.deleteBlob(w, r, name, d)
+	}
+	return errUnsupported("method not allowed")
+}
+
+// getBlob serves a blob with http.ServeContent: Range, If-None-Match and HEAD
+// come from net/http, and the filesystem driver's *os.File goes out with
+// sendfile.
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d digest) error {
+	ctx := r.Context()
+	if _, err := s.d.Stat(ctx, linkKey(name, d)); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUnknown()
+		}
+		return err
+	}
+	rd, err := s.d.Open(ctx, blobKey(d))
+	if errors.Is(err, storage.ErrNotFound) {
+		return errBlobUnknown()
+	}
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("ETag", `"`+d.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	http.ServeContent(w, r, "", time.Time{}, rd)
+	return nil
+}
+
+func (s *Server) deleteBlob(w http.ResponseWriter, r *http.Request, name string, d digest) error {
+	err := s.d.Delete(r.Context(), linkKey(name, d))
+	if errors.Is(err, storage.ErrNotFound) {
+		return errBlobUnknown()
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// errDigestMismatch ends a verifying read whose content is not what the
+// client claimed; the driver then discards what it wrote.
+var errDigestMismatch = errors.New("content does not match digest")
+
+var errBlobTooLarge = errors.New("blob exceeds the size limit")
+
+// verifier hashes what passes through it and, at EOF, fails instead of
+// returning io.EOF when the digest is wrong.
+type verifier struct {
+	r    io.Reader
+	h    hash.Hash
+	want digest
+	n    int64
+	max  int64
+}
+
+func newVerifier(r io.Reader, want digest, max int64) *verifier {
+	return &verifier{r: r, h: newHash(want.alg), want: want, max: max}
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.max > 0 && v.n > v.max {
+		return n, errBlobTooLarge
+	}
+	if err == io.EOF && hexString(v.h.Sum(nil)) != v.want.hex {
+		return n, errDigestMismatch
+	}
+	return n, err
+}
+
+// commitBlob stores what r yields as blob d of repository name: it verifies
+// the digest on the way, writes the blob unless it is already stored, and
+// links it into the repository. It holds the shared commit lock so that
+// garbage collection never sweeps the blob between its write and its link.
+func (s *Server) commitBlob(ctx context.Context, name string, d digest, r io.Reader) (int64, error) {
+	unlock, err := s.commitLock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	v := newVerifier(r, d, s.maxBlobSize())
+	if _, err := s.d.Stat(ctx, blobKey(d)); err == nil {
+		if _, err := io.Copy(io.Discard, v); err != nil {
+			return v.n, blobErr(err)
+		}
+	} else if _, err := s.d.Put(ctx, blobKey(d), v, storage.Cond{}); err != nil {
+		return v.n, blobErr(err)
+	}
+	if err := s.link(ctx, name, d); err != nil {
+		return v.n, err
+	}
+	return v.n, nil
+}
+
+func blobErr(err error) error {
+	switch {
+	case errors.Is(err, errDigestMismatch):
+		return errDigestInvalid("uploaded content does not match the digest")
+	case errors.Is(err, errBlobTooLarge):
+		return errTooLarge("SIZE_INVALID", "blob exceeds the registry's size limit")
+	}
+	return fmt.Errorf("storing blob: %w", err)
+}
+
+func (s *Server) link(ctx context.Context, name string, d digest) error {
+	if _, err := s.d.Stat(ctx, linkKey(name, d)); err == nil {
+		return nil
+	}
+	if _, err := s.d.Put(ctx, linkKey(name, d), eofReader{}, storage.Cond{}); err != nil {
+		return fmt.Errorf("linking blob: %w", err)
+	}
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// commitLock takes the shared side of the GC lock when the driver has locks.
+func (s *Server) commitLock(ctx context.Context) (func(), error) {
+	if s.locker == nil {
+		return func() {}, nil
+	}
+	return s.locker.Lock(ctx, gcLockName, false)
+}
+
+const gcLockName = "gc"
+
+func (s *Server) maxBlobSize() int64 { return 1 << 40 }
+
+// blobCache keeps small immutable blobs (manifests) in memory, bounded by
+// total size. Content-addressed bytes never go stale; GC removes what it
+// deletes.
+type blobCache struct {
+	mu   sync.RWMutex
+	m    map[string][]byte
+	size int64
+	max  int64
+}
+
+func (c *blobCache) get(k string) ([]byte, bool) {
+	c.mu.RLock()
+	b, ok := c.m[k]
+	c.mu.RUnlock()
+	return b, ok
+}
+
+func (c *blobCache) put(k string, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string][]byte{}
+	}
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	if c.size+int64(len(b)) > c.max {
+		clear(c.m)
+		c.size = 0
+	}
+	c.m[k] = b
+	c.size += int64(len(b))
+}
+
+func (c *blobCache) drop(k string) {
+	c.mu.Lock()
+	if b, ok := c.m[k]; ok {
+		c.size -= int64(len(b))
+		delete(c.m, k)
+	}
+	c.mu.Unlock()
+}
+
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

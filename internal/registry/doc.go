@@ -1,0 +1,17 @@
+// Package registry is berth's OCI Distribution server (distribution-spec 1.1):
+// the /v2/ routes and handlers, blob uploads, manifests and tags, the referrers
+// API, garbage collection, metrics and access logs. It is an http.Handler,
+// tested through httptest and against the OCI conformance suite.
+//
+// Layers, top to bottom: handlers (routes.go, blobs.go, uploads.go,
+// manifests.go, tags.go) parse and check requests and map errors to OCI codes
+// in one place (errors.go); the repository layer (repo.go, meta.go) keeps the
+// content model (blobs deduplicated across repositories, per-repository links,
+// one metadata object per repository holding tags and manifests) on top of a
+// storage.Driver, which could be an object store. The layout is documented
+// once, in layout.go.
+//
+// It must not import internal/store, internal/cli or any HTTP client code;
+// authentication comes in as an Authenticator interface (internal/auth
+// satisfies it).
+package registry

@@ -1,0 +1,274 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Authenticator verifies a user's password; internal/auth implements it with
+// htpasswd files. client identifies the caller (its IP) so that failed
+// attempts can be slowed down per client.
+type Authenticator interface {
+	Verify(ctx context.Context, user, password, client string) error
+}
+
+// throttler is implemented by Authenticator errors that refuse to check
+// more passwords from a client for now; the client gets 429.
+type throttler interface{ Throttled() bool }
+
+func isThrottled(err error) bool {
+	var t throttler
+	return errors.As(err, &t) && t.Throttled()
+}
+
+// Options configures a Server. The zero value of every field but Driver is a
+// working default.
+type Options struct {
+	Driver storage.Driver
+	Logger *slog.Logger // access and error logs; nil discards them
+	Auth   Authenticator
+	Realm  string // Basic realm sent with 401; default "berth registry"
+	// ReadOnly refuses every write with 405 UNSUPPORTED.
+	ReadOnly bool
+	// DisableDelete refuses blob, manifest and tag deletion (registry:2's
+	// storage.delete.enabled=false).
+	DisableDelete bool
+	// Registerer receives the server's Prometheus collectors; nil gives the
+	// server a registry of its own, served at /metrics either way.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// UploadMaxAge is how long an idle upload session is kept (default 24h).
+	UploadMaxAge time.Duration
+}
+
+// Server is the OCI distribution API as an http.Handler.
+type Server struct {
+	d        storage.Driver
+	log      *slog.Logger
+	opts     Options
+	cache    metaCache
+	mcache   blobCache
+	met      *metrics
+	idPrefix string
+	idSeq    atomic.Uint64
+	// commitLock, when the driver is a storage.Locker, excludes garbage
+	// collection while a push links blobs or commits a manifest.
+	locker storage.Locker
+}
+
+// New returns a Server over opts.Driver.
+func New(opts Options) (*Server, error) {
+	if opts.Driver == nil {
+		return nil, errors.New("registry: no storage driver")
+	}
+	if opts.Realm == "" {
+		opts.Realm = "berth registry"
+	}
+	if opts.UploadMaxAge == 0 {
+		opts.UploadMaxAge = 24 * time.Hour
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	s := &Server{d: opts.Driver, log: log, opts: opts, idPrefix: hex.EncodeToString(b[:]) + "-"}
+	s.mcache.max = 64 << 20
+	s.locker, _ = opts.Driver.(storage.Locker)
+	met, err := newMetrics(opts.Registerer, opts.Gatherer)
+	if err != nil {
+		return nil, err
+	}
+	s.met = met
+	return s, nil
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+)
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(keyRequestID).(string)
+	return id
+}
+
+// ServeHTTP implements http.Handler: request id, access log and metrics
+// around authentication and the /v2/ routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := s.idPrefix + itoa(int64(s.idSeq.Add(1)))
+	r = r.WithContext(context.WithValue(r.Context(), keyRequestID, id))
+	rw := &respWriter{ResponseWriter: w}
+	rw.Header().Set("X-Request-Id", id)
+	route, user := s.serve(rw, r)
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	dur := time.Since(start)
+	s.met.observe(r.Method, route, rw.status, dur)
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("route", route), slog.Int("status", rw.status), slog.Int64("bytes", rw.n),
+			slog.Duration("dur", dur), slog.String("remote", r.RemoteAddr), slog.String("user", user))
+	}
+}
+
+func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
+	p := r.URL.Path
+	switch p {
+	case "/healthz", "/health":
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+		return "health", ""
+	case "/metrics":
+		s.met.handler.ServeHTTP(w, r)
+		return "metrics", ""
+	}
+	if p != "/v2" && !strings.HasPrefix(p, "/v2/") {
+		http.NotFound(w, r)
+		return "other", ""
+	}
+	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+	rt := parseRoute(p, r.Method)
+	if s.opts.Auth != nil {
+		u, err := s.authenticate(r)
+		if err != nil {
+			if isThrottled(err) {
+				w.Header().Set("Retry-After", "10")
+				s.writeError(w, r, errTooManyRequests())
+			} else {
+				w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(s.opts.Realm, `"`, ``)+`"`)
+				s.writeError(w, r, errUnauthorized())
+			}
+			return rt.kind.String(), u
+		}
+		user = u
+	}
+	if rt.kind == routeNone {
+		s.writeError(w, r, newErr(http.StatusNotFound, "NAME_UNKNOWN", "unknown route"))
+		return "other", user
+	}
+	if rt.kind != routePing && rt.kind != routeCatalog && !validName(rt.name) {
+		s.writeError(w, r, errNameInvalid())
+		return rt.kind.String(), user
+	}
+	if err := s.dispatch(w, r, rt); err != nil {
+		s.writeError(w, r, err)
+	}
+	return rt.kind.String(), user
+}
+
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return "", errors.New("no credentials")
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if err := s.opts.Auth.Verify(r.Context(), u, p, host); err != nil {
+		return u, err
+	}
+	return u, nil
+}
+
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route) error {
+	if s.opts.ReadOnly && isWrite(r.Method) {
+		return errUnsupported("the registry is read-only")
+	}
+	if s.opts.DisableDelete && r.Method == http.MethodDelete && rt.kind != routeUpload {
+		return errUnsupported("deletion is disabled on this registry")
+	}
+	switch rt.kind {
+	case routePing:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return errUnsupported("method not allowed")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		if r.Method == http.MethodGet {
+			io.WriteString(w, "{}")
+		}
+		return nil
+	case routeCatalog:
+		return s.getCatalog(w, r)
+	case routeTags:
+		return s.getTags(w, r, rt.name)
+	case routeBlob:
+		return s.handleBlob(w, r, rt.name, rt.ref)
+	case routeUploads:
+		if r.Method != http.MethodPost {
+			return errUnsupported("method not allowed")
+		}
+		return s.startUpload(w, r, rt.name)
+	case routeUpload:
+		return s.handleUpload(w, r, rt.name, rt.ref)
+	case routeManifest:
+		return s.handleManifest(w, r, rt.name, rt.ref)
+	case routeReferrers:
+		return s.getReferrers(w, r, rt.name, rt.ref)
+	}
+	return errUnsupported("method not allowed")
+}
+
+// respWriter records the status and size for the access log and metrics.
+// It forwards ReadFrom so that blobs still go out with sendfile.
+type respWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *respWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(w.ResponseWriter, r)
+	}
+	w.n += n
+	return n, err
+}
+
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

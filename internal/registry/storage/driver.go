@@ -1,0 +1,78 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors every Driver returns (wrapped or not).
+var (
+	// ErrNotFound: the object does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrPrecondition: a conditional Put or Delete lost a race.
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrInvalidKey: the key is not a clean relative path.
+	ErrInvalidKey = errors.New("invalid object key")
+)
+
+// Info describes a stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+	// ETag changes whenever the object is replaced; it is opaque.
+	ETag string
+}
+
+// Cond makes a Put conditional. The zero value writes unconditionally.
+type Cond struct {
+	// IfNoneMatch: only create; fail with ErrPrecondition when the object exists.
+	IfNoneMatch bool
+	// IfMatch: only replace the object whose ETag is this; "" means no check.
+	IfMatch string
+}
+
+// Reader reads a stored object. Readers of the filesystem driver are
+// *os.File, so net/http can send them with sendfile.
+type Reader interface {
+	io.ReadSeekCloser
+}
+
+// Driver is the storage the registry needs. Keys are slash-separated relative
+// paths made only of [A-Za-z0-9._-] segments (never "." or ".."). Every method
+// is safe for concurrent use.
+type Driver interface {
+	// Stat returns the object's metadata or ErrNotFound.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Open opens the object for reading or returns ErrNotFound.
+	Open(ctx context.Context, key string) (Reader, error)
+	// Put stores everything read from r as key, atomically: readers see the
+	// old object or the new one, never a part. Any read error from r aborts
+	// the Put and leaves nothing behind (a verifying reader uses this to
+	// refuse content whose digest is wrong).
+	Put(ctx context.Context, key string, r io.Reader, c Cond) (Info, error)
+	// Delete removes the object; ErrNotFound when it is absent.
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every object whose key starts with prefix, in no
+	// particular order. Only garbage collection lists.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+}
+
+// Locker is implemented by drivers that can exclude other processes for a
+// short critical section (the filesystem uses flock). Garbage collection uses
+// it so that a blob is never swept while a push links it.
+type Locker interface {
+	Lock(ctx context.Context, name string, exclusive bool) (unlock func(), err error)
+}
+
+// Mover is implemented by drivers that can make an object appear under
+// another key without the bytes passing through the caller: a rename on a
+// filesystem, a server-side copy then delete on an object store. Readers of
+// dst see the whole object or nothing. The registry uses it to turn a
+// one-chunk upload into a blob without writing it twice; without it, the
+// chunk is copied.
+type Mover interface {
+	Move(ctx context.Context, src, dst string) error
+}

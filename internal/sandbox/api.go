@@ -105,6 +105,9 @@ func Run(ctx context.Context, spec Spec, layer io.Writer) error {
 func Main() {
 	switch os.Getenv(envMode) {
 	case modeSupervisor:
+		if os.Getenv(envSync) == "1" {
+			os.Exit(awaitMapping())
+		}
 		os.Exit(supervise())
 	case modeInit:
 		os.Exit(initMain())

@@ -149,6 +149,13 @@ func (fs *rootfs) copyRoot(ctx context.Context, lowers []string) error {
 // as stubs. Symlinks in the image are resolved as if the root were "/", so
 // an image cannot point a mount at a host path.
 func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
+	return fs.mountpointDepth(target, file, 0)
+}
+
+func (fs *rootfs) mountpointDepth(target string, file bool, depth int) (string, error) {
+	if depth > 40 {
+		return "", fmt.Errorf("too many levels of symbolic links at %s", target)
+	}
 	rootFd, err := unix.Open(fs.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", err
@@ -168,6 +175,16 @@ func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
 		last := i == len(comps)-1
 		fd, err := unix.Openat2(rootFd, p, how(0))
 		if errors.Is(err, unix.ENOENT) {
+			// A dangling symlink: follow it by hand (still inside the root)
+			// and make the mount point where it leads.
+			if link, lerr := fs.readlinkIn(rootFd, cur, c, how); lerr == nil {
+				next := link
+				if !filepath.IsAbs(link) {
+					next = filepath.Join("/", cur, link)
+				}
+				rest := strings.Join(comps[i+1:], "/")
+				return fs.mountpointDepth(filepath.Join(next, rest), file, depth+1)
+			}
 			if err := fs.makeStub(rootFd, cur, c, last && file, how); err != nil {
 				return "", err
 			}
@@ -190,6 +207,22 @@ func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
 		}
 	}
 	return "", errors.New("unreachable")
+}
+
+// readlinkIn reads name in the directory parent (resolved inside the root)
+// when it is a symlink.
+func (fs *rootfs) readlinkIn(rootFd int, parent, name string, how func(uint64) *unix.OpenHow) (string, error) {
+	pfd, err := unix.Openat2(rootFd, parent, how(unix.O_DIRECTORY))
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(pfd)
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(pfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // realPath returns where an fd opened inside the root really is, relative

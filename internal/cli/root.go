@@ -73,6 +73,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newSandboxExecCmd(),
 	)
 	image.AddCommand()
 	system.AddCommand()

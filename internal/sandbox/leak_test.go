@@ -15,19 +15,29 @@ import (
 
 // leakState is what a step could leave behind.
 type leakState struct {
-	mounts   int      // lines in our /proc/self/mountinfo
+	mounts   int      // our mount namespace's mounts that involve the step's paths
 	procs    []string // live sandbox processes (supervisor, init, commands)
 	tempDirs int      // entries in the step's TempDir
 }
 
-func currentLeaks(t *testing.T, tmp, mark string) leakState {
+// currentLeaks looks for what the steps could leave. Mounts are matched by
+// path (temp dir, snapshot dir, cache, state dirs) because other programs on
+// a shared machine mount and unmount things meanwhile.
+func currentLeaks(t *testing.T, tmp, mark string, paths ...string) leakState {
 	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s leakState
-	s.mounts = bytes.Count(mi, []byte("\n"))
+	for _, line := range strings.Split(string(mi), "\n") {
+		for _, p := range append([]string{tmp, "berth-run-"}, paths...) {
+			if strings.Contains(line, p) {
+				s.mounts++
+				break
+			}
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid := e.Name()
@@ -70,7 +80,8 @@ func TestLeaks(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("x"), 0o600)
 	mounts := []Mount{{Type: MountCache, Source: cache, Target: "/cache"}, {Type: MountSecret, Source: secret, Target: "/run/secrets/s"}, {Type: MountTmpfs, Target: "/scratch"}}
-	before := currentLeaks(t, tmp, mark)
+	paths := []string{filepath.Dir(lowers[0]), cache, secret}
+	before := currentLeaks(t, tmp, mark, paths...)
 	if len(before.procs) != 0 {
 		t.Fatalf("sandbox processes before the test: %v", before.procs)
 	}
@@ -111,7 +122,7 @@ func TestLeaks(t *testing.T) {
 			if tc.cancel && time.Since(start) > 15*time.Second {
 				t.Errorf("cancel took %v", time.Since(start))
 			}
-			after := currentLeaks(t, tmp, mark)
+			after := currentLeaks(t, tmp, mark, paths...)
 			if after.mounts != before.mounts || len(after.procs) != 0 || after.tempDirs != before.tempDirs {
 				t.Errorf("left behind: mounts %d -> %d, processes %v, temp entries %d -> %d", before.mounts, after.mounts, after.procs, before.tempDirs, after.tempDirs)
 			}

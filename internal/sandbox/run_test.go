@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,3 +249,32 @@ echo out > /result
 
 // subIDs reports whether this (rootless) process gets subordinate ids.
 func subIDs() bool { return lookupIDMapper() != nil }
+
+func TestRunNetwork(t *testing.T) {
+	lowers := baseLowers(t)
+	hostIfaces, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		network string
+		want    int // interfaces seen
+	}{
+		{"none", 1}, // loopback only
+		{"host", strings.Count(string(hostIfaces), ":")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.network, func(t *testing.T) {
+			out, _, err := runScript(t, Spec{Lowers: lowers, Network: tc.network}, "grep -c : /proc/net/dev")
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			if strings.TrimSpace(out) != fmt.Sprint(tc.want) {
+				t.Errorf("%s network: %s interfaces, want %d", tc.network, strings.TrimSpace(out), tc.want)
+			}
+		})
+	}
+	if _, _, err := runScript(t, Spec{Lowers: lowers, Network: "bridge"}, "true"); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("bridge network accepted: %v", err)
+	}
+}

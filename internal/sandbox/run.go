@@ -1,0 +1,354 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// envMode names the role of a re-executed berth process.
+const envMode = "BERTH_SANDBOX"
+
+// envSync asks a rootless supervisor to wait for its id mapping and re-exec.
+const envSync = "BERTH_SANDBOX_SYNC"
+
+const (
+	modeSupervisor = "supervisor"
+	modeInit       = "init"
+)
+
+// Child file descriptors (ExtraFiles start at 3).
+const (
+	fdSpec   = 3 // spec JSON in
+	fdLayer  = 4 // layer tar out (supervisor)
+	fdResult = 5 // JSON lines out (supervisor)
+)
+
+// supervisorSpec is what Run sends the supervisor over fdSpec.
+type supervisorSpec struct {
+	Spec
+	State       string // private temp dir: upper, work, merged, secrets
+	Rootless    bool
+	SubIDs      bool // rootless with subordinate id ranges mapped
+	WantLayer   bool
+	ForceCopy   bool
+	CleanupOnly bool // just empty State (after a killed step, rootless)
+}
+
+// result is one JSON line from the supervisor.
+type result struct {
+	InitPid int    `json:",omitempty"` // host pid of the sandbox's PID 1, sent once started
+	Done    bool   `json:",omitempty"`
+	Code    int    `json:",omitempty"`
+	Error   string `json:",omitempty"`
+	Copy    bool   `json:",omitempty"` // the copy fallback was used
+}
+
+func validate(spec *Spec) error {
+	if len(spec.Args) == 0 || spec.Args[0] == "" {
+		return errors.New("no command to run")
+	}
+	switch spec.Network {
+	case "", "host", "default", "none":
+	default:
+		return fmt.Errorf("network mode %q is not supported: use host or none", spec.Network)
+	}
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Target) {
+			return fmt.Errorf("mount target %q must be an absolute path", m.Target)
+		}
+		switch m.Type {
+		case MountBind, MountCache, MountSecret:
+			if !filepath.IsAbs(m.Source) {
+				return fmt.Errorf("%s mount source %q must be an absolute host path", m.Type, m.Source)
+			}
+		case MountTmpfs:
+		default:
+			return fmt.Errorf("mount type %q is not supported: use bind, cache, tmpfs or secret", m.Type)
+		}
+	}
+	for _, l := range spec.Lowers {
+		if fi, err := os.Stat(l); err != nil || !fi.IsDir() {
+			return fmt.Errorf("lower layer %s is not an unpacked layer directory", l)
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
+	if err := validate(&spec); err != nil {
+		return fmt.Errorf("invalid RUN: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp := spec.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	state, err := os.MkdirTemp(tmp, "berth-run-")
+	if err != nil {
+		return fmt.Errorf("creating sandbox state dir: %w", err)
+	}
+	defer func() {
+		if rerr := removeAll(state); rerr != nil && err == nil {
+			err = fmt.Errorf("removing sandbox state dir: %w", rerr)
+		}
+	}()
+
+	rootless := os.Geteuid() != 0
+	sup := supervisorSpec{Spec: spec, State: state, Rootless: rootless, WantLayer: layer != nil, ForceCopy: spec.forceCopy}
+	sup.Stdout, sup.Stderr = nil, nil
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer specR.Close()
+	defer specW.Close()
+	layerR, layerW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer layerR.Close()
+	defer layerW.Close()
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer resR.Close()
+	defer resW.Close()
+
+	var mapper *idMapper
+	if rootless {
+		mapper = lookupIDMapper()
+	}
+	sup.SubIDs = mapper != nil
+	extra := []*os.File{specR, layerW, resW}
+	cmd, err := startChild(spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	if err != nil && mapper != nil {
+		// newuidmap refused (e.g. a misconfigured range): one id still works.
+		mapper, sup.SubIDs = nil, false
+		cmd, err = startChild(spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("starting sandbox: %w", err)
+	}
+	if mapper != nil {
+		// Files the step made may belong to subordinate ids we cannot
+		// delete from outside the namespace.
+		defer cleanupAs(state, mapper)
+	}
+	specR.Close()
+	layerW.Close()
+	resW.Close()
+	pgid := cmd.Process.Pid
+
+	// Kill the whole step when ctx is cancelled; the init's PID namespace
+	// takes every process of the step down with it.
+	stop := make(chan struct{})
+	killed := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = unix.Kill(-pgid, unix.SIGKILL)
+			close(killed)
+		case <-stop:
+		}
+	}()
+	defer close(stop)
+
+	enc := json.NewEncoder(specW)
+	if err := enc.Encode(&sup); err != nil {
+		_ = unix.Kill(-pgid, unix.SIGKILL)
+		_ = cmd.Wait()
+		return fmt.Errorf("sending spec to sandbox: %w", err)
+	}
+	specW.Close()
+
+	copied := make(chan error, 1)
+	go func() {
+		w := layer
+		if w == nil {
+			w = io.Discard
+		}
+		_, err := io.Copy(w, layerR)
+		if err != nil {
+			// Unblock the supervisor: it gets EPIPE and reports it.
+			layerR.Close()
+		}
+		copied <- err
+	}()
+
+	var res result
+	initPid := 0
+	sc := bufio.NewScanner(resR)
+	for sc.Scan() {
+		var r result
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		if r.InitPid != 0 {
+			initPid = r.InitPid
+		}
+		if r.Done {
+			res = r
+		}
+	}
+	werr := cmd.Wait()
+	cerr := <-copied
+	if initPid != 0 {
+		waitGone(initPid)
+	}
+
+	select {
+	case <-killed:
+		return fmt.Errorf("running %s: %w", describe(spec.Args), ctx.Err())
+	default:
+	}
+	if !res.Done {
+		if werr != nil {
+			return fmt.Errorf("sandbox supervisor died: %w", werr)
+		}
+		return errors.New("sandbox supervisor exited without a result")
+	}
+	if res.Error != "" {
+		return fmt.Errorf("running %s: %s", describe(spec.Args), res.Error)
+	}
+	if res.Code != 0 {
+		return &ExitError{Code: res.Code}
+	}
+	if cerr != nil {
+		return fmt.Errorf("writing layer: %w", cerr)
+	}
+	return nil
+}
+
+// startChild re-executes berth as the sandbox supervisor in a new mount
+// namespace (and user namespace when rootless) and its own process group.
+func startChild(stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"berth-sandbox"},
+		Env:        []string{envMode + "=" + modeSupervisor},
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: extra,
+		WaitDelay:  5 * time.Second,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWNS,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	if rootless {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		if mapper != nil {
+			cmd.Env = append(cmd.Env, envSync+"=1")
+		}
+		if mapper == nil {
+			// One mapping: the caller becomes root of the new namespace.
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if mapper != nil {
+		// The child waits for one byte on its spec pipe, then re-executes
+		// itself: only an execve as the newly mapped root gains the
+		// namespace's capabilities (they were dropped by the first execve,
+		// done while still unmapped).
+		if err := mapper.apply(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
+		if _, err := spec.Write([]byte{'\n'}); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
+// cleanupAs empties state from inside a user namespace with mapper's ids,
+// where files owned by subordinate ids can be deleted. It does nothing when
+// the state dir is already gone (the normal case: the supervisor emptied it).
+func cleanupAs(state string, mapper *idMapper) {
+	if _, err := os.Stat(state); err != nil {
+		return
+	}
+	if removeAll(state) == nil {
+		return
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd, err := startChild(nil, nil, []*os.File{r}, w, true, mapper)
+	if err != nil {
+		return
+	}
+	r.Close()
+	_ = json.NewEncoder(w).Encode(&supervisorSpec{State: state, CleanupOnly: true, Rootless: true})
+	w.Close()
+	_ = cmd.Wait()
+	_ = removeAll(state)
+}
+
+// waitGone waits briefly until the sandbox's PID 1, reparented when the
+// supervisor was killed, has exited, so its namespaces and mounts are gone.
+func waitGone(pid int) {
+	for i := 0; i < 200; i++ {
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			return
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// A zombie waiting for its new parent to reap it is gone for us.
+			if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func describe(args []string) string {
+	s := strings.Join(args, " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// removeAll is os.RemoveAll that first makes unreadable directories (mode 0,
+// which a RUN step may leave in its upper dir) accessible to the owner.
+func removeAll(p string) error {
+	if err := os.RemoveAll(p); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			_ = os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}

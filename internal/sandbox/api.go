@@ -1,0 +1,101 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Mount types accepted in Mount.Type, as in RUN --mount=type=….
+const (
+	MountBind   = "bind"
+	MountCache  = "cache"
+	MountTmpfs  = "tmpfs"
+	MountSecret = "secret"
+)
+
+// Mount is one RUN --mount. Nothing under a mount's Target ends up in the
+// layer, and the mount point itself is removed again when Run created it.
+type Mount struct {
+	// Type is MountBind, MountCache, MountTmpfs or MountSecret.
+	Type string
+	// Source is a host path: the directory or file to bind (MountBind), the
+	// persistent cache directory, created if missing, e.g. ROOT/cache/<id>
+	// (MountCache), or the secret file (MountSecret). Unused for MountTmpfs.
+	Source string
+	// Target is the absolute path inside the root filesystem.
+	Target string
+	// ReadOnly mounts a bind or cache mount read-only (secrets always are).
+	ReadOnly bool
+	// Mode is the mode of a created cache directory (default 0755) or of the
+	// secret file (default 0400).
+	Mode os.FileMode
+	// UID and GID own a created cache directory or the secret file.
+	UID, GID int
+	// Sharing is the cache sharing mode: "shared" (default) lets concurrent
+	// runs use the directory together, "locked" and "private" serialise them
+	// with a lock on the directory.
+	Sharing string
+	// Size limits a tmpfs in bytes (0: the kernel's default).
+	Size int64
+}
+
+// Spec describes one RUN step.
+type Spec struct {
+	// Lowers are unpacked layer directories from snapshot.Store, bottom
+	// first. Empty means FROM scratch.
+	Lowers []string
+	// Args is the argv to execute (the builder expands the shell form to
+	// SHELL + command first). Args[0] is looked up in PATH from Env.
+	Args []string
+	// Env is the environment, KEY=VALUE. A missing PATH gets Docker's default.
+	Env []string
+	// Dir is the working directory, created (0755, root) when missing.
+	// Empty means "/".
+	Dir string
+	// User is "name", "uid", "name:group" or "uid:gid", resolved from the
+	// root filesystem's /etc/passwd and /etc/group. Empty means root.
+	User string
+	// Hostname defaults to "berth".
+	Hostname string
+	// Network is "host" (default, also "" and "default") or "none".
+	Network string
+	// Mounts are the step's RUN --mount options.
+	Mounts []Mount
+	// Stdout and Stderr receive the command's output; nil discards it.
+	// The command's stdin is /dev/null.
+	Stdout, Stderr io.Writer
+	// TempDir holds the step's upper and work directories (default
+	// os.TempDir()); it must support user xattrs when rootless.
+	TempDir string
+}
+
+// ExitError reports that the command ran and exited with a non-zero status
+// (128+signal when it was killed by a signal).
+type ExitError struct {
+	Code int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("process exited with code %d", e.Code)
+}
+
+// Run executes spec in the sandbox and waits for it. When the command exits 0
+// and layer is not nil, the change set is written to layer as an uncompressed
+// OCI layer tar: entries in lexical path order, parents before children,
+// deletions as ".wh.<name>", directories that replace a lower one followed by
+// "<dir>/.wh..wh..opq", hard links as link entries, ownership as the image
+// sees it. A non-zero exit returns *ExitError; on any error, whatever was
+// written to layer must be discarded. Cancelling ctx kills every process of
+// the step. Run leaves no mount, process or temporary directory behind.
+func Run(ctx context.Context, spec Spec, layer io.Writer) error {
+	return run(ctx, spec, layer)
+}
+
+// Main must be the first call in main(). In an ordinary berth process it
+// returns at once; in a process re-executed by Run it runs the sandbox side
+// and exits without returning.
+func Main() {
+	main()
+}

@@ -263,12 +263,12 @@ func (c *contextFS) abs(rel string) string {
 // rootInfo stands for the context root directory itself ("COPY . /app").
 type rootInfo struct{}
 
-func (rootInfo) Name() string       { return "." }
-func (rootInfo) Size() int64        { return 0 }
-func (rootInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o755 }
+func (rootInfo) Name() string           { return "." }
+func (rootInfo) Size() int64            { return 0 }
+func (rootInfo) Mode() fs.FileMode      { return fs.ModeDir | 0o755 }
 func (rootInfo) ModTime() (t time.Time) { return }
-func (rootInfo) IsDir() bool        { return true }
-func (rootInfo) Sys() any           { return nil }
+func (rootInfo) IsDir() bool            { return true }
+func (rootInfo) Sys() any               { return nil }
 
 // writeFileAtomic writes data to path durably: temp file in the same
 // directory, fsync, rename, fsync the directory.

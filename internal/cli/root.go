@@ -28,8 +28,8 @@ type app struct {
 	logLevel string // --log-level
 	debug    bool   // -D/--debug
 
-	st    *storeHandle
-	log   *slog.Logger
+	st  *storeHandle
+	log *slog.Logger
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
@@ -73,9 +73,27 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newImagesCmd("images"),
+		a.newImportCmd(),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rmi"),
 	)
-	image.AddCommand()
-	system.AddCommand()
+	image.AddCommand(
+		a.newImagesCmd("ls"),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rm"),
+		a.newImagePruneCmd(),
+	)
+	image.AddCommand(a.newImportCmd())
+	system.AddCommand(
+		a.newSystemDfCmd(),
+		a.newSystemPruneCmd(),
+		a.newSystemCheckCmd(),
+	)
 	return root
 }
 
@@ -130,3 +148,5 @@ func (a *app) logger() *slog.Logger {
 }
 
 var errSilent = errors.New("")
+
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

@@ -69,15 +69,21 @@ type Spec struct {
 	// TempDir holds the step's upper and work directories (default
 	// os.TempDir()); it must support user xattrs when rootless.
 	TempDir string
+
+	forceCopy bool // tests: use the copy-and-compare fallback even where overlayfs works
 }
 
 // ExitError reports that the command ran and exited with a non-zero status
 // (128+signal when it was killed by a signal).
 type ExitError struct {
 	Code int
+	err  error // why the command could not start (codes 126, 127), if known
 }
 
 func (e *ExitError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("%v (exit code %d)", e.err, e.Code)
+	}
 	return fmt.Sprintf("process exited with code %d", e.Code)
 }
 
@@ -97,5 +103,10 @@ func Run(ctx context.Context, spec Spec, layer io.Writer) error {
 // returns at once; in a process re-executed by Run it runs the sandbox side
 // and exits without returning.
 func Main() {
-	main()
+	switch os.Getenv(envMode) {
+	case modeSupervisor:
+		os.Exit(supervise())
+	case modeInit:
+		os.Exit(initMain())
+	}
 }

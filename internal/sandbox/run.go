@@ -1,13 +1,276 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-func run(ctx context.Context, spec Spec, layer io.Writer) error {
-	return errors.New("sandbox: not implemented yet")
+// envMode names the role of a re-executed berth process.
+const envMode = "BERTH_SANDBOX"
+
+const (
+	modeSupervisor = "supervisor"
+	modeInit       = "init"
+)
+
+// Child file descriptors (ExtraFiles start at 3).
+const (
+	fdSpec   = 3 // spec JSON in
+	fdLayer  = 4 // layer tar out (supervisor)
+	fdResult = 5 // JSON lines out (supervisor)
+)
+
+// supervisorSpec is what Run sends the supervisor over fdSpec.
+type supervisorSpec struct {
+	Spec
+	State     string // private temp dir: upper, work, merged, secrets
+	Rootless  bool
+	WantLayer bool
+	ForceCopy bool
 }
 
-func main() {}
+// result is one JSON line from the supervisor.
+type result struct {
+	InitPid int    `json:",omitempty"` // host pid of the sandbox's PID 1, sent once started
+	Done    bool   `json:",omitempty"`
+	Code    int    `json:",omitempty"`
+	Error   string `json:",omitempty"`
+	Copy    bool   `json:",omitempty"` // the copy fallback was used
+}
+
+func validate(spec *Spec) error {
+	if len(spec.Args) == 0 || spec.Args[0] == "" {
+		return errors.New("no command to run")
+	}
+	switch spec.Network {
+	case "", "host", "default", "none":
+	default:
+		return fmt.Errorf("network mode %q is not supported: use host or none", spec.Network)
+	}
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Target) {
+			return fmt.Errorf("mount target %q must be an absolute path", m.Target)
+		}
+		switch m.Type {
+		case MountBind, MountCache, MountSecret:
+			if !filepath.IsAbs(m.Source) {
+				return fmt.Errorf("%s mount source %q must be an absolute host path", m.Type, m.Source)
+			}
+		case MountTmpfs:
+		default:
+			return fmt.Errorf("mount type %q is not supported: use bind, cache, tmpfs or secret", m.Type)
+		}
+	}
+	for _, l := range spec.Lowers {
+		if fi, err := os.Stat(l); err != nil || !fi.IsDir() {
+			return fmt.Errorf("lower layer %s is not an unpacked layer directory", l)
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
+	if err := validate(&spec); err != nil {
+		return fmt.Errorf("invalid RUN: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp := spec.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	state, err := os.MkdirTemp(tmp, "berth-run-")
+	if err != nil {
+		return fmt.Errorf("creating sandbox state dir: %w", err)
+	}
+	defer func() {
+		if rerr := removeAll(state); rerr != nil && err == nil {
+			err = fmt.Errorf("removing sandbox state dir: %w", rerr)
+		}
+	}()
+
+	rootless := os.Geteuid() != 0
+	sup := supervisorSpec{Spec: spec, State: state, Rootless: rootless, WantLayer: layer != nil, ForceCopy: spec.forceCopy}
+	sup.Stdout, sup.Stderr = nil, nil
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer specR.Close()
+	defer specW.Close()
+	layerR, layerW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer layerR.Close()
+	defer layerW.Close()
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer resR.Close()
+	defer resW.Close()
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"berth-sandbox"},
+		Env:        []string{envMode + "=" + modeSupervisor},
+		Stdout:     spec.Stdout,
+		Stderr:     spec.Stderr,
+		ExtraFiles: []*os.File{specR, layerW, resW},
+		WaitDelay:  5 * time.Second,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWNS,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	if rootless {
+		// One mapping: the caller becomes root of the new user namespace.
+		// TODO(newuidmap): wider ranges from /etc/subuid.
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting sandbox: %w", err)
+	}
+	specR.Close()
+	layerW.Close()
+	resW.Close()
+	pgid := cmd.Process.Pid
+
+	// Kill the whole step when ctx is cancelled; the init's PID namespace
+	// takes every process of the step down with it.
+	stop := make(chan struct{})
+	killed := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = unix.Kill(-pgid, unix.SIGKILL)
+			close(killed)
+		case <-stop:
+		}
+	}()
+	defer close(stop)
+
+	enc := json.NewEncoder(specW)
+	if err := enc.Encode(&sup); err != nil {
+		_ = unix.Kill(-pgid, unix.SIGKILL)
+		_ = cmd.Wait()
+		return fmt.Errorf("sending spec to sandbox: %w", err)
+	}
+	specW.Close()
+
+	copied := make(chan error, 1)
+	go func() {
+		w := layer
+		if w == nil {
+			w = io.Discard
+		}
+		_, err := io.Copy(w, layerR)
+		if err != nil {
+			// Unblock the supervisor: it gets EPIPE and reports it.
+			layerR.Close()
+		}
+		copied <- err
+	}()
+
+	var res result
+	initPid := 0
+	sc := bufio.NewScanner(resR)
+	for sc.Scan() {
+		var r result
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		if r.InitPid != 0 {
+			initPid = r.InitPid
+		}
+		if r.Done {
+			res = r
+		}
+	}
+	werr := cmd.Wait()
+	cerr := <-copied
+	if initPid != 0 {
+		waitGone(initPid)
+	}
+
+	select {
+	case <-killed:
+		return fmt.Errorf("running %s: %w", describe(spec.Args), ctx.Err())
+	default:
+	}
+	if !res.Done {
+		if werr != nil {
+			return fmt.Errorf("sandbox supervisor died: %w", werr)
+		}
+		return errors.New("sandbox supervisor exited without a result")
+	}
+	if res.Error != "" {
+		return fmt.Errorf("running %s: %s", describe(spec.Args), res.Error)
+	}
+	if res.Code != 0 {
+		return &ExitError{Code: res.Code}
+	}
+	if cerr != nil {
+		return fmt.Errorf("writing layer: %w", cerr)
+	}
+	return nil
+}
+
+// waitGone waits briefly until the sandbox's PID 1, reparented when the
+// supervisor was killed, has exited, so its namespaces and mounts are gone.
+func waitGone(pid int) {
+	for i := 0; i < 200; i++ {
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			return
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// A zombie waiting for its new parent to reap it is gone for us.
+			if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func describe(args []string) string {
+	s := strings.Join(args, " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// removeAll is os.RemoveAll that first makes unreadable directories (mode 0,
+// which a RUN step may leave in its upper dir) accessible to the owner.
+func removeAll(p string) error {
+	if err := os.RemoveAll(p); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			_ = os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}

@@ -2,22 +2,71 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // Store is a directory of unpacked layers, safe for concurrent use by
 // goroutines and processes.
 type Store struct {
 	root string
+	mu   sync.Mutex
+	busy map[string]*sync.Mutex // one in-process lock per digest, in front of the flock
 }
 
 // New opens (creating if needed) the snapshot directory root, e.g.
 // ROOT/snapshots, and removes unpacks left over by killed processes.
 func New(root string) (*Store, error) {
-	return &Store{root: root}, nil
+	if err := os.MkdirAll(filepath.Join(root, "sha256"), 0o700); err != nil {
+		return nil, fmt.Errorf("creating snapshot directory: %w", err)
+	}
+	s := &Store{root: root, busy: map[string]*sync.Mutex{}}
+	s.sweep()
+	return s, nil
+}
+
+// sweep removes tmp-* directories whose unpacking process is gone. A live
+// unpack holds a flock on its temp dir's lock file, so only dead ones go.
+func (s *Store) sweep() {
+	ents, err := os.ReadDir(s.root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "tmp-") || strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		lock := filepath.Join(s.root, e.Name()+".lock")
+		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			_ = removeAll(filepath.Join(s.root, e.Name()))
+			_ = os.Remove(lock)
+		}
+		f.Close()
+	}
+}
+
+func (s *Store) dir(diffID v1.Hash) (string, error) {
+	if diffID.Algorithm != "sha256" || len(diffID.Hex) != 64 {
+		return "", fmt.Errorf("invalid layer digest %q: want sha256:<64 hex digits>", diffID.String())
+	}
+	if _, err := hex.DecodeString(diffID.Hex); err != nil {
+		return "", fmt.Errorf("invalid layer digest %q: %w", diffID.String(), err)
+	}
+	return filepath.Join(s.root, "sha256", diffID.Hex), nil
 }
 
 // Unpack returns the directory holding the layer whose uncompressed tar
@@ -26,16 +75,155 @@ func New(root string) (*Store, error) {
 // the directory is published (atomically, by rename). Concurrent calls for
 // one digest unpack it once. r is not read when the layer is present.
 func (s *Store) Unpack(ctx context.Context, diffID v1.Hash, r io.Reader) (dir string, err error) {
-	return "", errors.New("snapshot: not implemented yet")
+	dir, err = s.dir(diffID)
+	if err != nil {
+		return "", err
+	}
+	if isDir(dir) {
+		return dir, nil
+	}
+	s.mu.Lock()
+	m := s.busy[diffID.Hex]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.busy[diffID.Hex] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+
+	lf, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("locking layer %s: %w", diffID, err)
+	}
+	defer lf.Close()
+	if err := flock(ctx, lf); err != nil {
+		return "", fmt.Errorf("locking layer %s: %w", diffID, err)
+	}
+	defer unix.Flock(int(lf.Fd()), unix.LOCK_UN)
+	if isDir(dir) { // another process finished while we waited
+		return dir, nil
+	}
+
+	tmp, err := os.MkdirTemp(s.root, "tmp-")
+	if err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	tl, err := os.OpenFile(tmp+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		_ = unix.Flock(int(tl.Fd()), unix.LOCK_EX)
+		defer func() { os.Remove(tmp + ".lock"); tl.Close() }()
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = removeAll(tmp)
+		}
+	}()
+	h := sha256.New()
+	if err := Extract(ctx, tmp, io.TeeReader(r, h)); err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	// Drain trailing padding so the digest covers the whole stream.
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+		return "", fmt.Errorf("unpacking layer %s: content has digest sha256:%s; the layer is corrupt, pull it again", diffID, got)
+	}
+	if err := syncDir(tmp); err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	ok = true
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	return dir, nil
 }
 
 // Lookup returns the directory of an unpacked layer.
 func (s *Store) Lookup(diffID v1.Hash) (dir string, ok bool) {
-	return "", false
+	dir, err := s.dir(diffID)
+	if err != nil || !isDir(dir) {
+		return "", false
+	}
+	return dir, true
 }
 
 // Remove deletes an unpacked layer (for garbage collection); removing an
-// absent layer is not an error.
+// absent layer is not an error. The caller makes sure no build uses it.
 func (s *Store) Remove(ctx context.Context, diffID v1.Hash) error {
-	return errors.New("snapshot: not implemented yet")
+	dir, err := s.dir(diffID)
+	if err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("removing layer %s: %w", diffID, err)
+	}
+	defer lf.Close()
+	if err := flock(ctx, lf); err != nil {
+		return fmt.Errorf("removing layer %s: %w", diffID, err)
+	}
+	defer os.Remove(dir + ".lock")
+	// Rename first so a crash never leaves a half-removed layer under its name.
+	gone, err := os.MkdirTemp(s.root, "tmp-")
+	if err != nil {
+		return fmt.Errorf("removing layer %s: %w", diffID, err)
+	}
+	if err := os.Rename(dir, filepath.Join(gone, "x")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		os.Remove(gone)
+		return fmt.Errorf("removing layer %s: %w", diffID, err)
+	}
+	if err := removeAll(gone); err != nil {
+		return fmt.Errorf("removing layer %s: %w", diffID, err)
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func flock(ctx context.Context, f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		if err := sleepCtx(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func syncDir(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// removeAll is os.RemoveAll that first makes unreadable directories (mode
+// 0, as a layer may ship them) accessible to the owner.
+func removeAll(p string) error {
+	if err := os.RemoveAll(p); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			_ = os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
 }

@@ -1,0 +1,191 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// initMain is the sandbox's PID 1: it finishes the root (proc, pivot_root),
+// starts the command with the step's identity and bounded capabilities,
+// reaps every orphan, and exits with the command's status. When it exits,
+// the kernel kills whatever the command left running.
+func initMain() int {
+	var is initSpec
+	f := os.NewFile(fdSpec, "spec")
+	if err := json.NewDecoder(f).Decode(&is); err != nil {
+		fmt.Fprintf(os.Stderr, "berth: sandbox: reading spec: %v\n", err)
+		return 125
+	}
+	f.Close()
+	pid, err := startCommand(&is)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
+		return 125
+	}
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 125
+		}
+		if got != pid {
+			continue // an orphan re-parented to us
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+func startCommand(is *initSpec) (int, error) {
+	hostname := is.Hostname
+	if hostname == "" {
+		hostname = "berth"
+	}
+	if err := unix.Sethostname([]byte(hostname)); err != nil {
+		return 0, fmt.Errorf("setting hostname: %w", err)
+	}
+	proc := filepath.Join(is.Root, "proc")
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return 0, fmt.Errorf("mounting /proc: %w", err)
+	}
+	maskProc(is.Root)
+	if err := pivot(is.Root); err != nil {
+		return 0, err
+	}
+
+	dir := is.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("creating working directory %s: %w", dir, err)
+	}
+	id, err := resolveUser(is.User, openOrNil("/etc/passwd"), openOrNil("/etc/group"))
+	if err != nil {
+		return 0, err
+	}
+	env := withDefaults(is.Env, id.Home)
+	argv0, err := lookPath(is.Args[0], env)
+	if err != nil {
+		return 0, &ExitError{Code: 127, err: err}
+	}
+
+	// The bounding set is per thread: drop it on this locked thread and
+	// fork from it. The thread is never unlocked, so it dies with us.
+	runtime.LockOSThread()
+	if err := dropBoundingCaps(); err != nil {
+		return 0, fmt.Errorf("dropping capabilities: %w", err)
+	}
+	groups := make([]uint32, len(id.Groups))
+	for i, g := range id.Groups {
+		groups[i] = uint32(g)
+	}
+	attr := &os.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID), Groups: groups, NoSetGroups: is.Rootless},
+		},
+	}
+	p, err := os.StartProcess(argv0, is.Args, attr)
+	if err != nil {
+		return 0, &ExitError{Code: 126, err: fmt.Errorf("exec %s: %w", is.Args[0], err)}
+	}
+	return p.Pid, nil
+}
+
+// pivot makes root the root of this mount namespace and detaches the old
+// one, so nothing of the host is reachable, /proc/self/root included.
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("entering root: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// maskProc hides the /proc files Docker hides from containers and makes the
+// kernel tunables read-only. Best effort: some do not exist on every kernel.
+func maskProc(root string) {
+	null := filepath.Join(root, "dev/null")
+	for _, p := range []string{"kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug"} {
+		_ = unix.Mount(null, filepath.Join(root, "proc", p), "", unix.MS_BIND, "")
+	}
+	for _, p := range []string{"acpi", "scsi", "asound"} {
+		_ = unix.Mount("tmpfs", filepath.Join(root, "proc", p), "tmpfs", unix.MS_RDONLY, "")
+	}
+	for _, p := range []string{"bus", "fs", "irq", "sys", "sysrq-trigger"} {
+		dst := filepath.Join(root, "proc", p)
+		if unix.Mount(dst, dst, "", unix.MS_BIND|unix.MS_REC, "") == nil {
+			_ = unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		}
+	}
+}
+
+func withDefaults(env []string, home string) []string {
+	out := append([]string(nil), env...)
+	has := func(k string) bool {
+		for _, e := range env {
+			if strings.HasPrefix(e, k+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("PATH") {
+		out = append(out, "PATH="+defaultPath)
+	}
+	if !has("HOME") {
+		out = append(out, "HOME="+home)
+	}
+	return out
+}
+
+// lookPath finds name in the PATH of env, inside the sandbox's root.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}

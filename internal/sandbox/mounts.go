@@ -1,0 +1,243 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// devices are bound from the host into the sandbox's /dev, the minimal set
+// an OCI runtime provides. Binding (not mknod) works in a user namespace too.
+var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// mountSystem prepares /dev, /sys, the /proc mount point, /etc/hosts and
+// /etc/resolv.conf. /proc itself is mounted by the init, inside the new PID
+// namespace.
+func (fs *rootfs) mountSystem(sp *supervisorSpec) error {
+	if _, err := fs.mountpoint("/proc", false); err != nil {
+		return fmt.Errorf("preparing /proc: %w", err)
+	}
+	dev, err := fs.mountpoint("/dev", false)
+	if err != nil {
+		return fmt.Errorf("preparing /dev: %w", err)
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	for _, d := range devices {
+		p := filepath.Join(dev, d)
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			return err
+		}
+		if err := unix.Mount("/dev/"+d, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding /dev/%s: %w", d, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
+	if !fs.rootless {
+		ptsOpts += ",gid=5"
+	}
+	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts); err != nil {
+		return fmt.Errorf("mounting /dev/pts: %w", err)
+	}
+	if err := unix.Mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mounting /dev/shm: %w", err)
+	}
+	for name, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2", "core": "/proc/kcore"} {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+
+	sys, err := fs.mountpoint("/sys", false)
+	if err != nil {
+		return fmt.Errorf("preparing /sys: %w", err)
+	}
+	// A fresh read-only sysfs (never a bind of the host's, whose submounts
+	// such as cgroup would stay writable). Rootless kernels only allow it in
+	// an owned network namespace; then /sys stays empty.
+	if !fs.rootless {
+		if err := unix.Mount("sysfs", sys, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting /sys: %w", err)
+		}
+	}
+
+	hostname := sp.Hostname
+	if hostname == "" {
+		hostname = "berth"
+	}
+	hosts := "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil || sp.Network == "none" {
+		resolv = nil
+	}
+	for name, data := range map[string][]byte{"hosts": []byte(hosts), "resolv.conf": resolv} {
+		src := filepath.Join(fs.state, name)
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			return err
+		}
+		dst, err := fs.mountpoint("/etc/"+name, true)
+		if err != nil {
+			return fmt.Errorf("preparing /etc/%s: %w", name, err)
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding /etc/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// mountUser mounts one RUN --mount.
+func (fs *rootfs) mountUser(m Mount) error {
+	switch m.Type {
+	case MountTmpfs:
+		dst, err := fs.mountpoint(m.Target, false)
+		if err != nil {
+			return err
+		}
+		opts := "mode=1777"
+		if m.Size > 0 {
+			opts += fmt.Sprintf(",size=%d", m.Size)
+		}
+		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
+	case MountBind:
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return err
+		}
+		dst, err := fs.mountpoint(m.Target, !fi.IsDir())
+		if err != nil {
+			return err
+		}
+		return bind(m.Source, dst, m.ReadOnly)
+	case MountCache:
+		if err := fs.prepareCache(m); err != nil {
+			return err
+		}
+		dst, err := fs.mountpoint(m.Target, false)
+		if err != nil {
+			return err
+		}
+		return bind(m.Source, dst, m.ReadOnly)
+	case MountSecret:
+		src, err := fs.stageSecret(m)
+		if err != nil {
+			return err
+		}
+		dst, err := fs.mountpoint(m.Target, true)
+		if err != nil {
+			return err
+		}
+		return bind(src, dst, true)
+	}
+	return fmt.Errorf("unknown mount type %q", m.Type)
+}
+
+func bind(src, dst string, ro bool) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if !ro {
+		return nil
+	}
+	// A read-only remount must keep the flags a user namespace locked.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY)
+	for stf, msf := range map[int64]uintptr{unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME} {
+		if st.Flags&stf != 0 {
+			flags |= msf
+		}
+	}
+	return unix.Mount("", dst, "", flags, "")
+}
+
+// prepareCache creates a cache directory on first use and, for the locked
+// and private sharing modes, holds its lock for the whole step.
+func (fs *rootfs) prepareCache(m Mount) error {
+	if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(m.Source), 0o700); err != nil {
+			return err
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(m.Source), ".tmp-cache-")
+		if err != nil {
+			return err
+		}
+		mode := m.Mode.Perm()
+		if mode == 0 {
+			mode = 0o755
+		}
+		if err := os.Chown(tmp, m.UID, m.GID); err != nil && !fs.rootless {
+			return err
+		}
+		if err := os.Chmod(tmp, mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, m.Source); err != nil {
+			os.Remove(tmp) // another step created it first
+		}
+	}
+	if m.Sharing == "locked" || m.Sharing == "private" {
+		f, err := os.OpenFile(m.Source+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return err
+		}
+		fs.locks = append(fs.locks, f)
+	}
+	return nil
+}
+
+// stageSecret copies a secret into a tmpfs private to this mount namespace,
+// so it is never on disk and never in the upper dir.
+func (fs *rootfs) stageSecret(m Mount) (string, error) {
+	if fs.secrets == "" {
+		dir := filepath.Join(fs.state, "secrets")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return "", err
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=8m"); err != nil {
+			return "", fmt.Errorf("mounting secrets tmpfs: %w", err)
+		}
+		fs.secrets = dir
+	}
+	data, err := os.ReadFile(m.Source)
+	if err != nil {
+		return "", fmt.Errorf("reading secret: %w", err)
+	}
+	f, err := os.CreateTemp(fs.secrets, "s-")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	mode := m.Mode.Perm()
+	if mode == 0 {
+		mode = 0o400
+	}
+	if err := os.Chown(f.Name(), m.UID, m.GID); err != nil && !fs.rootless {
+		return "", err
+	}
+	if err := os.Chmod(f.Name(), mode); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -79,6 +79,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHistoryCmd("history"),
 		a.newTagCmd("tag"),
 		a.newRmiCmd("rmi"),
+		a.newBuildCmd(),
 	)
 	image.AddCommand(
 		a.newImagesCmd("ls"),

@@ -51,6 +51,7 @@ type stageState struct {
 	changedBy string // title of the first step (in this chain) that changed
 	args      []instructions.KeyValuePairOptional
 	k         int // step counter for "[k/n]"
+	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
 }
 
@@ -166,6 +167,7 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.key = chainKey("stage", parent.key)
 		st.changedBy = parent.changedBy
 		st.tree = parent.tree
+		st.created = parent.created
 		return st, nil
 	case sp.Base == "scratch":
 		st.cfg = v1.ConfigFile{OS: b.opts.Platform.OS, Architecture: b.opts.Platform.Architecture, Variant: b.opts.Platform.Variant}
@@ -218,6 +220,7 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.layers = append(st.layers, ll)
 	}
 	st.cfg = cloneConfig(*cfg)
+	st.created = cfg.Created.Time
 	st.key = chainKey("image", mdig.String())
 	if _, changed := b.compare(id, &stepRecord{Text: "FROM " + sp.Base + "@" + mdig.String()}); changed {
 		st.changedBy = "FROM " + sp.Base + " (base image changed)"
@@ -326,8 +329,14 @@ func (b *Builder) history(st *stageState, createdBy string, empty bool, created 
 // addLayer appends a step's layer (or an empty_layer history entry).
 func (b *Builder) addLayer(st *stageState, l *Layer, createdBy string, created time.Time) {
 	if l == nil {
+		if created.After(st.created) {
+			st.created = created
+		}
 		b.history(st, createdBy, true, created)
 		return
+	}
+	if created.After(st.created) {
+		st.created = created
 	}
 	st.layers = append(st.layers, *l)
 	st.cfg.RootFS.DiffIDs = append(st.cfg.RootFS.DiffIDs, l.DiffID)

@@ -168,7 +168,7 @@ func (st *stageState) shell() []string {
 // meta records a config-only step: a history entry without layer, and the
 // instruction in the cache key chain.
 func (b *Builder) meta(st *stageState, id, createdBy string) error {
-	b.history(st, createdBy, true, b.now)
+	b.history(st, createdBy, true, st.stamp(b.now))
 	return b.metaNoHistory(st, id, createdBy)
 }
 
@@ -206,7 +206,7 @@ func (b *Builder) arg(st *stageState, id string, c *instructions.ArgCommand) err
 		parts = append(parts, s)
 	}
 	text := "ARG " + strings.Join(parts, " ")
-	b.history(st, text, true, b.now)
+	b.history(st, text, true, st.stamp(b.now))
 	rec := &stepRecord{Text: "ARG", Args: map[string]string{}}
 	for _, a := range c.Args {
 		rec.Text += " " + a.Key
@@ -632,3 +632,11 @@ func (b *Builder) tempDir() string {
 }
 
 var _ = time.Second
+
+// stamp is the time of a config-only step: the newest layer's, else now.
+func (st *stageState) stamp(now time.Time) time.Time {
+	if st.created.IsZero() {
+		return now
+	}
+	return st.created
+}

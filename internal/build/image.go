@@ -92,6 +92,7 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 		Image:    img,
 		Manifest: v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: mdig, Size: msize},
 		ID:       cdig,
+		Steps:    b.prog.n,
 	}, nil
 }
 

@@ -90,4 +90,5 @@ type Result struct {
 	Image    v1.Image
 	Manifest v1.Descriptor
 	ID       v1.Hash // config digest, Docker's image ID
+	Steps    int     // progress vertices printed, to number the export step
 }

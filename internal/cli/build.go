@@ -270,7 +270,8 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		return err
 	}
 	// The export step, as BuildKit prints it.
-	fmt.Fprintf(progressOut, "#%s exporting to image\n", "E")
+	ex := "#" + strconv.Itoa(res.Steps+1)
+	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
 	toStore := len(outs) == 0
 	for _, o := range outs {
 		if o.typ == "image" || o.typ == "registry" {
@@ -284,10 +285,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		if _, err := st.AddImage(ctx, res.Manifest, f.tags...); err != nil {
 			return fmt.Errorf("storing the built image: %w", err)
 		}
-		fmt.Fprintf(progressOut, "#E writing image %s done\n", res.ID)
+		fmt.Fprintf(progressOut, "%s writing image %s done\n", ex, res.ID)
 		for _, t := range f.tags {
 			r, _ := ref.Parse(t)
-			fmt.Fprintf(progressOut, "#E naming to %s done\n", ref.FullName(r))
+			fmt.Fprintf(progressOut, "%s naming to %s done\n", ex, ref.FullName(r))
 		}
 	}
 	for _, o := range outs {
@@ -295,7 +296,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			return fmt.Errorf("exporting to %s: %w", o.typ, err)
 		}
 	}
-	fmt.Fprintf(progressOut, "#E DONE %.1fs\n", time.Since(start).Seconds())
+	fmt.Fprintf(progressOut, "%s DONE %.1fs\n", ex, time.Since(start).Seconds())
 	if f.iidfile != "" {
 		if err := os.WriteFile(f.iidfile, []byte(res.ID.String()), 0o644); err != nil {
 			return fmt.Errorf("writing image ID file: %w", err)

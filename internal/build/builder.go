@@ -50,7 +50,7 @@ type stageState struct {
 	key       string
 	changedBy string // title of the first step (in this chain) that changed
 	args      []instructions.KeyValuePairOptional
-	k         int // step counter for "[k/n]"
+	k         int       // step counter for "[k/n]"
 	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
 }
@@ -135,7 +135,11 @@ func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) err
 	if errors.As(err, &de) {
 		return err
 	}
-	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: err.Error()}
+	msg := err.Error()
+	if cmd, ok := c.(instructions.Command); ok {
+		msg = stepText(cmd) + ": " + msg
+	}
+	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg}
 }
 
 func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, error) {

@@ -100,6 +100,7 @@ func (b *Builder) dispatch(ctx context.Context, st *stageState, id string, c ins
 			}
 			ports = append(ports, ps...)
 		}
+		sort.Strings(ports)
 		if cfg.ExposedPorts == nil {
 			cfg.ExposedPorts = map[string]struct{}{}
 		}

@@ -93,6 +93,9 @@ func parseOutput(s string) (buildOutput, error) {
 			o.typ = v
 		case "dest":
 			o.dest = v
+		case "name", "push", "compression", "oci-mediatypes":
+		default:
+			return o, fmt.Errorf("invalid output %q: unknown key %q", s, k)
 		}
 	}
 	switch o.typ {

@@ -1,0 +1,128 @@
+package cli_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBuildFlags(t *testing.T) {
+	e := newBuildEnv(t)
+	var tgz bytes.Buffer
+	gz := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(gz)
+	tw.WriteHeader(&tar.Header{Name: "pkg/readme", Mode: 0o600, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("rd"))
+	tw.Close()
+	gz.Close()
+
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile":                  "FROM busybox AS broken\nRUN exit 9\nFROM busybox AS ok\nCOPY . /ctx/\nADD pkg.tgz /opt/\n",
+		"keep.txt":                    "k",
+		"secret.key":                  "s",
+		".dockerignore":               "secret.key\n",
+		"alt/Dockerfile":              "FROM busybox\nCOPY . /ctx/\n",
+		"alt/Dockerfile.dockerignore": "keep.txt\n",
+	})
+	write(t, filepath.Join(dir, "pkg.tgz"), tgz.String(), 0o644)
+
+	t.Run("target skips unneeded failing stage, ignore and ADD extraction", func(t *testing.T) {
+		iid := filepath.Join(t.TempDir(), "iid")
+		fs := e.files(dir, "--target", "ok", "--iidfile", iid)
+		if _, ok := fs["ctx/keep.txt"]; !ok {
+			t.Error("keep.txt missing")
+		}
+		if _, ok := fs["ctx/secret.key"]; ok {
+			t.Error(".dockerignore not applied")
+		}
+		if h, ok := fs["opt/pkg/readme"]; !ok || h.PAXRecords["content"] != "rd" || h.Mode&0o777 != 0o600 {
+			t.Errorf("ADD did not extract the archive: %v", h)
+		}
+		if data, err := os.ReadFile(iid); err != nil || !strings.HasPrefix(string(data), "sha256:") {
+			t.Errorf("iidfile: %q %v", data, err)
+		}
+	})
+	t.Run("Dockerfile.dockerignore takes precedence", func(t *testing.T) {
+		fs := e.files(dir, "-f", filepath.Join(dir, "alt/Dockerfile"))
+		if _, ok := fs["ctx/keep.txt"]; ok {
+			t.Error("alt/Dockerfile.dockerignore not applied")
+		}
+		if _, ok := fs["ctx/secret.key"]; !ok {
+			t.Error(".dockerignore applied although Dockerfile.dockerignore exists")
+		}
+	})
+	t.Run("dockerfile from stdin", func(t *testing.T) {
+		so, se, code := e.run(dir, strings.NewReader("FROM busybox\nCOPY keep.txt /k\n"), "build", "-q", "-f", "-", "-t", "stdin:1", ".")
+		if code != 0 || !strings.HasPrefix(so, "sha256:") {
+			t.Fatalf("exit %d: %s%s", code, so, se)
+		}
+	})
+	t.Run("context tar from stdin", func(t *testing.T) {
+		var ctxTar bytes.Buffer
+		tw := tar.NewWriter(&ctxTar)
+		for name, data := range map[string]string{"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "hi"} {
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write([]byte(data))
+		}
+		tw.Close()
+		so, se, code := e.run("", &ctxTar, "build", "-q", "-t", "tarctx:1", "-")
+		if code != 0 || !strings.HasPrefix(so, "sha256:") {
+			t.Fatalf("exit %d: %s%s", code, so, se)
+		}
+	})
+	t.Run("oci and docker outputs with zstd", func(t *testing.T) {
+		for _, typ := range []string{"oci", "docker"} {
+			dest := filepath.Join(t.TempDir(), typ+".tar")
+			_, se, code := e.run(dir, nil, "build", "-q", "--target", "ok", "--compression", "zstd", "--output", "type="+typ+",dest="+dest, "-t", "out:1", ".")
+			if code != 0 {
+				t.Fatalf("%s: exit %d: %s", typ, code, se)
+			}
+			f, err := os.Open(dest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]bool{}
+			tr := tar.NewReader(f)
+			for {
+				h, err := tr.Next()
+				if err != nil {
+					break
+				}
+				names[h.Name] = true
+			}
+			f.Close()
+			want := "index.json"
+			if typ == "docker" {
+				want = "manifest.json"
+			}
+			if !names[want] {
+				t.Errorf("%s output lacks %s: %v", typ, want, names)
+			}
+		}
+	})
+}
+
+func TestBuildReproducible(t *testing.T) {
+	var ids []string
+	for i := 0; i < 2; i++ {
+		e := newBuildEnv(t)
+		dir := ctxDir(t, map[string]string{
+			"Dockerfile": "FROM busybox\nCOPY a /a\nRUN echo x > /b && touch /c\nWORKDIR /w\nENV A=1\n",
+			"a":          "a",
+		})
+		os.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+		so, se, code := e.run(dir, nil, "build", "-q", "-t", "r:1", ".")
+		os.Unsetenv("SOURCE_DATE_EPOCH")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, se)
+		}
+		ids = append(ids, strings.TrimSpace(so))
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("two clean stores gave different images: %v", ids)
+	}
+}

@@ -16,7 +16,8 @@ import (
 
 // inspectImage has the fields and JSON names of `docker image inspect`.
 type inspectImage struct {
-	ID            string          `json:"Id"`
+	// Id is spelt as Docker spells it so that --format {{.Id}} works.
+	Id            string          `json:"Id"`
 	RepoTags      []string        `json:"RepoTags"`
 	RepoDigests   []string        `json:"RepoDigests"`
 	Parent        string          `json:"Parent"`
@@ -147,7 +148,7 @@ func inspect(ctx context.Context, s *store.Store, img store.Image, plat *v1.Plat
 		size += n
 	}
 	ii := &inspectImage{
-		ID:           cfgName.String(),
+		Id:           cfgName.String(),
 		RepoTags:     []string{},
 		RepoDigests:  []string{},
 		Created:      cfg.Created.UTC().Format(time.RFC3339Nano),

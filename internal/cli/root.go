@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,7 +146,5 @@ func (a *app) logger() *slog.Logger {
 	}
 	return a.log
 }
-
-var errSilent = errors.New("")
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

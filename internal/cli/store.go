@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/store"
@@ -38,23 +37,6 @@ func (a *app) close() {
 		a.st.s.Close()
 		a.st = nil
 	}
-}
-
-// lookupImage resolves a user's image argument with Docker's error wording.
-func (a *app) lookupImage(ctx context.Context, s *store.Store, query string) (store.Image, error) {
-	img, err := s.Lookup(ctx, query)
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrAmbiguous) {
-		return img, err
-	}
-	return img, err
-}
-
-// notFoundHint is appended to "no such image" errors.
-func notFoundHint(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return withHint(err, "list local images with: berth images")
-	}
-	return err
 }
 
 // parsePlatformFlag parses --platform os/arch[/variant]; empty means this

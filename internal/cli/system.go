@@ -65,9 +65,8 @@ func reclaimable(n, total int64) string {
 }
 
 type imageUsage struct {
-	img            store.Image
-	size, shared   int64
-	uniqueComputed int64
+	img          store.Image
+	size, shared int64
 }
 
 type usage struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -305,8 +306,10 @@ func (st *stageState) env() shell.EnvGetter {
 	return shell.EnvsFromSlice(kv)
 }
 
-// runEnv is the environment of a RUN: ENV plus ARGs (ENV wins).
-func (st *stageState) runEnv() []string {
+// runEnv is the environment of a RUN: ENV plus ARGs (ENV wins), plus the
+// proxy variables given with --build-arg, which need no ARG and never show
+// in the history.
+func (st *stageState) runEnv(buildArgs map[string]string) []string {
 	env := append([]string(nil), st.cfg.Config.Env...)
 	have := map[string]bool{}
 	for _, e := range env {
@@ -316,9 +319,17 @@ func (st *stageState) runEnv() []string {
 	for _, a := range st.args {
 		if a.Value != nil && !have[a.Key] {
 			env = append(env, a.Key+"="+*a.Value)
+			have[a.Key] = true
 		}
 	}
-	return env
+	var proxies []string
+	for k, v := range buildArgs {
+		if proxyArgs[k] && !have[k] {
+			proxies = append(proxies, k+"="+v)
+		}
+	}
+	sort.Strings(proxies)
+	return append(env, proxies...)
 }
 
 func (b *Builder) history(st *stageState, createdBy string, empty bool, created time.Time) {

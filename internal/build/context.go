@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // contextFS is the build context directory as COPY and ADD see it: the
@@ -270,40 +271,11 @@ func (rootInfo) ModTime() (t time.Time) { return }
 func (rootInfo) IsDir() bool            { return true }
 func (rootInfo) Sys() any               { return nil }
 
-// writeFileAtomic writes data to path durably: temp file in the same
-// directory, fsync, rename, fsync the directory.
+// writeFileAtomic writes data to p durably (fsutil: temp file, fsync,
+// rename, fsync dir), creating the directory first.
 func writeFileAtomic(p string, data []byte) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsutil.WriteFileAtomic(p, data, 0o644)
 }

@@ -222,6 +222,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 		}
 	}
 	if nsrc > 1 && !strings.HasSuffix(a.sd.DestPath, "/") && !tree.isDir(dest) {
+		//lint:ignore ST1005 Docker's exact wording
 		return fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
 	}
 	destRel := strings.TrimPrefix(path.Clean(dest), "/")

@@ -467,7 +467,7 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 	mounts := instructions.GetMounts(c)
 	text := "RUN " + strings.Join(c.CmdLine, " ")
 	rec := &stepRecord{Text: text + flagsText(c), Args: argVals}
-	keyParts := []string{c.String(), network, strings.Join(st.runEnv(), "\x00"), st.cfg.Config.WorkingDir, st.cfg.Config.User}
+	keyParts := []string{c.String(), network, strings.Join(st.runEnv(nil), "\x00"), st.cfg.Config.WorkingDir, st.cfg.Config.User}
 	return b.layerStep(ctx, st, id, stepText(c), createdBy, rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
 		rms, cleanup, err := b.runMounts(ctx, st, mounts)
 		defer cleanup()
@@ -479,7 +479,7 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 			layers = append(layers, b.v1Layer(l))
 		}
 		req := RunRequest{
-			Layers: layers, Args: args, Env: st.runEnv(), Dir: st.cfg.Config.WorkingDir,
+			Layers: layers, Args: args, Env: st.runEnv(b.opts.BuildArgs), Dir: st.cfg.Config.WorkingDir,
 			User: st.cfg.Config.User, Network: network, Mounts: rms, Output: v,
 		}
 		return b.execRun(ctx, st, req)

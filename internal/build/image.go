@@ -46,7 +46,6 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 		created = b.now
 	}
 	cfg.Created = v1.Time{Time: created}
-	cfg.Container, cfg.DockerVersion = "", ""
 	if cfg.OS == "" {
 		cfg.OS = b.opts.Platform.OS
 		cfg.Architecture = b.opts.Platform.Architecture

@@ -7,7 +7,11 @@ set -eu
 RUNS=${1:-3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /var/tmp/berth-bench-XXXXXX)
-trap 'buildah rm --all >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+trap 'cleanup' EXIT
+cleanup() {
+  [ -n "${BH:-}" ] && { $BH rm --all >/dev/null 2>&1; $BH rmi --all --force >/dev/null 2>&1; umount "$W/buildah-root/overlay" 2>/dev/null; } || true
+  rm -rf "$W"
+}
 BERTH=$W/berth
 (cd "$HERE" && go build -o "$BERTH" ./cmd/berth)
 
@@ -20,12 +24,13 @@ tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
 
 export BERTH_ROOT=$W/berth-root
 "$BERTH" import "$W/rootfs.tar" bench-base:latest >/dev/null
-BUILDAH_ROOT=$W/buildah-root
-BH="buildah --root $BUILDAH_ROOT --runroot $W/buildah-run --storage-driver vfs"
-$BH import "$W/rootfs.tar" bench-base:latest >/dev/null 2>&1 || $BH from --name tmp scratch >/dev/null
-if ! $BH images -q bench-base >/dev/null 2>&1; then
-  c=$($BH from scratch); $BH add "$c" "$W/rootfs.tar" / >/dev/null; $BH commit -q "$c" bench-base:latest >/dev/null
-fi
+# buildah with its default (overlay) driver: vfs copies whole root
+# filesystems per container and would make buildah look far slower.
+BH="buildah --root $W/buildah-root --runroot $W/buildah-run --storage-driver overlay"
+c=$($BH from scratch)
+$BH add "$c" "$W/rootfs.tar" / >/dev/null
+$BH commit -q "$c" bench-base:latest >/dev/null
+$BH rm "$c" >/dev/null
 
 mkdir -p "$W/ctx/src"
 for i in $(seq 1 20); do echo "package main // $i" > "$W/ctx/src/f$i.go"; done

@@ -107,6 +107,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err := b.saveLast(); err != nil {
 		opts.Log.Debug("saving step records", "err", err)
 	}
+	if unused := unusedArgs(opts.File, opts.BuildArgs); len(unused) > 0 {
+		fmt.Fprintf(b.prog.w, "[Warning] One or more build-args %v were not consumed\n", unused)
+	}
 	final := b.stages[plan.Target].state
 	return b.writeImage(ctx, final)
 }
@@ -171,12 +174,12 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.cfg = cloneConfig(parent.cfg)
 		st.key = chainKey("stage", parent.key)
 		st.changedBy = parent.changedBy
-		st.tree = parent.tree
 		st.created = parent.created
 		return st, nil
 	case sp.Base == "scratch":
 		st.cfg = v1.ConfigFile{OS: b.opts.Platform.OS, Architecture: b.opts.Platform.Architecture, Variant: b.opts.Platform.Variant}
 		st.cfg.Config.Env = []string{"PATH=" + defaultPath}
+		st.cfg.Config.WorkingDir = "/"
 		st.key = chainKey("scratch", platformString(b.opts.Platform))
 		b.compare(id, &stepRecord{Text: "FROM scratch"})
 		return st, nil
@@ -225,6 +228,10 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.layers = append(st.layers, ll)
 	}
 	st.cfg = cloneConfig(*cfg)
+	// BuildKit makes sure every stage has a PATH.
+	if _, ok := shell.EnvsFromSlice(st.cfg.Config.Env).Get("PATH"); !ok {
+		st.cfg.Config.Env = append(st.cfg.Config.Env, "PATH="+defaultPath)
+	}
 	st.created = cfg.Created.Time
 	st.key = chainKey("image", mdig.String())
 	if _, changed := b.compare(id, &stepRecord{Text: "FROM " + sp.Base + "@" + mdig.String()}); changed {
@@ -368,4 +375,31 @@ func (b *Builder) stageTree(ctx context.Context, st *stageState) (*fsTree, error
 		st.tree = t
 	}
 	return st.tree, nil
+}
+
+// unusedArgs lists the --build-arg names no ARG declares (Docker warns).
+func unusedArgs(f *dockerfile.File, given map[string]string) []string {
+	declared := map[string]bool{}
+	for _, m := range f.MetaArgs {
+		for _, a := range m.Args {
+			declared[a.Key] = true
+		}
+	}
+	for _, st := range f.Stages {
+		for _, c := range st.Commands {
+			if a, ok := c.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					declared[kv.Key] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for k := range given {
+		if !declared[k] && !proxyArgs[k] && k != "SOURCE_DATE_EPOCH" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 )
 
@@ -246,8 +247,16 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	var progressOut io.Writer = a.stderr
 	var quietBuf bytes.Buffer
-	if f.quiet || f.progress == "quiet" {
+	switch {
+	case f.quiet || f.progress == "quiet":
 		progressOut = &quietBuf
+	case f.progress == "tty" || (f.progress == "auto" && isTerminal(a.stderr)):
+		lv := newLiveView(a.stderr)
+		defer lv.Close()
+		progressOut = lv
+	case f.progress == "plain", f.progress == "auto":
+	default:
+		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
 	}
 	snaps, err := snapshot.New(filepath.Join(st.Root(), "snapshots"))
 	if err != nil {
@@ -316,6 +325,12 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 
 // loadBuildInput returns the Dockerfile bytes, the context directory ("" for
 // none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
+// isTerminal reports whether w is a terminal (the live view goes there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
 func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
 	contextDir := ctxArg
 	if ctxArg == "-" {

@@ -126,3 +126,63 @@ func TestBuildReproducible(t *testing.T) {
 		t.Fatalf("two clean stores gave different images: %v", ids)
 	}
 }
+
+func TestBuildOnbuildMountsCopyFlags(t *testing.T) {
+	e := newBuildEnv(t)
+	parent := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nONBUILD COPY trigger.txt /trigger.txt\nONBUILD RUN echo ran > /onbuild\n",
+	})
+	e.mustBuild(parent, "-t", "parent:1")
+	if ob := e.inspect("parent:1")["Config"].(map[string]any)["OnBuild"]; ob == nil {
+		t.Fatal("parent lacks OnBuild triggers")
+	}
+	secret := filepath.Join(t.TempDir(), "token")
+	write(t, secret, "s3cr3t", 0o600)
+	child := ctxDir(t, map[string]string{
+		"Dockerfile": `FROM parent:1
+RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /cache-lines
+RUN --mount=type=secret,id=token cat /run/secrets/token > /dev/null && test -f /run/secrets/token && echo ok > /secret-ok
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x
+COPY --parents src/a/*.txt /p/
+COPY --exclude=*.log logs/ /logs/
+COPY --link src/a/one.txt /linked.txt
+`,
+		"trigger.txt":   "t",
+		"src/a/one.txt": "1",
+		"src/a/two.txt": "2",
+		"logs/keep.txt": "k",
+		"logs/drop.log": "d",
+	})
+	so, se, code := e.run(child, nil, "build", "--build-arg", "UNUSED=1", "--secret", "id=token,src="+secret, "-t", "child:1", ".")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, so, se)
+	}
+	if !strings.Contains(se, "[Warning] One or more build-args [UNUSED] were not consumed") {
+		t.Errorf("no unused build-arg warning:\n%s", se)
+	}
+	fs := e.files(child, "--secret", "id=token,src="+secret)
+	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt"} {
+		if _, ok := fs[p]; !ok {
+			t.Errorf("%s missing from the image", p)
+		}
+	}
+	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log"} {
+		if _, ok := fs[p]; ok {
+			t.Errorf("%s must not be in the image", p)
+		}
+	}
+	for p, h := range fs {
+		if strings.Contains(h.PAXRecords["content"], "s3cr3t") {
+			t.Errorf("secret leaked into %s", p)
+		}
+	}
+	if ob := e.inspect("child:1")["Config"].(map[string]any)["OnBuild"]; ob != nil {
+		t.Errorf("child kept the parent's triggers: %v", ob)
+	}
+	// The cache mount persists: a rebuild without cache sees two lines.
+	e.mustBuild(child, "--no-cache", "--secret", "id=token,src="+secret, "-t", "child:2")
+	fs = e.files(child, "--secret", "id=token,src="+secret)
+	if got := strings.TrimSpace(fs["cache-lines"].PAXRecords["content"]); got != "2" {
+		t.Errorf("cache mount did not persist: %q lines", got)
+	}
+}

@@ -72,6 +72,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newBuildCmd(),
 		a.newRegistryCmd(),
 		a.newImagesCmd("images"),
 		a.newImportCmd(),

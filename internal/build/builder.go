@@ -1,0 +1,405 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/dockerfile"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"golang.org/x/sync/errgroup"
+)
+
+// Builder runs one build. Use Build.
+type Builder struct {
+	opts  Options
+	plan  *Plan
+	ctxfs *contextFS
+	prog  *progress
+	now   time.Time
+
+	baseLayers sync.Map // compressed digest → v1.Layer of a base image
+	scans      sync.Map // diffID → *layerScan
+
+	stages []*stageRun
+
+	mu        sync.Mutex
+	last, cur map[string]*stepRecord
+}
+
+type stageRun struct {
+	done  chan struct{}
+	state *stageState
+	err   error
+}
+
+// stageState is a stage between steps: its layers, config, cache key chain
+// and what it has seen (args, shell).
+type stageState struct {
+	sp        *StagePlan
+	layers    []Layer
+	cfg       v1.ConfigFile
+	key       string
+	changedBy string // title of the first step (in this chain) that changed
+	args      []instructions.KeyValuePairOptional
+	k         int       // step counter for "[k/n]"
+	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
+	tree      *fsTree
+}
+
+// Build runs the build described by opts.
+func Build(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Platform.OS == "" {
+		opts.Platform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	}
+	if opts.Network == "" {
+		opts.Network = "default"
+	}
+	plan, err := NewPlan(opts.File, opts.Target, opts.BuildArgs, opts.Platform)
+	if err != nil {
+		return nil, err
+	}
+	b := &Builder{
+		opts:  opts,
+		plan:  plan,
+		ctxfs: newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
+		prog:  newProgress(opts.Progress),
+		now:   time.Now().UTC().Truncate(time.Second),
+	}
+	if opts.Epoch != nil {
+		b.now = opts.Epoch.UTC()
+	}
+	b.loadLast()
+	b.stages = make([]*stageRun, len(plan.Stages))
+	for i := range b.stages {
+		b.stages[i] = &stageRun{done: make(chan struct{})}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, sp := range plan.Stages {
+		if !sp.Needed {
+			continue
+		}
+		g.Go(func() error {
+			st, err := b.runStage(gctx, sp)
+			b.stages[i].state, b.stages[i].err = st, err
+			close(b.stages[i].done)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := b.ctxfs.save(); err != nil {
+		opts.Log.Debug("saving context index", "err", err)
+	}
+	if err := b.saveLast(); err != nil {
+		opts.Log.Debug("saving step records", "err", err)
+	}
+	if unused := unusedArgs(opts.File, opts.BuildArgs); len(unused) > 0 {
+		fmt.Fprintf(b.prog.w, "[Warning] One or more build-args %v were not consumed\n", unused)
+	}
+	final := b.stages[plan.Target].state
+	return b.writeImage(ctx, final)
+}
+
+func (b *Builder) waitStage(ctx context.Context, i int) (*stageState, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.stages[i].done:
+	}
+	if b.stages[i].err != nil {
+		return nil, b.stages[i].err
+	}
+	return b.stages[i].state, nil
+}
+
+func (b *Builder) title(st *stageState, text string, counted bool) string {
+	if !counted || st.sp.Total == 0 {
+		return text
+	}
+	st.k++
+	return b.plan.prefix(st.sp, st.k) + " " + text
+}
+
+func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) error {
+	var de *dockerfile.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	msg := err.Error()
+	if cmd, ok := c.(instructions.Command); ok {
+		msg = stepText(cmd) + ": " + msg
+	}
+	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg}
+}
+
+func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, error) {
+	st, err := b.from(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	for ci, c := range sp.Commands {
+		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/%d", sp.Display(), ci), c); err != nil {
+			return nil, b.errAt(c, err)
+		}
+	}
+	return st, nil
+}
+
+// from starts a stage: from scratch, an earlier stage, or an image, then
+// runs the base image's ONBUILD triggers.
+func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) {
+	st := &stageState{sp: sp}
+	id := sp.Display() + "/from"
+	switch {
+	case sp.BaseStage >= 0:
+		parent, err := b.waitStage(ctx, sp.BaseStage)
+		if err != nil {
+			return nil, err
+		}
+		st.layers = append([]Layer(nil), parent.layers...)
+		st.cfg = cloneConfig(parent.cfg)
+		st.key = chainKey("stage", parent.key)
+		st.changedBy = parent.changedBy
+		st.created = parent.created
+		return st, nil
+	case sp.Base == "scratch":
+		st.cfg = v1.ConfigFile{OS: b.opts.Platform.OS, Architecture: b.opts.Platform.Architecture, Variant: b.opts.Platform.Variant}
+		st.cfg.Config.Env = []string{"PATH=" + defaultPath}
+		st.cfg.Config.WorkingDir = "/"
+		st.key = chainKey("scratch", platformString(b.opts.Platform))
+		b.compare(id, &stepRecord{Text: "FROM scratch"})
+		return st, nil
+	}
+	platform := b.opts.Platform
+	if sp.Platform != "" {
+		p, err := v1.ParsePlatform(sp.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("FROM --platform: %w", err)
+		}
+		platform = *p
+	}
+	v := b.prog.vertex(b.title(st, "FROM "+sp.Base, true))
+	img, err := b.opts.Source.Image(ctx, sp.Base, platform, b.opts.Pull)
+	if err != nil {
+		v.fail(err)
+		return nil, err
+	}
+	mdig, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", sp.Base, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range layers {
+		var ll Layer
+		if ll.Digest, err = l.Digest(); err != nil {
+			return nil, err
+		}
+		if ll.DiffID, err = l.DiffID(); err != nil {
+			return nil, err
+		}
+		if ll.Size, err = l.Size(); err != nil {
+			return nil, err
+		}
+		if ll.MediaType, err = l.MediaType(); err != nil {
+			return nil, err
+		}
+		b.baseLayers.Store(ll.Digest, l)
+		st.layers = append(st.layers, ll)
+	}
+	st.cfg = cloneConfig(*cfg)
+	// BuildKit makes sure every stage has a PATH.
+	if _, ok := shell.EnvsFromSlice(st.cfg.Config.Env).Get("PATH"); !ok {
+		st.cfg.Config.Env = append(st.cfg.Config.Env, "PATH="+defaultPath)
+	}
+	st.created = cfg.Created.Time
+	st.key = chainKey("image", mdig.String())
+	if _, changed := b.compare(id, &stepRecord{Text: "FROM " + sp.Base + "@" + mdig.String()}); changed {
+		st.changedBy = "FROM " + sp.Base + " (base image changed)"
+	}
+	v.done()
+	triggers := st.cfg.Config.OnBuild
+	st.cfg.Config.OnBuild = nil
+	for ti, tr := range triggers {
+		res, err := parser.Parse(strings.NewReader(tr))
+		if err != nil || len(res.AST.Children) != 1 {
+			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %v", tr, sp.Base, err)
+		}
+		cmd, err := instructions.ParseCommand(res.AST.Children[0])
+		if err != nil {
+			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %w", tr, sp.Base, err)
+		}
+		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
+			return nil, fmt.Errorf("ONBUILD %s: %w", tr, err)
+		}
+	}
+	return st, nil
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func cloneConfig(c v1.ConfigFile) v1.ConfigFile {
+	out := c
+	out.History = append([]v1.History(nil), c.History...)
+	out.RootFS.DiffIDs = append([]v1.Hash(nil), c.RootFS.DiffIDs...)
+	cc := c.Config
+	cc.Env = append([]string(nil), cc.Env...)
+	cc.Cmd = append([]string(nil), cc.Cmd...)
+	cc.Entrypoint = append([]string(nil), cc.Entrypoint...)
+	cc.Shell = append([]string(nil), cc.Shell...)
+	cc.OnBuild = append([]string(nil), cc.OnBuild...)
+	cc.Labels = cloneSet(cc.Labels)
+	cc.ExposedPorts = cloneSet(cc.ExposedPorts)
+	cc.Volumes = cloneSet(cc.Volumes)
+	if len(cc.Cmd) == 0 {
+		cc.Cmd = nil
+	}
+	if len(cc.Entrypoint) == 0 {
+		cc.Entrypoint = nil
+	}
+	if len(cc.Shell) == 0 {
+		cc.Shell = nil
+	}
+	if len(cc.OnBuild) == 0 {
+		cc.OnBuild = nil
+	}
+	if len(cc.Env) == 0 {
+		cc.Env = nil
+	}
+	out.Config = cc
+	return out
+}
+
+func cloneSet[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// env is what word expansion sees: the ARGs in scope, overridden by ENV.
+func (st *stageState) env() shell.EnvGetter {
+	var kv []string
+	for _, a := range st.args {
+		if a.Value != nil {
+			kv = append(kv, a.Key+"="+*a.Value)
+		}
+	}
+	kv = append(kv, st.cfg.Config.Env...)
+	return shell.EnvsFromSlice(kv)
+}
+
+// runEnv is the environment of a RUN: ENV plus ARGs (ENV wins), plus the
+// proxy variables given with --build-arg, which need no ARG and never show
+// in the history.
+func (st *stageState) runEnv(buildArgs map[string]string) []string {
+	env := append([]string(nil), st.cfg.Config.Env...)
+	have := map[string]bool{}
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		have[k] = true
+	}
+	for _, a := range st.args {
+		if a.Value != nil && !have[a.Key] {
+			env = append(env, a.Key+"="+*a.Value)
+			have[a.Key] = true
+		}
+	}
+	var proxies []string
+	for k, v := range buildArgs {
+		if proxyArgs[k] && !have[k] {
+			proxies = append(proxies, k+"="+v)
+		}
+	}
+	sort.Strings(proxies)
+	return append(env, proxies...)
+}
+
+func (b *Builder) history(st *stageState, createdBy string, empty bool, created time.Time) {
+	st.cfg.History = append(st.cfg.History, v1.History{
+		Created:    v1.Time{Time: created},
+		CreatedBy:  createdBy,
+		Comment:    "buildkit.dockerfile.v0",
+		EmptyLayer: empty,
+	})
+}
+
+// addLayer appends a step's layer (or an empty_layer history entry).
+func (b *Builder) addLayer(st *stageState, l *Layer, createdBy string, created time.Time) {
+	if l == nil {
+		if created.After(st.created) {
+			st.created = created
+		}
+		b.history(st, createdBy, true, created)
+		return
+	}
+	if created.After(st.created) {
+		st.created = created
+	}
+	st.layers = append(st.layers, *l)
+	st.cfg.RootFS.DiffIDs = append(st.cfg.RootFS.DiffIDs, l.DiffID)
+	st.tree = nil
+	b.history(st, createdBy, false, created)
+}
+
+func (b *Builder) stageTree(ctx context.Context, st *stageState) (*fsTree, error) {
+	if st.tree == nil {
+		t, err := b.treeOf(ctx, st.layers)
+		if err != nil {
+			return nil, err
+		}
+		st.tree = t
+	}
+	return st.tree, nil
+}
+
+// unusedArgs lists the --build-arg names no ARG declares (Docker warns).
+func unusedArgs(f *dockerfile.File, given map[string]string) []string {
+	declared := map[string]bool{}
+	for _, m := range f.MetaArgs {
+		for _, a := range m.Args {
+			declared[a.Key] = true
+		}
+	}
+	for _, st := range f.Stages {
+		for _, c := range st.Commands {
+			if a, ok := c.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					declared[kv.Key] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for k := range given {
+		if !declared[k] && !proxyArgs[k] && k != "SOURCE_DATE_EPOCH" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

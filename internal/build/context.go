@@ -1,0 +1,281 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
+)
+
+// contextFS is the build context directory as COPY and ADD see it: the
+// files .dockerignore leaves, each hashed at most once. Digests are kept in a
+// stat index (ROOT/build/index/<id>.json) and reused while a file's size,
+// mtime and inode are unchanged.
+type contextFS struct {
+	dir    string
+	ignore *dockerfile.Ignore
+
+	once    sync.Once
+	walkErr error
+	entries map[string]*ctxEntry // rel path ("a/b") → entry
+	paths   []string             // sorted rel paths
+
+	mu      sync.Mutex
+	index   map[string]indexEntry
+	dirty   bool
+	idxPath string
+}
+
+type ctxEntry struct {
+	rel   string
+	info  fs.FileInfo
+	link  string
+	ino   uint64
+	mtime int64
+
+	mu     sync.Mutex
+	digest string
+}
+
+type indexEntry struct {
+	Size   int64  `json:"s"`
+	Mtime  int64  `json:"m"`
+	Ino    uint64 `json:"i"`
+	Digest string `json:"d"`
+}
+
+func newContextFS(dir string, ignore *dockerfile.Ignore, stateDir string) *contextFS {
+	c := &contextFS{dir: dir, ignore: ignore}
+	if stateDir != "" && dir != "" {
+		abs, _ := filepath.Abs(dir)
+		sum := sha256.Sum256([]byte(abs))
+		c.idxPath = filepath.Join(stateDir, "index", hex.EncodeToString(sum[:16])+".json")
+	}
+	return c
+}
+
+func (c *contextFS) load() error {
+	c.once.Do(func() {
+		if c.dir == "" {
+			c.walkErr = errors.New("no build context: the Dockerfile came with no context directory")
+			return
+		}
+		c.index = map[string]indexEntry{}
+		if c.idxPath != "" {
+			if data, err := os.ReadFile(c.idxPath); err == nil {
+				_ = json.Unmarshal(data, &c.index) // a damaged index is only a slower build
+			}
+		}
+		c.entries = map[string]*ctxEntry{}
+		c.walkErr = filepath.WalkDir(c.dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(c.dir, p)
+			if err != nil {
+				return err
+			}
+			rel = filepath.ToSlash(rel)
+			if rel == "." {
+				return nil
+			}
+			if c.ignore.Excluded(rel) {
+				if d.IsDir() && c.ignore.CanSkipDir(rel) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			e := &ctxEntry{rel: rel, info: info}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				e.ino = st.Ino
+				e.mtime = st.Mtim.Nano()
+			}
+			if info.Mode()&fs.ModeSymlink != 0 {
+				if e.link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			}
+			c.entries[rel] = e
+			// An excluded parent with a re-included child: Docker keeps the
+			// parent directories of every included path.
+			for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+				if _, ok := c.entries[dir]; ok {
+					break
+				}
+				if fi, err := os.Lstat(filepath.Join(c.dir, dir)); err == nil {
+					c.entries[dir] = &ctxEntry{rel: dir, info: fi}
+				}
+			}
+			return nil
+		})
+		if c.walkErr != nil {
+			c.walkErr = fmt.Errorf("reading build context: %w", c.walkErr)
+		}
+		for p := range c.entries {
+			c.paths = append(c.paths, p)
+		}
+		sort.Strings(c.paths)
+	})
+	return c.walkErr
+}
+
+// digestOf returns the content digest of a regular file (hashed once).
+func (c *contextFS) digestOf(ctx context.Context, e *ctxEntry) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.digest != "" {
+		return e.digest, nil
+	}
+	switch {
+	case e.info.Mode().IsRegular():
+	case e.info.Mode()&fs.ModeSymlink != 0:
+		e.digest = "link:" + e.link
+		return e.digest, nil
+	default:
+		e.digest = "-"
+		return e.digest, nil
+	}
+	c.mu.Lock()
+	ie, ok := c.index[e.rel]
+	c.mu.Unlock()
+	if ok && ie.Size == e.info.Size() && ie.Mtime == e.mtime && ie.Ino == e.ino {
+		e.digest = ie.Digest
+		return e.digest, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	f, err := os.Open(filepath.Join(c.dir, filepath.FromSlash(e.rel)))
+	if err != nil {
+		return "", fmt.Errorf("reading build context: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading build context %s: %w", e.rel, err)
+	}
+	e.digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	c.mu.Lock()
+	c.index[e.rel] = indexEntry{Size: e.info.Size(), Mtime: e.mtime, Ino: e.ino, Digest: e.digest}
+	c.dirty = true
+	c.mu.Unlock()
+	return e.digest, nil
+}
+
+// save writes the stat index back when it changed.
+func (c *contextFS) save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty || c.idxPath == "" {
+		return nil
+	}
+	// Forget files that are gone so the index does not grow forever.
+	for k := range c.index {
+		if _, ok := c.entries[k]; !ok {
+			delete(c.index, k)
+		}
+	}
+	data, err := json.Marshal(c.index)
+	if err != nil {
+		return err
+	}
+	c.dirty = false
+	return writeFileAtomic(c.idxPath, data)
+}
+
+// hasMeta reports whether a COPY source is a pattern.
+func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[\\") }
+
+// match resolves one COPY/ADD source (relative to the context root) to the
+// entries it names: the paths themselves (a pattern may name several).
+func (c *contextFS) match(src string) ([]*ctxEntry, error) {
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	clean := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(src)), "/")
+	if clean == "" {
+		return []*ctxEntry{{rel: "", info: rootInfo{}}}, nil
+	}
+	if !hasMeta(clean) {
+		e, ok := c.entries[clean]
+		if !ok {
+			return nil, fmt.Errorf("%q: not found", "/"+clean)
+		}
+		return []*ctxEntry{e}, nil
+	}
+	var out []*ctxEntry
+	depth := strings.Count(clean, "/")
+	for _, p := range c.paths {
+		if strings.Count(p, "/") != depth {
+			continue
+		}
+		if ok, err := path.Match(clean, p); err != nil {
+			return nil, fmt.Errorf("bad pattern %q: %w", src, err)
+		} else if ok {
+			out = append(out, c.entries[p])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("lstat %s: no source files were specified", src)
+	}
+	return out, nil
+}
+
+// under returns the entries below dir ("" = everything), sorted.
+func (c *contextFS) under(dir string) []*ctxEntry {
+	var out []*ctxEntry
+	if dir == "" {
+		for _, p := range c.paths {
+			out = append(out, c.entries[p])
+		}
+		return out
+	}
+	prefix := dir + "/"
+	i := sort.SearchStrings(c.paths, prefix)
+	for ; i < len(c.paths) && strings.HasPrefix(c.paths[i], prefix); i++ {
+		out = append(out, c.entries[c.paths[i]])
+	}
+	return out
+}
+
+func (c *contextFS) abs(rel string) string {
+	return filepath.Join(c.dir, filepath.FromSlash(rel))
+}
+
+// rootInfo stands for the context root directory itself ("COPY . /app").
+type rootInfo struct{}
+
+func (rootInfo) Name() string           { return "." }
+func (rootInfo) Size() int64            { return 0 }
+func (rootInfo) Mode() fs.FileMode      { return fs.ModeDir | 0o755 }
+func (rootInfo) ModTime() (t time.Time) { return }
+func (rootInfo) IsDir() bool            { return true }
+func (rootInfo) Sys() any               { return nil }
+
+// writeFileAtomic writes data to p durably (fsutil: temp file, fsync,
+// rename, fsync dir), creating the directory first.
+func writeFileAtomic(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(p, data, 0o644)
+}

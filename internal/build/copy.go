@@ -1,0 +1,571 @@
+package build
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/ulikunitz/xz"
+)
+
+type copyArgs struct {
+	cmd      instructions.Command
+	add      bool
+	sd       instructions.SourcesAndDest
+	from     string
+	chown    string
+	chmod    string
+	link     bool
+	parents  bool
+	exclude  []string
+	checksum string
+	unpack   *bool
+	src      string
+}
+
+// copySource is where COPY reads files: the context, or a stage/image
+// extracted to a directory (with the owners its tar entries had).
+type copySource struct {
+	fs     *contextFS
+	owners map[string][2]int
+}
+
+func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a copyArgs) error {
+	word := "COPY"
+	if a.add {
+		word = "ADD"
+	}
+	createdBy := word
+	if a.parents {
+		createdBy += " --parents"
+	}
+	if a.chown != "" {
+		createdBy += " --chown=" + a.chown
+	}
+	if a.chmod != "" {
+		createdBy += " --chmod=" + a.chmod
+	}
+	for _, s := range a.sd.SourcePaths {
+		createdBy += " " + s
+	}
+	for _, s := range a.sd.SourceContents {
+		createdBy += " <<" + s.Path
+	}
+	createdBy += " " + a.sd.DestPath
+	text := stepText(a.cmd)
+	rec := &stepRecord{Text: text}
+
+	var keyParts []string
+	var excl *dockerfile.Ignore
+	if len(a.exclude) > 0 {
+		var err error
+		if excl, err = dockerfile.NewIgnore(a.exclude); err != nil {
+			return err
+		}
+	}
+	src := copySource{fs: b.ctxfs}
+	var urls []string
+	var fromLayers []Layer
+	if a.from != "" {
+		var err error
+		if fromLayers, err = b.fromLayers(ctx, a.from); err != nil {
+			return err
+		}
+		for _, l := range fromLayers {
+			keyParts = append(keyParts, l.DiffID.String())
+		}
+	} else {
+		rec.Files = map[string]string{}
+		for _, s := range a.sd.SourcePaths {
+			if a.add && isURL(s) {
+				urls = append(urls, s)
+				keyParts = append(keyParts, "url:"+s+"@"+a.checksum)
+				continue
+			}
+			ents, err := b.ctxfs.match(s)
+			if err != nil {
+				return err
+			}
+			for _, e := range ents {
+				for _, f := range append([]*ctxEntry{e}, b.ctxfs.under(e.rel)...) {
+					if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
+						continue
+					}
+					d, err := b.ctxfs.digestOf(ctx, f)
+					if err != nil {
+						return err
+					}
+					rec.Files[f.rel] = fmt.Sprintf("%o:%s", f.info.Mode(), d)
+				}
+			}
+		}
+		names := make([]string, 0, len(rec.Files))
+		for k := range rec.Files {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		h := sha256.New()
+		for _, k := range names {
+			fmt.Fprintf(h, "%s\x00%s\n", k, rec.Files[k])
+		}
+		keyParts = append(keyParts, hex.EncodeToString(h.Sum(nil)))
+	}
+	for _, c := range a.sd.SourceContents {
+		keyParts = append(keyParts, "heredoc:"+c.Path+"\x00"+c.Data)
+	}
+	keyParts = append(keyParts, a.src, st.cfg.Config.WorkingDir)
+
+	return b.layerStep(ctx, st, id, text, createdBy+" # buildkit", rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
+		tree, err := b.stageTree(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		if fromLayers != nil {
+			dir, err := os.MkdirTemp(b.tempDir(), "from-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(dir)
+			owners, err := b.extractLayers(ctx, fromLayers, dir)
+			if err != nil {
+				return nil, err
+			}
+			src = copySource{fs: newContextFS(dir, nil, ""), owners: owners}
+		}
+		lw, err := b.newLayerWriter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls); err != nil {
+			lw.Abort(err)
+			return nil, err
+		}
+		l, ok, err := lw.Close()
+		if err != nil || !ok {
+			return nil, err
+		}
+		return &l, nil
+	})
+}
+
+func relTo(root, p string) string {
+	if root == "" {
+		return p
+	}
+	if p == root {
+		return path.Base(p)
+	}
+	return strings.TrimPrefix(p, root+"/")
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+type copyWriter struct {
+	b       *Builder
+	lw      *layerWriter
+	tree    *fsTree
+	written map[string]bool
+	uid     int
+	gid     int
+	chown   bool
+	chmod   *fs.FileMode
+}
+
+func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) error {
+	cw := &copyWriter{b: b, lw: lw, tree: tree, written: map[string]bool{}}
+	if a.chown != "" {
+		uid, gid, err := resolveOwner(tree, a.chown)
+		if err != nil {
+			return err
+		}
+		cw.uid, cw.gid, cw.chown = uid, gid, true
+	}
+	if a.chmod != "" {
+		m, err := strconv.ParseUint(a.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fmt.Errorf("invalid chmod parameter: %s", a.chmod)
+		}
+		fm := fs.FileMode(m)
+		cw.chmod = &fm
+	}
+	dest := a.sd.DestPath
+	if !path.IsAbs(dest) {
+		dest = path.Join(orRoot(st.cfg.Config.WorkingDir), dest)
+	}
+	nsrc := len(a.sd.SourcePaths) + len(a.sd.SourceContents)
+	destIsDir := strings.HasSuffix(a.sd.DestPath, "/") || a.sd.DestPath == "." || nsrc > 1 || tree.isDir(dest)
+	for _, s := range a.sd.SourcePaths {
+		if hasMeta(s) {
+			destIsDir = true
+		}
+	}
+	if nsrc > 1 && !strings.HasSuffix(a.sd.DestPath, "/") && !tree.isDir(dest) {
+		//lint:ignore ST1005 Docker's exact wording
+		return fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
+	}
+	destRel := strings.TrimPrefix(path.Clean(dest), "/")
+	parentOf := func(p string) string {
+		d := path.Dir(p)
+		if d == "." {
+			return ""
+		}
+		return d
+	}
+	if destIsDir {
+		if err := cw.mkdirs(destRel); err != nil {
+			return err
+		}
+	} else if err := cw.mkdirs(parentOf(destRel)); err != nil {
+		return err
+	}
+	join := func(elem ...string) string { return strings.TrimPrefix(path.Join(elem...), "/") }
+
+	for _, s := range a.sd.SourcePaths {
+		if a.add && isURL(s) {
+			if err := cw.addURL(ctx, s, a.checksum, destRel, destIsDir); err != nil {
+				return err
+			}
+			continue
+		}
+		ents, err := src.fs.match(s)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.info.IsDir() {
+				base := destRel
+				if a.parents && e.rel != "" {
+					base = join(destRel, e.rel)
+				}
+				if err := cw.mkdirs(base); err != nil {
+					return err
+				}
+				for _, f := range src.fs.under(e.rel) {
+					r := relTo(e.rel, f.rel)
+					if excl != nil && excl.Excluded(r) {
+						continue
+					}
+					if err := cw.entry(src, f, join(base, r)); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if excl != nil && excl.Excluded(path.Base(e.rel)) {
+				continue
+			}
+			target := destRel
+			switch {
+			case a.parents:
+				target = join(destRel, e.rel)
+				if err := cw.mkdirs(parentOf(target)); err != nil {
+					return err
+				}
+			case destIsDir:
+				target = join(destRel, path.Base(e.rel))
+			}
+			if a.add && e.info.Mode().IsRegular() && (a.unpack == nil || *a.unpack) {
+				if ok, err := cw.maybeUntar(ctx, src.fs.abs(e.rel), destRel); err != nil || ok {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if err := cw.entry(src, e, target); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range a.sd.SourceContents {
+		target := destRel
+		if destIsDir {
+			target = join(destRel, path.Base(c.Path))
+		}
+		mode := fs.FileMode(0o644)
+		if cw.chmod != nil {
+			mode = *cw.chmod
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: int64(len(c.Data)), Uid: cw.uid, Gid: cw.gid, ModTime: cw.b.now}
+		if err := cw.write(h, strings.NewReader(c.Data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cw *copyWriter) mkdirs(rel string) error {
+	if rel == "" || cw.written[rel] {
+		return nil
+	}
+	if err := cw.mkdirs(parentDir(rel)); err != nil {
+		return err
+	}
+	if h, ok := cw.tree.m[rel]; ok && h.Typeflag == tar.TypeDir {
+		hh := *h
+		hh.Name = rel + "/"
+		cw.written[rel] = true
+		return cw.lw.WriteHeader(&hh)
+	}
+	h := &tar.Header{Typeflag: tar.TypeDir, Name: rel + "/", Mode: 0o755, Uid: cw.uid, Gid: cw.gid, ModTime: cw.b.now}
+	cw.written[rel] = true
+	cw.tree.m[rel] = h
+	return cw.lw.WriteHeader(h)
+}
+
+func parentDir(p string) string {
+	d := path.Dir(p)
+	if d == "." || d == "/" {
+		return ""
+	}
+	return d
+}
+
+func (cw *copyWriter) write(h *tar.Header, r io.Reader) error {
+	if h.Typeflag == tar.TypeDir {
+		if cw.written[strings.TrimSuffix(h.Name, "/")] {
+			return nil
+		}
+		cw.written[strings.TrimSuffix(h.Name, "/")] = true
+		if !strings.HasSuffix(h.Name, "/") {
+			h.Name += "/"
+		}
+	}
+	if err := cw.lw.WriteHeader(h); err != nil {
+		return err
+	}
+	if r != nil && h.Typeflag == tar.TypeReg {
+		if _, err := io.Copy(cw.lw, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entry copies one source entry to target, keeping mode and mtime, owned by
+// root (context) or its owner (another stage), unless --chown/--chmod.
+func (cw *copyWriter) entry(src copySource, e *ctxEntry, target string) error {
+	if target == "" {
+		return nil
+	}
+	mode := e.info.Mode()
+	h := &tar.Header{Name: target, Mode: int64(mode.Perm()), ModTime: e.info.ModTime()}
+	if mode&fs.ModeSetuid != 0 {
+		h.Mode |= 0o4000
+	}
+	if mode&fs.ModeSetgid != 0 {
+		h.Mode |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		h.Mode |= 0o1000
+	}
+	if o, ok := src.owners[e.rel]; ok {
+		h.Uid, h.Gid = o[0], o[1]
+	}
+	if cw.chown {
+		h.Uid, h.Gid = cw.uid, cw.gid
+	}
+	if cw.chmod != nil {
+		h.Mode = int64(*cw.chmod)
+	}
+	switch {
+	case mode.IsDir():
+		h.Typeflag = tar.TypeDir
+		return cw.write(h, nil)
+	case mode&fs.ModeSymlink != 0:
+		h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		if e.link == "" {
+			l, err := os.Readlink(src.fs.abs(e.rel))
+			if err != nil {
+				return err
+			}
+			h.Linkname = l
+		}
+		return cw.write(h, nil)
+	case mode.IsRegular():
+		f, err := os.Open(src.fs.abs(e.rel))
+		if err != nil {
+			return fmt.Errorf("copying %s: %w", e.rel, err)
+		}
+		defer f.Close()
+		h.Typeflag, h.Size = tar.TypeReg, e.info.Size()
+		return cw.write(h, io.LimitReader(f, h.Size))
+	}
+	return nil // sockets, devices: not copied from a context
+}
+
+// maybeUntar extracts a local (optionally compressed) tar archive into
+// destDir, as ADD does; ok is false when the file is not a tar.
+func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (bool, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	magic, _ := br.Peek(6)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		r = gz
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		r = bzip2.NewReader(br)
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		r = xr
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		defer zr.Close()
+		r = zr
+	}
+	inner := bufio.NewReaderSize(r, 1<<16)
+	hdr, err := inner.Peek(512)
+	if err != nil || !(bytes.Equal(hdr[257:262], []byte("ustar")) || isOldTar(hdr)) {
+		return false, nil
+	}
+	tr := tar.NewReader(inner)
+	if err := cw.mkdirs(destRel); err != nil {
+		return true, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return true, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return true, fmt.Errorf("extracting %s: %w", path.Base(file), err)
+		}
+		name, err := cleanTarPath(h.Name)
+		if err != nil {
+			return true, err
+		}
+		if name == "" {
+			continue
+		}
+		target := strings.TrimPrefix(path.Join(destRel, name), "/")
+		if err := cw.mkdirs(parentDir(target)); err != nil {
+			return true, err
+		}
+		hh := *h
+		hh.Name = target
+		if hh.Typeflag == tar.TypeLink {
+			ln, err := cleanTarPath(h.Linkname)
+			if err != nil {
+				return true, err
+			}
+			hh.Linkname = strings.TrimPrefix(path.Join(destRel, ln), "/")
+		}
+		if cw.chown {
+			hh.Uid, hh.Gid = cw.uid, cw.gid
+		}
+		if err := cw.write(&hh, tr); err != nil {
+			return true, err
+		}
+	}
+}
+
+func isOldTar(hdr []byte) bool {
+	// A v7 tar has no magic; accept it when the header checksum is right.
+	sum := int64(0)
+	for i, c := range hdr[:512] {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int64(c)
+	}
+	want, err := strconv.ParseInt(strings.TrimSpace(strings.Trim(string(hdr[148:156]), "\x00 ")), 8, 64)
+	return err == nil && want == sum && hdr[0] != 0
+}
+
+// addURL downloads src (verifying --checksum) into the layer; the file is
+// 0600 like Docker's, dated by Last-Modified.
+func (cw *copyWriter) addURL(ctx context.Context, src, checksum, destRel string, destIsDir bool) error {
+	u, err := url.Parse(src)
+	if err != nil {
+		return fmt.Errorf("invalid URL %s: %w", src, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("downloading %s: %s", src, resp.Status)
+	}
+	tmp, err := os.CreateTemp(cw.b.tempDir(), "add-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", src, err)
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if checksum != "" && checksum != got {
+		return fmt.Errorf("digest mismatch for %s: expected %s, got %s", src, checksum, got)
+	}
+	target := destRel
+	if destIsDir {
+		name := path.Base(u.Path)
+		if name == "." || name == "/" || name == "" {
+			return errors.New("cannot determine filename from url: " + src)
+		}
+		target = strings.TrimPrefix(path.Join(destRel, name), "/")
+	}
+	mt := cw.b.now
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		mt = lm
+	}
+	mode := fs.FileMode(0o600)
+	if cw.chmod != nil {
+		mode = *cw.chmod
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return cw.write(&tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: n, Uid: cw.uid, Gid: cw.gid, ModTime: mt}, tmp)
+}
+
+var _ = time.Second

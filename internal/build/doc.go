@@ -1,0 +1,22 @@
+// Package build turns a parsed Dockerfile (internal/dockerfile) and a build
+// context into an OCI image: it plans the stages the target needs, runs
+// independent stages concurrently, keeps a content-addressed step cache that
+// explains its misses, makes COPY/ADD layers itself, runs RUN through an
+// Executor, and writes image config and history as Docker (BuildKit) does.
+//
+// It declares the small interfaces it needs — ImageSource for FROM, BlobStore
+// for layers and manifests, Executor for RUN — and must not import the
+// store, remote, sandbox or cli packages; cli wires the concrete ones.
+//
+// On-disk state (under Options.StateDir, normally ROOT/build):
+//
+//	cache/<key>.json     one cached step: its layer descriptor and inputs
+//	last/<id>.json       the inputs of every step of the last build of a
+//	                     Dockerfile, to say why a step was not cached
+//	index/<id>.json      stat index of a context directory: path → size,
+//	                     mtime, inode, digest, so files are hashed once
+//
+// Specs: the Dockerfile reference, the OCI image spec (manifest, config,
+// layer with whiteouts) and Docker's image config/history conventions
+// (created_by, empty_layer, comment "buildkit.dockerfile.v0").
+package build

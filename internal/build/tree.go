@@ -1,0 +1,271 @@
+package build
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// fsTree is the merged metadata view of a stack of layers: what COPY needs
+// to know about the destination (existing directories and their owners) and
+// the passwd/group files for --chown names. Content is not kept.
+type fsTree struct {
+	m      map[string]*tar.Header // cleaned path without leading "/"
+	passwd []byte
+	group  []byte
+}
+
+type layerScan struct {
+	hdrs   []*tar.Header
+	passwd []byte
+	group  []byte
+}
+
+func cleanTarPath(name string) (string, error) {
+	p := path.Clean("/" + name)
+	if strings.Contains(name, "..") {
+		for _, c := range strings.Split(name, "/") {
+			if c == ".." {
+				return "", fmt.Errorf("tar entry %q escapes the root", name)
+			}
+		}
+	}
+	return strings.TrimPrefix(p, "/"), nil
+}
+
+// scanLayer reads a layer's headers once per build (cached by digest).
+func (b *Builder) scanLayer(ctx context.Context, l Layer) (*layerScan, error) {
+	if v, ok := b.scans.Load(l.DiffID); ok {
+		return v.(*layerScan), nil
+	}
+	rc, err := b.v1Layer(l).Uncompressed()
+	if err != nil {
+		return nil, fmt.Errorf("reading layer %s: %w", l.Digest, err)
+	}
+	defer rc.Close()
+	s := &layerScan{}
+	tr := tar.NewReader(rc)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading layer %s: %w", l.Digest, err)
+		}
+		name, err := cleanTarPath(h.Name)
+		if err != nil {
+			return nil, err
+		}
+		h.Name = name
+		s.hdrs = append(s.hdrs, h)
+		if (name == "etc/passwd" || name == "etc/group") && h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, err
+			}
+			if name == "etc/passwd" {
+				s.passwd = data
+			} else {
+				s.group = data
+			}
+		}
+	}
+	b.scans.Store(l.DiffID, s)
+	return s, nil
+}
+
+func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
+	t := &fsTree{m: map[string]*tar.Header{}}
+	for _, l := range layers {
+		s, err := b.scanLayer(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		t.apply(s.hdrs)
+		if s.passwd != nil {
+			t.passwd = s.passwd
+		}
+		if s.group != nil {
+			t.group = s.group
+		}
+	}
+	return t, nil
+}
+
+func (t *fsTree) apply(hdrs []*tar.Header) {
+	for _, h := range hdrs {
+		dir, base := path.Split(h.Name)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case base == ".wh..wh..opq":
+			t.removeBelow(dir)
+		case strings.HasPrefix(base, ".wh."):
+			victim := path.Join(dir, strings.TrimPrefix(base, ".wh."))
+			delete(t.m, victim)
+			t.removeBelow(victim)
+		default:
+			if old, ok := t.m[h.Name]; ok && old.Typeflag == tar.TypeDir && h.Typeflag != tar.TypeDir {
+				t.removeBelow(h.Name)
+			}
+			t.m[h.Name] = h
+		}
+	}
+}
+
+func (t *fsTree) removeBelow(dir string) {
+	prefix := dir + "/"
+	if dir == "" || dir == "." {
+		prefix = ""
+	}
+	for k := range t.m {
+		if strings.HasPrefix(k, prefix) && k != dir {
+			delete(t.m, k)
+		}
+	}
+}
+
+func (t *fsTree) isDir(p string) bool {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		return true
+	}
+	h, ok := t.m[p]
+	return ok && h.Typeflag == tar.TypeDir
+}
+
+// extractLayers unpacks layers (bottom first) into dir, applying whiteouts,
+// for COPY --from. Every entry is checked before it touches the disk: no
+// ".." or absolute escapes, no writing through symlinks, hard links only to
+// entries inside. It returns the owner of every entry.
+func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string) (map[string][2]int, error) {
+	owners := map[string][2]int{}
+	for _, l := range layers {
+		if err := b.extractOne(ctx, l, dir, owners); err != nil {
+			return nil, err
+		}
+	}
+	return owners, nil
+}
+
+func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners map[string][2]int) error {
+	rc, err := b.v1Layer(l).Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading layer %s: %w", l.Digest, err)
+		}
+		name, err := cleanTarPath(h.Name)
+		if err != nil || name == "" {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := safeParents(root, name); err != nil {
+			return err
+		}
+		target := filepath.Join(root, filepath.FromSlash(name))
+		dirName, base := path.Split(name)
+		if base == ".wh..wh..opq" {
+			d := filepath.Join(root, filepath.FromSlash(dirName))
+			ents, _ := os.ReadDir(d)
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(d, e.Name()))
+			}
+			continue
+		}
+		if strings.HasPrefix(base, ".wh.") {
+			os.RemoveAll(filepath.Join(root, filepath.FromSlash(dirName), strings.TrimPrefix(base, ".wh.")))
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if fi, err := os.Lstat(target); err == nil && !(fi.IsDir() && h.Typeflag == tar.TypeDir) {
+			os.RemoveAll(target)
+		}
+		mode := os.FileMode(h.Mode & 0o7777)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			os.Chmod(target, mode|0o700)
+		case tar.TypeReg:
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			os.Chmod(target, mode)
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			ln, err := cleanTarPath(h.Linkname)
+			if err != nil {
+				return err
+			}
+			if err := safeParents(root, ln); err != nil {
+				return err
+			}
+			if err := os.Link(filepath.Join(root, filepath.FromSlash(ln)), target); err != nil {
+				return fmt.Errorf("hard link %s: %w", name, err)
+			}
+		default:
+			// Devices and fifos are not copied by COPY --from.
+			continue
+		}
+		owners[name] = [2]int{h.Uid, h.Gid}
+		if h.Typeflag != tar.TypeSymlink {
+			os.Chtimes(target, h.ModTime, h.ModTime)
+		}
+	}
+}
+
+// safeParents rejects a path whose parent directories inside root are
+// symlinks, so nothing is written outside root.
+func safeParents(root, name string) error {
+	cur := root
+	parts := strings.Split(name, "/")
+	for _, p := range parts[:len(parts)-1] {
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("layer entry %q passes through a symlink", name)
+		}
+	}
+	return nil
+}

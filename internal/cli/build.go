@@ -1,0 +1,535 @@
+package cli
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/ref"
+	"github.com/berth-dev/berth/internal/sandbox"
+	"github.com/berth-dev/berth/internal/sandbox/snapshot"
+	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+type buildFlags struct {
+	tags        []string
+	file        string
+	buildArgs   []string
+	noCache     bool
+	target      string
+	labels      []string
+	pull        bool
+	platform    string
+	quiet       bool
+	iidfile     string
+	network     string
+	secrets     []string
+	outputs     []string
+	push        bool
+	compression string
+	progress    string
+}
+
+func (a *app) newBuildCmd() *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | URL | -",
+		Short: "Build an image from a Dockerfile",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBuild(cmd.Context(), f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.tags, "tag", "t", nil, `Name and optionally a tag (format: "name:tag")`)
+	fl.StringVarP(&f.file, "file", "f", "", `Name of the Dockerfile (default: "PATH/Dockerfile")`)
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "Set build-time variables")
+	fl.BoolVar(&f.noCache, "no-cache", false, "Do not use cache when building the image")
+	fl.StringVar(&f.target, "target", "", "Set the target build stage to build")
+	fl.StringArrayVar(&f.labels, "label", nil, "Set metadata for an image")
+	fl.BoolVar(&f.pull, "pull", false, "Always attempt to pull all referenced images")
+	fl.StringVar(&f.platform, "platform", "", "Set target platform for build")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
+	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
+	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
+	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
+	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
+	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "quiet")`)
+	return cmd
+}
+
+type buildOutput struct {
+	typ, dest string
+}
+
+func parseOutput(s string) (buildOutput, error) {
+	var o buildOutput
+	if !strings.Contains(s, "=") {
+		// "-o DIR" is type=local,dest=DIR; "-o -" a tar on stdout.
+		if s == "-" {
+			return buildOutput{typ: "tar", dest: "-"}, nil
+		}
+		return buildOutput{typ: "local", dest: s}, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch strings.TrimSpace(k) {
+		case "type":
+			o.typ = v
+		case "dest":
+			o.dest = v
+		case "name", "push", "compression", "oci-mediatypes":
+		default:
+			return o, fmt.Errorf("invalid output %q: unknown key %q", s, k)
+		}
+	}
+	switch o.typ {
+	case "oci", "docker", "tar", "local", "image", "registry":
+	default:
+		return o, fmt.Errorf("invalid output %q: type must be one of oci, docker, tar, local, image, registry", s)
+	}
+	if o.dest == "" && (o.typ == "local") {
+		return o, fmt.Errorf("invalid output %q: dest is required for type=%s", s, o.typ)
+	}
+	return o, nil
+}
+
+func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
+	// Flags first: bad input is exit 125 before any work.
+	var outs []buildOutput
+	for _, o := range f.outputs {
+		out, err := parseOutput(o)
+		if err != nil {
+			return usageError{err}
+		}
+		outs = append(outs, out)
+	}
+	if f.compression != "gzip" && f.compression != "zstd" {
+		return usageError{fmt.Errorf("invalid --compression %q: use gzip or zstd", f.compression)}
+	}
+	for _, t := range f.tags {
+		if _, err := ref.Parse(t); err != nil {
+			return usageError{fmt.Errorf("invalid argument %q for \"-t, --tag\" flag: %w", t, err)}
+		}
+	}
+	switch f.network {
+	case "default", "none", "host":
+	default:
+		return usageError{fmt.Errorf("network mode %q not supported by berth build: use default, host or none", f.network)}
+	}
+	plat, err := parsePlatformFlag(f.platform)
+	if err != nil {
+		return err
+	}
+	buildArgs := map[string]string{}
+	for _, ba := range f.buildArgs {
+		k, v, ok := strings.Cut(ba, "=")
+		if !ok {
+			ev, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		buildArgs[k] = v
+	}
+	labels := map[string]string{}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		labels[k] = v
+	}
+	secrets := map[string]string{}
+	for _, s := range f.secrets {
+		var id, src string
+		for _, kv := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				if src == "" {
+					src = "env:" + v
+				}
+			case "type":
+			default:
+				return usageError{fmt.Errorf("invalid secret %q: unexpected key %q", s, k)}
+			}
+		}
+		if id == "" {
+			return usageError{fmt.Errorf("invalid secret %q: id is required", s)}
+		}
+		if src == "" {
+			src = "env:" + id
+		}
+		secrets[id] = src
+	}
+
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	stateDir := filepath.Join(st.Root(), "build")
+	tmpRoot := filepath.Join(stateDir, "tmp")
+	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(tmpRoot, "build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// Secrets from the environment become files in our temp dir (0600).
+	for id, src := range secrets {
+		if env, ok := strings.CutPrefix(src, "env:"); ok {
+			p := filepath.Join(tmp, "secret-"+strconv.Itoa(len(id))+"-"+filepath.Base(id))
+			if err := os.WriteFile(p, []byte(os.Getenv(env)), 0o600); err != nil {
+				return err
+			}
+			secrets[id] = p
+		}
+	}
+
+	df, contextDir, dfName, err := a.loadBuildInput(f, ctxArg, tmp)
+	if err != nil {
+		return err
+	}
+	file, err := dockerfile.Parse(filepath.Base(dfName), df)
+	if err != nil {
+		return err
+	}
+	var ignore *dockerfile.Ignore
+	if contextDir != "" {
+		for _, n := range dockerfile.IgnoreFileNames(dfName) {
+			p := n
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(contextDir, n)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			if ignore, err = dockerfile.ParseIgnore(data); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	var epoch *time.Time
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" || buildArgs["SOURCE_DATE_EPOCH"] != "" {
+		if s == "" {
+			s = buildArgs["SOURCE_DATE_EPOCH"]
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return usageError{fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: %w", s, err)}
+		}
+		t := time.Unix(n, 0).UTC()
+		epoch = &t
+	}
+	var progressOut io.Writer = a.stderr
+	var quietBuf bytes.Buffer
+	switch {
+	case f.quiet || f.progress == "quiet":
+		progressOut = &quietBuf
+	case f.progress == "tty" || (f.progress == "auto" && isTerminal(a.stderr)):
+		lv := newLiveView(a.stderr)
+		defer lv.Close()
+		progressOut = lv
+	case f.progress == "plain", f.progress == "auto":
+	default:
+		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
+	}
+	snaps, err := snapshot.New(filepath.Join(st.Root(), "snapshots"))
+	if err != nil {
+		return err
+	}
+	opts := build.Options{
+		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets,
+		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
+		Source: storeSource{st},
+		Blobs:  storeBlobs{st},
+		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
+	}
+	if plat != nil {
+		opts.Platform = *plat
+	}
+	start := time.Now()
+	res, err := build.Build(ctx, opts)
+	if err != nil {
+		if f.quiet {
+			a.stderr.Write(quietBuf.Bytes())
+		}
+		return err
+	}
+	// The export step, as BuildKit prints it.
+	ex := "#" + strconv.Itoa(res.Steps+1)
+	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
+	toStore := len(outs) == 0
+	for _, o := range outs {
+		if o.typ == "image" || o.typ == "registry" {
+			toStore = true
+		}
+		if o.typ == "registry" {
+			f.push = true
+		}
+	}
+	if toStore {
+		if _, err := st.AddImage(ctx, res.Manifest, f.tags...); err != nil {
+			return fmt.Errorf("storing the built image: %w", err)
+		}
+		fmt.Fprintf(progressOut, "%s writing image %s done\n", ex, res.ID)
+		for _, t := range f.tags {
+			r, _ := ref.Parse(t)
+			fmt.Fprintf(progressOut, "%s naming to %s done\n", ex, ref.FullName(r))
+		}
+	}
+	for _, o := range outs {
+		if err := a.exportBuild(ctx, res, o, f.tags); err != nil {
+			return fmt.Errorf("exporting to %s: %w", o.typ, err)
+		}
+	}
+	fmt.Fprintf(progressOut, "%s DONE %.1fs\n", ex, time.Since(start).Seconds())
+	if f.iidfile != "" {
+		if err := os.WriteFile(f.iidfile, []byte(res.ID.String()), 0o644); err != nil {
+			return fmt.Errorf("writing image ID file: %w", err)
+		}
+	}
+	if f.quiet {
+		fmt.Fprintln(a.stdout, res.ID.String())
+	}
+	if f.push {
+		return withHint(errors.New("--push: pushing is not available in this build of berth yet"), "the image is in the local store; push it with berth push once available")
+	}
+	return nil
+}
+
+// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
+// none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
+// isTerminal reports whether w is a terminal (the live view goes there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
+	contextDir := ctxArg
+	if ctxArg == "-" {
+		if f.file == "-" {
+			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
+		}
+		// A tar on stdin is the context; anything else is a Dockerfile.
+		br := bufio.NewReaderSize(a.stdin, 1<<16)
+		head, _ := br.Peek(512)
+		if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
+			contextDir = filepath.Join(tmp, "context")
+			if err := untarContext(br, contextDir); err != nil {
+				return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
+			}
+		} else {
+			data, err := io.ReadAll(io.LimitReader(br, dockerfile.MaxSize+1))
+			if err != nil {
+				return nil, "", "", err
+			}
+			return data, "", "Dockerfile", nil
+		}
+	} else if fi, err := os.Stat(ctxArg); err != nil || !fi.IsDir() {
+		return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+	}
+	if f.file == "-" {
+		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))
+		return data, contextDir, "Dockerfile", err
+	}
+	name := f.file
+	if name == "" {
+		name = filepath.Join(contextDir, "Dockerfile")
+	} else if !filepath.IsAbs(name) && ctxArg == "-" {
+		name = filepath.Join(contextDir, name)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", "", fmt.Errorf("failed to read dockerfile: open %s: no such file or directory", name)
+		}
+		return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
+	}
+	// <Dockerfile>.dockerignore is looked up beside the Dockerfile.
+	return data, contextDir, name, nil
+}
+
+// untarContext extracts a context tar safely: no absolute or ".." paths, no
+// writing through symlinks.
+func untarContext(r io.Reader, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean("/" + h.Name)
+		if strings.Contains(h.Name, "..") {
+			for _, c := range strings.Split(h.Name, "/") {
+				if c == ".." {
+					return fmt.Errorf("tar entry %q escapes the context", h.Name)
+				}
+			}
+		}
+		target := filepath.Join(dir, name)
+		for p := filepath.Dir(target); p != dir && len(p) > len(dir); p = filepath.Dir(p) {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return fmt.Errorf("tar entry %q passes through a symlink", h.Name)
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, os.FileMode(h.Mode&0o777)|0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode&0o777))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			out.Close()
+			if err != nil {
+				return err
+			}
+			os.Chtimes(target, h.ModTime, h.ModTime)
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// storeSource finds FROM images in the local store.
+type storeSource struct{ s *store.Store }
+
+func (src storeSource) Image(ctx context.Context, name string, platform v1.Platform, pull bool) (v1.Image, error) {
+	img, err := src.s.Lookup(ctx, name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			r, perr := ref.Parse(name)
+			repo := name
+			if perr == nil {
+				repo = ref.Familiar(r)
+				if i := strings.LastIndexAny(repo, ":@"); i > 0 && !strings.Contains(repo[i:], "/") {
+					repo = repo[:i]
+				}
+			}
+			return nil, withHint(fmt.Errorf("%s: no such image in the local store, and pull access denied for %s, repository does not exist or may require 'docker login'", name, repo),
+				"import or load the image first (berth import, berth load); pulling from registries is not wired into build yet")
+		}
+		return nil, err
+	}
+	return src.s.Image(ctx, img, &platform)
+}
+
+// storeBlobs is the store as the builder's BlobStore.
+type storeBlobs struct{ s *store.Store }
+
+func (b storeBlobs) HasBlob(h v1.Hash) bool {
+	ok, err := b.s.Protect(h)
+	return err == nil && ok
+}
+
+func (b storeBlobs) OpenBlob(h v1.Hash) (io.ReadCloser, error) { return b.s.OpenBlob(h) }
+
+func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.Hash, int64, error) {
+	w, err := b.s.NewBlobWriter()
+	if err != nil {
+		return v1.Hash{}, 0, err
+	}
+	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+		w.Abort()
+		return v1.Hash{}, 0, err
+	}
+	return w.Commit(want)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// sandboxExec runs RUN steps in berth's sandbox over unpacked snapshots.
+type sandboxExec struct {
+	snaps *snapshot.Store
+	tmp   string
+}
+
+func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writer) error {
+	var lowers []string
+	for _, l := range req.Layers {
+		id, err := l.DiffID()
+		if err != nil {
+			return err
+		}
+		dir, ok := e.snaps.Lookup(id)
+		if !ok {
+			rc, err := l.Uncompressed()
+			if err != nil {
+				return err
+			}
+			dir, err = e.snaps.Unpack(ctx, id, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("unpacking layer %s: %w", id, err)
+			}
+		}
+		lowers = append(lowers, dir)
+	}
+	spec := sandbox.Spec{
+		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
+		Network: req.Network, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
+	}
+	for _, m := range req.Mounts {
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{
+			Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
+			Mode: os.FileMode(m.Mode), UID: m.UID, GID: m.GID, Sharing: m.Sharing,
+		})
+	}
+	err := sandbox.Run(ctx, spec, diff)
+	var ee *sandbox.ExitError
+	if errors.As(err, &ee) {
+		return &build.ExitError{Code: ee.Code}
+	}
+	return err
+}

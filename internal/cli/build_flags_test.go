@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBuildFlags(t *testing.T) {
+	e := newBuildEnv(t)
+	var tgz bytes.Buffer
+	gz := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(gz)
+	tw.WriteHeader(&tar.Header{Name: "pkg/readme", Mode: 0o600, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("rd"))
+	tw.Close()
+	gz.Close()
+
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile":                  "FROM busybox AS broken\nRUN exit 9\nFROM busybox AS ok\nCOPY . /ctx/\nADD pkg.tgz /opt/\n",
+		"keep.txt":                    "k",
+		"secret.key":                  "s",
+		".dockerignore":               "secret.key\n",
+		"alt/Dockerfile":              "FROM busybox\nCOPY . /ctx/\n",
+		"alt/Dockerfile.dockerignore": "keep.txt\n",
+	})
+	write(t, filepath.Join(dir, "pkg.tgz"), tgz.String(), 0o644)
+
+	t.Run("target skips unneeded failing stage, ignore and ADD extraction", func(t *testing.T) {
+		iid := filepath.Join(t.TempDir(), "iid")
+		fs := e.files(dir, "--target", "ok", "--iidfile", iid)
+		if _, ok := fs["ctx/keep.txt"]; !ok {
+			t.Error("keep.txt missing")
+		}
+		if _, ok := fs["ctx/secret.key"]; ok {
+			t.Error(".dockerignore not applied")
+		}
+		if h, ok := fs["opt/pkg/readme"]; !ok || h.PAXRecords["content"] != "rd" || h.Mode&0o777 != 0o600 {
+			t.Errorf("ADD did not extract the archive: %v", h)
+		}
+		if data, err := os.ReadFile(iid); err != nil || !strings.HasPrefix(string(data), "sha256:") {
+			t.Errorf("iidfile: %q %v", data, err)
+		}
+	})
+	t.Run("Dockerfile.dockerignore takes precedence", func(t *testing.T) {
+		fs := e.files(dir, "-f", filepath.Join(dir, "alt/Dockerfile"))
+		if _, ok := fs["ctx/keep.txt"]; ok {
+			t.Error("alt/Dockerfile.dockerignore not applied")
+		}
+		if _, ok := fs["ctx/secret.key"]; !ok {
+			t.Error(".dockerignore applied although Dockerfile.dockerignore exists")
+		}
+	})
+	t.Run("dockerfile from stdin", func(t *testing.T) {
+		so, se, code := e.run(dir, strings.NewReader("FROM busybox\nCOPY keep.txt /k\n"), "build", "-q", "-f", "-", "-t", "stdin:1", ".")
+		if code != 0 || !strings.HasPrefix(so, "sha256:") {
+			t.Fatalf("exit %d: %s%s", code, so, se)
+		}
+	})
+	t.Run("context tar from stdin", func(t *testing.T) {
+		var ctxTar bytes.Buffer
+		tw := tar.NewWriter(&ctxTar)
+		for name, data := range map[string]string{"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "hi"} {
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write([]byte(data))
+		}
+		tw.Close()
+		so, se, code := e.run("", &ctxTar, "build", "-q", "-t", "tarctx:1", "-")
+		if code != 0 || !strings.HasPrefix(so, "sha256:") {
+			t.Fatalf("exit %d: %s%s", code, so, se)
+		}
+	})
+	t.Run("oci and docker outputs with zstd", func(t *testing.T) {
+		for _, typ := range []string{"oci", "docker"} {
+			dest := filepath.Join(t.TempDir(), typ+".tar")
+			_, se, code := e.run(dir, nil, "build", "-q", "--target", "ok", "--compression", "zstd", "--output", "type="+typ+",dest="+dest, "-t", "out:1", ".")
+			if code != 0 {
+				t.Fatalf("%s: exit %d: %s", typ, code, se)
+			}
+			f, err := os.Open(dest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]bool{}
+			tr := tar.NewReader(f)
+			for {
+				h, err := tr.Next()
+				if err != nil {
+					break
+				}
+				names[h.Name] = true
+			}
+			f.Close()
+			want := "index.json"
+			if typ == "docker" {
+				want = "manifest.json"
+			}
+			if !names[want] {
+				t.Errorf("%s output lacks %s: %v", typ, want, names)
+			}
+		}
+	})
+}
+
+func TestBuildReproducible(t *testing.T) {
+	var ids []string
+	for i := 0; i < 2; i++ {
+		e := newBuildEnv(t)
+		dir := ctxDir(t, map[string]string{
+			"Dockerfile": "FROM busybox\nCOPY a /a\nRUN echo x > /b && touch /c\nWORKDIR /w\nENV A=1\n",
+			"a":          "a",
+		})
+		os.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+		so, se, code := e.run(dir, nil, "build", "-q", "-t", "r:1", ".")
+		os.Unsetenv("SOURCE_DATE_EPOCH")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, se)
+		}
+		ids = append(ids, strings.TrimSpace(so))
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("two clean stores gave different images: %v", ids)
+	}
+}
+
+func TestBuildOnbuildMountsCopyFlags(t *testing.T) {
+	e := newBuildEnv(t)
+	parent := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nONBUILD COPY trigger.txt /trigger.txt\nONBUILD RUN echo ran > /onbuild\n",
+	})
+	e.mustBuild(parent, "-t", "parent:1")
+	if ob := e.inspect("parent:1")["Config"].(map[string]any)["OnBuild"]; ob == nil {
+		t.Fatal("parent lacks OnBuild triggers")
+	}
+	secret := filepath.Join(t.TempDir(), "token")
+	write(t, secret, "s3cr3t", 0o600)
+	child := ctxDir(t, map[string]string{
+		"Dockerfile": `FROM parent:1
+RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /cache-lines
+RUN --mount=type=secret,id=token cat /run/secrets/token > /dev/null && test -f /run/secrets/token && echo ok > /secret-ok
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x
+COPY --parents src/a/*.txt /p/
+COPY --exclude=*.log logs/ /logs/
+COPY --link src/a/one.txt /linked.txt
+`,
+		"trigger.txt":   "t",
+		"src/a/one.txt": "1",
+		"src/a/two.txt": "2",
+		"logs/keep.txt": "k",
+		"logs/drop.log": "d",
+	})
+	so, se, code := e.run(child, nil, "build", "--build-arg", "UNUSED=1", "--secret", "id=token,src="+secret, "-t", "child:1", ".")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, so, se)
+	}
+	if !strings.Contains(se, "[Warning] One or more build-args [UNUSED] were not consumed") {
+		t.Errorf("no unused build-arg warning:\n%s", se)
+	}
+	fs := e.files(child, "--secret", "id=token,src="+secret)
+	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt"} {
+		if _, ok := fs[p]; !ok {
+			t.Errorf("%s missing from the image", p)
+		}
+	}
+	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log"} {
+		if _, ok := fs[p]; ok {
+			t.Errorf("%s must not be in the image", p)
+		}
+	}
+	for p, h := range fs {
+		if strings.Contains(h.PAXRecords["content"], "s3cr3t") {
+			t.Errorf("secret leaked into %s", p)
+		}
+	}
+	if ob := e.inspect("child:1")["Config"].(map[string]any)["OnBuild"]; ob != nil {
+		t.Errorf("child kept the parent's triggers: %v", ob)
+	}
+	// The cache mount persists: a rebuild without cache sees two lines.
+	e.mustBuild(child, "--no-cache", "--secret", "id=token,src="+secret, "-t", "child:2")
+	fs = e.files(child, "--secret", "id=token,src="+secret)
+	if got := strings.TrimSpace(fs["cache-lines"].PAXRecords["content"]); got != "2" {
+		t.Errorf("cache mount did not persist: %q lines", got)
+	}
+}

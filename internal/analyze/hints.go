@@ -77,15 +77,15 @@ func findHints(r *Report) []Hint {
 	}
 
 	// Files a later layer deletes: their bytes stay in the lower layer.
-	sort.SliceStable(removed, func(i, j int) bool { return removed[i].node.Size > removed[j].node.Size })
+	sort.SliceStable(removed, func(i, j int) bool { return removed[i].size > removed[j].size })
 	var delPaths []string
 	var delLayers []int
 	var delBytes int64
 	for _, rm := range removed {
-		if rm.node.Size == 0 {
+		if rm.size == 0 {
 			continue
 		}
-		delBytes += rm.node.Size
+		delBytes += rm.size
 		if len(delPaths) < maxHintPaths {
 			delPaths = append(delPaths, rm.node.Path())
 			delLayers = appendUnique(appendUnique(delLayers, rm.node.Layer), rm.layer)
@@ -96,7 +96,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "add-then-delete",
 			Message: fmt.Sprintf("%s of files are added in one layer and deleted in a later one, so they still ship; the largest is %s (%s, added by %s, deleted by %s). Delete files in the same RUN that creates them, or use a multi-stage build.",
-				humanize.Bytes(uint64(delBytes)), top.node.Path(), humanize.Bytes(uint64(top.node.Size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
+				humanize.Bytes(uint64(delBytes)), top.node.Path(), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
 			Paths: delPaths, Layers: delLayers, Bytes: delBytes,
 		})
 	}

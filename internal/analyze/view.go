@@ -81,6 +81,18 @@ func (r *Report) Tree(top int, aggregated bool) *ViewNode {
 type removal struct {
 	node  *ViewNode
 	layer int
+	size  int64 // bytes the lower layers hold under the path
+}
+
+func liveSize(v *ViewNode) int64 {
+	if v.Diff == Removed {
+		return 0
+	}
+	s := v.Info.Size
+	for _, c := range v.kids {
+		s += liveSize(c)
+	}
+	return s
 }
 
 // buildView stacks layers 0..top, marking the changes of layers lo..top.
@@ -95,7 +107,7 @@ func buildView(layers []*Layer, top, lo int, onRemove func(removal)) *ViewNode {
 				return
 			}
 			if onRemove != nil {
-				onRemove(removal{node: v, layer: i})
+				onRemove(removal{node: v, layer: i, size: liveSize(v)})
 			}
 			if mark && v.base {
 				markRemoved(v)

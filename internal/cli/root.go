@@ -73,8 +73,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newDiveCmd("dive"),
 	)
-	image.AddCommand()
+	image.AddCommand(a.newDiveCmd("analyze"))
 	system.AddCommand()
 	return root
 }

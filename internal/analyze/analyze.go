@@ -153,9 +153,11 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 		return nil, fmt.Errorf("opening layer: %w", err)
 	}
 	defer rc.Close()
-	var r io.Reader = rc
+	// Buffered: a layer of small files is mostly 512-byte tar headers, and
+	// reading them one syscall at a time costs more than the hashing.
+	var r io.Reader = bufio.NewReaderSize(rc, 256<<10)
 	if opts.StoredBlobs {
-		dr, closeFn, err := Decompress(rc)
+		dr, closeFn, err := Decompress(r)
 		if err != nil {
 			return nil, err
 		}

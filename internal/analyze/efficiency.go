@@ -45,20 +45,34 @@ func efficiency(layers []*Layer) (float64, []*Inefficiency) {
 	if len(layers) == 0 {
 		return 1, nil
 	}
-	byPath := make(map[string]*Inefficiency)
+	// Most paths are seen once: keep those small and build the full record
+	// only for a path's second sighting.
+	type stat struct {
+		size, min int64
+		first     *Node
+		layer     int
+		full      *Inefficiency
+	}
+	byPath := make(map[string]*stat, 1024)
 	var matches inefficiencies
 	// stacked holds layers 0..i-1 stacked dive's way; for layer 0 dive looks
-	// whiteouts up in a copy of layer 0 itself.
-	stacked := copyTree(layers[0].Root, nil)
+	// whiteouts up in a copy of layer 0 itself. Only whiteouts look in it, so
+	// it is built only up to the last layer that has one.
+	lastWhiteout := -1
 	for i, l := range layers {
-		_ = walkChildFirst(l.Root, func(n *Node) error {
-			if !n.IsLeaf() {
-				return nil
-			}
-			p := n.Path()
+		if hasWhiteout(l.Root) {
+			lastWhiteout = i
+		}
+	}
+	var stacked *Node
+	if lastWhiteout >= 0 {
+		stacked = copyTree(layers[0].Root, nil)
+	}
+	for i, l := range layers {
+		_ = walkLeaves(l.Root, func(n *Node, p string) error {
 			d := byPath[p]
 			if d == nil {
-				d = &Inefficiency{Path: p, minSize: -1}
+				d = &stat{min: -1}
 				byPath[p] = d
 			}
 			var size int64
@@ -73,26 +87,41 @@ func efficiency(layers []*Layer) (float64, []*Inefficiency) {
 			} else {
 				size = n.Info.Size
 			}
-			d.Size += size
-			if d.minSize < 0 || size < d.minSize {
-				d.minSize = size
+			d.size += size
+			if d.min < 0 || size < d.min {
+				d.min = size
 			}
-			d.Layers = append(d.Layers, i)
-			d.sizes = append(d.sizes, size)
-			d.infos = append(d.infos, n.Info)
-			d.Removed = n.IsWhiteout()
-			d.Count++
-			if d.Count == 2 {
-				matches = append(matches, d)
+			switch {
+			case d.first == nil && d.full == nil:
+				d.first, d.layer = n, i
+			case d.full == nil:
+				first := d.first
+				d.full = &Inefficiency{Path: p, Count: 1, Layers: []int{d.layer}, sizes: []int64{d.size - size}, infos: []FileInfo{first.Info}}
+				d.first = nil
+				matches = append(matches, d.full)
+				fallthrough
+			default:
+				in := d.full
+				in.Count++
+				in.Size = d.size
+				in.minSize = d.min
+				in.Layers = append(in.Layers, i)
+				in.sizes = append(in.sizes, size)
+				in.infos = append(in.infos, n.Info)
+				in.Removed = n.IsWhiteout()
 			}
 			return nil
 		})
-		stackDive(stacked, l.Root)
+		if i < lastWhiteout {
+			stackDive(stacked, l.Root)
+		} else {
+			stacked = nil
+		}
 	}
 	var minSum, sum int64
 	for _, d := range byPath {
-		minSum += d.minSize
-		sum += d.Size
+		minSum += d.min
+		sum += d.size
 	}
 	score := 1.0
 	if sum != 0 {
@@ -111,6 +140,41 @@ func efficiency(layers []*Layer) (float64, []*Inefficiency) {
 		out[i] = d
 	}
 	return score, out
+}
+
+// walkLeaves visits the leaves under root in dive's child-first name order
+// with their paths (a whiteout's without its prefix), building each path
+// once from its parent's. An error from visit ends the walk.
+func walkLeaves(root *Node, visit func(n *Node, p string) error) error {
+	var walk func(n *Node, p string) error
+	walk = func(n *Node, p string) error {
+		for _, c := range n.Children() {
+			cp := p + "/" + c.Name
+			if c.IsLeaf() {
+				if c.IsWhiteout() {
+					cp = p + "/" + c.Name[len(whiteoutPrefix):]
+				}
+				if err := visit(c, cp); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := walk(c, cp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root, "")
+}
+
+func hasWhiteout(n *Node) bool {
+	for _, c := range n.kids {
+		if c.IsWhiteout() || hasWhiteout(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // stackDive stacks upper onto lower as dive's FileTree.Stack does: in

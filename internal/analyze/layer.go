@@ -62,6 +62,7 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 	l := &Layer{Root: newRoot()}
 	tr := tar.NewReader(r)
 	buf := make([]byte, 128<<10)
+	h := xxhash.New()
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -98,7 +99,7 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 			// trusting the header of a link or device would let a crafted
 			// layer claim exabytes.
 			info.Size = hdr.Size
-			h := xxhash.New()
+			h.Reset()
 			if _, err := io.CopyBuffer(h, tr, buf); err != nil {
 				return nil, fmt.Errorf("reading %s in layer tar: %w", name, err)
 			}

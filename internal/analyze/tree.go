@@ -46,8 +46,7 @@ type Node struct {
 	Info     FileInfo
 	Explicit bool // the layer had an entry for this path (not just a parent of one)
 
-	kids   map[string]*Node
-	sorted []*Node // children by name, filled lazily once the tree stops changing
+	kids map[string]*Node
 }
 
 func newRoot() *Node { return &Node{Info: FileInfo{IsDir: true, Type: tar.TypeDir}} }
@@ -65,15 +64,18 @@ func (n *Node) IsLeaf() bool { return len(n.kids) == 0 }
 func (n *Node) IsWhiteout() bool { return strings.HasPrefix(n.Name, whiteoutPrefix) }
 
 // Children returns the children sorted by name (byte order, as dive sorts).
+// The slice is made on each call: keeping it would cost every node 24 bytes
+// for a list walked a few times.
 func (n *Node) Children() []*Node {
-	if len(n.sorted) != len(n.kids) {
-		n.sorted = n.sorted[:0]
-		for _, c := range n.kids {
-			n.sorted = append(n.sorted, c)
-		}
-		sort.Slice(n.sorted, func(i, j int) bool { return n.sorted[i].Name < n.sorted[j].Name })
+	if len(n.kids) == 0 {
+		return nil
 	}
-	return n.sorted
+	out := make([]*Node, 0, len(n.kids))
+	for _, c := range n.kids {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func (n *Node) addChild(name string) *Node {
@@ -82,13 +84,11 @@ func (n *Node) addChild(name string) *Node {
 	}
 	c := &Node{Name: name, Parent: n}
 	n.kids[name] = c
-	n.sorted = nil
 	return c
 }
 
 func (n *Node) removeChild(name string) {
 	delete(n.kids, name)
-	n.sorted = nil
 }
 
 // Path is the absolute path of the node; a whiteout's own ".wh." prefix is

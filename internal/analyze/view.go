@@ -58,7 +58,7 @@ func (v *ViewNode) Path() string {
 }
 
 // IsDir reports a directory (explicit or implied by its children).
-func (v *ViewNode) IsDir() bool { return v.Info.IsDir || len(v.Children) > 0 }
+func (v *ViewNode) IsDir() bool { return v.Info.IsDir || len(v.kids) > 0 }
 
 // Tree returns the filesystem as of layer top with whiteouts and opaque
 // directories applied. Changes are marked relative to the layer below top
@@ -73,7 +73,9 @@ func (r *Report) Tree(top int, aggregated bool) *ViewNode {
 	if aggregated && top > 0 {
 		lo = 1
 	}
-	return buildView(r.Layers, top, lo, nil)
+	v := buildView(r.Layers, top, lo, nil)
+	sortView(v)
+	return v
 }
 
 // removal describes a path a layer deleted (by whiteout or opaque
@@ -208,16 +210,14 @@ func sortedKids(v *ViewNode) []*ViewNode {
 // modified when something under it changed.
 func finishView(v *ViewNode) {
 	if len(v.kids) == 0 {
-		v.Children = nil
 		if !v.Info.IsDir {
 			v.Size = v.Info.Size
 		}
 		return
 	}
-	v.Children = sortedKids(v)
 	changed := false
 	var size int64
-	for _, c := range v.Children {
+	for _, c := range v.kids {
 		finishView(c)
 		if c.Diff != Unmodified {
 			changed = true
@@ -232,10 +232,27 @@ func finishView(v *ViewNode) {
 	}
 }
 
+// sortView fills Children, sorted by name, for viewers.
+func sortView(v *ViewNode) {
+	if len(v.kids) == 0 {
+		return
+	}
+	v.Children = sortedKids(v)
+	for _, c := range v.Children {
+		sortView(c)
+	}
+}
+
 // Walk visits v and everything below it, parents first, children in name
-// order; returning false from fn skips a node's children.
+// order (any order before sortView); returning false from fn skips a node's children.
 func (v *ViewNode) Walk(fn func(*ViewNode) bool) {
 	if !fn(v) {
+		return
+	}
+	if v.Children == nil {
+		for _, c := range v.kids {
+			c.Walk(fn)
+		}
 		return
 	}
 	for _, c := range v.Children {

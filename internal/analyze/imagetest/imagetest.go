@@ -54,7 +54,7 @@ func WriteTar(w io.Writer, files []File) error {
 	for _, f := range files {
 		hdr := f.Raw
 		if hdr == nil {
-			hdr = &tar.Header{Name: f.Path, Mode: f.Mode, ModTime: mtime, Typeflag: tar.TypeReg, Size: f.Size, Format: tar.FormatPAX}
+			hdr = &tar.Header{Name: f.Path, Mode: f.Mode, ModTime: mtime, Typeflag: tar.TypeReg, Size: f.Size}
 			switch {
 			case f.Dir:
 				hdr.Typeflag, hdr.Size = tar.TypeDir, 0

@@ -104,9 +104,17 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 	attachHistory(out, cfg.History)
 	log.Debug("layers read", "layers", len(out), "dur", time.Since(start))
 
-	r := &Report{Image: name, Source: source, Layers: out}
-	r.Efficiency, r.Inefficiencies = efficiency(out)
-	for i, l := range out {
+	r := Build(name, source, out)
+	log.Debug("analysis done", "dur", time.Since(start))
+	return r, nil
+}
+
+// Build computes the report over layers already read (with their history
+// attached): dive's figures, the inefficient files and the hints.
+func Build(name, source string, layers []*Layer) *Report {
+	r := &Report{Image: name, Source: source, Layers: layers}
+	r.Efficiency, r.Inefficiencies = efficiency(layers)
+	for i, l := range layers {
 		r.SizeBytes += uint64(l.Size)
 		if i != 0 {
 			r.UserSizeBytes += uint64(l.Size)
@@ -119,8 +127,7 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 	// has no user bytes.
 	r.UserWastedPercent = float64(r.WastedBytes) / float64(r.UserSizeBytes)
 	r.Hints = findHints(r)
-	log.Debug("analysis done", "dur", time.Since(start))
-	return r, nil
+	return r
 }
 
 // attachHistory pairs layers with the history entries that made them,

@@ -49,6 +49,9 @@ type Layer struct {
 
 	// Root is the layer's own tree, whiteouts kept as ".wh.NAME" nodes.
 	Root *Node `json:"-"`
+	// whiteouts are the paths this layer deletes, kept so that views need
+	// not walk the whole tree to find them.
+	whiteouts []string
 }
 
 // ErrTooManyEntries is returned when a layer has more entries than Limits allow.
@@ -113,6 +116,8 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 		base := path.Base(name)
 		if base == opaqueMarker {
 			l.Opaque = append(l.Opaque, "/"+strings.TrimPrefix(path.Dir(name), "/"))
+		} else if strings.HasPrefix(base, whiteoutPrefix) && !strings.HasPrefix(base, metaPrefix) {
+			l.whiteouts = append(l.whiteouts, path.Join("/", path.Dir(name), base[len(whiteoutPrefix):]))
 		}
 		// Like dive, the marker itself never enters the tree but its parents do.
 		addPath(l.Root, name, info, true)

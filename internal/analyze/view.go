@@ -126,12 +126,9 @@ func buildView(layers []*Layer, top, lo int, onRemove func(removal)) *ViewNode {
 				}
 			}
 		}
-		_ = walkChildFirst(l.Root, func(n *Node) error {
-			if n.IsWhiteout() {
-				drop(viewLookup(root, n.Path()))
-			}
-			return nil
-		})
+		for _, p := range l.whiteouts {
+			drop(viewLookup(root, p))
+		}
 		addLayer(root, l.Root, i, mark)
 	}
 	finishView(root)

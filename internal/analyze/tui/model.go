@@ -31,14 +31,15 @@ type Model struct {
 	showAttrs  bool
 	filtering  bool
 
-	tree     *analyze.ViewNode
-	treeKey  [2]int
-	st       treeState
-	rows     []row
-	cursor   int
-	offset   int
-	layerOff int
-	quitting bool
+	tree      *analyze.ViewNode
+	treeKey   [2]int
+	st        treeState
+	rows      []row
+	cursor    int
+	offset    int
+	layerOff  int
+	quitting  bool
+	allFolded bool
 }
 
 // New returns the view of rep, showing the first layer.
@@ -274,9 +275,10 @@ func (m *Model) toggleCollapse() {
 	m.rebuild()
 }
 
-// toggleCollapseAll folds every directory, or unfolds all when some are folded.
+// toggleCollapseAll folds every directory, or unfolds them all, in turn.
 func (m *Model) toggleCollapseAll() {
-	if len(m.st.collapsed) > 0 {
+	m.allFolded = !m.allFolded
+	if !m.allFolded {
 		m.st.collapsed = map[string]bool{}
 	} else {
 		m.tree.Walk(func(v *analyze.ViewNode) bool {
@@ -495,8 +497,7 @@ func (m *Model) treePane(w, h int) []string {
 		th = 1
 	}
 	for i := m.offset; i < m.offset+th && i < len(m.rows); i++ {
-		r := m.rows[i]
-		lines = append(lines, m.renderRow(r, i == m.cursor && m.focus == paneTree, w))
+		lines = append(lines, m.renderRow(i, i == m.cursor && m.focus == paneTree, w))
 	}
 	for len(lines) < h-1 {
 		lines = append(lines, "")
@@ -513,7 +514,8 @@ func (m *Model) treePane(w, h int) []string {
 	return lines[:h]
 }
 
-func (m *Model) renderRow(r row, selected bool, w int) string {
+func (m *Model) renderRow(i int, selected bool, w int) string {
+	r := m.rows[i]
 	n := r.node
 	name := n.Name
 	if n.Info.IsLink() {
@@ -523,7 +525,7 @@ func (m *Model) renderRow(r row, selected bool, w int) string {
 	if r.collapsed {
 		fold = "⊕ "
 	}
-	text := r.prefix + fold + name
+	text := prefix(m.rows, i) + fold + name
 	if m.showAttrs {
 		text = fmt.Sprintf("%-10s %11s %10s  %s", perms(n), fmt.Sprintf("%d:%d", n.Info.UID, n.Info.GID), humanize.Bytes(uint64(n.Size)), text)
 	}

@@ -7,11 +7,37 @@ import (
 	"github.com/berth-dev/berth/internal/analyze"
 )
 
-// row is one visible line of the file tree.
+// row is one visible line of the file tree. The branches drawn before the
+// name are worked out from the parent rows when the row is drawn, so that
+// flattening 100,000 rows builds no strings.
 type row struct {
 	node      *analyze.ViewNode
-	prefix    string // tree branches drawn before the name
-	collapsed bool   // a directory shown folded
+	parent    int32 // index of the parent's row, -1 at the top
+	last      bool  // the last visible child of its parent
+	collapsed bool  // a directory shown folded
+}
+
+// prefix draws the tree branches of rows[i].
+func prefix(rows []row, i int) string {
+	r := rows[i]
+	var parts []string
+	if r.last {
+		parts = append(parts, "└── ")
+	} else {
+		parts = append(parts, "├── ")
+	}
+	for p := r.parent; p >= 0; p = rows[p].parent {
+		if rows[p].last {
+			parts = append(parts, "    ")
+		} else {
+			parts = append(parts, "│   ")
+		}
+	}
+	var b strings.Builder
+	for j := len(parts) - 1; j >= 0; j-- {
+		b.WriteString(parts[j])
+	}
+	return b.String()
 }
 
 // treeState is what decides which rows are visible.
@@ -60,8 +86,8 @@ func flatten(root *analyze.ViewNode, st *treeState) []row {
 		mark(root, "/")
 	}
 	rows := make([]row, 0, 1024)
-	var walk func(n *analyze.ViewNode, p, prefix string)
-	walk = func(n *analyze.ViewNode, p, prefix string) {
+	var walk func(n *analyze.ViewNode, p string, parent int32)
+	walk = func(n *analyze.ViewNode, p string, parent int32) {
 		kids := n.Children[:0:0]
 		for _, c := range n.Children {
 			if st.hide[c.Diff] || (keep != nil && !keep[c]) {
@@ -70,22 +96,22 @@ func flatten(root *analyze.ViewNode, st *treeState) []row {
 			kids = append(kids, c)
 		}
 		for i, c := range kids {
-			last := i == len(kids)-1
-			branch, next := "├── ", "│   "
-			if last {
-				branch, next = "└── ", "    "
+			folded := false
+			cp := ""
+			if len(c.Children) > 0 {
+				if p == "/" {
+					cp = "/" + c.Name
+				} else {
+					cp = p + "/" + c.Name
+				}
+				folded = len(st.collapsed) > 0 && st.collapsed[cp]
 			}
-			cp := p + "/" + c.Name
-			if p == "/" {
-				cp = "/" + c.Name
-			}
-			folded := st.collapsed[cp] && len(c.Children) > 0
-			rows = append(rows, row{node: c, prefix: prefix + branch, collapsed: folded})
+			rows = append(rows, row{node: c, parent: parent, last: i == len(kids)-1, collapsed: folded})
 			if len(c.Children) > 0 && !folded {
-				walk(c, cp, prefix+next)
+				walk(c, cp, int32(len(rows)-1))
 			}
 		}
 	}
-	walk(root, "/", "")
+	walk(root, "/", -1)
 	return rows
 }

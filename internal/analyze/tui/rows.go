@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 
@@ -47,71 +48,88 @@ type treeState struct {
 	filter    string
 }
 
-// matcher returns a path test for the filter: a regular expression when it
-// compiles, else a plain substring.
-func matcher(f string) func(string) bool {
+// matcher returns a path test for the filter: a plain substring search when
+// it has no regular-expression syntax (the common case, and much faster),
+// else the regular expression, else the substring again.
+func matcher(f string) func([]byte) bool {
 	if f == "" {
 		return nil
 	}
-	if re, err := regexp.Compile(f); err == nil {
-		return re.MatchString
+	if regexp.QuoteMeta(f) != f {
+		if re, err := regexp.Compile(f); err == nil {
+			return re.Match
+		}
 	}
-	return func(p string) bool { return strings.Contains(p, f) }
+	b := []byte(f)
+	return func(p []byte) bool { return bytes.Contains(p, b) }
 }
 
-// flatten lists the visible rows of the tree. With a filter, a directory is
-// shown when something below it matches.
+// flatten lists the visible rows of the tree in one pass. With a filter, a
+// directory is shown when its path or something below it matches: its row
+// is added on the way down and taken back on the way up when nothing under
+// it was kept, so no set of matches is ever built.
 func flatten(root *analyze.ViewNode, st *treeState) []row {
 	match := matcher(st.filter)
-	var keep map[*analyze.ViewNode]bool
-	if match != nil {
-		keep = map[*analyze.ViewNode]bool{}
-		var mark func(n *analyze.ViewNode, p string) bool
-		mark = func(n *analyze.ViewNode, p string) bool {
-			hit := n.Parent != nil && match(p)
-			for _, c := range n.Children {
-				cp := p + "/" + c.Name
-				if p == "/" {
-					cp = "/" + c.Name
-				}
-				if mark(c, cp) {
-					hit = true
-				}
-			}
-			if hit {
-				keep[n] = true
-			}
-			return hit
-		}
-		mark(root, "/")
-	}
 	rows := make([]row, 0, 1024)
-	var walk func(n *analyze.ViewNode, p string, parent int32)
-	walk = func(n *analyze.ViewNode, p string, parent int32) {
-		kids := n.Children[:0:0]
+	buf := make([]byte, 0, 256) // the current path, grown and cut back
+	// anyMatch reports a match at or below n without adding rows (for
+	// folded directories).
+	var anyMatch func(n *analyze.ViewNode) bool
+	anyMatch = func(n *analyze.ViewNode) bool {
+		if match(buf) {
+			return true
+		}
 		for _, c := range n.Children {
-			if st.hide[c.Diff] || (keep != nil && !keep[c]) {
+			if st.hide[c.Diff] {
 				continue
 			}
-			kids = append(kids, c)
-		}
-		for i, c := range kids {
-			folded := false
-			cp := ""
-			if len(c.Children) > 0 {
-				if p == "/" {
-					cp = "/" + c.Name
-				} else {
-					cp = p + "/" + c.Name
-				}
-				folded = len(st.collapsed) > 0 && st.collapsed[cp]
-			}
-			rows = append(rows, row{node: c, parent: parent, last: i == len(kids)-1, collapsed: folded})
-			if len(c.Children) > 0 && !folded {
-				walk(c, cp, int32(len(rows)-1))
+			l := len(buf)
+			buf = append(append(buf, '/'), c.Name...)
+			hit := anyMatch(c)
+			buf = buf[:l]
+			if hit {
+				return true
 			}
 		}
+		return false
 	}
-	walk(root, "/", -1)
+	// walk adds n's visible children below row parent and reports whether
+	// it kept any.
+	var walk func(n *analyze.ViewNode, parent int32) bool
+	walk = func(n *analyze.ViewNode, parent int32) bool {
+		lastKept := -1
+		for _, c := range n.Children {
+			if st.hide[c.Diff] {
+				continue
+			}
+			l := len(buf)
+			buf = append(append(buf, '/'), c.Name...)
+			folded := len(c.Children) > 0 && len(st.collapsed) > 0 && st.collapsed[string(buf)]
+			at := len(rows)
+			rows = append(rows, row{node: c, parent: parent, collapsed: folded})
+			keep := true
+			if len(c.Children) > 0 && !folded {
+				below := walk(c, int32(at))
+				keep = below || match == nil || match(buf)
+			} else if match != nil {
+				if folded {
+					keep = anyMatch(c)
+				} else {
+					keep = match(buf)
+				}
+			}
+			buf = buf[:l]
+			if !keep {
+				rows = rows[:at]
+				continue
+			}
+			lastKept = at
+		}
+		if lastKept >= 0 {
+			rows[lastKept].last = true
+		}
+		return lastKept >= 0
+	}
+	walk(root, -1)
 	return rows
 }

@@ -182,14 +182,16 @@ func TestLargeImageStaysResponsive(t *testing.T) {
 		layers = append(layers, imagetest.Layer{CreatedBy: fmt.Sprintf("RUN layer %d", l), Files: fs})
 	}
 	r := report(t, layers)
-	limit := 1 * time.Second
-	if raceEnabled {
-		limit *= 10
-	}
+	// Under a second on a quiet machine; twice that leaves room for the
+	// other jobs sharing this one.
+	limit := 2 * time.Second
 	timed := func(what string, f func()) {
 		start := time.Now()
 		f()
-		if d := time.Since(start); d > limit {
+		t.Logf("%s: %v", what, time.Since(start))
+		// The race detector slows this code tenfold or more: the actions
+		// still run, the clock is only checked without it.
+		if d := time.Since(start); d > limit && !raceEnabled {
 			t.Errorf("%s took %v (limit %v)", what, d, limit)
 		}
 	}
@@ -219,4 +221,22 @@ func TestLargeImageStaysResponsive(t *testing.T) {
 		t.Errorf("filter left %d rows", n)
 	}
 	timed("collapse all", func() { press(m, "esc", "ctrl+space"); _ = screen(m) })
+}
+
+func BenchmarkFilter100k(b *testing.B) {
+	var layers []imagetest.Layer
+	for l := 0; l < 4; l++ {
+		var fs []imagetest.File
+		for i := 0; i < 25000; i++ {
+			fs = append(fs, imagetest.File{Path: fmt.Sprintf("l%d/d%03d/f%05d", l, i%100, i)})
+		}
+		layers = append(layers, imagetest.Layer{CreatedBy: fmt.Sprintf("RUN layer %d", l), Files: fs})
+	}
+	m := New(report(b, layers))
+	press(m, "j", "j", "j", "tab")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		press(m, "ctrl+f", "f", "0", "0", "1", "esc")
+		_ = screen(m)
+	}
 }

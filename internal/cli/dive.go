@@ -170,17 +170,14 @@ func diveHint(err error) string {
 
 // storeImage opens an image of berth's store for the source package.
 func (a *app) storeImage(ctx context.Context, name string, p *v1.Platform) (v1.Image, error) {
-	s, err := store.Open(ctx, a.rootDir)
+	s, err := a.openStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("opening store: %w", err)
+		return nil, err
 	}
 	img, err := s.Lookup(ctx, name)
 	if err != nil {
-		s.Close()
 		return nil, fmt.Errorf("no such image: %s: %w", name, err)
 	}
-	// The store's files stay readable after Close: it only drops locks.
-	defer s.Close()
 	return s.Image(ctx, img, p)
 }
 

@@ -100,7 +100,9 @@ func TestWasteImageMatchesDive(t *testing.T) {
 // Cases where dive's formula has rules worth pinning; expected values
 // worked out by hand from dive 0.13.1's efficiency.go.
 func TestEfficiencyCases(t *testing.T) {
-	f := func(p string, size int64, seed byte) imagetest.File { return imagetest.File{Path: p, Size: size, Seed: seed} }
+	f := func(p string, size int64, seed byte) imagetest.File {
+		return imagetest.File{Path: p, Size: size, Seed: seed}
+	}
 	cases := []struct {
 		name   string
 		layers [][]imagetest.File

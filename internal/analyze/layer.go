@@ -97,7 +97,7 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 			IsDir:    hdr.Typeflag == tar.TypeDir,
 		}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		case tar.TypeReg, tar.TypeGNUSparse: // archive/tar reports the old TypeRegA as TypeReg
 			// Only a regular file's size is backed by bytes in the stream;
 			// trusting the header of a link or device would let a crafted
 			// layer claim exabytes.

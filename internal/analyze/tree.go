@@ -215,12 +215,3 @@ func subtreeSize(n *Node) int64 {
 	}
 	return s
 }
-
-// countNodes counts the nodes below n.
-func countNodes(n *Node) int {
-	c := len(n.kids)
-	for _, k := range n.kids {
-		c += countNodes(k)
-	}
-	return c
-}

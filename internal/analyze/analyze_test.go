@@ -239,3 +239,57 @@ func TestJSONExport(t *testing.T) {
 		}
 	}
 }
+
+func TestHints(t *testing.T) {
+	f := func(p string, size int64) imagetest.File { return imagetest.File{Path: p, Size: size, Seed: byte(size)} }
+	cases := []struct {
+		name   string
+		layers [][]imagetest.File
+		kind   string
+		words  []string
+		none   bool // no hint of that kind
+	}{
+		{name: "apk cache", layers: [][]imagetest.File{{f("bin/sh", 10)}, {f("var/cache/apk/APKINDEX.tar.gz", 5000)}}, kind: "cache", words: []string{"/var/cache/apk", "apk add --no-cache", "layer 2"}},
+		{name: "pip cache", layers: [][]imagetest.File{{f("bin/sh", 10)}, {f("root/.cache/pip/http/x", 700)}}, kind: "cache", words: []string{"--no-cache-dir"}},
+		{name: "npm cache", layers: [][]imagetest.File{{f("bin/sh", 10)}, {f("root/.npm/_cacache/x", 700)}}, kind: "cache", words: []string{"npm cache clean"}},
+		{name: "apt lists removed later are not a cache hint", layers: [][]imagetest.File{{f("var/lib/apt/lists/x", 10)}, {imagetest.Whiteout("var/lib/apt/lists")}}, kind: "cache", none: true},
+		{name: "deleted directory", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("src/a.o", 3000), f("src/b.o", 4000)}, {imagetest.Whiteout("src")}}, kind: "add-then-delete", words: []string{"7.0 kB", "/src", "layer 2", "layer 3"}},
+		{name: "overwritten", layers: [][]imagetest.File{{f("etc/x", 1000)}, {f("etc/x", 2000)}}, kind: "overwritten", words: []string{"/etc/x", "1.0 kB"}},
+		{name: "build tools", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("usr/bin/gcc", 100), f("usr/bin/make", 100)}}, kind: "build-tools", words: []string{"/usr/bin/gcc", "/usr/bin/make", "multi-stage"}},
+		{name: "build tools removed", layers: [][]imagetest.File{{f("usr/bin/gcc", 100)}, {imagetest.Whiteout("usr/bin/gcc")}}, kind: "build-tools", none: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var layers []imagetest.Layer
+			for i, l := range c.layers {
+				layers = append(layers, imagetest.Layer{CreatedBy: "RUN step " + string(rune('A'+i)), Files: l})
+			}
+			r := analyzeLayers(t, layers)
+			var found *Hint
+			for i := range r.Hints {
+				if r.Hints[i].Kind == c.kind {
+					found = &r.Hints[i]
+				}
+			}
+			if c.none {
+				if found != nil {
+					t.Errorf("unexpected hint %+v", found)
+				}
+				return
+			}
+			if found == nil {
+				t.Fatalf("no %s hint in %+v", c.kind, r.Hints)
+			}
+			for _, w := range c.words {
+				if !strings.Contains(found.Message, w) {
+					t.Errorf("hint %q lacks %q", found.Message, w)
+				}
+			}
+		})
+	}
+	// A large base: sizes alone decide it, so no 100 MB of test data.
+	r := Build("x", "y", []*Layer{{Size: 180_000_000, Root: newRoot()}, {Index: 1, Size: 20_000_000, Root: newRoot()}})
+	if len(r.Hints) != 1 || r.Hints[0].Kind != "large-base" || !strings.Contains(r.Hints[0].Message, "180 MB, 90%") {
+		t.Errorf("large base hints = %+v", r.Hints)
+	}
+}

@@ -129,6 +129,36 @@ func findHints(r *Report) []Hint {
 		})
 	}
 
+	// Files rewritten with new content: the old copy stays in the lower layer.
+	var owPaths []string
+	var owLayers []int
+	var owBytes int64
+	for _, in := range r.Inefficiencies {
+		n := len(in.infos)
+		if n < 2 || in.Removed || in.Reclaimable == 0 {
+			continue
+		}
+		a, b := in.infos[n-2], in.infos[n-1]
+		if a.IsDir || (a.Size == b.Size && a.same(b)) {
+			continue
+		}
+		owBytes += in.Reclaimable
+		if len(owPaths) < maxHintPaths {
+			owPaths = append(owPaths, in.Path)
+			for _, l := range in.Layers {
+				owLayers = appendUnique(owLayers, l)
+			}
+		}
+	}
+	if owBytes > 0 {
+		hints = append(hints, Hint{
+			Kind: "overwritten",
+			Message: fmt.Sprintf("%s of files are written again by a later layer, and the old copies still ship (%s, %s): change them in the RUN that creates them, or merge those steps.",
+				humanize.Bytes(uint64(owBytes)), strings.Join(owPaths, ", "), r.layerNames(owLayers)),
+			Paths: owPaths, Layers: owLayers, Bytes: owBytes,
+		})
+	}
+
 	var tools []string
 	var toolLayers []int
 	for _, p := range buildTools {

@@ -241,7 +241,9 @@ func TestJSONExport(t *testing.T) {
 }
 
 func TestHints(t *testing.T) {
-	f := func(p string, size int64) imagetest.File { return imagetest.File{Path: p, Size: size, Seed: byte(size)} }
+	f := func(p string, size int64) imagetest.File {
+		return imagetest.File{Path: p, Size: size, Seed: byte(size)}
+	}
 	cases := []struct {
 		name   string
 		layers [][]imagetest.File

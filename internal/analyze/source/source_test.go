@@ -4,8 +4,11 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -13,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -305,5 +309,55 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("err = %v, want it to say %q", err, c.word)
 			}
 		})
+	}
+}
+
+// TestCNCFRegistry pushes with skopeo to the CNCF distribution registry
+// (Debian's docker-registry) on 127.0.0.1 and analyzes the image straight
+// from it.
+func TestCNCFRegistry(t *testing.T) {
+	reg := testenv.Peer(t, "docker-registry")
+	skopeo := testenv.Peer(t, "skopeo")
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(reg, "serve", cfgPath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registry did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	archive := filepath.Join(dir, "waste.tar")
+	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(skopeo, "copy", "-q", "--dest-tls-verify=false", "docker-archive:"+archive, "docker://"+addr+"/waste:1").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo push: %v\n%s", err, out)
+	}
+	want := summarize(open(t, archive, source.Options{}))
+	got := summarize(open(t, "registry:"+addr+"/waste:1", source.Options{}))
+	got.Commands, want.Commands = nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("report differs:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 
@@ -63,14 +64,14 @@ var ErrTooManyEntries = errors.New("too many entries in layer")
 func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 	lim = lim.withDefaults()
 	l := &Layer{Root: newRoot()}
-	tr := tar.NewReader(r)
+	tr := newTarReader(r)
 	buf := make([]byte, 128<<10)
 	h := xxhash.New()
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		hdr, err := tr.Next()
+		e, err := tr.next()
 		if err == io.EOF {
 			break
 		}
@@ -80,37 +81,38 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 		if n >= lim.MaxEntries {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyEntries, lim.MaxEntries)
 		}
-		if len(hdr.Name) > lim.MaxPathLen {
-			l.warn(lim, "entry name of %d bytes skipped (longer than %d)", len(hdr.Name), lim.MaxPathLen)
+		if len(e.Name) > lim.MaxPathLen {
+			l.warn(lim, "entry name of %d bytes skipped (longer than %d)", len(e.Name), lim.MaxPathLen)
 			continue
 		}
-		name := path.Clean(hdr.Name)
+		name := path.Clean(e.Name)
 		if name == "." || name == "/" {
 			continue
 		}
 		info := FileInfo{
-			Type:     hdr.Typeflag,
-			Linkname: hdr.Linkname,
-			Mode:     hdr.FileInfo().Mode(),
-			UID:      hdr.Uid,
-			GID:      hdr.Gid,
-			IsDir:    hdr.Typeflag == tar.TypeDir,
+			Type:     e.Type,
+			Linkname: e.Linkname,
+			Mode:     fileMode(e.Type, e.Mode),
+			UID:      e.UID,
+			GID:      e.GID,
 		}
-		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeGNUSparse: // archive/tar reports the old TypeRegA as TypeReg
+		// dive asks the mode, which a crafted header can set apart from the type.
+		info.IsDir = info.Mode.IsDir()
+		switch e.Type {
+		case tar.TypeReg, tar.TypeGNUSparse:
 			// Only a regular file's size is backed by bytes in the stream;
 			// trusting the header of a link or device would let a crafted
 			// layer claim exabytes.
-			info.Size = hdr.Size
+			info.Size = e.Size
 			h.Reset()
 			if _, err := io.CopyBuffer(h, tr, buf); err != nil {
 				return nil, fmt.Errorf("reading %s in layer tar: %w", name, err)
 			}
 			info.Hash = h.Sum64()
 		case tar.TypeSymlink, tar.TypeLink:
-			info.Hash = xxhash.Sum64String(hdr.Linkname)
+			info.Hash = xxhash.Sum64String(e.Linkname)
 		}
-		l.checkHostile(lim, name, hdr)
+		l.checkHostile(lim, name, e)
 		l.Files++
 		l.Size += info.Size
 		base := path.Base(name)
@@ -127,17 +129,17 @@ func ReadLayer(ctx context.Context, r io.Reader, lim Limits) (*Layer, error) {
 
 // checkHostile records entries that would be dangerous to extract: they are
 // still analyzed, under the path they name.
-func (l *Layer) checkHostile(lim Limits, name string, hdr *tar.Header) {
+func (l *Layer) checkHostile(lim Limits, name string, hdr *tarEntry) {
 	if name == ".." || strings.HasPrefix(name, "../") {
 		l.warn(lim, "entry %q points outside the layer root", hdr.Name)
 	}
-	if hdr.Typeflag == tar.TypeLink {
+	if hdr.Type == tar.TypeLink {
 		t := path.Clean(strings.TrimPrefix(hdr.Linkname, "/"))
 		if t == ".." || strings.HasPrefix(t, "../") {
 			l.warn(lim, "hard link %q points outside the layer root (%q)", hdr.Name, hdr.Linkname)
 		}
 	}
-	if hdr.Typeflag == tar.TypeSymlink {
+	if hdr.Type == tar.TypeSymlink {
 		// An absolute target resolves inside the image's root; a relative one
 		// escapes when it climbs above the directory tree it sits in.
 		t := path.Join(strings.TrimPrefix(path.Dir(name), "/"), hdr.Linkname)
@@ -145,6 +147,48 @@ func (l *Layer) checkHostile(lim Limits, name string, hdr *tar.Header) {
 			l.warn(lim, "symlink %q points outside the layer root (%q)", hdr.Name, hdr.Linkname)
 		}
 	}
+}
+
+// fileMode turns a header's mode into an os.FileMode as archive/tar's
+// FileInfo does, so modes compare and print like dive's.
+func fileMode(typ byte, m int64) os.FileMode {
+	mode := os.FileMode(m).Perm()
+	if m&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	switch os.FileMode(m) &^ 0o7777 {
+	case 0o40000:
+		mode |= os.ModeDir
+	case 0o10000:
+		mode |= os.ModeNamedPipe
+	case 0o120000:
+		mode |= os.ModeSymlink
+	case 0o60000:
+		mode |= os.ModeDevice
+	case 0o20000:
+		mode |= os.ModeDevice | os.ModeCharDevice
+	case 0o140000:
+		mode |= os.ModeSocket
+	}
+	switch typ {
+	case tar.TypeDir:
+		mode |= os.ModeDir
+	case tar.TypeSymlink:
+		mode |= os.ModeSymlink
+	case tar.TypeChar:
+		mode |= os.ModeDevice | os.ModeCharDevice
+	case tar.TypeBlock:
+		mode |= os.ModeDevice
+	case tar.TypeFifo:
+		mode |= os.ModeNamedPipe
+	}
+	return mode
 }
 
 func (l *Layer) warn(lim Limits, format string, args ...any) {

@@ -72,6 +72,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newDiveCmd("dive"),
 		a.newBuildCmd(),
 		a.newRegistryCmd(),
 		a.newImagesCmd("images"),
@@ -83,6 +84,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSandboxExecCmd(),
 	)
 	image.AddCommand(
+		a.newDiveCmd("analyze"),
 		a.newImagesCmd("ls"),
 		a.newInspectCmd("inspect"),
 		a.newHistoryCmd("history"),

@@ -1,0 +1,226 @@
+package analyze
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+)
+
+// Hint is one piece of advice in plain words, tied to the files and layers
+// that prompted it.
+type Hint struct {
+	Kind    string   `json:"kind"`
+	Message string   `json:"message"`
+	Paths   []string `json:"paths,omitempty"`
+	Layers  []int    `json:"layers,omitempty"`
+	Bytes   int64    `json:"bytes"`
+}
+
+// A cache is a directory package managers fill and images rarely need.
+type cache struct {
+	dir, what, fix string
+}
+
+var caches = []cache{
+	{"/var/lib/apt/lists", "apt package lists", "add `&& rm -rf /var/lib/apt/lists/*` to the RUN that calls apt-get update"},
+	{"/var/cache/apt/archives", "downloaded .deb files", "run `apt-get clean` in the same RUN as apt-get install"},
+	{"/var/cache/apk", "the apk cache", "use `apk add --no-cache`"},
+	{"/root/.cache/pip", "the pip cache", "use `pip install --no-cache-dir`"},
+	{"/root/.npm", "the npm cache", "run `npm cache clean --force` in the same RUN, or use a multi-stage build"},
+	{"/usr/local/share/.cache/yarn", "the yarn cache", "run `yarn cache clean` in the same RUN"},
+	{"/root/.cache/go-build", "the Go build cache", "build in a separate stage and copy only the binary"},
+	{"/var/cache/yum", "the yum cache", "run `yum clean all` in the same RUN"},
+	{"/var/cache/dnf", "the dnf cache", "run `dnf clean all` in the same RUN"},
+}
+
+// buildTools are files whose presence in a final image suggests the build
+// happened in it.
+var buildTools = []string{
+	"/usr/bin/gcc", "/usr/bin/g++", "/usr/bin/cc", "/usr/bin/c++", "/usr/bin/clang", "/usr/bin/make",
+	"/usr/bin/cmake", "/usr/bin/rustc", "/usr/local/cargo/bin/cargo", "/root/.cargo/bin/cargo",
+	"/usr/local/go/bin/go", "/usr/lib/go/bin/go", "/usr/bin/go", "/usr/bin/javac", "/usr/bin/mvn", "/usr/bin/gradle",
+}
+
+const (
+	largeBase    = 100_000_000 // bytes: a base layer this big is worth a smaller base
+	maxHintPaths = 5
+)
+
+func findHints(r *Report) []Hint {
+	if len(r.Layers) == 0 {
+		return nil
+	}
+	var hints []Hint
+	last := len(r.Layers) - 1
+	var removed []removal
+	final := buildView(r.Layers, last, last+1, func(rm removal) { removed = append(removed, rm) })
+
+	for _, c := range caches {
+		d := viewLookup(final, c.dir)
+		if d == nil || d.Size == 0 {
+			continue
+		}
+		var layers []int
+		d.Walk(func(v *ViewNode) bool {
+			if !v.IsDir() && v.Size > 0 {
+				layers = appendUnique(layers, v.Layer)
+			}
+			return true
+		})
+		hints = append(hints, Hint{
+			Kind:    "cache",
+			Message: fmt.Sprintf("%s are left in %s (%s, %s): %s.", c.what, c.dir, humanize.Bytes(uint64(d.Size)), r.layerNames(layers), c.fix),
+			Paths:   []string{c.dir}, Layers: layers, Bytes: d.Size,
+		})
+	}
+
+	// Files a later layer deletes: their bytes stay in the lower layer.
+	sort.SliceStable(removed, func(i, j int) bool { return removed[i].size > removed[j].size })
+	var delPaths []string
+	var delLayers []int
+	var delBytes int64
+	for _, rm := range removed {
+		if rm.size == 0 {
+			continue
+		}
+		delBytes += rm.size
+		if len(delPaths) < maxHintPaths {
+			delPaths = append(delPaths, rm.node.Path())
+			delLayers = appendUnique(appendUnique(delLayers, rm.node.Layer), rm.layer)
+		}
+	}
+	if delBytes > 0 {
+		top := removed[0]
+		hints = append(hints, Hint{
+			Kind: "add-then-delete",
+			Message: fmt.Sprintf("%s of files are added in one layer and deleted in a later one, so they still ship; the largest is %s (%s, added by %s, deleted by %s). Delete files in the same RUN that creates them, or use a multi-stage build.",
+				humanize.Bytes(uint64(delBytes)), top.node.Path(), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
+			Paths: delPaths, Layers: delLayers, Bytes: delBytes,
+		})
+	}
+
+	// The same content written to the same path twice.
+	var dupPaths []string
+	var dupLayers []int
+	var dupBytes int64
+	for _, in := range r.Inefficiencies {
+		n := len(in.infos)
+		if n < 2 || in.Removed {
+			continue
+		}
+		a, b := in.infos[n-2], in.infos[n-1]
+		if a.IsDir || a.Size == 0 || a.Size != b.Size || !a.same(b) {
+			continue
+		}
+		dupBytes += a.Size
+		if len(dupPaths) < maxHintPaths {
+			dupPaths = append(dupPaths, in.Path)
+			dupLayers = appendUnique(appendUnique(dupLayers, in.Layers[n-2]), in.Layers[n-1])
+		}
+	}
+	if dupBytes > 0 {
+		hints = append(hints, Hint{
+			Kind: "copied-twice",
+			Message: fmt.Sprintf("%s of files are copied twice with the same content (%s, %s): copy them once.",
+				humanize.Bytes(uint64(dupBytes)), strings.Join(dupPaths, ", "), r.layerNames(dupLayers)),
+			Paths: dupPaths, Layers: dupLayers, Bytes: dupBytes,
+		})
+	}
+
+	// Files rewritten with new content: the old copy stays in the lower layer.
+	var owPaths []string
+	var owLayers []int
+	var owBytes int64
+	for _, in := range r.Inefficiencies {
+		n := len(in.infos)
+		if n < 2 || in.Removed || in.Reclaimable == 0 {
+			continue
+		}
+		a, b := in.infos[n-2], in.infos[n-1]
+		if a.IsDir || (a.Size == b.Size && a.same(b)) {
+			continue
+		}
+		owBytes += in.Reclaimable
+		if len(owPaths) < maxHintPaths {
+			owPaths = append(owPaths, in.Path)
+			for _, l := range in.Layers {
+				owLayers = appendUnique(owLayers, l)
+			}
+		}
+	}
+	if owBytes > 0 {
+		hints = append(hints, Hint{
+			Kind: "overwritten",
+			Message: fmt.Sprintf("%s of files are written again by a later layer, and the old copies still ship (%s, %s): change them in the RUN that creates them, or merge those steps.",
+				humanize.Bytes(uint64(owBytes)), strings.Join(owPaths, ", "), r.layerNames(owLayers)),
+			Paths: owPaths, Layers: owLayers, Bytes: owBytes,
+		})
+	}
+
+	var tools []string
+	var toolLayers []int
+	for _, p := range buildTools {
+		if v := viewLookup(final, p); v != nil {
+			tools = append(tools, p)
+			toolLayers = appendUnique(toolLayers, v.Layer)
+		}
+	}
+	if len(tools) > 0 {
+		hints = append(hints, Hint{
+			Kind: "build-tools",
+			Message: fmt.Sprintf("build tools are left in the final image (%s, %s): build in one stage and COPY --from it only what runs into a slim final stage (a multi-stage build).",
+				strings.Join(tools, ", "), r.layerNames(toolLayers)),
+			Paths: tools, Layers: toolLayers,
+		})
+	}
+
+	if base := r.Layers[0].Size; base >= largeBase && len(r.Layers) > 0 {
+		pct := 100 * float64(base) / float64(r.SizeBytes)
+		hints = append(hints, Hint{
+			Kind: "large-base",
+			Message: fmt.Sprintf("the base layer is %s, %.0f%% of the image: a smaller base (alpine, distroless or a -slim tag) makes every pull and scan cheaper.",
+				humanize.Bytes(uint64(base)), pct),
+			Layers: []int{0}, Bytes: base,
+		})
+	}
+	return hints
+}
+
+func appendUnique(s []int, v int) []int {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// layerName names a layer for a hint: its number (from 1, as shown) and the
+// start of its command.
+func (r *Report) layerName(i int) string {
+	if i < 0 || i >= len(r.Layers) {
+		return "an unknown layer"
+	}
+	cmd := strings.TrimSpace(r.Layers[i].Command)
+	if len(cmd) > 50 {
+		cmd = cmd[:47] + "..."
+	}
+	if cmd == "" || cmd == "(missing)" {
+		return fmt.Sprintf("layer %d", i+1)
+	}
+	return fmt.Sprintf("layer %d `%s`", i+1, cmd)
+}
+
+func (r *Report) layerNames(idx []int) string {
+	sort.Ints(idx)
+	names := make([]string, len(idx))
+	for i, x := range idx {
+		names[i] = r.layerName(x)
+	}
+	if len(names) == 1 {
+		return "from " + names[0]
+	}
+	return "from " + strings.Join(names, ", ")
+}

@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/berth-dev/berth/internal/analyze"
+	"github.com/berth-dev/berth/internal/analyze/source"
+	"github.com/berth-dev/berth/internal/analyze/tui"
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+type diveOptions struct {
+	source       string
+	platform     string
+	ci           bool
+	ciConfig     string
+	jsonFile     string
+	ignoreErrors bool
+	rules        analyze.Rules
+}
+
+// newDiveCmd is `berth dive IMAGE`; the same constructor serves `berth image
+// analyze`. Flags and CI output are dive 0.13.1's so existing dive CI setups
+// work unchanged.
+func (a *app) newDiveCmd(use string) *cobra.Command {
+	var o diveOptions
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] IMAGE",
+		Short: "Show what each layer of an image adds and what it wastes",
+		Long: `Explore an image layer by layer, find the files that waste space and why.
+
+IMAGE is a name in berth's store, or a source-prefixed argument:
+  docker-archive:FILE   a 'docker save' archive
+  oci-archive:FILE      a tar of an OCI image layout
+  oci:DIR[:TAG]         an OCI image layout directory
+  registry:REF          an image in a registry, streamed without importing
+A plain path to an archive or layout directory is detected by its content.
+
+With --ci (or CI=true) the image is checked against dive's rules (from
+.dive-ci or --ci-config, overridden by the rule flags) and berth exits 1 when
+a rule fails.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDive(cmd, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.source, "source", "", "Where IMAGE is: "+sourceNames()+" (default: from the IMAGE prefix or its content, else the store)")
+	f.StringVar(&o.platform, "platform", "", "Platform of a multi-platform image (os/arch[/variant])")
+	f.BoolVar(&o.ci, "ci", false, "Skip the interactive view and validate against CI rules (same as env var CI=true)")
+	f.StringVar(&o.ciConfig, "ci-config", ".dive-ci", "With CI, the YAML file of validation rules")
+	f.StringVarP(&o.jsonFile, "json", "j", "", "Skip the interactive view and write the analysis as JSON to FILE")
+	f.BoolVarP(&o.ignoreErrors, "ignore-errors", "i", false, "Accepted for dive compatibility: odd layer entries never stop the analysis")
+	f.StringVar(&o.rules.LowestEfficiency, "lowestEfficiency", "0.9", "(CI) lowest allowable image efficiency (a ratio between 0-1)")
+	f.StringVar(&o.rules.HighestWastedBytes, "highestWastedBytes", "disabled", "(CI) highest allowable bytes wasted")
+	f.StringVar(&o.rules.HighestUserWastedPercent, "highestUserWastedPercent", "0.1", "(CI) highest allowable share of wasted bytes (a ratio between 0-1)")
+	return cmd
+}
+
+func sourceNames() string {
+	var s []string
+	for _, k := range source.Kinds {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ", ")
+}
+
+func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
+	ctx := cmd.Context()
+	if v, err := strconv.ParseBool(os.Getenv("CI")); err == nil && v {
+		o.ci = true
+	}
+	st := analyze.Styler{NoColor: os.Getenv("NO_COLOR") != ""}
+	out := a.stdout
+	rules := analyze.DefaultRules()
+	if o.ci {
+		fileRules, found, err := readDiveCI(o.ciConfig)
+		if err != nil {
+			fmt.Fprintf(out, "ci configuration error: %v\n", err)
+			return exitError{code: exitFailure}
+		}
+		if found {
+			fmt.Fprintf(out, "  Using CI config: %s\n", o.ciConfig)
+		} else {
+			fmt.Fprintln(out, "  Using default CI config")
+		}
+		rules = mergeRules(cmd, o.rules, fileRules)
+	}
+
+	var plat *v1.Platform
+	if o.platform != "" {
+		p, err := v1.ParsePlatform(o.platform)
+		if err != nil {
+			return usageError{fmt.Errorf("invalid platform %q: %w", o.platform, err)}
+		}
+		plat = p
+	}
+	kind := source.Kind(o.source)
+	if o.source != "" && o.source != "docker" && o.source != "podman" && !knownSource(kind) {
+		return usageError{fmt.Errorf("unable to determine image source: %v (want one of %s)", o.source, sourceNames())}
+	}
+	quiet := !o.ci && o.jsonFile == ""
+	progress := out
+	if quiet {
+		progress = io.Discard
+	}
+	img, err := source.Open(ctx, arg, source.Options{Kind: kind, Platform: plat, Store: a.storeImage})
+	if err != nil {
+		return withHint(fmt.Errorf("cannot fetch image: %w", err), diveHint(err))
+	}
+	defer img.Close()
+	fmt.Fprintln(progress, st.Title("Image Source: ")+string(img.Kind)+"://"+img.Name)
+	fmt.Fprintln(progress, st.Title("Extracting image from "+string(img.Kind)+"...")+" (this can take a while for large images)")
+	fmt.Fprintln(progress, st.Title("Analyzing image..."))
+	rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()})
+	if err != nil {
+		return fmt.Errorf("cannot analyze image: %w", err)
+	}
+
+	if o.jsonFile != "" {
+		fmt.Fprintln(out, st.Title(fmt.Sprintf("Exporting image to '%s'...", o.jsonFile)))
+		return writeReportJSON(o.jsonFile, rep)
+	}
+	if o.ci {
+		analyze.WriteCISummary(out, rep)
+		res := rules.Evaluate(rep)
+		analyze.WriteCIReport(out, rep, res, st)
+		// Hints go to stderr so stdout stays byte for byte what dive prints.
+		writeHints(a.stderr, rep)
+		if !res.Pass {
+			return exitError{code: exitFailure}
+		}
+		return nil
+	}
+	if isTerminal(a.stdout) && isTerminalIn(a.stdin) {
+		return tui.Run(ctx, rep, a.stdin, a.stdout)
+	}
+	return writeSummary(out, rep)
+}
+
+func knownSource(k source.Kind) bool {
+	for _, x := range source.Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func diveHint(err error) string {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "pull it first (berth pull), or name a source: docker-archive:FILE, oci-archive:FILE, oci:DIR, registry:REF"
+	case errors.Is(err, os.ErrNotExist):
+		return "check the path; sources are docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG], registry:REF"
+	}
+	return ""
+}
+
+// storeImage opens an image of berth's store for the source package.
+func (a *app) storeImage(ctx context.Context, name string, p *v1.Platform) (v1.Image, error) {
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.Lookup(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("no such image: %s: %w", name, err)
+	}
+	return s.Image(ctx, img, p)
+}
+
+// readDiveCI reads dive's .dive-ci YAML (`rules:` with the three keys).
+// Like dive (through viper) keys are case-insensitive and values may be
+// numbers or strings; a missing file means the defaults.
+func readDiveCI(path string) (analyze.Rules, bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return analyze.Rules{}, false, nil
+	}
+	if err != nil {
+		return analyze.Rules{}, false, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return analyze.Rules{}, true, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	var r analyze.Rules
+	for k, v := range doc {
+		if !strings.EqualFold(k, "rules") {
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return r, true, fmt.Errorf("parsing %s: rules must be a mapping", path)
+		}
+		for rk, rv := range m {
+			s := yamlString(rv)
+			switch strings.ToLower(rk) {
+			case "lowestefficiency":
+				r.LowestEfficiency = s
+			case "highestwastedbytes":
+				r.HighestWastedBytes = s
+			case "highestuserwastedpercent":
+				r.HighestUserWastedPercent = s
+			}
+		}
+	}
+	return r, true, nil
+}
+
+// yamlString renders a YAML scalar the way viper's GetString does.
+func yamlString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// mergeRules applies viper's precedence: a flag given on the command line,
+// else the config file, else the flag's default.
+func mergeRules(cmd *cobra.Command, flags, file analyze.Rules) analyze.Rules {
+	pick := func(name, flagVal, fileVal string) string {
+		if cmd.Flags().Changed(name) || fileVal == "" {
+			return flagVal
+		}
+		return fileVal
+	}
+	return analyze.Rules{
+		LowestEfficiency:         pick("lowestEfficiency", flags.LowestEfficiency, file.LowestEfficiency),
+		HighestWastedBytes:       pick("highestWastedBytes", flags.HighestWastedBytes, file.HighestWastedBytes),
+		HighestUserWastedPercent: pick("highestUserWastedPercent", flags.HighestUserWastedPercent, file.HighestUserWastedPercent),
+	}
+}
+
+func writeReportJSON(path string, rep *analyze.Report) error {
+	f, err := fsutil.CreateAtomic(path)
+	if err != nil {
+		return fmt.Errorf("cannot open export file: %w", err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Abort()
+		return fmt.Errorf("cannot write to export file: %w", err)
+	}
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("cannot write to export file: %w", err)
+	}
+	return nil
+}
+
+func writeHints(w io.Writer, rep *analyze.Report) {
+	if len(rep.Hints) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Hints:")
+	for _, h := range rep.Hints {
+		fmt.Fprintf(w, "  - %s\n", h.Message)
+	}
+}
+
+// writeSummary is the view when there is no terminal to draw on: the
+// layers, the figures, the wasted files and the hints as plain text.
+func writeSummary(w io.Writer, rep *analyze.Report) error {
+	tui.WriteText(w, rep)
+	writeHints(w, rep)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func isTerminalIn(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

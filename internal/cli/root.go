@@ -73,6 +73,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newScanCmd(),
+		a.newScoutCmd(),
+		a.newSBOMCmd(),
 	)
 	image.AddCommand()
 	system.AddCommand()

@@ -151,4 +151,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

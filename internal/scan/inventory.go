@@ -32,11 +32,11 @@ type Options struct {
 
 // Inventory is what a scan found.
 type Inventory struct {
-	Packages []Package `json:"packages"`
-	OS       string    `json:"os,omitempty"` // PRETTY_NAME of the final image's os-release
+	Packages []Package  `json:"packages"`
+	OS       string     `json:"os,omitempty"` // PRETTY_NAME of the final image's os-release
 	Layers   []LayerRef `json:"layers"`
-	Warnings []string  `json:"warnings,omitempty"`
-	Cached   int       `json:"-"` // layers whose inventory came from the cache
+	Warnings []string   `json:"warnings,omitempty"`
+	Cached   int        `json:"-"` // layers whose inventory came from the cache
 }
 
 // LayersFromImage describes img's layers with their created_by history.

@@ -285,7 +285,7 @@ type fileAPI struct {
 	info fs.FileInfo
 }
 
-func (f fileAPI) Path() string                { return f.path }
+func (f fileAPI) Path() string               { return f.path }
 func (f fileAPI) Stat() (fs.FileInfo, error) { return f.info, nil }
 
 func (s *layerScanner) required(p string, n *memNode) []filesystem.Extractor {

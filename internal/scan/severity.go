@@ -3,11 +3,11 @@ package scan
 import (
 	"strings"
 
+	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 	gocvss20 "github.com/pandatix/go-cvss/20"
 	gocvss30 "github.com/pandatix/go-cvss/30"
 	gocvss31 "github.com/pandatix/go-cvss/31"
 	gocvss40 "github.com/pandatix/go-cvss/40"
-	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 )
 
 // Severities in trivy's order, most severe first.

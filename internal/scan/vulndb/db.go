@@ -110,8 +110,14 @@ func (db *DB) Status() (Status, error) {
 		return err
 	})
 	for _, s := range st.Sources {
-		if s.Newest.After(st.Newest) {
-			st.Newest = s.Newest
+		newest := s.Newest
+		if newest.IsZero() {
+			// Records without modification dates (the Go vulndb repository
+			// leaves them zero): the import is the best age known.
+			newest = s.Imported
+		}
+		if newest.After(st.Newest) {
+			st.Newest = newest
 		}
 	}
 	return st, err

@@ -144,7 +144,7 @@ func (im *importer) add(name string, data []byte) error {
 		return fmt.Errorf("storing %s: %w", v.GetId(), err)
 	}
 	im.src.Records++
-	if m := v.GetModified(); m != nil && m.AsTime().After(im.src.Newest) {
+	if m := v.GetModified(); m != nil && m.AsTime().Year() > 1970 && m.AsTime().After(im.src.Newest) {
 		im.src.Newest = m.AsTime()
 	}
 	ecos := map[string]bool{}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	scalibrlog "github.com/google/osv-scalibr/log"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/scan"
@@ -367,6 +368,7 @@ func (a *app) emit(f scanFlags, write func(io.Writer) error) error {
 // inventory resolves the target and inventories it.
 func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*report.Report, error) {
 	opts := scan.Options{Log: a.logger()}
+	scalibrlog.SetLogger(scan.ScalibrLogger(a.logger()))
 	if !f.noCache {
 		c, err := scan.OpenCache(filepath.Join(a.scanRoot(), "layers.db"))
 		if err != nil {

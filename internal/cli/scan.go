@@ -222,6 +222,9 @@ func envInt(key string, def int) int {
 
 // scanFailure makes err exit with status 2, with an optional hint line.
 func scanFailure(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,8 +27,8 @@ type app struct {
 	logLevel string // --log-level
 	debug    bool   // -D/--debug
 
-	st    *storeHandle
-	log   *slog.Logger
+	st  *storeHandle
+	log *slog.Logger
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
@@ -73,12 +72,30 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newImagesCmd("images"),
+		a.newImportCmd(),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rmi"),
 		a.newScanCmd(),
 		a.newScoutCmd(),
 		a.newSBOMCmd(),
 	)
-	image.AddCommand()
-	system.AddCommand()
+	image.AddCommand(
+		a.newImagesCmd("ls"),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rm"),
+		a.newImagePruneCmd(),
+	)
+	image.AddCommand(a.newImportCmd())
+	system.AddCommand(
+		a.newSystemDfCmd(),
+		a.newSystemPruneCmd(),
+		a.newSystemCheckCmd(),
+	)
 	return root
 }
 
@@ -132,4 +149,4 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
-var errSilent = errors.New("")
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

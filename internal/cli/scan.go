@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/scan/report"
 	"github.com/berth-dev/berth/internal/scan/vulndb"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // exitScanError is the status of a scan or database error (trivy's and
@@ -236,21 +237,11 @@ func scanFailure(err error, hint string) error {
 	return exitError{code: exitScanError, msg: msg}
 }
 
-// scanRoot is where berth keeps scan data: ROOT/scan.
+// scanRoot is where berth keeps scan data: ROOT/scan, next to the store.
 func (a *app) scanRoot() string {
 	root := a.rootDir
 	if root == "" {
-		root = os.Getenv("BERTH_ROOT")
-	}
-	if root == "" {
-		if os.Geteuid() == 0 {
-			root = "/var/lib/berth"
-		} else if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-			root = filepath.Join(x, "berth")
-		} else {
-			home, _ := os.UserHomeDir()
-			root = filepath.Join(home, ".local", "share", "berth")
-		}
+		root = store.DefaultRoot()
 	}
 	return filepath.Join(root, "scan")
 }
@@ -421,7 +412,7 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 			if _, err := os.Stat(filepath.Join(target, "oci-layout")); err != nil {
 				return nil, fmt.Errorf("%s is a directory but not an OCI layout; use --rootfs to scan a root filesystem", target)
 			}
-			return imageFromLayout(target, "", plat)
+			return imageFromLayout(target, plat)
 		}
 		img, err := tarball.ImageFromPath(target, nil)
 		if err != nil {
@@ -429,7 +420,7 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 		}
 		return img, nil
 	}
-	if img, err := imageFromLayout(filepath.Dir(a.scanRoot()), target, plat); err == nil {
+	if img, err := a.storeImage(ctx, target, plat); err == nil {
 		return img, nil
 	} else if !errors.Is(err, errNotInStore) {
 		return nil, err
@@ -447,6 +438,27 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 
 var errNotInStore = errors.New("image not in the local store")
 
+// storeImage finds target in the local store (Docker's lookup rules:
+// name[:tag], name@digest, ID or ID prefix).
+func (a *app) storeImage(ctx context.Context, target string, plat v1.Platform) (v1.Image, error) {
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return nil, errNotInStore // no readable store: try the registry
+	}
+	rec, err := s.Lookup(ctx, target)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotInStore
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s in the local store: %w", target, err)
+	}
+	img, err := s.Image(ctx, rec, &plat)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from the local store: %w", target, err)
+	}
+	return img, nil
+}
+
 func parsePlatform(s string) (v1.Platform, error) {
 	if s == "" {
 		return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
@@ -458,14 +470,9 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-// imageFromLayout reads an OCI layout (the local store is one). With a
-// query, the entry whose ref.name annotation is that reference, or whose
-// manifest digest or config digest starts with it, is used; without one, the
-// only or the platform-matching entry.
-func imageFromLayout(dir, query string, plat v1.Platform) (v1.Image, error) {
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
-		return nil, errNotInStore
-	}
+// imageFromLayout reads an OCI layout directory: its only image, or the
+// one for plat when it holds several or an index.
+func imageFromLayout(dir string, plat v1.Platform) (v1.Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
@@ -474,23 +481,13 @@ func imageFromLayout(dir, query string, plat v1.Platform) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
 	}
-	want := ""
-	if query != "" {
-		if r, err := name.ParseReference(query); err == nil {
-			want = strings.Replace(r.Name(), "index.docker.io/", "docker.io/", 1)
-		}
-	}
 	for _, d := range m.Manifests {
-		ann := d.Annotations["org.opencontainers.image.ref.name"]
-		hex := strings.TrimPrefix(strings.TrimPrefix(query, "sha256:"), "")
-		match := query == "" || (want != "" && ann == want) ||
-			(len(hex) >= 4 && strings.HasPrefix(d.Digest.Hex, hex))
-		if !match {
-			continue
+		img, err := imageFor(idx, d, plat)
+		if err == nil {
+			return img, nil
 		}
-		return imageFor(idx, d, plat)
 	}
-	return nil, errNotInStore
+	return nil, fmt.Errorf("OCI layout %s holds no image for %s", dir, plat.String())
 }
 
 func imageFor(idx v1.ImageIndex, d v1.Descriptor, plat v1.Platform) (v1.Image, error) {

@@ -155,7 +155,15 @@ func TestScanCLI(t *testing.T) {
 		rootfs := filepath.Join(dir, "rootfs")
 		os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755)
 		os.WriteFile(filepath.Join(rootfs, "bin", "vulnapp"), prog, 0o755)
-		for _, args := range [][]string{{lay}, {"--rootfs", rootfs}, {"--input", archive}} {
+		// the local store, through berth import of a root filesystem tar
+		rootfsTar := filepath.Join(dir, "rootfs.tar")
+		if out, err := exec.Command("tar", "-C", rootfs, "-cf", rootfsTar, ".").CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v %s", err, out)
+		}
+		if r := berth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
+			t.Fatalf("import: exit %d %s", r.code, r.stderr)
+		}
+		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}} {
 			r := berth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
 			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)

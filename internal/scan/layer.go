@@ -73,7 +73,7 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 			}
 			e := entry{path: p, info: hdr.FileInfo()}
 			switch hdr.Typeflag {
-			case tar.TypeReg, tar.TypeRegA:
+			case tar.TypeReg: // archive/tar reports old-style '\x00' entries as TypeReg
 				e.kind = tar.TypeReg
 				e.open = func() (io.Reader, error) { return tr, nil }
 			case tar.TypeDir:

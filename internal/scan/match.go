@@ -144,8 +144,7 @@ func groupAliases(vs []*osvpb.Vulnerability) [][]*osvpb.Vulnerability {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

@@ -97,6 +97,9 @@ func newPackage(cp cachedPackage, layer LayerRef) (Package, error) {
 		return Package{}, err
 	}
 	out := Package{Name: p.Name, Version: p.Version, Path: cp.Path, Extractor: cp.Extractor, Layer: layer, pkg: p}
+	if p.PURLType == "golang" && p.Name == "go" {
+		out.Name = "stdlib" // the Go toolchain, as the Go vulnerability database names it
+	}
 	if eco := p.Ecosystem(); !eco.IsEmpty() {
 		out.Ecosystem = eco.String()
 	}

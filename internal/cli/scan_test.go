@@ -81,6 +81,23 @@ func TestScanCLI(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	t.Run("stale database warning", func(t *testing.T) {
+		osv := t.TempDir()
+		os.WriteFile(filepath.Join(osv, "X.json"), []byte(`{"id":"X-1","modified":"2020-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"golang.org/x/text"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`), 0o644)
+		old := filepath.Join(t.TempDir(), "old.db")
+		if r := berth(t, env, "scan", "db", "import", "--db", old, osv); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		r := berth(t, env, "scan", "--db", old, archive)
+		if r.code != 0 || !strings.Contains(r.stderr, "warning: the vulnerability database is") || !strings.Contains(r.stdout, "X-1") {
+			t.Errorf("stale database: exit %d stderr %q", r.code, r.stderr)
+		}
+		r = berth(t, append(env, "BERTH_SCAN_DB_MAX_AGE=100000"), "scan", "--db", old, archive)
+		if strings.Contains(r.stderr, "warning: the vulnerability database") {
+			t.Errorf("warned despite BERTH_SCAN_DB_MAX_AGE: %q", r.stderr)
+		}
+	})
+
 	t.Run("exit code gate", func(t *testing.T) {
 		tests := []struct {
 			args []string

@@ -36,6 +36,8 @@ func Import(ctx context.Context, dbPath, src string, log *slog.Logger) (Source, 
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return Source{}, fmt.Errorf("creating database directory: %w", err)
 	}
+	_, statErr := os.Stat(dbPath)
+	created := statErr != nil
 	b, err := bolt.Open(dbPath, 0o644, &bolt.Options{Timeout: 10 * time.Second})
 	if err != nil {
 		return Source{}, fmt.Errorf("opening vulnerability database %s: %w", dbPath, err)
@@ -68,6 +70,11 @@ func Import(ctx context.Context, dbPath, src string, log *slog.Logger) (Source, 
 		return im.finish(tx)
 	})
 	if err != nil {
+		if created {
+			// Leave no empty file behind: "no database" stays the clear error.
+			b.Close()
+			os.Remove(dbPath)
+		}
 		return Source{}, fmt.Errorf("importing %s: %w", src, err)
 	}
 	return im.src, nil

@@ -72,6 +72,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newSBOMCmd(),
+		a.newScoutCmd(),
+		a.newScanCmd(),
 		a.newDiveCmd("dive"),
 		a.newBuildCmd(),
 		a.newRegistryCmd(),

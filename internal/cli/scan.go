@@ -1,0 +1,625 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	scalibrlog "github.com/google/osv-scalibr/log"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/scan"
+	"github.com/berth-dev/berth/internal/scan/report"
+	"github.com/berth-dev/berth/internal/scan/vulndb"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// exitScanError is the status of a scan or database error (trivy's and
+// Scout's convention), distinct from a tripped --exit-code gate.
+const exitScanError = 2
+
+// scanFlags are shared by `scan`, `scout cves` and `sbom`.
+type scanFlags struct {
+	rootfs     string
+	input      string
+	format     string
+	output     string
+	severity   string
+	exitCode   int
+	unfixed    bool
+	ignoreFile string
+	dbPath     string
+	maxAgeDays int
+	noCache    bool
+	platform   string
+}
+
+func (a *app) newScanCmd() *cobra.Command {
+	var f scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [OPTIONS] IMAGE",
+		Short: "Scan an image for known vulnerabilities, offline",
+		Long: "Scan an image (in the store, an archive, an OCI layout, a registry reference) or a root filesystem\n" +
+			"(--rootfs) against the local vulnerability database. Nothing is downloaded during a scan;\n" +
+			"the database comes from `berth scan db import` or `berth scan db pull`.",
+		Args: rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sev, err := parseSeverities(f.severity)
+			if err != nil {
+				return usageError{err}
+			}
+			target, err := targetArg(args, f)
+			if err != nil {
+				return err
+			}
+			return a.runScan(cmd.Context(), target, f, scan.Policy{Severities: sev, IgnoreUnfixed: f.unfixed}, f.exitCode)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rootfs, "rootfs", "", "Scan a root filesystem directory instead of an image")
+	fl.StringVar(&f.input, "input", "", "Scan an image archive file (docker save format)")
+	fl.StringVarP(&f.format, "format", "f", "table", "Output format (table, json, sarif, cyclonedx, spdx-json)")
+	fl.StringVarP(&f.output, "output", "o", "", "Write the report to a file instead of stdout")
+	fl.StringVarP(&f.severity, "severity", "s", strings.Join(reverse(scan.Severities), ","), "Severities to report, comma separated")
+	fl.IntVar(&f.exitCode, "exit-code", 0, "Exit code when vulnerabilities are found")
+	fl.BoolVar(&f.unfixed, "ignore-unfixed", false, "Report only vulnerabilities with a fixed version")
+	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file (one id per line, optional exp:YYYY-MM-DD)")
+	a.dbFlags(cmd, &f)
+	cmd.AddCommand(a.newScanDBCmd(&f))
+	return cmd
+}
+
+func (a *app) dbFlags(cmd *cobra.Command, f *scanFlags) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.dbPath, "db", "", "Vulnerability database file (default ROOT/scan/vuln.db)")
+	fl.IntVar(&f.maxAgeDays, "db-max-age", envInt("BERTH_SCAN_DB_MAX_AGE", 7), "Warn when the newest database record is older than this many days ($BERTH_SCAN_DB_MAX_AGE)")
+	cmd.Flags().BoolVar(&f.noCache, "no-cache", false, "Do not read or write the per-layer inventory cache")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "Platform of a multi-platform image (default this machine's)")
+}
+
+func (a *app) newScoutCmd() *cobra.Command {
+	scout := &cobra.Command{Use: "scout", Short: "Docker Scout compatible commands (offline)", Args: noArgs}
+	var f scanFlags
+	var onlySev string
+	var gate bool
+	cves := &cobra.Command{
+		Use:   "cves [OPTIONS] IMAGE",
+		Short: "Display the CVEs of an image's packages",
+		Args:  rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sev, err := parseSeverities(onlySev)
+			if err != nil {
+				return usageError{err}
+			}
+			target, err := targetArg(args, f)
+			if err != nil {
+				return err
+			}
+			if f.format == "list" {
+				f.format = "table"
+			}
+			code := 0
+			if gate {
+				code = exitScanError // Docker Scout's --exit-code returns 2
+			}
+			return a.runScan(cmd.Context(), target, f, scan.Policy{Severities: sev, IgnoreUnfixed: f.unfixed}, code)
+		},
+	}
+	fl := cves.Flags()
+	fl.StringVar(&onlySev, "only-severity", "", "Comma separated severities to show (critical, high, medium, low, unspecified)")
+	fl.BoolVar(&f.unfixed, "only-fixed", false, "Show only CVEs with a fix")
+	fl.BoolVarP(&gate, "exit-code", "e", false, "Return exit code 2 if vulnerabilities are found")
+	fl.StringVar(&f.format, "format", "packages", "Output format (packages, list, json, sarif, cyclonedx, spdx-json)")
+	fl.StringVarP(&f.output, "output", "o", "", "Write the report to a file")
+	fl.StringVar(&f.rootfs, "rootfs", "", "Scan a root filesystem directory instead of an image")
+	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file")
+	a.dbFlags(cves, &f)
+	scout.AddCommand(cves)
+	return scout
+}
+
+func (a *app) newSBOMCmd() *cobra.Command {
+	var f scanFlags
+	cmd := &cobra.Command{
+		Use:   "sbom [OPTIONS] IMAGE",
+		Short: "Print the software bill of materials of an image",
+		Args:  rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := targetArg(args, f)
+			if err != nil {
+				return err
+			}
+			switch f.format {
+			case "table", "cyclonedx", "cyclonedx-json", "spdx-json", "json":
+			default:
+				return usageError{fmt.Errorf("unknown format %q (want table, cyclonedx-json, spdx-json or json)", f.format)}
+			}
+			ctx := cmd.Context()
+			rep, err := a.inventory(ctx, target, f)
+			if err != nil {
+				return scanFailure(err, "")
+			}
+			return a.emit(f, func(w io.Writer) error {
+				switch f.format {
+				case "cyclonedx", "cyclonedx-json":
+					return report.CycloneDX(w, rep, false)
+				case "spdx-json":
+					return report.SPDX(w, rep)
+				case "json":
+					return report.JSON(w, rep)
+				}
+				return report.Packages(w, rep)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.format, "format", "table", "Output format (table, cyclonedx-json, spdx-json, json)")
+	fl.StringVarP(&f.output, "output", "o", "", "Write the SBOM to a file")
+	fl.StringVar(&f.rootfs, "rootfs", "", "Inventory a root filesystem directory instead of an image")
+	fl.BoolVar(&f.noCache, "no-cache", false, "Do not read or write the per-layer inventory cache")
+	fl.StringVar(&f.platform, "platform", "", "Platform of a multi-platform image")
+	return cmd
+}
+
+func targetArg(args []string, f scanFlags) (string, error) {
+	switch {
+	case f.rootfs != "" && len(args) == 0:
+		return "", nil
+	case f.input != "" && len(args) == 0:
+		return f.input, nil
+	case len(args) == 1 && f.rootfs == "" && f.input == "":
+		return args[0], nil
+	}
+	return "", usageError{errors.New("name exactly one of IMAGE, --input FILE or --rootfs DIR")}
+}
+
+func parseSeverities(s string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.ToUpper(strings.TrimSpace(p))
+		if p == "" {
+			continue
+		}
+		if p == "UNSPECIFIED" {
+			p = "UNKNOWN"
+		}
+		if scan.SeverityRank(p) == 0 && p != "UNKNOWN" {
+			return nil, fmt.Errorf("unknown severity %q (want CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN)", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func reverse(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[len(s)-1-i] = x
+	}
+	return out
+}
+
+func envInt(key string, def int) int {
+	var n int
+	if _, err := fmt.Sscanf(os.Getenv(key), "%d", &n); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// scanFailure makes err exit with status 2, with an optional hint line.
+func scanFailure(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	msg := err.Error()
+	if hint != "" {
+		msg += "\nhint: " + hint
+	}
+	return exitError{code: exitScanError, msg: msg}
+}
+
+// scanRoot is where berth keeps scan data: ROOT/scan, next to the store.
+func (a *app) scanRoot() string {
+	root := a.rootDir
+	if root == "" {
+		root = store.DefaultRoot()
+	}
+	return filepath.Join(root, "scan")
+}
+
+func (a *app) dbFile(f scanFlags) string {
+	if f.dbPath != "" {
+		return f.dbPath
+	}
+	return filepath.Join(a.scanRoot(), "vuln.db")
+}
+
+const dbHint = "import one with `berth scan db import DIR|all.zip` or pull a mirror with `berth scan db pull REF`"
+
+func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.Policy, gate int) error {
+	if f.format == "" {
+		f.format = "table"
+	}
+	if !validFormat(f.format) {
+		return usageError{fmt.Errorf("unknown format %q (want %s)", f.format, strings.Join(report.Formats, ", "))}
+	}
+	db, err := vulndb.Open(ctx, a.dbFile(f))
+	if err != nil {
+		if errors.Is(err, vulndb.ErrNoDatabase) {
+			return scanFailure(err, dbHint)
+		}
+		return scanFailure(err, "")
+	}
+	defer db.Close()
+	if st, err := db.Status(); err == nil {
+		maxAge := time.Duration(f.maxAgeDays) * 24 * time.Hour
+		if age := st.Age(time.Now()); maxAge > 0 && age > maxAge {
+			fmt.Fprintf(a.stderr, "berth: warning: the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`\n",
+				int(age.Hours()/24), st.Newest.Format("2006-01-02"))
+		}
+	}
+	if f.ignoreFile != "" {
+		fh, err := os.Open(f.ignoreFile)
+		switch {
+		case err == nil:
+			pol.Ignore, err = scan.ParseIgnore(f.ignoreFile, fh)
+			fh.Close()
+			if err != nil {
+				return scanFailure(err, "")
+			}
+		case errors.Is(err, os.ErrNotExist) && f.ignoreFile == ".trivyignore":
+		default:
+			return scanFailure(fmt.Errorf("reading ignore file: %w", err), "")
+		}
+	}
+	rep, err := a.inventory(ctx, target, f)
+	if err != nil {
+		return scanFailure(err, "")
+	}
+	findings, err := scan.Match(ctx, rep.Inventory, db)
+	if err != nil {
+		return scanFailure(fmt.Errorf("matching vulnerabilities: %w", err), "")
+	}
+	rep.Result = pol.Apply(findings)
+	for _, n := range rep.Result.Notes {
+		fmt.Fprintf(a.stderr, "berth: warning: %s\n", n)
+	}
+	for _, w := range rep.Inventory.Warnings {
+		fmt.Fprintf(a.stderr, "berth: warning: %s\n", w)
+	}
+	if err := a.emit(f, func(w io.Writer) error { return report.Write(w, f.format, rep) }); err != nil {
+		return err
+	}
+	if gate != 0 && len(rep.Result.Findings) > 0 {
+		return exitError{code: gate}
+	}
+	return nil
+}
+
+func validFormat(s string) bool {
+	for _, x := range report.Formats {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// emit writes a report to stdout or, with -o, atomically to a file.
+func (a *app) emit(f scanFlags, write func(io.Writer) error) error {
+	if f.output == "" {
+		return scanFailure(write(a.stdout), "")
+	}
+	dir := filepath.Dir(f.output)
+	tmp, err := os.CreateTemp(dir, ".berth-report-*")
+	if err != nil {
+		return scanFailure(fmt.Errorf("writing %s: %w", f.output, err), "")
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return scanFailure(fmt.Errorf("writing %s: %w", f.output, err), "")
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return scanFailure(err, "")
+	}
+	if err := tmp.Close(); err != nil {
+		return scanFailure(err, "")
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return scanFailure(err, "")
+	}
+	if err := os.Rename(tmp.Name(), f.output); err != nil {
+		return scanFailure(fmt.Errorf("writing %s: %w", f.output, err), "")
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// inventory resolves the target and inventories it.
+func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*report.Report, error) {
+	opts := scan.Options{Log: a.logger()}
+	scalibrlog.SetLogger(scan.ScalibrLogger(a.logger()))
+	if !f.noCache {
+		c, err := scan.OpenCache(filepath.Join(a.scanRoot(), "layers.db"))
+		if err != nil {
+			a.logger().Warn("scanning without the layer cache", "err", err)
+		} else {
+			defer c.Close()
+			opts.Cache = c
+		}
+	}
+	rep := &report.Report{Target: target, Created: time.Now(), Tool: "berth", Version: berthVersion()}
+	var inv *scan.Inventory
+	var err error
+	if f.rootfs != "" {
+		rep.Target = f.rootfs
+		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
+	} else {
+		var img v1.Image
+		img, err = a.resolveImage(ctx, target, f.platform)
+		if err != nil {
+			return nil, err
+		}
+		if d, derr := img.Digest(); derr == nil {
+			rep.Digest = d.String()
+		}
+		var layers []scan.Layer
+		if layers, err = scan.LayersFromImage(img); err != nil {
+			return nil, err
+		}
+		inv, err = scan.ImageInventory(ctx, layers, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Inventory = inv
+	return rep, nil
+}
+
+// resolveImage finds IMAGE: an archive file, an OCI layout directory, an
+// image in the local store, or a registry reference read without importing.
+func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Image, error) {
+	plat, err := parsePlatform(platform)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if fi, err := os.Stat(target); err == nil {
+		if fi.IsDir() {
+			if _, err := os.Stat(filepath.Join(target, "oci-layout")); err != nil {
+				return nil, fmt.Errorf("%s is a directory but not an OCI layout; use --rootfs to scan a root filesystem", target)
+			}
+			return imageFromLayout(target, plat)
+		}
+		img, err := tarball.ImageFromPath(target, nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading image archive %s: %w", target, err)
+		}
+		return img, nil
+	}
+	if img, err := a.storeImage(ctx, target, plat); err == nil {
+		return img, nil
+	} else if !errors.Is(err, errNotInStore) {
+		return nil, err
+	}
+	ref, err := parseRemoteRef(target)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("invalid reference format: %w", err)}
+	}
+	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithPlatform(plat))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not in the local store and could not be read from its registry: %w", target, err)
+	}
+	return img, nil
+}
+
+var errNotInStore = errors.New("image not in the local store")
+
+// storeImage finds target in the local store (Docker's lookup rules:
+// name[:tag], name@digest, ID or ID prefix).
+func (a *app) storeImage(ctx context.Context, target string, plat v1.Platform) (v1.Image, error) {
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return nil, errNotInStore // no readable store: try the registry
+	}
+	rec, err := s.Lookup(ctx, target)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNotInStore
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s in the local store: %w", target, err)
+	}
+	img, err := s.Image(ctx, rec, &plat)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from the local store: %w", target, err)
+	}
+	return img, nil
+}
+
+func parsePlatform(s string) (v1.Platform, error) {
+	if s == "" {
+		return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
+	}
+	p, err := v1.ParsePlatform(s)
+	if err != nil {
+		return v1.Platform{}, err
+	}
+	return *p, nil
+}
+
+// imageFromLayout reads an OCI layout directory: its only image, or the
+// one for plat when it holds several or an index.
+func imageFromLayout(dir string, plat v1.Platform) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	for _, d := range m.Manifests {
+		img, err := imageFor(idx, d, plat)
+		if err == nil {
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("OCI layout %s holds no image for %s", dir, plat.String())
+}
+
+func imageFor(idx v1.ImageIndex, d v1.Descriptor, plat v1.Platform) (v1.Image, error) {
+	if d.MediaType.IsImage() {
+		return idx.Image(d.Digest)
+	}
+	child, err := idx.ImageIndex(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := child.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cm.Manifests {
+		if c.Platform != nil && c.Platform.Satisfies(plat) && c.MediaType.IsImage() {
+			return child.Image(c.Digest)
+		}
+	}
+	return nil, fmt.Errorf("no image for platform %s in %s", plat.String(), d.Digest)
+}
+
+// parseRemoteRef parses a registry reference; localhost and 127.0.0.0/8
+// registries are spoken to over plain HTTP, as Docker does.
+func parseRemoteRef(s string) (name.Reference, error) {
+	var opts []name.Option
+	host := s
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		opts = append(opts, name.Insecure)
+	} else if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		opts = append(opts, name.Insecure)
+	}
+	return name.ParseReference(s, opts...)
+}
+
+func (a *app) newScanDBCmd(sf *scanFlags) *cobra.Command {
+	db := &cobra.Command{Use: "db", Short: "Manage the offline vulnerability database", Args: noArgs}
+	imp := &cobra.Command{
+		Use:   "import PATH",
+		Short: "Import OSV records: a directory, an osv.dev <ECOSYSTEM>/all.zip, or a zip of those",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			src, err := vulndb.Import(cmd.Context(), a.dbFile(*sf), args[0], a.logger())
+			if err != nil {
+				return scanFailure(err, "")
+			}
+			fmt.Fprintf(a.stdout, "Imported %d records from %s in %s (%d skipped)\n", src.Records, args[0], time.Since(start).Round(time.Millisecond), src.Skipped)
+			return nil
+		},
+	}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the database's sources, counts and age",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := vulndb.Open(cmd.Context(), a.dbFile(*sf))
+			if err != nil {
+				if errors.Is(err, vulndb.ErrNoDatabase) {
+					return scanFailure(err, dbHint)
+				}
+				return scanFailure(err, "")
+			}
+			defer d.Close()
+			st, err := d.Status()
+			if err != nil {
+				return scanFailure(err, "")
+			}
+			writeDBStatus(a.stdout, st, time.Now())
+			return nil
+		},
+	}
+	push := &cobra.Command{
+		Use:   "push REF",
+		Short: "Push the database to a registry as an OCI artifact",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRemoteRef(args[0])
+			if err != nil {
+				return usageError{fmt.Errorf("invalid reference format: %w", err)}
+			}
+			dg, err := vulndb.Push(cmd.Context(), a.dbFile(*sf), ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+			if err != nil {
+				if errors.Is(err, vulndb.ErrNoDatabase) {
+					return scanFailure(err, dbHint)
+				}
+				return scanFailure(err, "")
+			}
+			fmt.Fprintf(a.stdout, "%s: digest: %s\n", ref.Name(), dg)
+			return nil
+		},
+	}
+	pull := &cobra.Command{
+		Use:   "pull REF",
+		Short: "Pull a database pushed with `berth scan db push`",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRemoteRef(args[0])
+			if err != nil {
+				return usageError{fmt.Errorf("invalid reference format: %w", err)}
+			}
+			st, err := vulndb.Pull(cmd.Context(), a.dbFile(*sf), ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+			if err != nil {
+				return scanFailure(err, "")
+			}
+			fmt.Fprintf(a.stdout, "Pulled %s: %d records\n", ref.Name(), st.Records)
+			return nil
+		},
+	}
+	db.AddCommand(imp, status, push, pull)
+	return db
+}
+
+func writeDBStatus(w io.Writer, st vulndb.Status, now time.Time) {
+	fmt.Fprintf(w, "Database:  %s (%d bytes)\n", st.Path, st.Size)
+	fmt.Fprintf(w, "Records:   %d\n", st.Records)
+	if !st.Newest.IsZero() {
+		fmt.Fprintf(w, "Newest:    %s (%d days old)\n", st.Newest.UTC().Format(time.RFC3339), int(st.Age(now).Hours()/24))
+	}
+	fmt.Fprintln(w, "Sources:")
+	for _, s := range st.Sources {
+		var ecos []string
+		for e, n := range s.Ecosystems {
+			ecos = append(ecos, fmt.Sprintf("%s=%d", e, n))
+		}
+		sort.Strings(ecos)
+		fmt.Fprintf(w, "  %s\n    imported %s, %d records, %d skipped, ecosystems: %s\n", s.Name, s.Imported.UTC().Format(time.RFC3339), s.Records, s.Skipped, strings.Join(ecos, " "))
+	}
+}

@@ -1,0 +1,339 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/berth-dev/berth/internal/scan/scantest"
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+type run struct {
+	stdout, stderr string
+	code           int
+}
+
+func berth(t *testing.T, env []string, args ...string) run {
+	t.Helper()
+	cmd := exec.Command(testenv.Berth(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return run{so.String(), se.String(), code}
+}
+
+// TestScanCLI drives berth scan, scout cves, sbom and scan db end to end on
+// an image holding a Go program built against vulnerable module versions,
+// with the real Go vulnerability database.
+func TestScanCLI(t *testing.T) {
+	root := t.TempDir()
+	env := []string{"BERTH_ROOT=" + root}
+	prog := scantest.GoProgram(t, "v0.3.2", "v2.2.2")
+	img := scantest.Image(t,
+		scantest.Step{CreatedBy: "ADD rootfs /", Files: []scantest.File{{Name: "etc/os-release", Data: scantest.DebianOSRelease}}},
+		scantest.Step{CreatedBy: "COPY vulnapp /usr/local/bin/", Files: []scantest.File{{Name: "usr/local/bin/vulnapp", Data: prog, Mode: 0o755}}},
+	)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "app.tar")
+	tag, _ := name.NewTag("example.com/app:1")
+	if err := tarball.WriteToFile(archive, tag, img); err != nil {
+		t.Fatal(err)
+	}
+
+	// No database: exit 2 with the command that fixes it.
+	r := berth(t, env, "scan", archive)
+	if r.code != 2 || !strings.Contains(r.stderr, "no vulnerability database") || !strings.Contains(r.stderr, "hint: import one with `berth scan db import") {
+		t.Fatalf("scan without a database: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := berth(t, env, "scan", "db", "status"); r.code != 2 {
+		t.Fatalf("db status without a database: exit %d", r.code)
+	}
+
+	r = berth(t, env, "scan", "db", "import", scantest.GoVulnDB(t))
+	if r.code != 0 || !regexp.MustCompile(`Imported \d{4} records`).MatchString(r.stdout) {
+		t.Fatalf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = berth(t, env, "scan", "db", "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "Go=") {
+		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	t.Run("stale database warning", func(t *testing.T) {
+		osv := t.TempDir()
+		os.WriteFile(filepath.Join(osv, "X.json"), []byte(`{"id":"X-1","modified":"2020-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"golang.org/x/text"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`), 0o644)
+		old := filepath.Join(t.TempDir(), "old.db")
+		if r := berth(t, env, "scan", "db", "import", "--db", old, osv); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		r := berth(t, env, "scan", "--db", old, archive)
+		if r.code != 0 || !strings.Contains(r.stderr, "warning: the vulnerability database is") || !strings.Contains(r.stdout, "X-1") {
+			t.Errorf("stale database: exit %d stderr %q", r.code, r.stderr)
+		}
+		r = berth(t, append(env, "BERTH_SCAN_DB_MAX_AGE=100000"), "scan", "--db", old, archive)
+		if strings.Contains(r.stderr, "warning: the vulnerability database") {
+			t.Errorf("warned despite BERTH_SCAN_DB_MAX_AGE: %q", r.stderr)
+		}
+	})
+
+	t.Run("exit code gate", func(t *testing.T) {
+		tests := []struct {
+			args []string
+			code int
+		}{
+			{[]string{"scan", "--exit-code", "5", archive}, 5},
+			{[]string{"scan", archive}, 0},
+			{[]string{"scan", "--exit-code", "5", "--severity", "CRITICAL", archive}, 0},
+			{[]string{"scan", "--exit-code", "3", "--format", "sarif", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "cyclonedx", archive}, 3},
+			{[]string{"scout", "cves", "--exit-code", archive}, 2},
+			{[]string{"scout", "cves", "--only-severity", "critical", "--exit-code", archive}, 0},
+			{[]string{"scan", "--severity", "BOGUS", archive}, 125},
+			{[]string{"scan", "--format", "xml", archive}, 125},
+			{[]string{"scan", filepath.Join(dir, "missing.tar"), "--db", filepath.Join(dir, "nope.db")}, 2},
+		}
+		for _, tc := range tests {
+			if r := berth(t, env, tc.args...); r.code != tc.code {
+				t.Errorf("berth %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
+			}
+		}
+	})
+
+	t.Run("same findings in every format", func(t *testing.T) {
+		sets := map[string][]string{}
+		for _, f := range []string{"json", "sarif", "cyclonedx", "spdx-json", "table"} {
+			out := filepath.Join(dir, "report."+f)
+			if r := berth(t, env, "scan", "--format", f, "-o", out, archive); r.code != 0 {
+				t.Fatalf("%s: exit %d %s", f, r.code, r.stderr)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sets[f] = findingIDs(t, f, data)
+		}
+		want := sets["json"]
+		if !contains(want, "GO-2022-1059") || !contains(want, "GO-2022-0956") {
+			t.Fatalf("json findings %v lack GO-2022-1059 / GO-2022-0956", want)
+		}
+		for f, got := range sets {
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s findings %v differ from json %v", f, got, want)
+			}
+		}
+	})
+
+	t.Run("ignore file", func(t *testing.T) {
+		ign := filepath.Join(dir, ".trivyignore")
+		os.WriteFile(ign, []byte("CVE-2022-32149 exp:2999-01-01\nGO-2022-0956 exp:2001-01-01\nCVE-1999-0001\n"), 0o644)
+		r := berth(t, env, "scan", "--format", "json", "--ignorefile", ign, archive)
+		got := findingIDs(t, "json", []byte(r.stdout))
+		if r.code != 0 || contains(got, "GO-2022-1059") || !contains(got, "GO-2022-0956") {
+			t.Errorf("ignore by alias / expired entry: exit %d\n%s", r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "expired on 2001-01-01") || !strings.Contains(r.stderr, "CVE-1999-0001 matched no finding") {
+			t.Errorf("stderr %q lacks the expired and unused entries", r.stderr)
+		}
+	})
+
+	t.Run("sources", func(t *testing.T) {
+		// OCI layout
+		lay := filepath.Join(dir, "layout")
+		p, err := layout.Write(lay, empty.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AppendImage(img); err != nil {
+			t.Fatal(err)
+		}
+		// root filesystem
+		rootfs := filepath.Join(dir, "rootfs")
+		os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755)
+		os.WriteFile(filepath.Join(rootfs, "bin", "vulnapp"), prog, 0o755)
+		// the local store, through berth import of a root filesystem tar
+		rootfsTar := filepath.Join(dir, "rootfs.tar")
+		if out, err := exec.Command("tar", "-C", rootfs, "-cf", rootfsTar, ".").CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v %s", err, out)
+		}
+		if r := berth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
+			t.Fatalf("import: exit %d %s", r.code, r.stderr)
+		}
+		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}} {
+			r := berth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
+			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
+				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)
+			}
+		}
+		r := berth(t, env, "sbom", "--format", "cyclonedx", archive)
+		if r.code != 0 || !strings.Contains(r.stdout, `"purl": "pkg:golang/golang.org/x/text@0.3.2"`) || strings.Contains(r.stdout, "vulnerabilities") {
+			t.Errorf("sbom: exit %d\n%s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("registry", func(t *testing.T) {
+		reg := startRegistry(t)
+		ref, _ := name.ParseReference(reg+"/team/app:1", name.Insecure)
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		r := berth(t, env, "scan", "--format", "json", reg+"/team/app:1")
+		if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
+			t.Fatalf("scan from registry: exit %d\n%s", r.code, r.stderr)
+		}
+		if r := berth(t, env, "scan", "db", "push", reg+"/mirror/vulndb:latest"); r.code != 0 {
+			t.Fatalf("db push: exit %d\n%s", r.code, r.stderr)
+		}
+		other := filepath.Join(t.TempDir(), "pulled.db")
+		if r := berth(t, env, "scan", "db", "pull", "--db", other, reg+"/mirror/vulndb:latest"); r.code != 0 {
+			t.Fatalf("db pull: exit %d\n%s", r.code, r.stderr)
+		}
+		r = berth(t, env, "scan", "--db", other, "--format", "json", archive)
+		if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
+			t.Errorf("scan with the pulled database: exit %d\n%s", r.code, r.stderr)
+		}
+		// Pulling an ordinary image is refused, and the database is kept.
+		if r := berth(t, env, "scan", "db", "pull", "--db", other, reg+"/team/app:1"); r.code != 2 || !strings.Contains(r.stderr, "not a berth vulnerability database") {
+			t.Errorf("pulling an image as a database: exit %d %s", r.code, r.stderr)
+		}
+	})
+}
+
+// startRegistry runs the CNCF distribution registry on 127.0.0.1.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin := testenv.Peer(t, "docker-registry")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", dir, addr)), 0o644)
+	cmd := exec.Command(bin, "serve", cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("registry did not start on %s", addr)
+	return ""
+}
+
+// findingIDs extracts the sorted "id package" pairs a report lists.
+func findingIDs(t *testing.T, format string, data []byte) []string {
+	t.Helper()
+	var out []string
+	switch format {
+	case "json":
+		var r struct {
+			Vulnerabilities []struct{ VulnerabilityID, PkgName string }
+		}
+		mustJSON(t, data, &r)
+		for _, v := range r.Vulnerabilities {
+			out = append(out, v.VulnerabilityID+" "+v.PkgName)
+		}
+	case "sarif":
+		var r struct {
+			Runs []struct {
+				Results []struct {
+					RuleID  string
+					Message struct{ Text string }
+				}
+			}
+		}
+		mustJSON(t, data, &r)
+		for _, res := range r.Runs[0].Results {
+			pkg := strings.TrimPrefix(strings.SplitN(res.Message.Text, "\n", 2)[0], "Package: ")
+			out = append(out, res.RuleID+" "+pkg)
+		}
+	case "cyclonedx":
+		var r struct {
+			Components []struct {
+				BOMRef string `json:"bom-ref"`
+				Name   string
+			}
+			Vulnerabilities []struct {
+				ID      string
+				Affects []struct{ Ref string }
+			}
+		}
+		mustJSON(t, data, &r)
+		names := map[string]string{}
+		for _, c := range r.Components {
+			names[c.BOMRef] = c.Name
+		}
+		for _, v := range r.Vulnerabilities {
+			out = append(out, v.ID+" "+names[v.Affects[0].Ref])
+		}
+	case "spdx-json":
+		var r struct {
+			Packages []struct {
+				Name         string
+				ExternalRefs []struct{ ReferenceCategory, Comment string }
+			}
+		}
+		mustJSON(t, data, &r)
+		for _, p := range r.Packages {
+			for _, e := range p.ExternalRefs {
+				if e.ReferenceCategory == "SECURITY" {
+					out = append(out, strings.Fields(e.Comment)[0]+" "+p.Name)
+				}
+			}
+		}
+	case "table":
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 3 && regexp.MustCompile(`^[A-Z]+-`).MatchString(f[1]) {
+				out = append(out, f[1]+" "+f[0])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mustJSON(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%v\n%.500s", err, data)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.HasPrefix(x, s+" ") || x == s {
+			return true
+		}
+	}
+	return false
+}

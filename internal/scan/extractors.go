@@ -1,0 +1,47 @@
+package scan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	cpb "github.com/google/osv-scalibr/binary/proto/config_go_proto"
+	"github.com/google/osv-scalibr/extractor/filesystem"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/golang/gobinary"
+	javaarchive "github.com/google/osv-scalibr/extractor/filesystem/language/java/archive"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/javascript/packagejson"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/python/wheelegg"
+	"github.com/google/osv-scalibr/extractor/filesystem/os/apk"
+	"github.com/google/osv-scalibr/extractor/filesystem/os/dpkg"
+	"github.com/google/osv-scalibr/extractor/filesystem/os/rpm"
+)
+
+// The extractors berth runs. Each is osv-scalibr's; berth parses no package
+// database itself.
+var extractorCtors = []func(*cpb.PluginConfig) (filesystem.Extractor, error){
+	dpkg.New, apk.New, rpm.New, gobinary.New, packagejson.New, wheelegg.New, javaarchive.New,
+}
+
+func newExtractors() ([]filesystem.Extractor, error) {
+	cfg := &cpb.PluginConfig{}
+	out := make([]filesystem.Extractor, 0, len(extractorCtors))
+	for _, c := range extractorCtors {
+		e, err := c(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("creating extractor: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// extractorsKey names the extractor set and versions; it is part of every
+// layer cache key so that a berth with different extractors rescans.
+func extractorsKey(exs []filesystem.Extractor) string {
+	parts := make([]string, 0, len(exs))
+	for _, e := range exs {
+		parts = append(parts, fmt.Sprintf("%s@%d", e.Name(), e.Version()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,144 @@
+package scan_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/scan"
+	"github.com/berth-dev/berth/internal/scan/scantest"
+	"github.com/berth-dev/berth/internal/scan/vulndb"
+)
+
+// TestGoBinaryAgainstGoVulnDB is the real-data check: a program built with
+// golang.org/x/text v0.3.2 and gopkg.in/yaml.v2 v2.2.2 is vulnerable to
+// GO-2022-1059 (CVE-2022-32149) and GO-2022-0956 (CVE-2022-3064); rebuilt
+// with x/text v0.3.8 it no longer has GO-2022-1059.
+func TestGoBinaryAgainstGoVulnDB(t *testing.T) {
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	src, err := vulndb.Import(ctx, dbPath, scantest.GoVulnDB(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Records < 4000 || src.Skipped != 0 {
+		t.Fatalf("imported %d records, skipped %d; want the whole Go database", src.Records, src.Skipped)
+	}
+	db, err := vulndb.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cache, err := scan.OpenCache(filepath.Join(t.TempDir(), "layers.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+
+	tests := []struct {
+		text      string
+		want      map[string]string // id -> fixed version
+		wantNotID string
+	}{
+		{text: "v0.3.2", want: map[string]string{"GO-2022-1059": "0.3.8", "GO-2022-0956": "2.2.4"}},
+		{text: "v0.3.8", want: map[string]string{"GO-2022-0956": "2.2.4"}, wantNotID: "GO-2022-1059"},
+	}
+	for _, tc := range tests {
+		t.Run("x/text@"+tc.text, func(t *testing.T) {
+			prog := scantest.GoProgram(t, tc.text, "v2.2.2")
+			img := scantest.Image(t,
+				scantest.Step{CreatedBy: "/bin/sh -c #(nop) ADD file:base in /", Files: []scantest.File{{Name: "etc/os-release", Data: scantest.DebianOSRelease}}},
+				scantest.Step{CreatedBy: "COPY vulnapp /usr/local/bin/vulnapp # buildkit", Files: []scantest.File{{Name: "usr/local/bin/vulnapp", Data: prog, Mode: 0o755}}},
+			)
+			layers, err := scan.LayersFromImage(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := scan.ImageInventory(ctx, layers, scan.Options{Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			findings, err := scan.Match(ctx, inv, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]scan.Finding{}
+			for _, f := range findings {
+				got[f.ID] = f
+				if f.Package.Name == "example.com/vulnapp" {
+					t.Errorf("the (devel) main module was flagged: %s", f.ID)
+				}
+			}
+			for id, fixed := range tc.want {
+				f, ok := got[id]
+				if !ok {
+					t.Errorf("missing %s; findings: %v", id, ids(findings))
+					continue
+				}
+				if !strings.Contains(f.Fixed, fixed) {
+					t.Errorf("%s fixed version %q, want %s", id, f.Fixed, fixed)
+				}
+				if f.Package.Layer.Index != 1 || !strings.HasPrefix(f.Package.Layer.CreatedBy, "COPY vulnapp") {
+					t.Errorf("%s attributed to layer %+v, want the COPY layer", id, f.Package.Layer)
+				}
+				if f.Package.Path != "usr/local/bin/vulnapp" {
+					t.Errorf("%s found in %q", id, f.Package.Path)
+				}
+			}
+			if f, ok := got["GO-2022-1059"]; ok && !contains(f.Aliases, "CVE-2022-32149") {
+				t.Errorf("GO-2022-1059 aliases %v lack CVE-2022-32149", f.Aliases)
+			}
+			if tc.wantNotID != "" {
+				if _, ok := got[tc.wantNotID]; ok {
+					t.Errorf("%s reported for x/text %s", tc.wantNotID, tc.text)
+				}
+			}
+			stdlib := false
+			for _, p := range inv.Packages {
+				if p.Name == "go" || p.Name == "stdlib" {
+					stdlib = true
+				}
+			}
+			if !stdlib {
+				t.Error("the Go standard library version was not inventoried")
+			}
+
+			// A second scan of the same layers reads them from the cache.
+			start := time.Now()
+			again, err := scan.ImageInventory(ctx, layers, scan.Options{Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Cached != len(layers) || len(again.Packages) != len(inv.Packages) {
+				t.Errorf("second scan: %d of %d layers cached, %d packages (first %d)", again.Cached, len(layers), len(again.Packages), len(inv.Packages))
+			}
+			f2, err := scan.Match(ctx, again, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f2) != len(findings) {
+				t.Errorf("cached scan found %d vulnerabilities, first scan %d", len(f2), len(findings))
+			}
+			t.Logf("%d packages, %d findings, second scan %s", len(inv.Packages), len(findings), time.Since(start))
+		})
+	}
+}
+
+func ids(fs []scan.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.ID+"("+f.Package.Name+"@"+f.Package.Version+")")
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

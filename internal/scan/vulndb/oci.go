@@ -1,0 +1,157 @@
+package vulndb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The database travels as an OCI image manifest whose config media type names
+// it and whose single layer is the bbolt file, so any registry (berth's own,
+// distribution, a cloud registry) can hold and mirror it like an image.
+const (
+	ConfigMediaType types.MediaType = "application/vnd.berth.scan.vulndb.config.v1+json"
+	LayerMediaType  types.MediaType = "application/vnd.berth.scan.vulndb.v1.bolt"
+)
+
+// maxPulledDB bounds the layer Pull accepts.
+const maxPulledDB = 8 << 30
+
+// Push uploads the database at dbPath to ref and returns the manifest digest.
+func Push(ctx context.Context, dbPath string, ref name.Reference, opts ...remote.Option) (v1.Hash, error) {
+	db, err := Open(ctx, dbPath) // holds a shared lock: no import rewrites it meanwhile
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer db.Close()
+	st, err := db.Status()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	data, err := os.ReadFile(dbPath)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading %s: %w", dbPath, err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, LayerMediaType))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, ConfigMediaType)
+	img = mutate.Annotations(img, map[string]string{
+		"org.opencontainers.image.created":  time.Now().UTC().Format(time.RFC3339),
+		"dev.berth.scan.vulndb.records":     fmt.Sprint(st.Records),
+		"dev.berth.scan.vulndb.newest":      st.Newest.UTC().Format(time.RFC3339),
+		"org.opencontainers.image.title":    "berth vulnerability database",
+		"org.opencontainers.image.licenses": "see the sources' own licenses (osv.dev data is CC-BY-4.0 or as stated per record)",
+	}).(v1.Image)
+	if err := remote.Write(ref, img, append(opts, remote.WithContext(ctx))...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing vulnerability database to %s: %w", ref, err)
+	}
+	return img.Digest()
+}
+
+// Pull downloads the database at ref, verifies it and atomically replaces
+// the one at dbPath.
+func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote.Option) (Status, error) {
+	img, err := remote.Image(ref, append(opts, remote.WithContext(ctx))...)
+	if err != nil {
+		return Status{}, fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Status{}, fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
+	}
+	if m.Config.MediaType != ConfigMediaType || len(m.Layers) != 1 || m.Layers[0].MediaType != LayerMediaType {
+		return Status{}, fmt.Errorf("%s is not a berth vulnerability database (config media type %q)", ref, m.Config.MediaType)
+	}
+	want := m.Layers[0]
+	if want.Size > maxPulledDB || want.Size < 0 {
+		return Status{}, fmt.Errorf("%s: database layer of %d bytes is out of bounds", ref, want.Size)
+	}
+	layer, err := img.LayerByDigest(want.Digest)
+	if err != nil {
+		return Status{}, err
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return Status{}, fmt.Errorf("fetching %s: %w", want.Digest, err)
+	}
+	defer rc.Close()
+
+	dir := filepath.Dir(dbPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Status{}, err
+	}
+	tmp, err := os.CreateTemp(dir, ".vulndb-pull-*")
+	if err != nil {
+		return Status{}, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(rc, want.Size+1))
+	if err != nil {
+		return Status{}, fmt.Errorf("fetching %s: %w", want.Digest, err)
+	}
+	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	if n != want.Size || got != want.Digest {
+		return Status{}, fmt.Errorf("database layer from %s does not match its digest %s (got %s, %d bytes)", ref, want.Digest, got, n)
+	}
+	if err := tmp.Sync(); err != nil {
+		return Status{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return Status{}, err
+	}
+	// Check it is a database before it replaces the current one.
+	if err := checkFile(ctx, tmp.Name()); err != nil {
+		return Status{}, fmt.Errorf("pulled database from %s: %w", ref, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return Status{}, err
+	}
+	if err := os.Rename(tmp.Name(), dbPath); err != nil {
+		return Status{}, err
+	}
+	committed = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	db, err := Open(ctx, dbPath)
+	if err != nil {
+		return Status{}, err
+	}
+	defer db.Close()
+	return db.Status()
+}
+
+func checkFile(ctx context.Context, path string) error {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("not a bbolt file: %w", err)
+	}
+	defer b.Close()
+	db := &DB{bolt: b, path: path}
+	return db.check()
+}

@@ -21,7 +21,8 @@
 // Docker's image tar format (moby image/spec, "manifest.json" with Config,
 // RepoTags and Layers), POSIX/GNU tar as read by archive/tar.
 //
-// archive must not import the store, the CLI or any network package: the
-// caller hands it a Sink (where blobs go) and go-containerregistry values
-// (what to save). Only package cli wires it to the local store.
+// archive builds on ref, fsutil and store (StoreSink adapts the store to the
+// Sink that Load writes into); it must not import cli, remote, build or any
+// network package. Write takes go-containerregistry values, so it saves from
+// any source.
 package archive

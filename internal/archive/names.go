@@ -1,10 +1,13 @@
 package archive
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/berth-dev/berth/internal/ref"
+)
 
 // The names handed to Write and returned by Load are full references as
-// package ref normalises them ("docker.io/library/busybox:latest"). These
-// helpers only take them apart; parsing user input is ref's job.
+// package ref normalises them ("docker.io/library/busybox:latest").
 
 // tagOf returns the tag of a full tag reference; digest references have none.
 func tagOf(full string) (string, bool) {
@@ -24,26 +27,16 @@ func cutTag(s string) (repo, tag string, ok bool) {
 	return s[:i], s[i+1:], true
 }
 
-// familiar shortens a full reference the way Docker prints it in
-// manifest.json's RepoTags: "docker.io/library/busybox:latest" becomes
-// "busybox:latest", "docker.io/me/app:1" becomes "me/app:1".
-func familiar(full string) string {
-	for _, p := range []string{"docker.io/", "index.docker.io/"} {
-		if rest, ok := strings.CutPrefix(full, p); ok {
-			if short, ok := strings.CutPrefix(rest, "library/"); ok && !strings.Contains(repoPart(short), "/") {
-				return short
-			}
-			return rest
-		}
-	}
-	return full
-}
+// familiar is the short form Docker writes in manifest.json's RepoTags and
+// repositories ("busybox:latest").
+func familiar(full string) string { return ref.FamiliarString(full) }
 
-// repoPart drops a tag or digest from a reference.
-func repoPart(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		s = s[:i]
+// defaultNormalize gives a name found in an archive Docker's defaults
+// (docker.io, library/, latest).
+func defaultNormalize(s string) (string, error) {
+	r, err := ref.Parse(s)
+	if err != nil {
+		return "", err
 	}
-	r, _, _ := cutTag(s)
-	return r
+	return ref.FullName(r), nil
 }

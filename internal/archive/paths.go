@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // Files every archive format names at its root.
@@ -16,52 +18,37 @@ const (
 	blobsDir         = "blobs"
 )
 
-var errBadName = errors.New("bad entry name")
+var errBadName = errors.New("bad entry")
 
-// cleanName checks a tar entry name and returns it relative to the archive
-// root without "./" or a trailing slash. It refuses what could name something
-// outside the archive or be read two ways: absolute names, ".." elements,
-// backslashes, NUL bytes and empty names.
+// cleanName checks a tar entry name (fsutil's rules: no absolute names, no
+// ".." elements, no NUL; and no backslashes, which some readers take for
+// separators) and returns it relative to the archive root without "./" or a
+// trailing slash, the form manifest.json and index.json use.
 func cleanName(name string) (string, error) {
-	if name == "" || strings.ContainsAny(name, "\x00\\") {
-		return "", fmt.Errorf("%w %q", errBadName, name)
+	if err := fsutil.CheckTarPath(name); err != nil {
+		return "", fmt.Errorf("%w: %w", errBadName, err)
 	}
-	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("%w %q: absolute path", errBadName, name)
+	if strings.Contains(name, "\\") {
+		return "", fmt.Errorf("%w: entry %q contains a backslash", errBadName, name)
 	}
-	for _, el := range strings.Split(name, "/") {
-		if el == ".." {
-			return "", fmt.Errorf("%w %q: \"..\" element", errBadName, name)
-		}
-	}
-	c := path.Clean(name)
-	if c == "." {
-		return ".", nil
-	}
-	return c, nil
+	return path.Clean(name), nil
 }
 
-// linkTarget resolves the target of a link entry named name to a path
-// relative to the archive root, refusing targets outside it. Symbolic link
-// targets are relative to the link's directory; hard link targets (tar
-// TypeLink) name another entry from the root.
+// linkTarget resolves the target of a link entry to a path relative to the
+// archive root, refusing targets outside it. Symbolic link targets are
+// relative to the link's directory; hard link targets (tar TypeLink) name
+// another entry from the root.
 func linkTarget(name, target string, symbolic bool) (string, error) {
-	if target == "" || strings.ContainsAny(target, "\x00\\") {
-		return "", fmt.Errorf("%w %q: bad link target %q", errBadName, name, target)
+	if err := fsutil.CheckLinkTarget(name, target, !symbolic); err != nil {
+		return "", fmt.Errorf("%w: %w", errBadName, err)
 	}
-	if strings.HasPrefix(target, "/") {
-		return "", fmt.Errorf("%w %q: link to absolute path %q", errBadName, name, target)
+	if strings.ContainsAny(target, "\\\x00") {
+		return "", fmt.Errorf("%w: link %q has a bad target %q", errBadName, name, target)
 	}
-	t := target
 	if symbolic {
-		t = path.Join(path.Dir(name), target)
-	} else {
-		t = path.Clean(target)
+		return path.Join(path.Dir(name), target), nil
 	}
-	if t == ".." || strings.HasPrefix(t, "../") {
-		return "", fmt.Errorf("%w %q: link %q points outside the archive", errBadName, name, target)
-	}
-	return t, nil
+	return path.Clean(target), nil
 }
 
 // blobPath is where an OCI image layout keeps the blob with digest d.

@@ -10,7 +10,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -340,21 +339,4 @@ func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID 
 		return "", fmt.Errorf("layer %q uncompresses to %s, its config says %s", p, got, diffID)
 	}
 	return mt, nil
-}
-
-// defaultNormalize gives a name Docker's defaults (docker.io, library/,
-// latest) with go-containerregistry's parser.
-func defaultNormalize(s string) (string, error) {
-	r, err := name.ParseReference(s)
-	if err != nil {
-		return "", err
-	}
-	repo := r.Context().Name()
-	if rest, ok := strings.CutPrefix(repo, name.DefaultRegistry+"/"); ok {
-		repo = "docker.io/" + rest
-	}
-	if d, ok := r.(name.Digest); ok {
-		return repo + "@" + d.DigestStr(), nil
-	}
-	return repo + ":" + r.Identifier(), nil
 }

@@ -250,6 +250,13 @@ func (p *plan) addImage(img v1.Image) (v1.Descriptor, *dockerItem, error) {
 		if err != nil {
 			return desc, nil, fmt.Errorf("opening layer %s of %s: %w", l.Digest, desc.Digest, err)
 		}
+		// Lazy layers (the store's) can say up front whether their blob is
+		// here, so that an incomplete child of an index is skipped whole.
+		if ex, ok := layer.(interface{ Exists() (bool, error) }); ok {
+			if found, err := ex.Exists(); err == nil && !found {
+				return desc, nil, fmt.Errorf("layer %s of %s: %w", l.Digest, desc.Digest, ErrMissingBlob)
+			}
+		}
 		p.blobs[l.Digest.Hex] = &blobSource{digest: l.Digest, size: l.Size, open: layer.Compressed}
 	}
 	p.addBytes(desc.Digest, raw)
@@ -313,7 +320,13 @@ func isAttestation(d v1.Descriptor) bool {
 	return d.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
 }
 
-func (p *plan) missing(err error) bool { return p.opts.Missing != nil && p.opts.Missing(err) }
+// ErrMissingBlob reports a layer that the image names but its source does
+// not have; Write leaves such a child of an index out.
+var ErrMissingBlob = errors.New("blob not available")
+
+func (p *plan) missing(err error) bool {
+	return errors.Is(err, ErrMissingBlob) || p.opts.Missing != nil && p.opts.Missing(err)
+}
 
 func (p *plan) addBytes(d v1.Hash, b []byte) {
 	if _, ok := p.blobs[d.Hex]; !ok {

@@ -73,8 +73,12 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newSaveCmd(),
+		a.newLoadCmd(),
 	)
 	image.AddCommand()
+	image.AddCommand(a.newSaveCmd())
+	image.AddCommand(a.newLoadCmd())
 	system.AddCommand()
 	return root
 }

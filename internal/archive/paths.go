@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -18,18 +17,16 @@ const (
 	blobsDir         = "blobs"
 )
 
-var errBadName = errors.New("bad entry")
-
 // cleanName checks a tar entry name (fsutil's rules: no absolute names, no
 // ".." elements, no NUL; and no backslashes, which some readers take for
 // separators) and returns it relative to the archive root without "./" or a
 // trailing slash, the form manifest.json and index.json use.
 func cleanName(name string) (string, error) {
 	if err := fsutil.CheckTarPath(name); err != nil {
-		return "", fmt.Errorf("%w: %w", errBadName, err)
+		return "", err
 	}
 	if strings.Contains(name, "\\") {
-		return "", fmt.Errorf("%w: entry %q contains a backslash", errBadName, name)
+		return "", fmt.Errorf("entry %q contains a backslash", name)
 	}
 	return path.Clean(name), nil
 }
@@ -40,10 +37,10 @@ func cleanName(name string) (string, error) {
 // another entry from the root.
 func linkTarget(name, target string, symbolic bool) (string, error) {
 	if err := fsutil.CheckLinkTarget(name, target, !symbolic); err != nil {
-		return "", fmt.Errorf("%w: %w", errBadName, err)
+		return "", err
 	}
 	if strings.ContainsAny(target, "\\\x00") {
-		return "", fmt.Errorf("%w: link %q has a bad target %q", errBadName, name, target)
+		return "", fmt.Errorf("link %q has a bad target %q", name, target)
 	}
 	if symbolic {
 		return path.Join(path.Dir(name), target), nil

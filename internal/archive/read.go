@@ -75,7 +75,7 @@ type loader struct {
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
-var ErrNotArchive = errors.New("not an image archive: it has neither manifest.json nor index.json")
+var ErrNotArchive = errors.New("not an image archive")
 
 // Load reads an image archive from r into sink, verifying every blob, and
 // returns the images it holds. It streams: layers go to the sink as they are
@@ -128,6 +128,7 @@ func (l *loader) cleanup(ctx context.Context, failed bool) {
 
 func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
 	br := bufio.NewReaderSize(nil, 64<<10)
+	last := ""
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -136,12 +137,19 @@ func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
+		if errors.Is(err, tar.ErrHeader) {
+			if last == "" {
+				return fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
+			}
+			return fmt.Errorf("archive is corrupt after entry %q: %w", last, err)
+		}
 		if err != nil {
 			return fmt.Errorf("reading archive: %w", truncated(err))
 		}
 		if err := l.entry(ctx, hdr, tr, br); err != nil {
 			return err
 		}
+		last = hdr.Name
 	}
 }
 
@@ -173,6 +181,13 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, br 
 	case tar.TypeReg: // archive/tar reports old '\x00' regular files as TypeReg
 	default:
 		return fmt.Errorf("refusing archive: entry %q has unsupported type %q", name, string(hdr.Typeflag))
+	}
+	for k := range hdr.PAXRecords {
+		// A sparse entry expands a few bytes of archive into gigabytes of
+		// zeros; image archives never hold one.
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("refusing archive: entry %q is a sparse file", name)
+		}
 	}
 	if hdr.Size < 0 {
 		return fmt.Errorf("refusing archive: entry %q has negative size", name)

@@ -30,7 +30,7 @@ func (l *loader) resolve(ctx context.Context) ([]Loaded, error) {
 	if _, ok := l.meta[manifestFile]; ok {
 		return l.fromDockerManifest(ctx, items)
 	}
-	return nil, ErrNotArchive
+	return nil, fmt.Errorf("%w: it has neither manifest.json nor index.json", ErrNotArchive)
 }
 
 func (l *loader) fromIndex(ctx context.Context, b []byte, items []dockerItem) ([]Loaded, error) {

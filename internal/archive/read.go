@@ -137,7 +137,7 @@ func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
-		if errors.Is(err, tar.ErrHeader) {
+		if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) && last == "" {
 			if last == "" {
 				return fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
 			}

@@ -105,8 +105,10 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded
 		return nil, err
 	}
 	defer rc.Close()
+	ra := newReadAhead(rc)
+	defer ra.Close()
 	l.log.Debug("reading archive", "compression", string(comp))
-	if err := l.read(ctx, tar.NewReader(rc)); err != nil {
+	if err := l.read(ctx, tar.NewReader(ra)); err != nil {
 		return nil, err
 	}
 	return l.resolve(ctx)

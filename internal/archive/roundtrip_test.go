@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -295,5 +298,50 @@ func TestPartialIndex(t *testing.T) {
 	must(t, err)
 	if len(loaded) != 1 || loaded[0].Descriptor.Digest != d || !dst.HasBlob(digestOf(t, amd)) || dst.HasBlob(digestOf(t, arm)) {
 		t.Errorf("loaded %+v", loaded)
+	}
+}
+
+// TestWriteToFile: into a regular file blobs are copied in the kernel; the
+// bytes are the same as through a stream, and a blob that rotted in the
+// store fails the save on both paths.
+func TestWriteToFile(t *testing.T) {
+	f := newFixture(t)
+	want := save(t, f.st, archive.FormatDocker, f.storeEntries(t)...)
+	path := filepath.Join(t.TempDir(), "out.tar")
+	out, err := os.Create(path)
+	must(t, err)
+	must(t, archive.Write(context.Background(), out, f.storeEntries(t), archive.WriteOptions{}))
+	must(t, out.Close())
+	got, err := os.ReadFile(path)
+	must(t, err)
+	if !bytes.Equal(got, want) {
+		t.Fatal("archive written to a file differs from the streamed one")
+	}
+
+	// Rot one layer of the store in place, keeping its size.
+	layer := f.st.BlobPath(digestOf(t, f.base))
+	must(t, os.Chmod(layer, 0o644))
+	b, err := os.ReadFile(layer)
+	must(t, err)
+	b[len(b)/2] ^= 0xff
+	must(t, os.WriteFile(layer, b, 0o644))
+	for _, tc := range []struct {
+		name string
+		w    func(t *testing.T) io.Writer
+	}{
+		{"stream", func(t *testing.T) io.Writer { return &bytes.Buffer{} }},
+		{"file", func(t *testing.T) io.Writer {
+			f, err := os.Create(filepath.Join(t.TempDir(), "x.tar"))
+			must(t, err)
+			t.Cleanup(func() { f.Close() })
+			return f
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := archive.Write(context.Background(), tc.w(t), f.storeEntries(t), archive.WriteOptions{})
+			if err == nil || !strings.Contains(err.Error(), digestOf(t, f.base).String()) {
+				t.Errorf("save of a rotten blob: %v", err)
+			}
+		})
 	}
 }

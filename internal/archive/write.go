@@ -335,9 +335,9 @@ func (p *plan) addBytes(d v1.Hash, b []byte) {
 }
 
 func (p *plan) write(ctx context.Context, w io.Writer) error {
-	tw := tar.NewWriter(w)
+	out := newTarOut(w)
 	for _, dir := range []string{blobsDir + "/", blobsDir + "/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
+		if err := out.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
 			return fmt.Errorf("writing archive: %w", err)
 		}
 	}
@@ -346,105 +346,47 @@ func (p *plan) write(ctx context.Context, w io.Writer) error {
 		hexes = append(hexes, h)
 	}
 	sort.Strings(hexes)
-	buf := make([]byte, 1<<20)
 	for _, h := range hexes {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := writeBlob(tw, p.blobs[h], buf); err != nil {
+		if err := out.blob(ctx, p.blobs[h]); err != nil {
 			return err
 		}
 	}
 
-	files := []struct {
+	type file struct {
 		name string
 		v    any
-	}{{indexFile, p.index}}
+	}
+	files := []file{{indexFile, p.index}}
 	if p.opts.Format == FormatDocker {
 		items := p.items
 		if items == nil {
 			items = []dockerItem{}
 		}
-		files = append(files, struct {
-			name string
-			v    any
-		}{manifestFile, items})
+		files = append(files, file{manifestFile, items})
 	}
-	files = append(files, struct {
-		name string
-		v    any
-	}{layoutFile, v1LayoutMarker})
+	files = append(files, file{layoutFile, v1LayoutMarker})
 	if p.opts.Format == FormatDocker && len(p.repos) > 0 {
-		files = append(files, struct {
-			name string
-			v    any
-		}{repositoriesFile, p.repos})
+		files = append(files, file{repositoriesFile, p.repos})
 	}
 	for _, f := range files {
 		b, err := json.Marshal(f.v)
 		if err != nil {
 			return fmt.Errorf("encoding %s: %w", f.name, err)
 		}
-		if err := writeFile(tw, f.name, b); err != nil {
+		if err := out.file(f.name, b); err != nil {
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("writing archive: %w", err)
-	}
-	return nil
+	return out.close()
 }
 
 // v1LayoutMarker is the content of oci-layout.
 var v1LayoutMarker = struct {
 	Version string `json:"imageLayoutVersion"`
 }{"1.0.0"}
-
-func writeFile(tw *tar.Writer, name string, b []byte) error {
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(b)), Mode: 0o644, ModTime: epoch}); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err := tw.Write(b); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
-}
-
-// writeBlob streams one blob into the archive, hashing it on the way: the
-// store verified it when it was written, but a disk can rot and the archive
-// must not carry a blob that does not match its name.
-func writeBlob(tw *tar.Writer, b *blobSource, buf []byte) error {
-	name := blobPath("sha256", b.digest.Hex)
-	if b.data != nil {
-		if got := sha256Hash(b.data); got != b.digest {
-			return fmt.Errorf("blob %s: content has digest %s", b.digest, got)
-		}
-		return writeFile(tw, name, b.data)
-	}
-	rc, err := b.open()
-	if err != nil {
-		return fmt.Errorf("opening blob %s: %w", b.digest, err)
-	}
-	defer rc.Close()
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: b.size, Mode: 0o644, ModTime: epoch}); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(tw, h), rc, buf)
-	if err != nil {
-		if errors.Is(err, tar.ErrWriteTooLong) {
-			return fmt.Errorf("blob %s: longer than its size %d", b.digest, b.size)
-		}
-		return fmt.Errorf("copying blob %s: %w", b.digest, err)
-	}
-	if n != b.size {
-		return fmt.Errorf("blob %s: %d bytes, want %d", b.digest, n, b.size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != b.digest.Hex {
-		return fmt.Errorf("blob %s: content has digest sha256:%s", b.digest, got)
-	}
-	return nil
-}
 
 func sha256Hash(b []byte) v1.Hash {
 	s := sha256.Sum256(b)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -76,12 +75,13 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 		Platform: platform,
 		Missing:  func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 	}
+	// archive.Write buffers itself, and copies blobs in the kernel when it
+	// is given a regular file (-o, or stdout redirected to one).
 	if o.output == "" {
-		bw := bufio.NewWriterSize(a.stdout, 1<<20)
-		if err := archive.Write(ctx, bw, entries, opts); err != nil {
+		if err := archive.Write(ctx, a.stdout, entries, opts); err != nil {
 			return fmt.Errorf("saving: %w", err)
 		}
-		return bw.Flush()
+		return nil
 	}
 	// Like docker, write next to the target and rename: a failed save never
 	// leaves a truncated archive under the requested name.
@@ -89,14 +89,9 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to save image: %w", err)
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
-	if err := archive.Write(ctx, bw, entries, opts); err != nil {
+	if err := archive.Write(ctx, out.File, entries, opts); err != nil {
 		out.Abort()
 		return fmt.Errorf("saving: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		out.Abort()
-		return fmt.Errorf("failed to save image: %w", err)
 	}
 	if err := out.Commit(); err != nil {
 		return fmt.Errorf("failed to save image: %w", err)

@@ -72,6 +72,8 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newLoadCmd(),
+		a.newSaveCmd(),
 		a.newSBOMCmd(),
 		a.newScoutCmd(),
 		a.newScanCmd(),

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# bench/archive.sh — berth save/load against skopeo copy and sha256sum, on the
+# same deterministic 1 GiB image, in the same run.
+#
+# The image: 8 uncompressed layers, 1 GiB in all — 20k small files,
+# incompressible data (seeded PRNG) and compressible text. It is generated
+# once into $BENCH_DIR (default /var/tmp/berth-bench-archive) and reused.
+#
+#   save:  berth save -o FILE IMAGE          vs  skopeo copy oci:LAYOUT docker-archive:FILE
+#   load:  berth load -i FILE (fresh store)  vs  skopeo copy docker-archive:FILE oci:DIR
+#   hash:  sha256sum of the 8 layer files (the bytes every tool must read)
+#
+# Times are hyperfine medians of $RUNS runs with a warm page cache; peak RSS
+# is from one /usr/bin/time -v run of each command.
+# Usage: bench/archive.sh            (RUNS=3 by default; KEEP=1 keeps outputs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${BENCH_DIR:-/var/tmp/berth-bench-archive}
+RUNS=${RUNS:-3}
+mkdir -p "$W"
+for t in skopeo hyperfine python3 /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "bench/archive.sh needs $t" >&2; exit 1; }
+done
+
+echo "building berth" >&2
+go build -o "$W/berth" ./cmd/berth
+B=$W/berth
+
+if [ ! -f "$W/layout/index.json" ]; then
+	echo "generating the 1 GiB image in $W/layout (once)" >&2
+	rm -rf "$W/layout"
+	python3 - "$W/layout" <<'PY'
+import hashlib, io, json, os, random, sys, tarfile
+
+out = sys.argv[1]
+os.makedirs(f"{out}/blobs/sha256")
+MTIME = 1700000000
+MiB = 1 << 20
+
+def text(rng, n):
+    words = [b"berth", b"layer", b"image", b"archive", b"compressible", b"data", b"line", b"\n"]
+    parts, size = [], 0
+    while size < n:
+        w = words[rng.randrange(len(words))] + b" "
+        parts.append(w); size += len(w)
+    return b"".join(parts)[:n]
+
+class Gen(io.RawIOBase):
+    """A file of n bytes produced in chunks: random, text or zeros."""
+    def __init__(self, rng, n, kind):
+        self.rng, self.left, self.kind = rng, n, kind
+        self.buf = b""
+        self.pattern = text(random.Random(7), 4 * MiB) if kind == "text" else None
+    def readable(self): return True
+    def readinto(self, b):
+        if not self.buf:
+            if self.left == 0: return 0
+            k = min(self.left, 4 * MiB)
+            if self.kind == "random": self.buf = self.rng.randbytes(k)
+            elif self.kind == "zeros": self.buf = bytes(k)
+            else: self.buf = self.pattern[:k]
+            self.left -= k
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]; self.buf = self.buf[n:]
+        return n
+
+def info(name, size=0, dir=False):
+    ti = tarfile.TarInfo(name)
+    ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = MTIME, 0, 0, "", ""
+    if dir: ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+    else: ti.size, ti.mode = size, 0o644
+    return ti
+
+def small_files(tf, rng, prefix, count):
+    for d in range(count // 100):
+        tf.addfile(info(f"{prefix}/d{d:03d}", dir=True))
+        for f in range(100):
+            body = text(rng, rng.randrange(512, 8192))
+            tf.addfile(info(f"{prefix}/d{d:03d}/f{f:03d}.txt", len(body)), io.BytesIO(body))
+
+def big(tf, rng, name, n, kind):
+    tf.addfile(info(name, n), io.BufferedReader(Gen(rng, n, kind), 1 << 20))
+
+layers = [
+    lambda tf, r: small_files(tf, r, "usr/share/small", 20000),
+    lambda tf, r: big(tf, r, "data/random-1.bin", 192 * MiB, "random"),
+    lambda tf, r: big(tf, r, "data/random-2.bin", 192 * MiB, "random"),
+    lambda tf, r: big(tf, r, "data/random-3.bin", 160 * MiB, "random"),
+    lambda tf, r: big(tf, r, "data/text-1.txt", 128 * MiB, "text"),
+    lambda tf, r: (big(tf, r, "data/zeros.bin", 64 * MiB, "zeros"), big(tf, r, "data/text-2.txt", 64 * MiB, "text")),
+    lambda tf, r: (big(tf, r, "data/random-4.bin", 64 * MiB, "random"), big(tf, r, "data/text-3.txt", 64 * MiB, "text")),
+    lambda tf, r: (big(tf, r, "data/random-5.bin", 8 * MiB, "random"), small_files(tf, r, "etc/small", 1000)),
+]
+descs, diffs = [], []
+for i, build in enumerate(layers):
+    tmp = f"{out}/layer.tmp"
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tf:
+        build(tf, random.Random(i))
+    h = hashlib.sha256()
+    with open(tmp, "rb") as f:
+        for chunk in iter(lambda: f.read(4 * MiB), b""): h.update(chunk)
+    d = "sha256:" + h.hexdigest()
+    size = os.path.getsize(tmp)
+    os.rename(tmp, f"{out}/blobs/sha256/{h.hexdigest()}")
+    descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": size})
+    diffs.append(d)
+    print(f"layer {i+1}: {size/MiB:.0f} MiB {d}", file=sys.stderr)
+
+def blob(obj):
+    b = json.dumps(obj, separators=(",", ":")).encode()
+    h = hashlib.sha256(b).hexdigest()
+    open(f"{out}/blobs/sha256/{h}", "wb").write(b)
+    return {"digest": "sha256:" + h, "size": len(b)}
+
+cfg = blob({"architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
+            "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": diffs},
+            "history": [{"created": "2023-11-14T22:13:20Z", "created_by": f"layer {i+1}"} for i in range(len(diffs))]})
+man = blob({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"), "layers": descs})
+json.dump({"schemaVersion": 2, "manifests": [dict(man, mediaType="application/vnd.oci.image.manifest.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "latest"})]}, open(f"{out}/index.json", "w"))
+open(f"{out}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+fi
+LAYERS=$(python3 -c '
+import json,sys
+d=sys.argv[1]; m=json.load(open(d+"/index.json"))["manifests"][0]["digest"].split(":")[1]
+print(" ".join(d+"/blobs/sha256/"+l["digest"].split(":")[1] for l in json.load(open(d+"/blobs/sha256/"+m))["layers"]))' "$W/layout")
+BYTES=$(du -cb $LAYERS | tail -1 | cut -f1)
+echo "image: $(( BYTES / 1048576 )) MiB in 8 layers" >&2
+
+# berth's store starts from the OCI layout, packed as an oci-archive.
+if [ ! -f "$W/oci.tar" ]; then tar -C "$W/layout" -cf "$W/oci.tar" .; fi
+# Its index names the image by tag only ("latest"), so it loads unnamed and
+# is saved by ID.
+rm -rf "$W/root"
+IMG=$("$B" --root "$W/root" load -i "$W/oci.tar" | sed -n 's/^Loaded image ID: //p')
+[ -n "$IMG" ] || { echo "loading $W/oci.tar failed" >&2; exit 1; }
+
+declare -A CMD PREP
+CMD[sha256]="sha256sum $LAYERS"; PREP[sha256]="true"
+CMD[berth-save]="$B --root $W/root save -o $W/berth.tar $IMG"; PREP[berth-save]="rm -f $W/berth.tar"
+CMD[skopeo-save]="skopeo copy -q oci:$W/layout:latest docker-archive:$W/skopeo.tar:bench:latest"; PREP[skopeo-save]="rm -f $W/skopeo.tar"
+CMD[berth-load]="$B --root $W/root2 load -i $W/berth.tar"; PREP[berth-load]="rm -rf $W/root2"
+CMD[berth-load-stdin]="sh -c '$B --root $W/root2 load < $W/berth.tar'"; PREP[berth-load-stdin]="rm -rf $W/root2"
+CMD[skopeo-load]="skopeo copy -q --dest-oci-accept-uncompressed-layers docker-archive:$W/skopeo.tar oci:$W/skopeo-oci:latest"; PREP[skopeo-load]="rm -rf $W/skopeo-oci"
+ORDER="sha256 berth-save skopeo-save berth-load berth-load-stdin skopeo-load"
+
+args=()
+for k in $ORDER; do args+=(--prepare "${PREP[$k]}" -n "$k" "${CMD[$k]}"); done
+hyperfine -N --runs "$RUNS" --warmup 0 --export-json "$W/hyperfine.json" "${args[@]}" >&2 || \
+	hyperfine --runs "$RUNS" --warmup 0 --export-json "$W/hyperfine.json" "${args[@]}" >&2
+
+declare -A RSS
+for k in $ORDER; do
+	eval "${PREP[$k]}"
+	RSS[$k]=$( { /usr/bin/time -v sh -c "${CMD[$k]} >/dev/null" ; } 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
+done
+
+echo
+echo "berth save/load vs skopeo copy vs sha256sum — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), ${RUNS} runs, warm cache"
+echo "image: $(( BYTES / 1048576 )) MiB, 8 uncompressed layers, 20k small files + random + text"
+python3 - "$W/hyperfine.json" "${RSS[sha256]}" "${RSS[berth-save]}" "${RSS[skopeo-save]}" "${RSS[berth-load]}" "${RSS[berth-load-stdin]}" "${RSS[skopeo-load]}" <<'PY'
+import json, sys
+res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+rss = dict(zip(["sha256", "berth-save", "skopeo-save", "berth-load", "berth-load-stdin", "skopeo-load"], sys.argv[2:]))
+med = {k: v["median"] for k, v in res.items()}
+print(f"{'command':<18}{'median s':>10}{'min s':>8}{'max s':>8}{'peak RSS MiB':>14}{'vs skopeo':>11}{'vs sha256':>11}")
+for k in ["sha256", "berth-save", "skopeo-save", "berth-load", "berth-load-stdin", "skopeo-load"]:
+    r = res[k]
+    peer = {"berth-save": "skopeo-save", "berth-load": "skopeo-load", "berth-load-stdin": "skopeo-load"}.get(k)
+    vs = f"{med[k]/med[peer]:.2f}x" if peer else ""
+    vh = f"{med[k]/med['sha256']:.2f}x" if k != "sha256" else ""
+    print(f"{k:<18}{r['median']:>10.2f}{r['min']:>8.2f}{r['max']:>8.2f}{int(rss[k])/1024:>14.1f}{vs:>11}{vh:>11}")
+PY
+if [ -z "${KEEP:-}" ]; then rm -rf "$W/root2" "$W/skopeo-oci" "$W/skopeo.tar" "$W/berth.tar"; fi

@@ -1,0 +1,28 @@
+// Package archive reads and writes image archives: the tar files of
+// `docker save`/`docker load`, Podman and skopeo (docker-archive: and
+// oci-archive:) and OCI image layouts packed in a tar.
+//
+// It owns the archive formats and their safety rules, nothing else:
+//
+//   - Write streams images and indexes (go-containerregistry values) into one
+//     tar, each blob once, in Docker's current layout (an OCI image layout
+//     plus the legacy manifest.json and repositories files that older readers
+//     use) or as a pure OCI image layout. The output is a function of the
+//     input only: same images and names, same bytes.
+//   - Load streams an archive (plain, gzip, zstd, bzip2 or xz, detected from
+//     the bytes) into a Sink as it is read: every blob is verified against the
+//     digest its path names, or hashed, before it is kept, and the manifests
+//     and names are resolved at the end, because Docker archives may list
+//     manifest.json last. Entries with "..", absolute names, links that point
+//     outside the archive, truncated data or a wrong digest make the whole
+//     load fail, and the blobs it added are removed again.
+//
+// Specs: OCI image-layout v1.1 (https://github.com/opencontainers/image-spec/blob/main/image-layout.md),
+// Docker's image tar format (moby image/spec, "manifest.json" with Config,
+// RepoTags and Layers), POSIX/GNU tar as read by archive/tar.
+//
+// archive builds on ref, fsutil and store (StoreSink adapts the store to the
+// Sink that Load writes into); it must not import cli, remote, build or any
+// network package. Write takes go-containerregistry values, so it saves from
+// any source.
+package archive

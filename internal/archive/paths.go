@@ -1,0 +1,87 @@
+package archive
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/fsutil"
+)
+
+// Files every archive format names at its root.
+const (
+	manifestFile     = "manifest.json" // Docker's list of images (every docker load reads it)
+	repositoriesFile = "repositories"  // Docker's pre-1.10 name map, still written for old readers
+	indexFile        = "index.json"    // OCI image layout: the reference index
+	layoutFile       = "oci-layout"    // OCI image layout: version marker
+	blobsDir         = "blobs"
+)
+
+// cleanName checks a tar entry name (fsutil's rules: no absolute names, no
+// ".." elements, no NUL; and no backslashes, which some readers take for
+// separators) and returns it relative to the archive root without "./" or a
+// trailing slash, the form manifest.json and index.json use.
+func cleanName(name string) (string, error) {
+	if err := fsutil.CheckTarPath(name); err != nil {
+		return "", err
+	}
+	if strings.Contains(name, "\\") {
+		return "", fmt.Errorf("entry %q contains a backslash", name)
+	}
+	return path.Clean(name), nil
+}
+
+// linkTarget resolves the target of a link entry to a path relative to the
+// archive root, refusing targets outside it. Symbolic link targets are
+// relative to the link's directory; hard link targets (tar TypeLink) name
+// another entry from the root.
+func linkTarget(name, target string, symbolic bool) (string, error) {
+	if err := fsutil.CheckLinkTarget(name, target, !symbolic); err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(target, "\\\x00") {
+		return "", fmt.Errorf("link %q has a bad target %q", name, target)
+	}
+	if symbolic {
+		return path.Join(path.Dir(name), target), nil
+	}
+	return path.Clean(target), nil
+}
+
+// blobPath is where an OCI image layout keeps the blob with digest d.
+func blobPath(algorithm, hex string) string {
+	return blobsDir + "/" + algorithm + "/" + hex
+}
+
+// parseBlobPath recognises "blobs/<algorithm>/<hex>". ok is false for any
+// other name; err is set for names under blobs/ that cannot be a digest.
+func parseBlobPath(name string) (algorithm, hex string, ok bool, err error) {
+	rest, found := strings.CutPrefix(name, blobsDir+"/")
+	if !found {
+		return "", "", false, nil
+	}
+	algorithm, hex, found = strings.Cut(rest, "/")
+	if !found {
+		return "", "", false, nil // a directory such as blobs/sha256
+	}
+	if algorithm != "sha256" {
+		return "", "", true, fmt.Errorf("blob %q: unsupported digest algorithm %q (only sha256)", name, algorithm)
+	}
+	if !isHex64(hex) {
+		return "", "", true, fmt.Errorf("blob %q: not a sha256 digest", name)
+	}
+	return algorithm, hex, true, nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

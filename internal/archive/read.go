@@ -1,0 +1,279 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Sink is where Load puts blobs: a content-addressed store. Package cli
+// adapts the local store to it.
+type Sink interface {
+	// Put stores r as a blob. A non-zero want is the digest r must hash to
+	// (and size, when >= 0, its length); a zero want accepts whatever r hashes
+	// to. Nothing is kept unless it matches. added reports whether the blob
+	// was not stored before, so that a failed load can remove it again.
+	Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (d v1.Hash, n int64, added bool, err error)
+	// Open reads a stored blob.
+	Open(ctx context.Context, h v1.Hash) (io.ReadCloser, error)
+	// Remove deletes a blob that this load added and nothing references.
+	Remove(ctx context.Context, h v1.Hash) error
+}
+
+// Loaded is one image or index found in an archive, its blobs now in the
+// sink.
+type Loaded struct {
+	Descriptor v1.Descriptor
+	// Names are full references ("docker.io/library/busybox:latest") the
+	// archive gives the image; empty for an image saved by ID.
+	Names []string
+}
+
+// LoadOptions tune Load. The zero value is ready to use.
+type LoadOptions struct {
+	// Normalize turns a name found in the archive ("busybox:latest") into a
+	// full reference; nil uses go-containerregistry's parser with Docker's
+	// defaults. Names it rejects are skipped with a debug log line.
+	Normalize func(string) (string, error)
+	Logger    *slog.Logger
+}
+
+// Limits on what Load reads into memory. The JSON documents of an archive are
+// small; anything larger is an attack or a mistake.
+const (
+	maxMetadata = 32 << 20 // manifest.json, index.json, repositories
+	maxManifest = 8 << 20  // a manifest, index or config blob
+	maxDepth    = 8        // index nesting
+	maxLinkHops = 16
+)
+
+// fileInfo is what Load learned about a regular file of the archive while
+// streaming it into the sink.
+type fileInfo struct {
+	digest v1.Hash
+	size   int64
+	comp   Compression // of the file itself (old-style layers may be gzip)
+}
+
+type loader struct {
+	sink  Sink
+	opts  LoadOptions
+	log   *slog.Logger
+	files map[string]fileInfo
+	links map[string]string // link entry → target, relative to the root
+	meta  map[string][]byte
+	added []v1.Hash
+	kept  map[v1.Hash]bool
+}
+
+// ErrNotArchive is returned for a stream that holds no image archive.
+var ErrNotArchive = errors.New("not an image archive")
+
+// Load reads an image archive from r into sink, verifying every blob, and
+// returns the images it holds. It streams: layers go to the sink as they are
+// read, and manifest.json/index.json are resolved once the end is reached.
+// On any error the blobs this load added are removed again.
+func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded []Loaded, err error) {
+	l := &loader{
+		sink:  sink,
+		opts:  opts,
+		log:   opts.Logger,
+		files: map[string]fileInfo{},
+		links: map[string]string{},
+		meta:  map[string][]byte{},
+		kept:  map[v1.Hash]bool{},
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.opts.Normalize == nil {
+		l.opts.Normalize = defaultNormalize
+	}
+	defer func() {
+		l.cleanup(ctx, err != nil)
+	}()
+	rc, comp, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	ra := newReadAhead(rc)
+	defer ra.Close()
+	l.log.Debug("reading archive", "compression", string(comp))
+	if err := l.read(ctx, tar.NewReader(ra)); err != nil {
+		return nil, err
+	}
+	return l.resolve(ctx)
+}
+
+// cleanup removes the blobs this load added that nothing references, or all
+// of them when the load failed. It runs even when ctx is cancelled.
+func (l *loader) cleanup(ctx context.Context, failed bool) {
+	ctx = context.WithoutCancel(ctx)
+	for _, h := range l.added {
+		if !failed && l.kept[h] {
+			continue
+		}
+		if err := l.sink.Remove(ctx, h); err != nil {
+			l.log.Debug("removing blob", "digest", h.String(), "err", err)
+		}
+	}
+}
+
+func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
+	br := bufio.NewReaderSize(nil, 64<<10)
+	last := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) && last == "" {
+			if last == "" {
+				return fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
+			}
+			return fmt.Errorf("archive is corrupt after entry %q: %w", last, err)
+		}
+		if err != nil {
+			return fmt.Errorf("reading archive: %w", truncated(err))
+		}
+		if err := l.entry(ctx, hdr, tr, br); err != nil {
+			return err
+		}
+		last = hdr.Name
+	}
+}
+
+func truncated(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("archive is truncated")
+	}
+	return err
+}
+
+func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, br *bufio.Reader) error {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return fmt.Errorf("refusing archive: %w", err)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir, tar.TypeXGlobalHeader:
+		return nil
+	case tar.TypeSymlink, tar.TypeLink:
+		target, err := linkTarget(name, hdr.Linkname, hdr.Typeflag == tar.TypeSymlink)
+		if err != nil {
+			return fmt.Errorf("refusing archive: %w", err)
+		}
+		if err := l.claim(name); err != nil {
+			return err
+		}
+		l.links[name] = target
+		return nil
+	case tar.TypeReg: // archive/tar reports old '\x00' regular files as TypeReg
+	default:
+		return fmt.Errorf("refusing archive: entry %q has unsupported type %q", name, string(hdr.Typeflag))
+	}
+	for k := range hdr.PAXRecords {
+		// A sparse entry expands a few bytes of archive into gigabytes of
+		// zeros; image archives never hold one.
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("refusing archive: entry %q is a sparse file", name)
+		}
+	}
+	if hdr.Size < 0 {
+		return fmt.Errorf("refusing archive: entry %q has negative size", name)
+	}
+	if err := l.claim(name); err != nil {
+		return err
+	}
+	switch name {
+	case manifestFile, indexFile, repositoriesFile, layoutFile:
+		if hdr.Size > maxMetadata {
+			return fmt.Errorf("refusing archive: %s is %d bytes (limit %d)", name, hdr.Size, maxMetadata)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, truncated(err))
+		}
+		l.meta[name] = b
+		return nil
+	}
+	if isLegacyV1File(name) {
+		return nil // Docker's pre-1.10 per-layer json and VERSION; manifest.json supersedes them
+	}
+	alg, hexDigest, isBlob, err := parseBlobPath(name)
+	if err != nil {
+		return fmt.Errorf("refusing archive: %w", err)
+	}
+	var want v1.Hash
+	if isBlob {
+		want = v1.Hash{Algorithm: alg, Hex: hexDigest}
+	}
+	br.Reset(tr)
+	head, _ := br.Peek(6)
+	comp := detect(head)
+	d, n, added, err := l.sink.Put(ctx, want, hdr.Size, br)
+	if err != nil {
+		return fmt.Errorf("entry %q: %w", name, truncated(err))
+	}
+	if added {
+		l.added = append(l.added, d)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, hdr.Size)
+	}
+	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
+	l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
+	return nil
+}
+
+// claim refuses a second entry with the same name: which one counts would
+// depend on the reader, and a verified blob could be swapped behind a check.
+func (l *loader) claim(name string) error {
+	_, isFile := l.files[name]
+	_, isLink := l.links[name]
+	_, isMeta := l.meta[name]
+	if isFile || isLink || isMeta {
+		return fmt.Errorf("refusing archive: entry %q appears twice", name)
+	}
+	return nil
+}
+
+// isLegacyV1File recognises "<layer id>/json" and "<layer id>/VERSION".
+func isLegacyV1File(name string) bool {
+	dir, base := path.Split(name)
+	return strings.Count(dir, "/") == 1 && (base == "json" || base == "VERSION")
+}
+
+// lookup finds the regular file an archive path names, following links
+// inside the archive.
+func (l *loader) lookup(name string) (fileInfo, string, error) {
+	orig := name
+	c, err := cleanName(name)
+	if err != nil {
+		return fileInfo{}, "", err
+	}
+	name = c
+	for i := 0; i < maxLinkHops; i++ {
+		if f, ok := l.files[name]; ok {
+			return f, name, nil
+		}
+		t, ok := l.links[name]
+		if !ok {
+			return fileInfo{}, "", fmt.Errorf("archive names %q, which it does not contain", orig)
+		}
+		name = t
+	}
+	return fileInfo{}, "", fmt.Errorf("archive entry %q: too many levels of links", orig)
+}

@@ -1,0 +1,124 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// StoreSink adapts the local store to Sink.
+func StoreSink(s *store.Store) Sink { return storeSink{s} }
+
+type storeSink struct{ s *store.Store }
+
+func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, bool, error) {
+	if want != (v1.Hash{}) {
+		if ok, err := k.s.Protect(want); err != nil {
+			return want, 0, false, err
+		} else if ok {
+			// The store has it, but the archive must still be whole and
+			// truthful: read and check the copy it carries.
+			n, err := verifyCopy(ctx, io.Discard, r, want, size)
+			return want, n, false, err
+		}
+		if err := k.s.WriteBlob(ctx, want, size, r); err != nil {
+			return want, 0, false, err
+		}
+		return want, size, true, nil
+	}
+	// The digest is learnt while writing; hash alongside the store's writer to
+	// know before the commit whether the blob is new.
+	w, err := k.s.NewBlobWriter()
+	if err != nil {
+		return v1.Hash{}, 0, false, err
+	}
+	h := sha256.New()
+	n, err := copyContext(ctx, io.MultiWriter(w, h), r)
+	if err != nil {
+		w.Abort()
+		return v1.Hash{}, n, false, err
+	}
+	if size >= 0 && n != size {
+		w.Abort()
+		return v1.Hash{}, n, false, fmt.Errorf("read %d bytes, want %d", n, size)
+	}
+	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	existed := k.s.HasBlob(d)
+	if existed {
+		if _, err := k.s.Protect(d); err != nil {
+			w.Abort()
+			return d, n, false, err
+		}
+		w.Abort()
+		return d, n, false, nil
+	}
+	if _, _, err := w.Commit(d); err != nil {
+		return d, n, false, err
+	}
+	return d, n, true, nil
+}
+
+func (k storeSink) Open(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
+	return k.s.OpenBlob(h)
+}
+
+// Remove deletes a blob this load wrote and nothing references yet. The
+// store's lease would let GC collect it later; removing it now leaves the
+// store as it was before a failed load.
+func (k storeSink) Remove(_ context.Context, h v1.Hash) error {
+	err := os.Remove(k.s.BlobPath(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// verifyCopy copies r to w and checks the digest and, when size >= 0, the
+// length.
+func verifyCopy(ctx context.Context, w io.Writer, r io.Reader, want v1.Hash, size int64) (int64, error) {
+	h := sha256.New()
+	n, err := copyContext(ctx, io.MultiWriter(w, h), r)
+	if err != nil {
+		return n, err
+	}
+	if size >= 0 && n != size {
+		return n, fmt.Errorf("blob %s: size %d does not match the expected %d", want, n, size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
+		return n, fmt.Errorf("digest mismatch: content is sha256:%s, expected %s", got, want)
+	}
+	return n, nil
+}
+
+// copyContext copies like io.Copy with a large buffer and stops when ctx is
+// cancelled.
+func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, err := src.Read(buf)
+		if m > 0 {
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}

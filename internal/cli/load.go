@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/ref"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/spf13/cobra"
+)
+
+type loadOptions struct {
+	input string
+	quiet bool
+}
+
+// newLoadCmd is `berth load` and `berth image load`.
+func (a *app) newLoadCmd() *cobra.Command {
+	var o loadOptions
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "Load an image from a tar archive or STDIN",
+		Long: "Load an image from a tar archive or STDIN.\n\n" +
+			"Reads the archives of docker save (every version), podman save and skopeo\n" +
+			"(docker-archive: and oci-archive:) and OCI image layouts in a tar, plain or\n" +
+			"compressed with gzip, zstd, bzip2 or xz.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runLoad(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.input, "input", "i", "", "Read from tar archive file, instead of STDIN")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the load output")
+	return cmd
+}
+
+func (a *app) runLoad(ctx context.Context, o loadOptions) error {
+	var r io.Reader = a.stdin
+	source := "stdin"
+	if o.input != "" {
+		f, err := os.Open(o.input)
+		if err != nil {
+			return fmt.Errorf("opening archive: %w", err)
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return withHint(fmt.Errorf("%s is a directory, not an archive", o.input),
+				fmt.Sprintf("pack it first: tar -C %s -cf - . | berth load", o.input))
+		}
+		r, source = f, o.input
+	} else if isTerminal(a.stdin) {
+		return withHint(errors.New("requested load from stdin, but stdin is empty"),
+			"use -i FILE or redirect an archive to berth load")
+	}
+	st, err := a.archiveStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !o.quiet && isTerminal(a.stderr) {
+		r = newProgressReader(ctx, r, a.stderr)
+	}
+	loaded, err := archive.Load(ctx, r, archive.StoreSink(st), archive.LoadOptions{Logger: a.logger()})
+	if p, ok := r.(*progressReader); ok {
+		p.done()
+	}
+	if err != nil {
+		if errors.Is(err, archive.ErrNotArchive) {
+			return withHint(fmt.Errorf("loading %s: %w", source, err), "berth load reads the archives of docker save, podman save and skopeo")
+		}
+		return fmt.Errorf("loading %s: %w", source, err)
+	}
+	for _, l := range loaded {
+		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
+		if err != nil {
+			return fmt.Errorf("loading %s: recording %s: %w", source, l.Descriptor.Digest, err)
+		}
+		if len(l.Names) == 0 {
+			fmt.Fprintf(a.stdout, "Loaded image ID: %s\n", img.ID)
+			continue
+		}
+		for _, n := range l.Names {
+			fmt.Fprintf(a.stdout, "Loaded image: %s\n", ref.FamiliarString(n))
+		}
+	}
+	return nil
+}
+
+// archiveStore opens the local store for save and load.
+func (a *app) archiveStore(ctx context.Context) (*store.Store, error) {
+	st, err := store.Open(ctx, a.rootDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the image store: %w", err)
+	}
+	return st, nil
+}
+
+// progressReader shows how much of the archive has been read, on a terminal
+// only (the quiet flag turns it off), like docker load's progress line.
+type progressReader struct {
+	r    io.Reader
+	n    atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newProgressReader(ctx context.Context, r io.Reader, w io.Writer) *progressReader {
+	p := &progressReader{r: r, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.stop:
+				fmt.Fprintf(w, "\rLoading layer data %s\n", humanBytes(p.n.Load()))
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "\rLoading layer data %s", humanBytes(p.n.Load()))
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n.Add(int64(n))
+	return n, err
+}
+
+func (p *progressReader) done() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	f, units := float64(n), "kMGTPE"
+	i := -1
+	for f >= unit && i < len(units)-1 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.3g%cB", f, units[i])
+}

@@ -47,7 +47,7 @@ type Progress interface {
 
 type nopProgress struct{}
 
-func (nopProgress) Status(string, string)       {}
+func (nopProgress) Status(string, string)      {}
 func (nopProgress) Bytes(string, int64, int64) {}
 
 // PullOptions tune one pull. The zero value pulls this machine's platform

@@ -28,8 +28,8 @@ type app struct {
 	logLevel string // --log-level
 	debug    bool   // -D/--debug
 
-	st    *storeHandle
-	log   *slog.Logger
+	st  *storeHandle
+	log *slog.Logger
 }
 
 func (a *app) run(ctx context.Context, args []string) int {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // HubServer is the key Docker uses for Docker Hub in config.json and with
@@ -178,7 +180,7 @@ func (c *DockerConfig) Save() error {
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return fmt.Errorf("saving docker config: %w", err)
 	}
-	if err := writeFileAtomic(c.Path, data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(c.Path, data, 0o600); err != nil {
 		return fmt.Errorf("saving docker config: %w", err)
 	}
 	return nil

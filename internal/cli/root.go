@@ -73,8 +73,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newPullCmd(), a.newPushCmd(), a.newLoginCmd(), a.newLogoutCmd(), a.newSearchCmd(),
 	)
-	image.AddCommand()
+	image.AddCommand(a.newPullCmd(), a.newPushCmd())
 	system.AddCommand()
 	return root
 }

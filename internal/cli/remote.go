@@ -201,6 +201,6 @@ func (a *app) newProgress(quiet bool) progressSink {
 
 type quietProgress struct{}
 
-func (quietProgress) Status(string, string)       {}
+func (quietProgress) Status(string, string)      {}
 func (quietProgress) Bytes(string, int64, int64) {}
 func (quietProgress) Wait()                      {}

@@ -172,4 +172,3 @@ func Skopeo(t testing.TB, args ...string) string {
 	}
 	return string(out)
 }
-

@@ -47,7 +47,11 @@ func (e *Error) Error() string {
 	case CauseNotFound:
 		return "manifest unknown: " + e.Ref
 	case CauseTLS:
-		return fmt.Sprintf("TLS verification of %s failed: %s", e.Host, tlsProblem(e.Err))
+		detail := tlsProblem(e.Err)
+		if detail == "" {
+			detail = e.Err.Error()
+		}
+		return fmt.Sprintf("TLS verification of %s failed: %s", e.Host, detail)
 	}
 	if e.Ref != "" {
 		return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err)

@@ -9,10 +9,12 @@
 #   bench/remote.sh            # RUNS=3 SIZE=1073741824 LAYERS=8
 #   RUNS=1 SIZE=268435456 bench/remote.sh   # a quick look
 #   BERTH_BIN=/path/to/berth bench/remote.sh # measure a given binary
+#   OPS=pull bench/remote.sh                 # pull only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+OPS=${OPS:-pull push}
 SIZE=${SIZE:-1073741824}
 LAYERS=${LAYERS:-8}
 WORK=${WORK:-$(mktemp -d /tmp/berth-bench-remote.XXXXXX)}
@@ -84,7 +86,7 @@ for i in $(seq 10); do
 	echo $(( ($(date +%s%N) - s) / 1000000 )) >>"$WORK/repull"
 done
 
-for i in $(seq "$RUNS"); do
+[[ " $OPS " == *" push "* ]] && for i in $(seq "$RUNS"); do
 	start_registry fresh
 	timed push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$WORK/sk-oci:v1" "docker://$REF"
 	start_registry fresh
@@ -93,7 +95,7 @@ done
 
 printf '\n%s, %s, image %d MiB in %d layers, median of %d runs\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" $((SIZE >> 20)) "$LAYERS" "$RUNS"
 printf '%-6s %12s %12s %8s %14s %14s\n' op berth_s skopeo_s ratio berth_rss_MiB skopeo_rss_MiB
-for op in pull push; do
+for op in $OPS; do
 	b=$(col "$op-berth" 1 | median); s=$(col "$op-skopeo" 1 | median)
 	br=$(col "$op-berth" 2 | median); sr=$(col "$op-skopeo" 2 | median)
 	printf '%-6s %12.2f %12.2f %8.2f %14.1f %14.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"

@@ -265,3 +265,31 @@ func TestSearchCLI(t *testing.T) {
 		t.Fatalf("catalog search: exit %d %q %s", code, out, errOut)
 	}
 }
+
+// `berth pull nginx` goes to the mirror named in berth's settings file and
+// records Docker Hub's name.
+func TestPullThroughMirrorCLI(t *testing.T) {
+	mirror := remotetest.Start(t, remotetest.Options{})
+	img := seed(t, mirror.Host+"/library/nginx:latest", 1)
+	dig, _ := img.Digest()
+	b := newBerthEnv(t)
+	settings := `{"registry-mirrors": ["http://` + mirror.Host + `"], "max-concurrent-downloads": 2}`
+	if err := os.WriteFile(filepath.Join(b.dir, "berth.json"), []byte(settings), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := b.run(t, "", "pull", "nginx")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Using default tag: latest\n", "latest: Pulling from library/nginx\n", "Digest: " + dig.String(), "Status: Downloaded newer image for nginx:latest\n", "docker.io/library/nginx:latest\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A broken settings file is reported with its path.
+	os.WriteFile(filepath.Join(b.dir, "berth.json"), []byte(`{"registry-mirrors": "nope"}`), 0o600)
+	_, errOut, code = b.run(t, "", "pull", "nginx")
+	if code != 1 || !strings.Contains(errOut, "berth.json") {
+		t.Fatalf("bad settings: exit %d\n%s", code, errOut)
+	}
+}

@@ -49,6 +49,10 @@ func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor,
 		return err
 	}
 	defer pf.close()
+	// When the file itself will become the stored blob, start writing it
+	// back to disk while the download goes on, so the final fsync does not
+	// have to push the whole layer at once.
+	_, pf.writeBehind = sink.(BlobFileSink)
 
 	// Rebuild the hash state of what is already on disk.
 	h := sha256.New()
@@ -61,7 +65,7 @@ func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor,
 	}
 	buf := make([]byte, copyBufSize)
 	for attempt := 1; off < d.Size || (d.Size == 0 && attempt == 1); attempt++ {
-		n, err := f.getRange(ctx, d, off, pf.f, h, buf, func(done int64) {
+		n, err := f.getRange(ctx, d, off, pf, h, buf, func(done int64) {
 			if layer {
 				o.Progress.Bytes(id, done, d.Size)
 			}
@@ -206,6 +210,25 @@ type partialFile struct {
 	f    *os.File
 	path string
 	temp bool // not in a resume area: always removed
+
+	writeBehind bool  // start disk writeback of each written chunk early
+	off         int64 // bytes in the file
+	flushed     int64 // bytes handed to writeback
+}
+
+// writeBehindChunk is how much data accumulates before writeback of it is
+// started (sync_file_range, asynchronous: it does not wait for the disk).
+const writeBehindChunk = 8 << 20
+
+func (p *partialFile) Write(b []byte) (int, error) {
+	n, err := p.f.Write(b)
+	p.off += int64(n)
+	if p.writeBehind && p.off-p.flushed >= writeBehindChunk {
+		// Best effort: an error here only loses the optimisation.
+		_ = unix.SyncFileRange(int(p.f.Fd()), p.flushed, p.off-p.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		p.flushed = p.off
+	}
+	return n, err
 }
 
 func openPartial(dir string, d v1.Hash) (*partialFile, error) {
@@ -252,10 +275,12 @@ func (p *partialFile) resumeState(d v1.Descriptor, h hash.Hash) (int64, error) {
 	if _, err := p.f.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
+	p.off, p.flushed = off, off
 	return off, nil
 }
 
 func (p *partialFile) truncate() error {
+	p.off, p.flushed = 0, 0
 	if err := p.f.Truncate(0); err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func remoteErr(err error) error {
 	return err
 }
 
-// isTerminal reports whether w is a terminal (progress bars only then).
+// isTerminal reports whether w is a terminal.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -71,6 +71,16 @@ func isTerminal(w any) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// canDrawBars reports whether w is a terminal with a known size, which the
+// bars need to redraw themselves (a pty without a size gets plain lines).
+func canDrawBars(w any) bool {
+	if !isTerminal(w) {
+		return false
+	}
+	ws, err := unix.IoctlGetWinsize(int(w.(*os.File).Fd()), unix.TIOCGWINSZ)
+	return err == nil && ws.Col > 0 && ws.Row > 0
 }
 
 // lineProgress prints Docker's non-terminal progress: one "ID: Status" line
@@ -192,7 +202,7 @@ func (a *app) newProgress(quiet bool) progressSink {
 	switch {
 	case quiet:
 		return quietProgress{}
-	case isTerminal(a.stdout):
+	case canDrawBars(a.stdout):
 		return newBarProgress(a.stdout)
 	default:
 		return newLineProgress(a.stdout)

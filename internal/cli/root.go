@@ -72,6 +72,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newPullCmd(), a.newPushCmd(), a.newLoginCmd(), a.newLogoutCmd(), a.newSearchCmd(),
 		a.newLoadCmd(),
 		a.newSaveCmd(),
 		a.newSBOMCmd(),

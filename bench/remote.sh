@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark of berth pull/push against skopeo copy doing the same transfer,
+# in the same run, against one local CNCF registry (docker-registry) on
+# 127.0.0.1. The image is deterministic: 1 GiB in 8 uncompressed layers
+# (bench/remote-mkimage). Each figure is the median of RUNS runs; RSS is the
+# maximum resident set size (GNU time). Pull destinations start empty every
+# run; push targets a registry whose storage is wiped before every run.
+#
+#   bench/remote.sh            # RUNS=3 SIZE=1073741824 LAYERS=8
+#   RUNS=1 SIZE=268435456 bench/remote.sh   # a quick look
+#   BERTH_BIN=/path/to/berth bench/remote.sh # measure a given binary
+#   OPS=pull bench/remote.sh                 # pull only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+OPS=${OPS:-pull push}
+SIZE=${SIZE:-1073741824}
+LAYERS=${LAYERS:-8}
+WORK=${WORK:-$(mktemp -d /tmp/berth-bench-remote.XXXXXX)}
+PORT=${PORT:-5391}
+HOST=127.0.0.1:$PORT
+REF=$HOST/bench/img:v1
+
+for p in docker-registry skopeo /usr/bin/time; do
+	command -v "$p" >/dev/null || { echo "missing $p (scripts/test.sh installs the peers)"; exit 1; }
+done
+
+REG_PID=""
+cleanup() {
+	[ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [ -n "${BERTH_BIN:-}" ]; then cp "$BERTH_BIN" "$WORK/berth"; else go build -o "$WORK/berth" ./cmd/berth; fi
+go run ./bench/remote-mkimage -o "$WORK/src" -size "$SIZE" -layers "$LAYERS"
+
+cat >"$WORK/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: $HOST
+YML
+
+start_registry() { # fresh: wipe the storage first when $1 = fresh
+	[ -n "$REG_PID" ] && { kill "$REG_PID"; wait "$REG_PID" 2>/dev/null || true; REG_PID=""; }
+	[ "${1:-}" = fresh ] && rm -rf "$WORK/registry"
+	docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+	REG_PID=$!
+	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.05; done
+	echo "registry did not start"; cat "$WORK/registry.log"; exit 1
+}
+
+# timed LABEL CMD...: runs CMD under GNU time, appends "seconds rss_kib" to $WORK/LABEL.
+timed() {
+	local label=$1; shift
+	sync
+	/usr/bin/time -f "%e %M" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || { cat "$WORK/.err"; exit 1; }
+	cat "$WORK/.t" >>"$WORK/$label"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+col() { awk -v c="$2" '{print $c}' "$WORK/$1"; }
+
+export DOCKER_CONFIG=$WORK/docker BERTH_CONFIG=$WORK/berth.json
+start_registry fresh
+skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:v1" "docker://$REF"
+
+for i in $(seq "$RUNS"); do
+	rm -rf "$WORK/sk-oci" "$WORK/root"
+	timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$WORK/sk-oci:v1"
+	timed pull-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" pull -q "$REF"
+done
+
+# Second pull: nothing to fetch.
+for i in $(seq 10); do
+	s=$(date +%s%N)
+	BERTH_ROOT="$WORK/root" "$WORK/berth" pull -q "$REF" >/dev/null
+	echo $(( ($(date +%s%N) - s) / 1000000 )) >>"$WORK/repull"
+done
+
+[[ " $OPS " == *" push "* ]] && for i in $(seq "$RUNS"); do
+	start_registry fresh
+	timed push-skopeo skopeo copy -q --dest-tls-verify=false "oci:$WORK/sk-oci:v1" "docker://$REF"
+	start_registry fresh
+	timed push-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" push -q "$REF"
+done
+
+printf '\n%s, %s, image %d MiB in %d layers, median of %d runs\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" $((SIZE >> 20)) "$LAYERS" "$RUNS"
+printf '%-6s %12s %12s %8s %14s %14s\n' op berth_s skopeo_s ratio berth_rss_MiB skopeo_rss_MiB
+for op in $OPS; do
+	b=$(col "$op-berth" 1 | median); s=$(col "$op-skopeo" 1 | median)
+	br=$(col "$op-berth" 2 | median); sr=$(col "$op-skopeo" 2 | median)
+	printf '%-6s %12.2f %12.2f %8.2f %14.1f %14.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"
+done
+printf 'second pull (nothing to fetch): median %s ms of 10\n' "$(median <"$WORK/repull")"

@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/sys/unix"
+)
+
+// remoteFlags are the registry options pull, push, login and search share.
+type remoteFlags struct {
+	insecure []string // --insecure-registry (daemon.json's insecure-registries)
+}
+
+// newRemoteClient builds the registry client from berth's settings file,
+// Docker's config directory and the command's flags.
+func (a *app) newRemoteClient(f *remoteFlags) (*remote.Client, error) {
+	var insecure []string
+	if f != nil {
+		insecure = f.insecure
+	}
+	c, err := remote.New(remote.Options{
+		InsecureRegistries: insecure,
+		Logger:             a.logger(),
+		UserAgent:          "berth/" + berthVersion(),
+	})
+	if err != nil {
+		return nil, withHint(err, "fix or remove the settings file "+remote.SettingsPath())
+	}
+	return c, nil
+}
+
+// openRemoteStore opens the local store for a registry command.
+func (a *app) openRemoteStore(ctx context.Context) (*store.Store, error) {
+	st, err := store.Open(ctx, a.rootDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the local store: %w", err)
+	}
+	return st, nil
+}
+
+// partialDir is where interrupted blob downloads wait to be resumed.
+func partialDir(st *store.Store) string {
+	return filepath.Join(st.Root(), "remote", "partial")
+}
+
+// remoteErr turns a classified registry error into berth's error and hint.
+func remoteErr(err error) error {
+	var re *remote.Error
+	if errors.As(err, &re) {
+		return withHint(err, re.Hint())
+	}
+	return err
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// canDrawBars reports whether w is a terminal with a known size, which the
+// bars need to redraw themselves (a pty without a size gets plain lines).
+func canDrawBars(w any) bool {
+	if !isTerminal(w) {
+		return false
+	}
+	ws, err := unix.IoctlGetWinsize(int(w.(*os.File).Fd()), unix.TIOCGWINSZ)
+	return err == nil && ws.Col > 0 && ws.Row > 0
+}
+
+// lineProgress prints Docker's non-terminal progress: one "ID: Status" line
+// per status change, no byte counts, no escape codes.
+type lineProgress struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last map[string]string
+}
+
+func newLineProgress(w io.Writer) *lineProgress {
+	return &lineProgress{w: w, last: map[string]string{}}
+}
+
+func (p *lineProgress) Status(id, status string) {
+	if status == "Downloading" || status == "Pushing" {
+		return // byte progress is for terminals
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last[id] == status {
+		return
+	}
+	p.last[id] = status
+	fmt.Fprintf(p.w, "%s: %s\n", id, status)
+}
+
+func (p *lineProgress) Bytes(string, int64, int64) {}
+
+func (p *lineProgress) Wait() {}
+
+// barProgress draws one mpb bar per layer on a terminal, labelled with the
+// layer's current status, as Docker's progress display does.
+type barProgress struct {
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bars map[string]*layerBar
+}
+
+type layerBar struct {
+	bar    *mpb.Bar
+	status string
+	total  int64
+	mu     sync.Mutex
+}
+
+func (l *layerBar) get() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}
+
+func newBarProgress(w io.Writer) *barProgress {
+	return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(50)), bars: map[string]*layerBar{}}
+}
+
+func (b *barProgress) layer(id string) *layerBar {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l, ok := b.bars[id]; ok {
+		return l
+	}
+	l := &layerBar{}
+	l.bar = b.p.AddBar(0,
+		mpb.PrependDecorators(
+			decor.Name(id+": "),
+			decor.Any(func(decor.Statistics) string { return l.get() }, decor.WCSyncSpaceR),
+		),
+		mpb.AppendDecorators(decor.OnComplete(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f"), "")),
+		mpb.BarFillerClearOnComplete(),
+	)
+	b.bars[id] = l
+	return l
+}
+
+func (b *barProgress) Status(id, status string) {
+	l := b.layer(id)
+	l.mu.Lock()
+	l.status = status
+	l.mu.Unlock()
+	switch status {
+	case "Already exists", "Pull complete", "Pushed", "Layer already exists":
+		l.bar.SetTotal(-1, true)
+	default:
+		if strings.HasPrefix(status, "Mounted from") {
+			l.bar.SetTotal(-1, true)
+		}
+	}
+}
+
+func (b *barProgress) Bytes(id string, done, total int64) {
+	l := b.layer(id)
+	if l.total != total {
+		l.total = total
+		l.bar.SetTotal(total, false)
+	}
+	l.bar.SetCurrent(done)
+}
+
+func (b *barProgress) Wait() {
+	b.mu.Lock()
+	for _, l := range b.bars {
+		if !l.bar.Completed() {
+			l.bar.Abort(false)
+		}
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}
+
+// progressSink is a remote.Progress the command waits for before printing
+// its summary.
+type progressSink interface {
+	remote.Progress
+	Wait()
+}
+
+func (a *app) newProgress(quiet bool) progressSink {
+	switch {
+	case quiet:
+		return quietProgress{}
+	case canDrawBars(a.stdout):
+		return newBarProgress(a.stdout)
+	default:
+		return newLineProgress(a.stdout)
+	}
+}
+
+type quietProgress struct{}
+
+func (quietProgress) Status(string, string)      {}
+func (quietProgress) Bytes(string, int64, int64) {}
+func (quietProgress) Wait()                      {}

@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/remote/remotetest"
+	"github.com/berth-dev/berth/internal/testenv"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// berthEnv is an isolated berth: its own store, Docker config and settings.
+type berthEnv struct {
+	bin string
+	env []string
+	dir string
+}
+
+func newBerthEnv(t *testing.T) *berthEnv {
+	t.Helper()
+	dir := t.TempDir()
+	return &berthEnv{
+		bin: testenv.Berth(t),
+		dir: dir,
+		env: append(os.Environ(),
+			"BERTH_ROOT="+filepath.Join(dir, "root"),
+			"DOCKER_CONFIG="+filepath.Join(dir, "docker"),
+			"BERTH_CONFIG="+filepath.Join(dir, "berth.json"),
+			"HOME="+dir,
+		),
+	}
+}
+
+func (b *berthEnv) run(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(b.bin, args...)
+	cmd.Env = b.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// seed pushes a random image with go-containerregistry (an independent
+// client) and returns it.
+func seed(t *testing.T, ref string, layers int) v1.Image {
+	t.Helper()
+	img, err := random.Image(32<<10, int64(layers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gremote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestPullPushOutput(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	img := seed(t, reg.Host+"/app/web:v1", 2)
+	dig, _ := img.Digest()
+	b := newBerthEnv(t)
+	ref := reg.Host + "/app/web:v1"
+
+	out, errOut, code := b.run(t, "", "pull", ref)
+	if code != 0 {
+		t.Fatalf("pull exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Fatalf("escape codes in non-terminal output:\n%q", out)
+	}
+	ls, _ := img.Layers()
+	want := []string{"v1: Pulling from app/web"}
+	for _, l := range ls {
+		d, _ := l.Digest()
+		want = append(want, d.Hex[:12]+": Pulling fs layer", d.Hex[:12]+": Pull complete")
+	}
+	want = append(want, "Digest: "+dig.String(), "Status: Downloaded newer image for "+ref, ref+"\n")
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("pull output lacks %q:\n%s", w, out)
+		}
+	}
+	if !strings.HasSuffix(out, ref+"\n") {
+		t.Fatalf("last line is not the reference:\n%s", out)
+	}
+
+	out, _, code = b.run(t, "", "pull", ref)
+	if code != 0 || !strings.Contains(out, "Already exists") || !strings.Contains(out, "Status: Image is up to date for "+ref) {
+		t.Fatalf("second pull (exit %d):\n%s", code, out)
+	}
+	out, _, code = b.run(t, "", "image", "pull", "-q", ref)
+	if code != 0 || out != ref+"\n" {
+		t.Fatalf("pull -q (exit %d): %q", code, out)
+	}
+
+	out, errOut, code = b.run(t, "", "push", ref)
+	if code != 0 {
+		t.Fatalf("push exit %d: %s", code, errOut)
+	}
+	sz, _ := img.RawManifest()
+	line := regexp.MustCompile(`(?m)^v1: digest: (sha256:[0-9a-f]{64}) size: (\d+)$`).FindStringSubmatch(out)
+	if line == nil || line[1] != dig.String() || line[2] != strconv.Itoa(len(sz)) {
+		t.Fatalf("push output:\n%s", out)
+	}
+	if !strings.HasPrefix(out, "The push refers to repository ["+reg.Host+"/app/web]\n") || !strings.Contains(out, "Layer already exists") {
+		t.Fatalf("push output:\n%s", out)
+	}
+}
+
+func TestRemoteErrorsCLI(t *testing.T) {
+	plain := remotetest.Start(t, remotetest.Options{})
+	authed := remotetest.Start(t, remotetest.Options{User: "u", Password: "p"})
+	tlsReg := remotetest.Start(t, remotetest.Options{TLS: true})
+	b := newBerthEnv(t)
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		err, hint string
+	}{
+		{"unreachable", []string{"pull", "127.0.0.1:1/a:b"}, 1, "berth: error: cannot reach registry 127.0.0.1:1: dial 127.0.0.1:1: connection refused", "hint: check the registry address"},
+		{"auth", []string{"pull", authed.Host + "/a:b"}, 1, "berth: error: unauthorized: access to " + authed.Host + "/a:b denied", "hint: to authenticate, run: berth login " + authed.Host},
+		{"not found", []string{"pull", plain.Host + "/a:missing"}, 1, "berth: error: manifest unknown: " + plain.Host + "/a:missing", "hint: check the repository name"},
+		{"tls", []string{"pull", tlsReg.Host + "/a:b"}, 1, "berth: error: TLS verification of " + tlsReg.Host + " failed: certificate signed by unknown authority", "--insecure-registry " + tlsReg.Host},
+		{"bad reference", []string{"pull", "UPPER/case"}, 125, "invalid reference format", ""},
+		{"bad platform", []string{"pull", "--platform", "linux", "x"}, 125, "invalid platform", ""},
+		{"push missing", []string{"push", plain.Host + "/nothere:v1"}, 1, "An image does not exist locally with the tag: " + plain.Host + "/nothere", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := b.run(t, "", tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.err) || !strings.Contains(errOut, tt.hint) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d with %q and %q", code, errOut, tt.code, tt.err, tt.hint)
+			}
+			if strings.Contains(errOut, "goroutine") {
+				t.Fatalf("stack trace:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func TestLoginLogoutCLI(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{User: "alice", Password: "s3cret"})
+	b := newBerthEnv(t)
+	_, errOut, code := b.run(t, "wrong\n", "login", "-u", "alice", "--password-stdin", reg.Host)
+	if code != 1 || !strings.Contains(errOut, "login to "+reg.Host+" failed: unauthorized") {
+		t.Fatalf("bad password: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code := b.run(t, "s3cret\n", "login", "-u", "alice", "--password-stdin", reg.Host)
+	if code != 0 || out != "Login Succeeded\n" || !strings.Contains(errOut, "stored unencrypted") {
+		t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(b.dir, "docker", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	json.Unmarshal(raw, &cfg)
+	if cfg.Auths[reg.Host].Auth == "" {
+		t.Fatalf("config.json:\n%s", raw)
+	}
+	// The saved login is what pull uses; skopeo reads it too.
+	seedAuthed(t, reg.Host+"/priv/img:v1", "alice", "s3cret")
+	if _, errOut, code := b.run(t, "", "pull", "-q", reg.Host+"/priv/img:v1"); code != 0 {
+		t.Fatalf("pull with saved login: %s", errOut)
+	}
+	remotetest.Skopeo(t, "inspect", "--tls-verify=false", "--authfile", filepath.Join(b.dir, "docker", "config.json"), "docker://"+reg.Host+"/priv/img:v1")
+	// No TTY and no credentials: Docker's refusal.
+	_, errOut, code = b.run(t, "", "login", "127.0.0.1:1")
+	if code != 1 || !strings.Contains(errOut, "Cannot perform an interactive login from a non TTY device") {
+		t.Fatalf("non-TTY login: exit %d\n%s", code, errOut)
+	}
+	_, _, code = b.run(t, "", "login", "-p", "x", "--password-stdin", "-u", "a", reg.Host)
+	if code != 125 {
+		t.Fatalf("-p with --password-stdin: exit %d, want 125", code)
+	}
+	out, _, _ = b.run(t, "", "logout", reg.Host)
+	if out != "Removing login credentials for "+reg.Host+"\n" {
+		t.Fatalf("logout: %q", out)
+	}
+	out, _, _ = b.run(t, "", "logout", reg.Host)
+	if out != "Not logged in to "+reg.Host+"\n" {
+		t.Fatalf("second logout: %q", out)
+	}
+}
+
+func seedAuthed(t *testing.T, ref, user, pass string) {
+	t.Helper()
+	img, _ := random.Image(8<<10, 1)
+	r, _ := name.ParseReference(ref)
+	auth := authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})
+	if err := gremote.Write(r, img, gremote.WithAuth(auth)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSearchCLI(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"results": []map[string]any{
+			{"name": "nginx", "description": "Official build of Nginx, a high-performance reverse proxy server.", "star_count": 20000, "is_official": true},
+			{"name": "bitnami/nginx", "description": "Bitnami container image for NGINX", "star_count": 190},
+		}})
+	}))
+	defer srv.Close()
+	b := newBerthEnv(t)
+	b.env = append(b.env, "BERTH_HUB_URL="+srv.URL)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"table", []string{"search", "nginx"}, 0,
+			"NAME            DESCRIPTION                                     STARS     OFFICIAL\n" +
+				"nginx           Official build of Nginx, a high-performance …   20000     [OK]\n" +
+				"bitnami/nginx   Bitnami container image for NGINX               190       \n"},
+		{"no-trunc", []string{"search", "--no-trunc", "--filter", "is-official=true", "nginx"}, 0,
+			"NAME      DESCRIPTION                                                         STARS     OFFICIAL\n" +
+				"nginx     Official build of Nginx, a high-performance reverse proxy server.   20000     [OK]\n"},
+		{"format", []string{"search", "--format", "{{.Name}}: {{.StarCount}}", "-f", "stars=200", "nginx"}, 0, "nginx: 20000\n"},
+		{"bad limit", []string{"search", "--limit", "0", "nginx"}, 125, ""},
+		{"bad filter", []string{"search", "--filter", "color=red", "nginx"}, 125, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := b.run(t, "", tt.args...)
+			if code != tt.code || (tt.code == 0 && out != tt.want) {
+				t.Fatalf("exit %d, stdout:\n%q\nstderr: %s\nwant:\n%q", code, out, errOut, tt.want)
+			}
+		})
+	}
+	// HOST/TERM goes to the registry's catalog.
+	reg := remotetest.Start(t, remotetest.Options{})
+	seed(t, reg.Host+"/team/api:v1", 1)
+	out, errOut, code := b.run(t, "", "search", "--format", "{{.Name}}", reg.Host+"/api")
+	if code != 0 || out != reg.Host+"/team/api\n" {
+		t.Fatalf("catalog search: exit %d %q %s", code, out, errOut)
+	}
+}
+
+// `berth pull nginx` goes to the mirror named in berth's settings file and
+// records Docker Hub's name.
+func TestPullThroughMirrorCLI(t *testing.T) {
+	mirror := remotetest.Start(t, remotetest.Options{})
+	img := seed(t, mirror.Host+"/library/nginx:latest", 1)
+	dig, _ := img.Digest()
+	b := newBerthEnv(t)
+	settings := `{"registry-mirrors": ["http://` + mirror.Host + `"], "max-concurrent-downloads": 2}`
+	if err := os.WriteFile(filepath.Join(b.dir, "berth.json"), []byte(settings), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := b.run(t, "", "pull", "nginx")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Using default tag: latest\n", "latest: Pulling from library/nginx\n", "Digest: " + dig.String(), "Status: Downloaded newer image for nginx:latest\n", "docker.io/library/nginx:latest\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A broken settings file is reported with its path.
+	os.WriteFile(filepath.Join(b.dir, "berth.json"), []byte(`{"registry-mirrors": "nope"}`), 0o600)
+	_, errOut, code = b.run(t, "", "pull", "nginx")
+	if code != 1 || !strings.Contains(errOut, "berth.json") {
+		t.Fatalf("bad settings: exit %d\n%s", code, errOut)
+	}
+}

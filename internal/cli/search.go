@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+
+	"github.com/berth-dev/berth/internal/remote"
+	"github.com/spf13/cobra"
+)
+
+type searchOptions struct {
+	remoteFlags
+	limit   int
+	filters []string
+	noTrunc bool
+	format  string
+}
+
+func (a *app) newSearchCmd() *cobra.Command {
+	var o searchOptions
+	cmd := &cobra.Command{
+		Use:   "search [OPTIONS] TERM",
+		Short: "Search Docker Hub (or HOST/TERM: a registry's catalog) for images",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runSearch(cmd.Context(), args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.limit, "limit", 25, "Max number of search results")
+	f.StringArrayVarP(&o.filters, "filter", "f", nil, "Filter output based on conditions provided (stars=N, is-official=true|false, is-automated=true|false)")
+	f.BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
+	f.StringVar(&o.format, "format", "", "Pretty-print search using a Go template")
+	f.StringSliceVar(&o.insecure, "insecure-registry", nil, "Allow plain HTTP and unverified TLS for this registry (HOST[:PORT] or CIDR)")
+	return cmd
+}
+
+// parseSearchFilters reads Docker's search filters.
+func parseSearchFilters(in []string) (remote.SearchFilter, error) {
+	var f remote.SearchFilter
+	for _, s := range in {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return f, fmt.Errorf("bad format of filter (expected name=value): %s", s)
+		}
+		switch strings.ToLower(k) {
+		case "stars":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return f, fmt.Errorf("invalid filter 'stars=%s'", v)
+			}
+			f.Stars = n
+		case "is-official", "is-automated":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return f, fmt.Errorf("invalid filter '%s=%s'", k, v)
+			}
+			if k == "is-official" {
+				f.Official = &b
+			} else {
+				f.Automated = &b
+			}
+		default:
+			return f, fmt.Errorf("invalid filter '%s'", k)
+		}
+	}
+	return f, nil
+}
+
+// splitSearchTerm separates a registry host from the term the way Docker
+// does: a first path part with a dot or colon, or "localhost", is a host.
+func splitSearchTerm(term string) (host, rest string) {
+	h, r, ok := strings.Cut(term, "/")
+	if ok && (strings.ContainsAny(h, ".:") || h == "localhost") {
+		if remote.ConfigHost(h) == "index.docker.io" {
+			return "", r
+		}
+		return h, r
+	}
+	return "", term
+}
+
+func (a *app) runSearch(ctx context.Context, term string, o searchOptions) error {
+	if o.limit < 1 || o.limit > 100 {
+		return usageError{fmt.Errorf("limit %d is outside the range of [1, 100]", o.limit)}
+	}
+	filter, err := parseSearchFilters(o.filters)
+	if err != nil {
+		return usageError{err}
+	}
+	tmpl, table, err := searchTemplate(o.format)
+	if err != nil {
+		return usageError{err}
+	}
+	c, err := a.newRemoteClient(&o.remoteFlags)
+	if err != nil {
+		return err
+	}
+	host, rest := splitSearchTerm(term)
+	var rows []remote.SearchResult
+	if host == "" {
+		rows, err = c.SearchHub(ctx, rest, o.limit, filter)
+	} else {
+		rows, err = c.SearchCatalog(ctx, host, rest, o.limit, filter)
+	}
+	if err != nil {
+		return remoteErr(err)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
+	if table {
+		if err := tmpl.Execute(tw, searchHeader); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw)
+	}
+	for _, r := range rows {
+		if err := tmpl.Execute(tw, newSearchRow(r, o.noTrunc)); err != nil {
+			return fmt.Errorf("executing --format template: %w", err)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// searchRow is what --format templates see: Docker's field names, with
+// the description shortened to 45 characters unless --no-trunc and the
+// booleans shown as Docker shows them ("[OK]" or nothing).
+type searchRow struct {
+	Name        string
+	Description string
+	StarCount   string
+	IsOfficial  string
+	IsAutomated string
+}
+
+const searchDescWidth = 45
+
+func newSearchRow(r remote.SearchResult, noTrunc bool) searchRow {
+	desc := strings.ReplaceAll(r.Description, "\n", " ")
+	if !noTrunc {
+		desc = ellipsis(desc, searchDescWidth)
+	}
+	return searchRow{Name: r.Name, Description: desc, StarCount: strconv.Itoa(r.StarCount), IsOfficial: okMark(r.IsOfficial), IsAutomated: okMark(r.IsAutomated)}
+}
+
+func okMark(b bool) string {
+	if b {
+		return "[OK]"
+	}
+	return ""
+}
+
+// ellipsis cuts s to max runes, the last being "…", as Docker's CLI does.
+func ellipsis(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max-1]) + "…"
+}
+
+// Docker's default table: NAME DESCRIPTION STARS OFFICIAL.
+const searchDefaultFormat = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+
+var searchHeader = map[string]string{
+	"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
+	"IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED",
+}
+
+func searchTemplate(format string) (*template.Template, bool, error) {
+	if format == "" || format == "table" {
+		format = searchDefaultFormat
+	}
+	table := false
+	if rest, ok := strings.CutPrefix(format, "table "); ok {
+		table, format = true, rest
+	} else if format == "table" {
+		table = true
+	}
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	t, err := template.New("search").Option("missingkey=zero").Parse(format)
+	if err != nil {
+		return nil, false, errors.New("invalid --format template: " + err.Error())
+	}
+	return t, table, nil
+}

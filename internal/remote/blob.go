@@ -1,0 +1,323 @@
+package remote
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sys/unix"
+)
+
+// maxAttempts is how many times one run tries a blob whose connection broke
+// mid-transfer; each retry continues from the bytes already on disk.
+const maxAttempts = 4
+
+// copyBufSize is the buffer for streaming a blob to disk: large enough that
+// the syscall and hashing overhead per byte is negligible.
+const copyBufSize = 1 << 20
+
+// fetchBlob downloads one blob into o.PartialDir (or a temp file), resuming
+// from what a previous attempt or run left there with an HTTP Range request,
+// verifies size and digest, and hands it to sink.
+func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor, sink BlobSink, o PullOptions) error {
+	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
+		return fmt.Errorf("blob %s: unsupported digest", d.Digest)
+	}
+	if d.Size < 0 {
+		return fmt.Errorf("blob %s: negative size", d.Digest)
+	}
+	id := ShortID(d.Digest)
+	layer := d.MediaType.IsLayer() || (!d.MediaType.IsConfig() && d.MediaType != "")
+	status := func(s string) {
+		if layer {
+			o.Progress.Status(id, s)
+		}
+	}
+	pf, err := openPartial(o.PartialDir, d.Digest)
+	if err != nil {
+		return err
+	}
+	defer pf.close()
+	// When the file itself will become the stored blob, start writing it
+	// back to disk while the download goes on, so the final fsync does not
+	// have to push the whole layer at once.
+	_, pf.writeBehind = sink.(BlobFileSink)
+
+	// Rebuild the hash state of what is already on disk.
+	h := sha256.New()
+	off, err := pf.resumeState(d, h)
+	if err != nil {
+		return err
+	}
+	if off > 0 {
+		c.log.Debug("resuming blob", "digest", d.Digest, "bytes", off)
+	}
+	buf := make([]byte, copyBufSize)
+	for attempt := 1; off < d.Size || (d.Size == 0 && attempt == 1); attempt++ {
+		n, err := f.getRange(ctx, d, off, pf, h, buf, func(done int64) {
+			if layer {
+				o.Progress.Bytes(id, done, d.Size)
+			}
+		}, status)
+		if errors.Is(err, errRestart) {
+			off, n, err = 0, 0, nil
+			h.Reset()
+			if err := pf.truncate(); err != nil {
+				return err
+			}
+			attempt--
+			continue
+		}
+		off += n
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt >= maxAttempts || !transient(err) {
+			return fmt.Errorf("downloading blob %s: %w", d.Digest, err)
+		}
+		status(fmt.Sprintf("Retrying in %d second", attempt))
+		c.log.Debug("blob transfer broke; retrying", "digest", d.Digest, "bytes", off, "err", err)
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	status("Verifying Checksum")
+	got := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
+	if off != d.Size || got != d.Digest {
+		pf.discard()
+		return fmt.Errorf("blob %s: %w: got %d bytes with digest %s", d.Digest, errDigest, off, got)
+	}
+	status("Download complete")
+	if err := pf.commit(ctx, sink, d); err != nil {
+		return fmt.Errorf("storing blob %s: %w", d.Digest, err)
+	}
+	status("Pull complete")
+	return nil
+}
+
+// errRestart says the server ignored our Range and sent the whole blob.
+var errRestart = errors.New("server restarted the transfer")
+
+// getRange GETs the blob from byte off on, appending to w and h. It returns
+// the number of bytes written.
+func (f *repoFetcher) getRange(ctx context.Context, d v1.Descriptor, off int64, w io.Writer, h hash.Hash, buf []byte, progress func(int64), status func(string)) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+"/blobs/"+d.Digest.String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	if off > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case off > 0 && resp.StatusCode == http.StatusPartialContent:
+		if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != off {
+			return 0, errRestart
+		}
+	case off > 0 && resp.StatusCode == http.StatusOK:
+		// The registry does not do ranges: take the whole body from zero.
+		return 0, errRestart
+	case off > 0 && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return 0, errRestart
+	default:
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			return 0, err
+		}
+	}
+	status("Downloading")
+	remaining := d.Size - off
+	if resp.ContentLength >= 0 && resp.ContentLength != remaining {
+		return 0, fmt.Errorf("registry sent %d bytes, expected %d", resp.ContentLength, remaining)
+	}
+	// Never read past the declared size: a lying registry cannot fill the disk.
+	body := io.LimitReader(resp.Body, remaining+1)
+	var n int64
+	for {
+		k, rerr := body.Read(buf)
+		if k > 0 {
+			if n+int64(k) > remaining {
+				return n, fmt.Errorf("registry sent more than %d bytes", d.Size)
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			h.Write(buf[:k])
+			n += int64(k)
+			progress(off + n)
+		}
+		if rerr == io.EOF {
+			if n < remaining {
+				return n, io.ErrUnexpectedEOF
+			}
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+func contentRangeStart(v string) (int64, bool) {
+	rest, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	startStr, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(startStr, 10, 64)
+	return n, err == nil
+}
+
+// transient reports whether a failed transfer is worth continuing: broken
+// connections and server-side 5xx, not auth or not-found answers.
+func transient(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode >= 500
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "connection reset") || strings.Contains(s, "unexpected EOF") || strings.Contains(s, "broken pipe") || strings.Contains(s, "timeout")
+}
+
+// partialFile is a blob download in progress, locked against another berth
+// process pulling the same blob at the same time.
+type partialFile struct {
+	f    *os.File
+	path string
+	temp bool // not in a resume area: always removed
+
+	writeBehind bool  // start disk writeback of each written chunk early
+	off         int64 // bytes in the file
+	flushed     int64 // bytes handed to writeback
+}
+
+// writeBehindChunk is how much data accumulates before writeback of it is
+// started (sync_file_range, asynchronous: it does not wait for the disk).
+const writeBehindChunk = 8 << 20
+
+func (p *partialFile) Write(b []byte) (int, error) {
+	n, err := p.f.Write(b)
+	p.off += int64(n)
+	if p.writeBehind && p.off-p.flushed >= writeBehindChunk {
+		// Best effort: an error here only loses the optimisation.
+		_ = unix.SyncFileRange(int(p.f.Fd()), p.flushed, p.off-p.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		p.flushed = p.off
+	}
+	return n, err
+}
+
+func openPartial(dir string, d v1.Hash) (*partialFile, error) {
+	temp := dir == ""
+	var f *os.File
+	var err error
+	if temp {
+		f, err = os.CreateTemp("", "berth-blob-*")
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating partial download area: %w", err)
+		}
+		f, err = os.OpenFile(filepath.Join(dir, d.Algorithm+"-"+d.Hex), os.O_RDWR|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening partial download: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking partial download: %w", err)
+	}
+	return &partialFile{f: f, path: f.Name(), temp: temp}, nil
+}
+
+// resumeState hashes the bytes already in the file into h and positions the
+// file at their end. A file longer than the blob is started over.
+func (p *partialFile) resumeState(d v1.Descriptor, h hash.Hash) (int64, error) {
+	st, err := p.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	off := st.Size()
+	if off > d.Size {
+		return 0, p.truncate()
+	}
+	if off > 0 {
+		if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		if _, err := io.CopyN(h, p.f, off); err != nil {
+			return 0, p.truncate()
+		}
+	}
+	if _, err := p.f.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	p.off, p.flushed = off, off
+	return off, nil
+}
+
+func (p *partialFile) truncate() error {
+	p.off, p.flushed = 0, 0
+	if err := p.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := p.f.Seek(0, io.SeekStart)
+	return err
+}
+
+func (p *partialFile) discard() {
+	os.Remove(p.path)
+}
+
+// commit moves the verified file into sink: by rename when the sink allows
+// it, else by copying through WriteBlob (which verifies again).
+func (p *partialFile) commit(ctx context.Context, sink BlobSink, d v1.Descriptor) error {
+	if fs, ok := sink.(BlobFileSink); ok {
+		if err := p.f.Sync(); err != nil {
+			return err
+		}
+		if err := fs.AdoptBlob(ctx, d.Digest, d.Size, p.path); err != nil {
+			return err
+		}
+		os.Remove(p.path) // gone already when adopted by rename
+		return nil
+	}
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := sink.WriteBlob(ctx, d.Digest, d.Size, p.f); err != nil {
+		return err
+	}
+	os.Remove(p.path)
+	return nil
+}
+
+func (p *partialFile) close() {
+	p.f.Close()
+	if p.temp {
+		os.Remove(p.path)
+	}
+}

@@ -1,0 +1,187 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Cause is why a registry operation failed, in the four ways a user can act
+// on, or CauseOther.
+type Cause int
+
+const (
+	CauseOther       Cause = iota
+	CauseUnreachable       // DNS or connection failure
+	CauseAuth              // 401/403: missing or wrong credentials
+	CauseNotFound          // no such repository, tag or digest
+	CauseTLS               // certificate not trusted or invalid
+)
+
+// Error is a classified registry failure. Its message is one line; Hint says
+// what to do.
+type Error struct {
+	Cause Cause
+	Host  string // registry host as the user named it
+	Ref   string // HOST/NAME:TAG when known
+	Op    string // "pulling", "pushing", "logging in to", "searching"
+	Err   error
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (e *Error) Error() string {
+	switch e.Cause {
+	case CauseUnreachable:
+		return fmt.Sprintf("cannot reach registry %s: %s", e.Host, netDetail(e.Err))
+	case CauseAuth:
+		what := e.Ref
+		if what == "" {
+			what = e.Host
+		}
+		return fmt.Sprintf("unauthorized: access to %s denied (%s)", what, authDetail(e.Err))
+	case CauseNotFound:
+		return "manifest unknown: " + e.Ref
+	case CauseTLS:
+		detail := tlsProblem(e.Err)
+		if detail == "" {
+			detail = e.Err.Error()
+		}
+		return fmt.Sprintf("TLS verification of %s failed: %s", e.Host, detail)
+	}
+	if e.Ref != "" {
+		return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err)
+	}
+	return fmt.Sprintf("%s %s: %v", e.Op, e.Host, e.Err)
+}
+
+// Hint is the advice printed under the error.
+func (e *Error) Hint() string {
+	switch e.Cause {
+	case CauseUnreachable:
+		return "check the registry address and that it is running and reachable from here"
+	case CauseAuth:
+		return "to authenticate, run: berth login " + loginName(e.Host)
+	case CauseNotFound:
+		return "check the repository name and tag (or digest); the image may not exist or you may need to log in"
+	case CauseTLS:
+		return fmt.Sprintf("to trust the registry's CA put it in /etc/docker/certs.d/%s/ca.crt (or ~/.docker/certs.d/%s/ca.crt); to skip verification use --insecure-registry %s", e.Host, e.Host, e.Host)
+	}
+	return ""
+}
+
+func loginName(host string) string {
+	if ConfigHost(host) == "index.docker.io" {
+		return ""
+	}
+	return host
+}
+
+func netDetail(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		addr := ""
+		if op.Addr != nil {
+			addr = op.Addr.String()
+		}
+		cause := op.Err
+		for {
+			u := errors.Unwrap(cause)
+			if u == nil {
+				break
+			}
+			cause = u
+		}
+		if addr != "" {
+			return fmt.Sprintf("%s %s: %v", op.Op, addr, cause)
+		}
+		return fmt.Sprintf("%s: %v", op.Op, cause)
+	}
+	return err.Error()
+}
+
+func authDetail(err error) string {
+	var te *transport.Error
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return fmt.Sprintf("%s: %s", te.Errors[0].Code, te.Errors[0].Message)
+	}
+	if errors.As(err, &te) {
+		return http.StatusText(te.StatusCode)
+	}
+	var ae *authError
+	if errors.As(err, &ae) {
+		return ae.msg
+	}
+	return err.Error()
+}
+
+// authError is a credential rejection found by berth itself (login check).
+type authError struct{ msg string }
+
+func (e *authError) Error() string { return "unauthorized: " + e.msg }
+
+// notFoundError is a manifest the registry does not have.
+type notFoundError struct{ ref string }
+
+func (e *notFoundError) Error() string { return "manifest unknown: " + e.ref }
+
+// classify wraps err as an *Error with the cause found in it. Context
+// cancellation passes through untouched so the CLI can report an interrupt.
+func classify(err error, op, host, ref string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	return &Error{Cause: causeOf(err), Host: host, Ref: ref, Op: op, Err: err}
+}
+
+func causeOf(err error) Cause {
+	if tlsProblem(err) != "" {
+		return CauseTLS
+	}
+	var ae *authError
+	if errors.As(err, &ae) {
+		return CauseAuth
+	}
+	var nf *notFoundError
+	if errors.As(err, &nf) {
+		return CauseNotFound
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+				return CauseAuth
+			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode:
+				return CauseNotFound
+			}
+		}
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return CauseAuth
+		case http.StatusNotFound:
+			return CauseNotFound
+		}
+	}
+	var dnsErr *net.DNSError
+	var op *net.OpError
+	if errors.As(err, &dnsErr) || errors.As(err, &op) {
+		return CauseUnreachable
+	}
+	return CauseOther
+}

@@ -1,0 +1,147 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// tokenReply is a token server's answer (Docker's token auth spec, and the
+// OAuth2-style field names some servers use).
+type tokenReply struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// CheckLogin verifies user/password against the registry at host the way
+// `docker login` does: ping /v2/, then answer its challenge (Basic, or a
+// Bearer token request with offline_token=true). It returns the identity
+// token the token server handed out, if any, which Docker stores instead of
+// the password.
+func (c *Client) CheckLogin(ctx context.Context, host, user, pass string) (identityToken string, err error) {
+	tok, err := c.checkLogin(ctx, host, user, pass)
+	if err != nil {
+		return "", classify(err, "logging in to", host, "")
+	}
+	return tok, nil
+}
+
+func (c *Client) checkLogin(ctx context.Context, host, user, pass string) (string, error) {
+	hc, err := c.host(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	scheme := "https"
+	if hc.plain {
+		scheme = "http"
+	}
+	ping := scheme + "://" + host + "/v2/"
+	hcl := &http.Client{Transport: hc.base}
+	resp, err := c.get(ctx, hc.base, ping)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return "", nil // no authentication needed; Docker accepts the login
+	case http.StatusUnauthorized:
+	default:
+		return "", fmt.Errorf("GET %s: unexpected status %s", ping, resp.Status)
+	}
+	chs := ParseChallenges(resp.Header)
+	for _, ch := range chs {
+		switch ch.Scheme {
+		case "bearer":
+			return c.bearerLogin(ctx, hcl, ch, user, pass)
+		case "basic":
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, ping, nil)
+			if err != nil {
+				return "", err
+			}
+			req.SetBasicAuth(user, pass)
+			r, err := hcl.Do(req)
+			if err != nil {
+				return "", err
+			}
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return "", nil
+			}
+			return "", &authError{msg: "incorrect username or password"}
+		}
+	}
+	return "", fmt.Errorf("registry %s asks for an authentication scheme berth does not speak (%q)", host, resp.Header.Get("WWW-Authenticate"))
+}
+
+func (c *Client) bearerLogin(ctx context.Context, hcl *http.Client, ch Challenge, user, pass string) (string, error) {
+	realm := ch.Params["realm"]
+	u, err := url.Parse(realm)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("registry gave an invalid token realm %q", realm)
+	}
+	q := u.Query()
+	if s := ch.Params["service"]; s != "" {
+		q.Set("service", s)
+	}
+	q.Set("account", user)
+	q.Set("client_id", "berth")
+	q.Set("offline_token", "true")
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := hcl.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "", &authError{msg: "incorrect username or password"}
+	default:
+		return "", fmt.Errorf("token server %s: unexpected status %s", u.Host, resp.Status)
+	}
+	var tr tokenReply
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
+		return "", fmt.Errorf("token server %s: invalid reply: %w", u.Host, err)
+	}
+	if tr.Token == "" && tr.AccessToken == "" {
+		return "", fmt.Errorf("token server %s: reply has no token", u.Host)
+	}
+	return tr.RefreshToken, nil
+}
+
+// Login checks the credentials and saves them to Docker's config (or its
+// credential helper). It returns the helper used ("" for the file).
+func (c *Client) Login(ctx context.Context, host, user, pass string) (helper string, err error) {
+	tok, err := c.CheckLogin(ctx, host, user, pass)
+	if err != nil {
+		return "", err
+	}
+	e := AuthEntry{Username: user, Password: pass}
+	if tok != "" {
+		e = AuthEntry{Username: user, IdentityToken: tok}
+	}
+	return c.creds.Store(ctx, ServerKey(host), e)
+}
+
+// RegistryHost turns what the user typed after `login`/`logout` into a
+// registry host: "" and Hub's aliases are Docker Hub; a URL loses its
+// scheme and path.
+func RegistryHost(server string) string {
+	if server == "" {
+		return "index.docker.io"
+	}
+	h := ConfigHost(strings.TrimSpace(server))
+	return h
+}

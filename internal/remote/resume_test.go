@@ -1,0 +1,161 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/remote/remotetest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// cuttingProxy forwards to a registry and breaks the connection after cutAt
+// bytes of the response body for GETs of one blob, while cuts > 0.
+type cuttingProxy struct {
+	upstream string
+	blob     string
+	cutAt    int64
+	cuts     atomic.Int64
+	mu       sync.Mutex
+	ranges   []string // Range header of each GET of the blob ("" for none)
+}
+
+func (p *cuttingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	isBlob := r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+p.blob)
+	if isBlob {
+		p.mu.Lock()
+		p.ranges = append(p.ranges, r.Header.Get("Range"))
+		p.mu.Unlock()
+	}
+	w.WriteHeader(resp.StatusCode)
+	if isBlob && p.cuts.Add(-1) >= 0 {
+		io.CopyN(w, resp.Body, p.cutAt)
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
+	io.Copy(w, resp.Body)
+}
+
+func (p *cuttingProxy) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ranges...)
+}
+
+func setupResume(t *testing.T) (*cuttingProxy, string, v1.Image, v1.Hash) {
+	t.Helper()
+	reg := remotetest.Start(t, remotetest.Options{})
+	img := randomImage(t, 1<<20, 1)
+	skopeoPush(t, img, reg.Host+"/resume/img:v1")
+	ls, _ := img.Layers()
+	d, _ := ls[0].Digest()
+	p := &cuttingProxy{upstream: reg.Host, blob: d.String(), cutAt: 64 << 10}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, strings.TrimPrefix(srv.URL, "http://"), img, d
+}
+
+// A connection cut mid-layer is continued with a Range request in the same
+// run, not started again.
+func TestResumeWithinRun(t *testing.T) {
+	p, host, img, _ := setupResume(t)
+	p.cuts.Store(1)
+	e := newEnv(t, Settings{})
+	res, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Desc.Digest != digestOf(t, img.Digest) {
+		t.Fatal("wrong digest")
+	}
+	want := []string{"", fmt.Sprintf("bytes=%d-", p.cutAt)}
+	if got := p.seen(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("blob requests with ranges %q, want %q", got, want)
+	}
+}
+
+// A pull that gives up keeps its partial blob; the next run continues from
+// there and the result verifies.
+func TestResumeAcrossRuns(t *testing.T) {
+	p, host, img, layer := setupResume(t)
+	p.cuts.Store(100)
+	e := newEnv(t, Settings{})
+	partial := t.TempDir()
+	ref := mustRef(t, host+"/resume/img:v1")
+	if _, err := e.c.Pull(context.Background(), ref, e.st, PullOptions{PartialDir: partial}); err == nil {
+		t.Fatal("pull through a proxy that always cuts succeeded")
+	}
+	st, err := os.Stat(filepath.Join(partial, "sha256-"+layer.Hex))
+	if err != nil || st.Size() != int64(maxAttempts)*p.cutAt {
+		t.Fatalf("partial blob: %v, size %d; want %d bytes kept", err, sizeOf(st), int64(maxAttempts)*p.cutAt)
+	}
+	if e.st.HasBlob(layer) {
+		t.Fatal("an incomplete blob entered the store")
+	}
+	p.cuts.Store(0)
+	before := len(p.seen())
+	res, err := e.c.Pull(context.Background(), ref, e.st, PullOptions{PartialDir: partial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Desc.Digest != digestOf(t, img.Digest) || !e.st.HasBlob(layer) {
+		t.Fatal("resumed pull did not store the image")
+	}
+	got := p.seen()[before:]
+	if want := fmt.Sprintf("bytes=%d-", st.Size()); len(got) != 1 || got[0] != want {
+		t.Fatalf("second run requested %q, want one %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(partial, "sha256-"+layer.Hex)); !os.IsNotExist(err) {
+		t.Fatalf("partial file left behind: %v", err)
+	}
+}
+
+// A corrupt partial file (wrong bytes) is caught by the digest check and
+// never enters the store.
+func TestResumeCorruptPartial(t *testing.T) {
+	_, host, _, layer := setupResume(t)
+	e := newEnv(t, Settings{})
+	partial := t.TempDir()
+	os.WriteFile(filepath.Join(partial, "sha256-"+layer.Hex), []byte(strings.Repeat("x", 1000)), 0o600)
+	_, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: partial})
+	if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("err = %v, want a digest mismatch", err)
+	}
+	if e.st.HasBlob(layer) {
+		t.Fatal("corrupt blob stored")
+	}
+	// The bad partial is gone, so the next pull starts clean and succeeds.
+	if _, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: partial}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return -1
+	}
+	return st.Size()
+}

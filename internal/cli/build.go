@@ -21,7 +21,6 @@ import (
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 )
 
@@ -321,14 +320,6 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		return withHint(errors.New("--push: pushing is not available in this build of berth yet"), "the image is in the local store; push it with berth push once available")
 	}
 	return nil
-}
-
-// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
-// none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
-// isTerminal reports whether w is a terminal (the live view goes there).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {

@@ -143,7 +143,7 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 		}
 		return nil
 	}
-	if isTerminal(a.stdout) && isTerminalIn(a.stdin) {
+	if isTerminal(a.stdout) && isTerminal(a.stdin) {
 		return tui.Run(ctx, rep, a.stdin, a.stdout)
 	}
 	return writeSummary(out, rep)
@@ -284,22 +284,4 @@ func writeSummary(w io.Writer, rep *analyze.Report) error {
 	tui.WriteText(w, rep)
 	writeHints(w, rep)
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func isTerminalIn(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

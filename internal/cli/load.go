@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/output"
 	"io"
 	"os"
 	"sync"
@@ -124,10 +125,10 @@ func newProgressReader(ctx context.Context, r io.Reader, w io.Writer) *progressR
 			case <-ctx.Done():
 				return
 			case <-p.stop:
-				fmt.Fprintf(w, "\rLoading layer data %s\n", humanBytes(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s\n", output.HumanSize(p.n.Load()))
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "\rLoading layer data %s", humanBytes(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s", output.HumanSize(p.n.Load()))
 			}
 		}
 	}()
@@ -143,18 +144,4 @@ func (p *progressReader) Read(b []byte) (int, error) {
 func (p *progressReader) done() {
 	close(p.stop)
 	p.wg.Wait()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	f, units := float64(n), "kMGTPE"
-	i := -1
-	for f >= unit && i < len(units)-1 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.3g%cB", f, units[i])
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/output"
 	"io"
 	"log/slog"
 	"net"
@@ -335,7 +336,7 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 			for _, it := range res.Items {
 				switch it.Kind {
 				case "blob":
-					fmt.Fprintf(a.stdout, "%s blob %s (%s)\n", verb, it.Digest, humanBytes(it.Size))
+					fmt.Fprintf(a.stdout, "%s blob %s (%s)\n", verb, it.Digest, output.HumanSize(it.Size))
 				case "manifest", "link":
 					fmt.Fprintf(a.stdout, "%s %s %s@%s\n", verb, it.Kind, it.Repo, it.Digest)
 				default:
@@ -345,7 +346,7 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("garbage collection: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", humanBytes(res.Bytes))
+			fmt.Fprintf(a.stdout, "Total reclaimed space: %s\n", output.HumanSize(res.Bytes))
 			return nil
 		},
 	}
@@ -357,19 +358,6 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 	f.DurationVar(&delay, "delay", time.Hour, "Keep unreferenced content younger than this")
 	f.DurationVar(&uploadMaxAge, "upload-max-age", 24*time.Hour, "Delete upload sessions idle longer than this")
 	return cmd
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.3g%cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 func (a *app) newRegistryHtpasswdCmd() *cobra.Command {

@@ -63,16 +63,6 @@ func remoteErr(err error) error {
 	return err
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // canDrawBars reports whether w is a terminal with a known size, which the
 // bars need to redraw themselves (a pty without a size gets plain lines).
 func canDrawBars(w any) bool {

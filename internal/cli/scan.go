@@ -420,7 +420,7 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 		}
 		return img, nil
 	}
-	if img, err := a.storeImage(ctx, target, plat); err == nil {
+	if img, err := a.scanStoreImage(ctx, target, plat); err == nil {
 		return img, nil
 	} else if !errors.Is(err, errNotInStore) {
 		return nil, err
@@ -440,7 +440,7 @@ var errNotInStore = errors.New("image not in the local store")
 
 // storeImage finds target in the local store (Docker's lookup rules:
 // name[:tag], name@digest, ID or ID prefix).
-func (a *app) storeImage(ctx context.Context, target string, plat v1.Platform) (v1.Image, error) {
+func (a *app) scanStoreImage(ctx context.Context, target string, plat v1.Platform) (v1.Image, error) {
 	s, err := a.openStore(ctx)
 	if err != nil {
 		return nil, errNotInStore // no readable store: try the registry

@@ -24,12 +24,12 @@ import (
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
-type run struct {
+type scanRun struct {
 	stdout, stderr string
 	code           int
 }
 
-func berth(t *testing.T, env []string, args ...string) run {
+func scanBerth(t *testing.T, env []string, args ...string) scanRun {
 	t.Helper()
 	cmd := exec.Command(testenv.Berth(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -42,7 +42,7 @@ func berth(t *testing.T, env []string, args ...string) run {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return run{so.String(), se.String(), code}
+	return scanRun{so.String(), se.String(), code}
 }
 
 // TestScanCLI drives berth scan, scout cves, sbom and scan db end to end on
@@ -64,19 +64,19 @@ func TestScanCLI(t *testing.T) {
 	}
 
 	// No database: exit 2 with the command that fixes it.
-	r := berth(t, env, "scan", archive)
+	r := scanBerth(t, env, "scan", archive)
 	if r.code != 2 || !strings.Contains(r.stderr, "no vulnerability database") || !strings.Contains(r.stderr, "hint: import one with `berth scan db import") {
 		t.Fatalf("scan without a database: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if r := berth(t, env, "scan", "db", "status"); r.code != 2 {
+	if r := scanBerth(t, env, "scan", "db", "status"); r.code != 2 {
 		t.Fatalf("db status without a database: exit %d", r.code)
 	}
 
-	r = berth(t, env, "scan", "db", "import", scantest.GoVulnDB(t))
+	r = scanBerth(t, env, "scan", "db", "import", scantest.GoVulnDB(t))
 	if r.code != 0 || !regexp.MustCompile(`Imported \d{4} records`).MatchString(r.stdout) {
 		t.Fatalf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	r = berth(t, env, "scan", "db", "status")
+	r = scanBerth(t, env, "scan", "db", "status")
 	if r.code != 0 || !strings.Contains(r.stdout, "Go=") {
 		t.Fatalf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -85,14 +85,14 @@ func TestScanCLI(t *testing.T) {
 		osv := t.TempDir()
 		os.WriteFile(filepath.Join(osv, "X.json"), []byte(`{"id":"X-1","modified":"2020-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"golang.org/x/text"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`), 0o644)
 		old := filepath.Join(t.TempDir(), "old.db")
-		if r := berth(t, env, "scan", "db", "import", "--db", old, osv); r.code != 0 {
+		if r := scanBerth(t, env, "scan", "db", "import", "--db", old, osv); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		r := berth(t, env, "scan", "--db", old, archive)
+		r := scanBerth(t, env, "scan", "--db", old, archive)
 		if r.code != 0 || !strings.Contains(r.stderr, "warning: the vulnerability database is") || !strings.Contains(r.stdout, "X-1") {
 			t.Errorf("stale database: exit %d stderr %q", r.code, r.stderr)
 		}
-		r = berth(t, append(env, "BERTH_SCAN_DB_MAX_AGE=100000"), "scan", "--db", old, archive)
+		r = scanBerth(t, append(env, "BERTH_SCAN_DB_MAX_AGE=100000"), "scan", "--db", old, archive)
 		if strings.Contains(r.stderr, "warning: the vulnerability database") {
 			t.Errorf("warned despite BERTH_SCAN_DB_MAX_AGE: %q", r.stderr)
 		}
@@ -115,7 +115,7 @@ func TestScanCLI(t *testing.T) {
 			{[]string{"scan", filepath.Join(dir, "missing.tar"), "--db", filepath.Join(dir, "nope.db")}, 2},
 		}
 		for _, tc := range tests {
-			if r := berth(t, env, tc.args...); r.code != tc.code {
+			if r := scanBerth(t, env, tc.args...); r.code != tc.code {
 				t.Errorf("berth %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
 			}
 		}
@@ -125,7 +125,7 @@ func TestScanCLI(t *testing.T) {
 		sets := map[string][]string{}
 		for _, f := range []string{"json", "sarif", "cyclonedx", "spdx-json", "table"} {
 			out := filepath.Join(dir, "report."+f)
-			if r := berth(t, env, "scan", "--format", f, "-o", out, archive); r.code != 0 {
+			if r := scanBerth(t, env, "scan", "--format", f, "-o", out, archive); r.code != 0 {
 				t.Fatalf("%s: exit %d %s", f, r.code, r.stderr)
 			}
 			data, err := os.ReadFile(out)
@@ -148,7 +148,7 @@ func TestScanCLI(t *testing.T) {
 	t.Run("ignore file", func(t *testing.T) {
 		ign := filepath.Join(dir, ".trivyignore")
 		os.WriteFile(ign, []byte("CVE-2022-32149 exp:2999-01-01\nGO-2022-0956 exp:2001-01-01\nCVE-1999-0001\n"), 0o644)
-		r := berth(t, env, "scan", "--format", "json", "--ignorefile", ign, archive)
+		r := scanBerth(t, env, "scan", "--format", "json", "--ignorefile", ign, archive)
 		got := findingIDs(t, "json", []byte(r.stdout))
 		if r.code != 0 || contains(got, "GO-2022-1059") || !contains(got, "GO-2022-0956") {
 			t.Errorf("ignore by alias / expired entry: exit %d\n%s", r.code, r.stderr)
@@ -177,16 +177,16 @@ func TestScanCLI(t *testing.T) {
 		if out, err := exec.Command("tar", "-C", rootfs, "-cf", rootfsTar, ".").CombinedOutput(); err != nil {
 			t.Fatalf("tar: %v %s", err, out)
 		}
-		if r := berth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
+		if r := scanBerth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
 			t.Fatalf("import: exit %d %s", r.code, r.stderr)
 		}
 		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}} {
-			r := berth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
+			r := scanBerth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
 			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)
 			}
 		}
-		r := berth(t, env, "sbom", "--format", "cyclonedx", archive)
+		r := scanBerth(t, env, "sbom", "--format", "cyclonedx", archive)
 		if r.code != 0 || !strings.Contains(r.stdout, `"purl": "pkg:golang/golang.org/x/text@0.3.2"`) || strings.Contains(r.stdout, "vulnerabilities") {
 			t.Errorf("sbom: exit %d\n%s", r.code, r.stderr)
 		}
@@ -198,23 +198,23 @@ func TestScanCLI(t *testing.T) {
 		if err := remote.Write(ref, img); err != nil {
 			t.Fatal(err)
 		}
-		r := berth(t, env, "scan", "--format", "json", reg+"/team/app:1")
+		r := scanBerth(t, env, "scan", "--format", "json", reg+"/team/app:1")
 		if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 			t.Fatalf("scan from registry: exit %d\n%s", r.code, r.stderr)
 		}
-		if r := berth(t, env, "scan", "db", "push", reg+"/mirror/vulndb:latest"); r.code != 0 {
+		if r := scanBerth(t, env, "scan", "db", "push", reg+"/mirror/vulndb:latest"); r.code != 0 {
 			t.Fatalf("db push: exit %d\n%s", r.code, r.stderr)
 		}
 		other := filepath.Join(t.TempDir(), "pulled.db")
-		if r := berth(t, env, "scan", "db", "pull", "--db", other, reg+"/mirror/vulndb:latest"); r.code != 0 {
+		if r := scanBerth(t, env, "scan", "db", "pull", "--db", other, reg+"/mirror/vulndb:latest"); r.code != 0 {
 			t.Fatalf("db pull: exit %d\n%s", r.code, r.stderr)
 		}
-		r = berth(t, env, "scan", "--db", other, "--format", "json", archive)
+		r = scanBerth(t, env, "scan", "--db", other, "--format", "json", archive)
 		if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 			t.Errorf("scan with the pulled database: exit %d\n%s", r.code, r.stderr)
 		}
 		// Pulling an ordinary image is refused, and the database is kept.
-		if r := berth(t, env, "scan", "db", "pull", "--db", other, reg+"/team/app:1"); r.code != 2 || !strings.Contains(r.stderr, "not a berth vulnerability database") {
+		if r := scanBerth(t, env, "scan", "db", "pull", "--db", other, reg+"/team/app:1"); r.code != 2 || !strings.Contains(r.stderr, "not a berth vulnerability database") {
 			t.Errorf("pulling an image as a database: exit %d %s", r.code, r.stderr)
 		}
 	})

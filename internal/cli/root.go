@@ -91,6 +91,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	)
 	image.AddCommand(
 		a.newDiveCmd("analyze"),
+		a.newSaveCmd(),
+		a.newLoadCmd(),
+		a.newPullCmd(), a.newPushCmd(),
 		a.newImagesCmd("ls"),
 		a.newInspectCmd("inspect"),
 		a.newHistoryCmd("history"),

@@ -129,7 +129,7 @@ func JSON(w io.Writer, r *Report) error {
 	return enc.Encode(jr)
 }
 
-// Packages prints the inventory, one package per line (Scout's "packages").
+// Packages prints the inventory, one package per line (`berth sbom`'s table).
 func Packages(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tTYPE\tPATH\tLAYER")

@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -68,4 +70,55 @@ func TestHostDpkgStatus(t *testing.T) {
 		t.Errorf("ecosystem %q has no distribution release", eco)
 	}
 	t.Logf("%d packages, ecosystem %s, os %q", got, eco, inv.OS)
+}
+
+// TestEcosystemsInventoried: distroless status.d, Python dist-info and egg,
+// Java archives and npm package.json are all inventoried, each with the
+// osv-scalibr extractor that owns it.
+func TestEcosystemsInventoried(t *testing.T) {
+	root := t.TempDir()
+	var jar bytes.Buffer
+	zw := zip.NewWriter(&jar)
+	w, _ := zw.Create("META-INF/maven/org.example/lib/pom.properties")
+	w.Write([]byte("groupId=org.example\nartifactId=lib\nversion=1.2.3\n"))
+	w, _ = zw.Create("META-INF/MANIFEST.MF")
+	w.Write([]byte("Manifest-Version: 1.0\n"))
+	zw.Close()
+	files := map[string][]byte{
+		"etc/os-release":                                                    []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Distroless\"\n"),
+		"var/lib/dpkg/status.d/base":                                        []byte("Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\nSource: base-files\n"),
+		"var/lib/dpkg/status.d/libssl3":                                     []byte("Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n"),
+		"var/lib/dpkg/status.d/libssl3.md5sums":                             []byte("d41d8cd98f00b204e9800998ecf8427e  usr/lib/libssl.so.3\n"),
+		"usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA":  []byte("Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n"),
+		"usr/lib/python3/site-packages/six-1.16.0-py3.11.egg-info/PKG-INFO": []byte("Metadata-Version: 1.1\nName: six\nVersion: 1.16.0\n"),
+		"app/lib/lib-1.2.3.jar":                                             jar.Bytes(),
+		"app/node_modules/express/package.json":                             []byte(`{"name":"express","version":"4.18.2"}`),
+	}
+	for p, d := range files {
+		writeFile(t, filepath.Join(root, p), d, 0o644)
+	}
+	inv, err := DirInventory(context.Background(), root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range inv.Packages {
+		got[p.Name+"@"+p.Version] = p.Extractor + " " + p.Ecosystem
+	}
+	want := map[string]string{
+		"base-files@12.4+deb12u5":  "os/dpkg Debian:12",
+		"libssl3@3.0.11-1~deb12u2": "os/dpkg Debian:12",
+		"requests@2.31.0":          "python/wheelegg PyPI",
+		"six@1.16.0":               "python/wheelegg PyPI",
+		"org.example:lib@1.2.3":    "java/archive Maven",
+		"express@4.18.2":           "javascript/packagejson npm",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("inventory %v, want %v", got, want)
+	}
 }

@@ -71,6 +71,12 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 				warn("skipping layer entry escaping the root", "path", hdr.Name)
 				continue
 			}
+			if isSparse(hdr) {
+				// Real layers have no sparse files; a sparse entry can claim
+				// a gigabyte of zeros for a few bytes of input.
+				warn("skipping sparse layer entry", "path", hdr.Name)
+				continue
+			}
 			e := entry{path: p, info: hdr.FileInfo()}
 			switch hdr.Typeflag {
 			case tar.TypeReg: // archive/tar reports old-style '\x00' entries as TypeReg
@@ -95,6 +101,31 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 			}
 		}
 	}
+}
+
+func isSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// executableMagics start the executable formats Go produces: ELF, PE,
+// Mach-O (both byte orders, 32 and 64 bit).
+var executableMagics = [][]byte{
+	[]byte("\x7fELF"), []byte("MZ"),
+	{0xfe, 0xed, 0xfa, 0xce}, {0xfe, 0xed, 0xfa, 0xcf}, {0xce, 0xfa, 0xed, 0xfe}, {0xcf, 0xfa, 0xed, 0xfe},
+}
+
+func isExecutable(head []byte) bool {
+	for _, m := range executableMagics {
+		if bytes.HasPrefix(head, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // safeRel cleans a tar entry name to a path relative to the root and rejects
@@ -321,6 +352,18 @@ func (s *layerScanner) regular(e entry) error {
 		s.warn("skipping unreadable file", "path", e.path, "err", err)
 		return nil
 	}
+	goOnly := len(exs) == 1 && exs[0].Name() == gobinary.Name && !isContext
+	if goOnly {
+		// Most executable-bit files are scripts or ELF files of other
+		// languages: look at four bytes before reading the rest.
+		head := make([]byte, 4)
+		n, _ := io.ReadFull(r, head)
+		if !isExecutable(head[:n]) {
+			s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower Go binary
+			return nil
+		}
+		r = io.MultiReader(bytes.NewReader(head[:n]), r)
+	}
 	node, err := s.spool(r, size)
 	if err != nil {
 		return err
@@ -333,7 +376,7 @@ func (s *layerScanner) regular(e entry) error {
 		}
 	}
 	// An executable is only a Go binary if the linker's build info is in it.
-	if len(exs) == 1 && exs[0].Name() == gobinary.Name && !containsAt(node.data, node.size, goBuildInfoMagic) {
+	if goOnly && !containsAt(node.data, node.size, goBuildInfoMagic) {
 		s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower Go binary
 		if node.remove != nil {
 			node.remove()

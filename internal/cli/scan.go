@@ -72,7 +72,7 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.rootfs, "rootfs", "", "Scan a root filesystem directory instead of an image")
 	fl.StringVar(&f.input, "input", "", "Scan an image archive file (docker save format)")
-	fl.StringVarP(&f.format, "format", "f", "table", "Output format (table, json, sarif, cyclonedx, spdx-json)")
+	fl.StringVarP(&f.format, "format", "f", "table", "Output format (table, json, sarif, cyclonedx, spdx-json, packages)")
 	fl.StringVarP(&f.output, "output", "o", "", "Write the report to a file instead of stdout")
 	fl.StringVarP(&f.severity, "severity", "s", strings.Join(reverse(scan.Severities), ","), "Severities to report, comma separated")
 	fl.IntVar(&f.exitCode, "exit-code", 0, "Exit code when vulnerabilities are found")

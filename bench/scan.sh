@@ -60,7 +60,7 @@ records=$("$berth" scan db status | awk '/^Records/ {print $2}')
 read -r cold_t cold_r < <(timeit "$berth" scan --no-cache --format json -o "$work/r.json" bench:1)
 "$berth" scan bench:1 >/dev/null # fills the layer cache
 read -r warm_t warm_r < <(timeit "$berth" scan --format json -o "$work/r.json" bench:1)
-findings=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["Vulnerabilities"]))' "$work/r.json")
+findings=$(python3 -c 'import json,sys; print(sum(len(r["Vulnerabilities"]) for r in json.load(open(sys.argv[1]))["Results"]))' "$work/r.json")
 read -r sbom_t sbom_r < <(timeit "$berth" sbom --no-cache --rootfs "$work/rootfs" --format json)
 read -r dq_t dq_r < <(timeit dpkg-query -W)
 

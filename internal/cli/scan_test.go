@@ -108,6 +108,10 @@ func TestScanCLI(t *testing.T) {
 			{[]string{"scan", "--exit-code", "5", "--severity", "CRITICAL", archive}, 0},
 			{[]string{"scan", "--exit-code", "3", "--format", "sarif", archive}, 3},
 			{[]string{"scan", "--exit-code", "3", "--format", "cyclonedx", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "spdx-json", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "json", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "packages", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "json", "--severity", "HIGH", archive}, 0},
 			{[]string{"scout", "cves", "--exit-code", archive}, 2},
 			{[]string{"scout", "cves", "--only-severity", "critical", "--exit-code", archive}, 0},
 			{[]string{"scan", "--severity", "BOGUS", archive}, 125},
@@ -256,11 +260,15 @@ func findingIDs(t *testing.T, format string, data []byte) []string {
 	switch format {
 	case "json":
 		var r struct {
-			Vulnerabilities []struct{ VulnerabilityID, PkgName string }
+			Results []struct {
+				Vulnerabilities []struct{ VulnerabilityID, PkgName string }
+			}
 		}
 		mustJSON(t, data, &r)
-		for _, v := range r.Vulnerabilities {
-			out = append(out, v.VulnerabilityID+" "+v.PkgName)
+		for _, res := range r.Results {
+			for _, v := range res.Vulnerabilities {
+				out = append(out, v.VulnerabilityID+" "+v.PkgName)
+			}
 		}
 	case "sarif":
 		var r struct {

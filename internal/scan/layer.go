@@ -68,8 +68,10 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 			}
 			p, ok := safeRel(hdr.Name)
 			if !ok {
-				warn("skipping layer entry escaping the root", "path", hdr.Name)
-				continue
+				if p != "." {
+					warn("skipping layer entry escaping the root", "path", hdr.Name)
+				}
+				continue // "./" is the root itself
 			}
 			if isSparse(hdr) {
 				// Real layers have no sparse files; a sparse entry can claim
@@ -138,7 +140,7 @@ func safeRel(name string) (string, bool) {
 		}
 	}
 	p := cleanRel(name)
-	return p, p != "."
+	return p, p != "." // the root entry carries nothing to scan
 }
 
 // dirWalk walks a root filesystem directory without following symlinks.

@@ -60,6 +60,11 @@ func TestGoBinaryAgainstGoVulnDB(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The base layer is shared with the other build: its inventory
+			// comes from the cache, the rebuilt binary's layer does not.
+			if tc.text == "v0.3.8" && inv.Cached != 1 {
+				t.Errorf("%d layers from the cache, want the shared base only", inv.Cached)
+			}
 			findings, err := scan.Match(ctx, inv, db)
 			if err != nil {
 				t.Fatal(err)

@@ -227,8 +227,8 @@ func scanFailure(err error, hint string) error {
 		return nil
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
-		return err
+	if errors.As(err, &ue) || errors.Is(err, context.Canceled) {
+		return err // 125 and 130 keep their meaning
 	}
 	msg := err.Error()
 	if hint != "" {

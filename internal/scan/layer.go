@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -242,8 +243,18 @@ func (s *layerScanner) warn(msg string, args ...any) {
 // the context (os-release, directories) of the layers below; it is not
 // modified.
 func scanLayer(ctx context.Context, walk walkFunc, lower *memFS, exs []filesystem.Extractor, log *slog.Logger, tempDir string) (*layerRecord, error) {
+	s, err := readLayer(ctx, walk, exs, log, tempDir)
+	if err != nil {
+		return nil, err
+	}
+	return s.extractAll(ctx, lower)
+}
+
+// readLayer walks a layer and retains what the extractors will need. It
+// needs nothing from other layers, so layers can be read concurrently; the
+// caller must call extractAll (or release) on the result.
+func readLayer(ctx context.Context, walk walkFunc, exs []filesystem.Extractor, log *slog.Logger, tempDir string) (*layerScanner, error) {
 	s := &layerScanner{exs: exs, log: log, tempDir: tempDir, rec: &layerRecord{Context: map[string][]byte{}, Links: map[string]string{}}, byPath: map[string]*retained{}}
-	defer s.release()
 	dirs := map[string]bool{}
 	err := walk(func(e entry) error {
 		if err := ctx.Err(); err != nil {
@@ -276,11 +287,20 @@ func scanLayer(ctx context.Context, walk walkFunc, lower *memFS, exs []filesyste
 		return nil
 	})
 	if err != nil {
+		s.release()
 		return nil, err
 	}
 	for d := range dirs {
 		s.rec.Dirs = append(s.rec.Dirs, d)
 	}
+	sort.Strings(s.rec.Dirs)
+	return s, nil
+}
+
+// extractAll runs the extractors on the retained files, seeing the layers
+// below through lower, and releases the retained files.
+func (s *layerScanner) extractAll(ctx context.Context, lower *memFS) (*layerRecord, error) {
+	defer s.release()
 	fsys := viewFor(lower, s.rec)
 	for _, r := range s.files {
 		fsys.nodes[r.path] = r.node

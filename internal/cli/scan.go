@@ -46,6 +46,8 @@ type scanFlags struct {
 	maxAgeDays int
 	noCache    bool
 	platform   string
+	quiet      bool
+	timeout    time.Duration
 }
 
 func (a *app) newScanCmd() *cobra.Command {
@@ -78,6 +80,19 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl.IntVar(&f.exitCode, "exit-code", 0, "Exit code when vulnerabilities are found")
 	fl.BoolVar(&f.unfixed, "ignore-unfixed", false, "Report only vulnerabilities with a fixed version")
 	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file (one id per line, optional exp:YYYY-MM-DD)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress warnings")
+	fl.DurationVar(&f.timeout, "timeout", 0, "Give up after this long (e.g. 5m)")
+	// trivy flags that scripts pass and berth's offline design makes moot.
+	var ignoredBool bool
+	var ignoredStr string
+	for _, n := range []string{"skip-db-update", "skip-update", "offline-scan", "no-progress", "skip-java-db-update"} {
+		fl.BoolVar(&ignoredBool, n, false, "Accepted for trivy compatibility; berth never downloads during a scan")
+		_ = fl.MarkHidden(n)
+	}
+	fl.StringVar(&ignoredStr, "scanners", "vuln", "Accepted for trivy compatibility; berth scans for vulnerabilities")
+	fl.StringVar(&ignoredStr, "cache-dir", "", "Accepted for trivy compatibility; the cache lives in ROOT/scan")
+	_ = fl.MarkHidden("scanners")
+	_ = fl.MarkHidden("cache-dir")
 	a.dbFlags(cmd, &f)
 	cmd.AddCommand(a.newScanDBCmd(&f))
 	return cmd
@@ -256,6 +271,16 @@ func (a *app) dbFile(f scanFlags) string {
 const dbHint = "import one with `berth scan db import DIR|all.zip` or pull a mirror with `berth scan db pull REF`"
 
 func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.Policy, gate int) error {
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	warnf := func(format string, args ...any) {
+		if !f.quiet {
+			fmt.Fprintf(a.stderr, "berth: warning: "+format+"\n", args...)
+		}
+	}
 	if f.format == "" {
 		f.format = "table"
 	}
@@ -273,7 +298,7 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	if st, err := db.Status(); err == nil {
 		maxAge := time.Duration(f.maxAgeDays) * 24 * time.Hour
 		if age := st.Age(time.Now()); maxAge > 0 && age > maxAge {
-			fmt.Fprintf(a.stderr, "berth: warning: the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`\n",
+			warnf("the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`",
 				int(age.Hours()/24), st.Newest.Format("2006-01-02"))
 		}
 	}
@@ -301,10 +326,10 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	}
 	rep.Result = pol.Apply(findings)
 	for _, n := range rep.Result.Notes {
-		fmt.Fprintf(a.stderr, "berth: warning: %s\n", n)
+		warnf("%s", n)
 	}
 	for _, w := range rep.Inventory.Warnings {
-		fmt.Fprintf(a.stderr, "berth: warning: %s\n", w)
+		warnf("%s", w)
 	}
 	if err := a.emit(f, func(w io.Writer) error { return report.Write(w, f.format, rep) }); err != nil {
 		return err

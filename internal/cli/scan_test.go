@@ -114,6 +114,7 @@ func TestScanCLI(t *testing.T) {
 			{[]string{"scan", "--exit-code", "3", "--format", "json", "--severity", "HIGH", archive}, 0},
 			{[]string{"scout", "cves", "--exit-code", archive}, 2},
 			{[]string{"scout", "cves", "--only-severity", "critical", "--exit-code", archive}, 0},
+			{[]string{"scan", "--exit-code", "4", "--skip-db-update", "--offline-scan", "--no-progress", "--scanners", "vuln", "-q", "--timeout", "5m", archive}, 4},
 			{[]string{"scan", "--severity", "BOGUS", archive}, 125},
 			{[]string{"scan", "--format", "xml", archive}, 125},
 			{[]string{"scan", filepath.Join(dir, "missing.tar"), "--db", filepath.Join(dir, "nope.db")}, 2},

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // copyFile copies a host file into a test root filesystem.
@@ -121,4 +123,40 @@ func TestEcosystemsInventoried(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("inventory %v, want %v", got, want)
 	}
+}
+
+// TestRPMDatabase inventories an rpm database written by the real rpm:
+// a package built with rpmbuild and recorded with rpm --justdb.
+func TestRPMDatabase(t *testing.T) {
+	rpm := testenv.Peer(t, "rpm")
+	rpmbuild := testenv.Peer(t, "rpmbuild")
+	top := t.TempDir()
+	spec := filepath.Join(top, "berthtest.spec")
+	writeFile(t, spec, []byte("Name: berthtest\nVersion: 1.2.3\nRelease: 4.el9\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%files\n"), 0o644)
+	if out, err := exec.Command(rpmbuild, "--define", "_topdir "+top, "-bb", spec).CombinedOutput(); err != nil {
+		t.Fatalf("rpmbuild: %v\n%s", err, out)
+	}
+	root := t.TempDir()
+	dbdir := filepath.Join(root, "var/lib/rpm")
+	os.MkdirAll(dbdir, 0o755)
+	pkg := filepath.Join(top, "RPMS/noarch/berthtest-1.2.3-4.el9.noarch.rpm")
+	for _, args := range [][]string{{"--dbpath", dbdir, "--initdb"}, {"--dbpath", dbdir, "-i", "--justdb", "--nodeps", "--ignoreos", "--ignorearch", pkg}} {
+		if out, err := exec.Command(rpm, args...).CombinedOutput(); err != nil {
+			t.Fatalf("rpm %v: %v\n%s", args, err, out)
+		}
+	}
+	writeFile(t, filepath.Join(root, "etc/os-release"), []byte("NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3\"\n"), 0o644)
+	inv, err := DirInventory(context.Background(), root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, p := range inv.Packages {
+		found = append(found, p.Extractor+" "+p.Name+"@"+p.Version+" "+p.Ecosystem)
+	}
+	want := "os/rpm berthtest@1.2.3-4.el9 Rocky Linux:9"
+	if len(found) != 1 || !strings.HasPrefix(found[0], "os/rpm berthtest@1.2.3-4.el9") {
+		t.Fatalf("inventory %q, want %q", found, want)
+	}
+	t.Logf("%s", found[0])
 }

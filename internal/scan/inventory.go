@@ -272,7 +272,10 @@ func finish(inv *Inventory, recs []*layerRecord, view *memFS) (*Inventory, error
 		if a.Version != b.Version {
 			return a.Version < b.Version
 		}
-		return a.Path < b.Path
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Extractor < b.Extractor
 	})
 	if f, err := view.Open("etc/os-release"); err == nil {
 		data, _ := io.ReadAll(io.LimitReader(f, maxContextSize))

@@ -445,6 +445,11 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 		}
 		return img, nil
 	}
+	if strings.HasPrefix(target, "/") || strings.HasPrefix(target, ".") || strings.HasSuffix(target, ".tar") || strings.HasSuffix(target, ".tar.gz") {
+		// Meant as a file: say so rather than "invalid reference format".
+		_, err := os.Stat(target)
+		return nil, fmt.Errorf("reading image archive: %w", err)
+	}
 	if img, err := a.storeImage(ctx, target, plat); err == nil {
 		return img, nil
 	} else if !errors.Is(err, errNotInStore) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -404,8 +406,13 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 		rep.Target = f.rootfs
 		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
 	} else {
+		tmp, terr := os.MkdirTemp("", "berth-scan-src-")
+		if terr != nil {
+			return nil, terr
+		}
+		defer os.RemoveAll(tmp) // the image is read completely before inventory returns
 		var img v1.Image
-		img, err = a.resolveImage(ctx, target, f.platform)
+		img, err = a.resolveImage(ctx, target, f.platform, tmp)
 		if err != nil {
 			return nil, err
 		}
@@ -425,9 +432,11 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 	return rep, nil
 }
 
-// resolveImage finds IMAGE: an archive file, an OCI layout directory, an
-// image in the local store, or a registry reference read without importing.
-func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Image, error) {
+// resolveImage finds IMAGE: an archive file (docker save or OCI archive),
+// an OCI layout directory, an image in the local store, or a registry
+// reference read without importing. tmpDir is private scratch space the
+// caller removes after reading the image.
+func (a *app) resolveImage(ctx context.Context, target, platform, tmpDir string) (v1.Image, error) {
 	plat, err := parsePlatform(platform)
 	if err != nil {
 		return nil, usageError{err}
@@ -440,10 +449,13 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 			return imageFromLayout(target, plat)
 		}
 		img, err := tarball.ImageFromPath(target, nil)
-		if err != nil {
-			return nil, fmt.Errorf("reading image archive %s: %w", target, err)
+		if err == nil {
+			return img, nil
 		}
-		return img, nil
+		if oci, oerr := ociArchiveImage(target, tmpDir, plat); oerr == nil {
+			return oci, nil
+		}
+		return nil, fmt.Errorf("reading image archive %s: %w", target, err)
 	}
 	if strings.HasPrefix(target, "/") || strings.HasPrefix(target, ".") || strings.HasSuffix(target, ".tar") || strings.HasSuffix(target, ".tar.gz") {
 		// Meant as a file: say so rather than "invalid reference format".
@@ -467,6 +479,51 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 }
 
 var errNotInStore = errors.New("image not in the local store")
+
+var ociBlobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
+
+// ociArchiveImage reads an OCI archive (a tar of an OCI layout, as skopeo
+// and podman write "oci-archive:"). Only index.json, oci-layout and
+// blobs/sha256/<hex> regular files are copied, into a private temporary
+// directory removed when the command ends; no other entry touches disk.
+func ociArchiveImage(path, dir string, plat v1.Platform) (v1.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag != tar.TypeReg || (name != "index.json" && name != "oci-layout" && !ociBlobName.MatchString(name)) {
+			continue
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		_, err = io.Copy(out, tr)
+		out.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return nil, errors.New("not an OCI archive")
+	}
+	return imageFromLayout(dir, plat)
+}
 
 // storeImage finds target in the local store (Docker's lookup rules:
 // name[:tag], name@digest, ID or ID prefix).

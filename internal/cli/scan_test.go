@@ -185,7 +185,12 @@ func TestScanCLI(t *testing.T) {
 		if r := berth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
 			t.Fatalf("import: exit %d %s", r.code, r.stderr)
 		}
-		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}} {
+		// an OCI archive written by skopeo
+		ociArchive := filepath.Join(dir, "app-oci.tar")
+		if out, err := exec.Command(testenv.Peer(t, "skopeo"), "copy", "--quiet", "docker-archive:"+archive, "oci-archive:"+ociArchive).CombinedOutput(); err != nil {
+			t.Fatalf("skopeo: %v %s", err, out)
+		}
+		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}, {ociArchive}} {
 			r := berth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
 			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)

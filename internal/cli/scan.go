@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -46,6 +48,8 @@ type scanFlags struct {
 	maxAgeDays int
 	noCache    bool
 	platform   string
+	quiet      bool
+	timeout    time.Duration
 }
 
 func (a *app) newScanCmd() *cobra.Command {
@@ -72,12 +76,25 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.rootfs, "rootfs", "", "Scan a root filesystem directory instead of an image")
 	fl.StringVar(&f.input, "input", "", "Scan an image archive file (docker save format)")
-	fl.StringVarP(&f.format, "format", "f", "table", "Output format (table, json, sarif, cyclonedx, spdx-json)")
+	fl.StringVarP(&f.format, "format", "f", "table", "Output format (table, json, sarif, cyclonedx, spdx-json, packages)")
 	fl.StringVarP(&f.output, "output", "o", "", "Write the report to a file instead of stdout")
 	fl.StringVarP(&f.severity, "severity", "s", strings.Join(reverse(scan.Severities), ","), "Severities to report, comma separated")
 	fl.IntVar(&f.exitCode, "exit-code", 0, "Exit code when vulnerabilities are found")
 	fl.BoolVar(&f.unfixed, "ignore-unfixed", false, "Report only vulnerabilities with a fixed version")
 	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file (one id per line, optional exp:YYYY-MM-DD)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress warnings")
+	fl.DurationVar(&f.timeout, "timeout", 0, "Give up after this long (e.g. 5m)")
+	// trivy flags that scripts pass and berth's offline design makes moot.
+	var ignoredBool bool
+	var ignoredStr string
+	for _, n := range []string{"skip-db-update", "skip-update", "offline-scan", "no-progress", "skip-java-db-update"} {
+		fl.BoolVar(&ignoredBool, n, false, "Accepted for trivy compatibility; berth never downloads during a scan")
+		_ = fl.MarkHidden(n)
+	}
+	fl.StringVar(&ignoredStr, "scanners", "vuln", "Accepted for trivy compatibility; berth scans for vulnerabilities")
+	fl.StringVar(&ignoredStr, "cache-dir", "", "Accepted for trivy compatibility; the cache lives in ROOT/scan")
+	_ = fl.MarkHidden("scanners")
+	_ = fl.MarkHidden("cache-dir")
 	a.dbFlags(cmd, &f)
 	cmd.AddCommand(a.newScanDBCmd(&f))
 	return cmd
@@ -227,8 +244,8 @@ func scanFailure(err error, hint string) error {
 		return nil
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
-		return err
+	if errors.As(err, &ue) || errors.Is(err, context.Canceled) {
+		return err // 125 and 130 keep their meaning
 	}
 	msg := err.Error()
 	if hint != "" {
@@ -256,6 +273,16 @@ func (a *app) dbFile(f scanFlags) string {
 const dbHint = "import one with `berth scan db import DIR|all.zip` or pull a mirror with `berth scan db pull REF`"
 
 func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.Policy, gate int) error {
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	warnf := func(format string, args ...any) {
+		if !f.quiet {
+			fmt.Fprintf(a.stderr, "berth: warning: "+format+"\n", args...)
+		}
+	}
 	if f.format == "" {
 		f.format = "table"
 	}
@@ -273,7 +300,7 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	if st, err := db.Status(); err == nil {
 		maxAge := time.Duration(f.maxAgeDays) * 24 * time.Hour
 		if age := st.Age(time.Now()); maxAge > 0 && age > maxAge {
-			fmt.Fprintf(a.stderr, "berth: warning: the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`\n",
+			warnf("the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`",
 				int(age.Hours()/24), st.Newest.Format("2006-01-02"))
 		}
 	}
@@ -301,10 +328,10 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	}
 	rep.Result = pol.Apply(findings)
 	for _, n := range rep.Result.Notes {
-		fmt.Fprintf(a.stderr, "berth: warning: %s\n", n)
+		warnf("%s", n)
 	}
 	for _, w := range rep.Inventory.Warnings {
-		fmt.Fprintf(a.stderr, "berth: warning: %s\n", w)
+		warnf("%s", w)
 	}
 	if err := a.emit(f, func(w io.Writer) error { return report.Write(w, f.format, rep) }); err != nil {
 		return err
@@ -379,8 +406,13 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 		rep.Target = f.rootfs
 		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
 	} else {
+		tmp, terr := os.MkdirTemp("", "berth-scan-src-")
+		if terr != nil {
+			return nil, terr
+		}
+		defer os.RemoveAll(tmp) // the image is read completely before inventory returns
 		var img v1.Image
-		img, err = a.resolveImage(ctx, target, f.platform)
+		img, err = a.resolveImage(ctx, target, f.platform, tmp)
 		if err != nil {
 			return nil, err
 		}
@@ -400,9 +432,11 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 	return rep, nil
 }
 
-// resolveImage finds IMAGE: an archive file, an OCI layout directory, an
-// image in the local store, or a registry reference read without importing.
-func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Image, error) {
+// resolveImage finds IMAGE: an archive file (docker save or OCI archive),
+// an OCI layout directory, an image in the local store, or a registry
+// reference read without importing. tmpDir is private scratch space the
+// caller removes after reading the image.
+func (a *app) resolveImage(ctx context.Context, target, platform, tmpDir string) (v1.Image, error) {
 	plat, err := parsePlatform(platform)
 	if err != nil {
 		return nil, usageError{err}
@@ -415,10 +449,18 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 			return imageFromLayout(target, plat)
 		}
 		img, err := tarball.ImageFromPath(target, nil)
-		if err != nil {
-			return nil, fmt.Errorf("reading image archive %s: %w", target, err)
+		if err == nil {
+			return img, nil
 		}
-		return img, nil
+		if oci, oerr := ociArchiveImage(target, tmpDir, plat); oerr == nil {
+			return oci, nil
+		}
+		return nil, fmt.Errorf("reading image archive %s: %w", target, err)
+	}
+	if strings.HasPrefix(target, "/") || strings.HasPrefix(target, ".") || strings.HasSuffix(target, ".tar") || strings.HasSuffix(target, ".tar.gz") {
+		// Meant as a file: say so rather than "invalid reference format".
+		_, err := os.Stat(target)
+		return nil, fmt.Errorf("reading image archive: %w", err)
 	}
 	if img, err := a.scanStoreImage(ctx, target, plat); err == nil {
 		return img, nil
@@ -437,6 +479,51 @@ func (a *app) resolveImage(ctx context.Context, target, platform string) (v1.Ima
 }
 
 var errNotInStore = errors.New("image not in the local store")
+
+var ociBlobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
+
+// ociArchiveImage reads an OCI archive (a tar of an OCI layout, as skopeo
+// and podman write "oci-archive:"). Only index.json, oci-layout and
+// blobs/sha256/<hex> regular files are copied, into a private temporary
+// directory removed when the command ends; no other entry touches disk.
+func ociArchiveImage(path, dir string, plat v1.Platform) (v1.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag != tar.TypeReg || (name != "index.json" && name != "oci-layout" && !ociBlobName.MatchString(name)) {
+			continue
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		_, err = io.Copy(out, tr)
+		out.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return nil, errors.New("not an OCI archive")
+	}
+	return imageFromLayout(dir, plat)
+}
 
 // storeImage finds target in the local store (Docker's lookup rules:
 // name[:tag], name@digest, ID or ID prefix).

@@ -108,8 +108,13 @@ func TestScanCLI(t *testing.T) {
 			{[]string{"scan", "--exit-code", "5", "--severity", "CRITICAL", archive}, 0},
 			{[]string{"scan", "--exit-code", "3", "--format", "sarif", archive}, 3},
 			{[]string{"scan", "--exit-code", "3", "--format", "cyclonedx", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "spdx-json", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "json", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "packages", archive}, 3},
+			{[]string{"scan", "--exit-code", "3", "--format", "json", "--severity", "HIGH", archive}, 0},
 			{[]string{"scout", "cves", "--exit-code", archive}, 2},
 			{[]string{"scout", "cves", "--only-severity", "critical", "--exit-code", archive}, 0},
+			{[]string{"scan", "--exit-code", "4", "--skip-db-update", "--offline-scan", "--no-progress", "--scanners", "vuln", "-q", "--timeout", "5m", archive}, 4},
 			{[]string{"scan", "--severity", "BOGUS", archive}, 125},
 			{[]string{"scan", "--format", "xml", archive}, 125},
 			{[]string{"scan", filepath.Join(dir, "missing.tar"), "--db", filepath.Join(dir, "nope.db")}, 2},
@@ -180,7 +185,12 @@ func TestScanCLI(t *testing.T) {
 		if r := scanBerth(t, env, "import", rootfsTar, "vulnapp:1"); r.code != 0 {
 			t.Fatalf("import: exit %d %s", r.code, r.stderr)
 		}
-		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}} {
+		// an OCI archive written by skopeo
+		ociArchive := filepath.Join(dir, "app-oci.tar")
+		if out, err := exec.Command(testenv.Peer(t, "skopeo"), "copy", "--quiet", "docker-archive:"+archive, "oci-archive:"+ociArchive).CombinedOutput(); err != nil {
+			t.Fatalf("skopeo: %v %s", err, out)
+		}
+		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}, {ociArchive}} {
 			r := scanBerth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
 			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)
@@ -256,11 +266,15 @@ func findingIDs(t *testing.T, format string, data []byte) []string {
 	switch format {
 	case "json":
 		var r struct {
-			Vulnerabilities []struct{ VulnerabilityID, PkgName string }
+			Results []struct {
+				Vulnerabilities []struct{ VulnerabilityID, PkgName string }
+			}
 		}
 		mustJSON(t, data, &r)
-		for _, v := range r.Vulnerabilities {
-			out = append(out, v.VulnerabilityID+" "+v.PkgName)
+		for _, res := range r.Results {
+			for _, v := range res.Vulnerabilities {
+				out = append(out, v.VulnerabilityID+" "+v.PkgName)
+			}
 		}
 	case "sarif":
 		var r struct {

@@ -29,6 +29,16 @@ func OpenCache(path string) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening scan cache %s: %w", path, err)
 	}
+	// Only create the bucket when missing: a write transaction costs an
+	// fsync, and a warm scan should not write at all.
+	exists := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		exists = tx.Bucket(bucketLayers) != nil
+		return nil
+	})
+	if exists {
+		return &Cache{db: db}, nil
+	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketLayers)
 		return err

@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,23 @@ func TestGoBinaryAgainstGoVulnDB(t *testing.T) {
 	}
 	if src.Records < 4000 || src.Skipped != 0 {
 		t.Fatalf("imported %d records, skipped %d; want the whole Go database", src.Records, src.Skipped)
+	}
+	// GitHub's advisory for the same vulnerability, in osv.dev's shape, as a
+	// second source: it must merge with GO-2022-1059 and lend its CVSS.
+	ghsa := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ghsa, "GHSA-69ch-w2m2-3vjp.json"), []byte(`{
+  "schema_version": "1.4.0", "id": "GHSA-69ch-w2m2-3vjp", "modified": "2026-10-01T00:00:00Z",
+  "aliases": ["CVE-2022-32149"], "related": ["GO-2022-1059"],
+  "summary": "golang.org/x/text/language Denial of service via crafted Accept-Language header",
+  "affected": [{"package": {"ecosystem": "Go", "name": "golang.org/x/text", "purl": "pkg:golang/golang.org/x/text"},
+    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "0.3.8"}]}]}],
+  "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"}],
+  "database_specific": {"github_reviewed": true, "severity": "HIGH", "cwe_ids": ["CWE-400"]}
+}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vulndb.Import(ctx, dbPath, ghsa, nil); err != nil {
+		t.Fatal(err)
 	}
 	db, err := vulndb.Open(ctx, dbPath)
 	if err != nil {
@@ -60,6 +78,11 @@ func TestGoBinaryAgainstGoVulnDB(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The base layer is shared with the other build: its inventory
+			// comes from the cache, the rebuilt binary's layer does not.
+			if tc.text == "v0.3.8" && inv.Cached != 1 {
+				t.Errorf("%d layers from the cache, want the shared base only", inv.Cached)
+			}
 			findings, err := scan.Match(ctx, inv, db)
 			if err != nil {
 				t.Fatal(err)
@@ -87,8 +110,16 @@ func TestGoBinaryAgainstGoVulnDB(t *testing.T) {
 					t.Errorf("%s found in %q", id, f.Package.Path)
 				}
 			}
-			if f, ok := got["GO-2022-1059"]; ok && !contains(f.Aliases, "CVE-2022-32149") {
-				t.Errorf("GO-2022-1059 aliases %v lack CVE-2022-32149", f.Aliases)
+			if f, ok := got["GO-2022-1059"]; ok {
+				if !contains(f.Aliases, "CVE-2022-32149") || !contains(f.Aliases, "GHSA-69ch-w2m2-3vjp") {
+					t.Errorf("GO-2022-1059 aliases %v lack CVE-2022-32149 / GHSA-69ch-w2m2-3vjp", f.Aliases)
+				}
+				if f.Severity != "HIGH" || f.Score != 7.5 {
+					t.Errorf("GO-2022-1059 severity %s %.1f, want HIGH 7.5 from the GHSA record", f.Severity, f.Score)
+				}
+			}
+			if _, dup := got["GHSA-69ch-w2m2-3vjp"]; dup {
+				t.Error("GHSA-69ch-w2m2-3vjp reported separately from GO-2022-1059")
 			}
 			if tc.wantNotID != "" {
 				if _, ok := got[tc.wantNotID]; ok {

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Layer is one image layer as the scanner needs it. Open is only called
@@ -90,33 +92,68 @@ func ImageInventory(ctx context.Context, layers []Layer, opts Options) (*Invento
 	inv := &Inventory{}
 	exKey := extractorsKey(exs)
 	recs := make([]*layerRecord, len(layers))
-	view := newMemFS()
+	keys := make([]string, len(layers))
 	chain := ""
 	for i, l := range layers {
 		chain = chainID(chain, l.DiffID.String())
-		ref := LayerRef{Index: i, DiffID: l.DiffID.String(), CreatedBy: l.CreatedBy}
-		inv.Layers = append(inv.Layers, ref)
-		key := "v1 " + exKey + " " + chain
-		rec, ok := opts.Cache.get(key)
-		if ok {
+		inv.Layers = append(inv.Layers, LayerRef{Index: i, DiffID: l.DiffID.String(), CreatedBy: l.CreatedBy})
+		keys[i] = "v1 " + exKey + " " + chain
+		if rec, ok := opts.Cache.get(keys[i]); ok {
+			recs[i] = rec
 			inv.Cached++
 			log.Debug("layer inventory from cache", "digest", l.DiffID.String())
-		} else {
+		}
+	}
+
+	// Uncached layers are read concurrently (decompression dominates);
+	// extraction then runs bottom-up, since a layer's packages take their
+	// distribution release from the layers below it.
+	pending := make([]*layerScanner, len(layers))
+	defer func() {
+		for _, s := range pending {
+			if s != nil {
+				s.release()
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, l := range layers {
+		if recs[i] != nil {
+			continue
+		}
+		g.Go(func() error {
 			rc, err := l.Open()
 			if err != nil {
-				return nil, fmt.Errorf("reading layer %s: %w", l.DiffID, err)
+				return fmt.Errorf("reading layer %s: %w", l.DiffID, err)
 			}
-			rec, err = scanLayer(ctx, tarWalk(rc, func(msg string, args ...any) { log.Warn(msg, args...) }), view, exs, log.With("digest", l.DiffID.String()), tmp)
-			rc.Close()
+			defer rc.Close()
+			llog := log.With("digest", l.DiffID.String())
+			s, err := readLayer(gctx, tarWalk(rc, func(msg string, args ...any) { llog.Warn(msg, args...) }), exs, llog, tmp)
+			if err != nil {
+				return fmt.Errorf("scanning layer %s: %w", l.DiffID, err)
+			}
+			pending[i] = s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	view := newMemFS()
+	for i, l := range layers {
+		if recs[i] == nil {
+			rec, err := pending[i].extractAll(ctx, view)
+			pending[i] = nil
 			if err != nil {
 				return nil, fmt.Errorf("scanning layer %s: %w", l.DiffID, err)
 			}
-			if err := opts.Cache.put(key, rec); err != nil {
+			if err := opts.Cache.put(keys[i], rec); err != nil {
 				log.Warn("could not cache layer inventory", "digest", l.DiffID.String(), "err", err)
 			}
+			recs[i] = rec
 		}
-		recs[i] = rec
-		applyRecord(view, rec)
+		applyRecord(view, recs[i])
 	}
 	return finish(inv, recs, view)
 }
@@ -235,7 +272,10 @@ func finish(inv *Inventory, recs []*layerRecord, view *memFS) (*Inventory, error
 		if a.Version != b.Version {
 			return a.Version < b.Version
 		}
-		return a.Path < b.Path
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Extractor < b.Extractor
 	})
 	if f, err := view.Open("etc/os-release"); err == nil {
 		data, _ := io.ReadAll(io.LimitReader(f, maxContextSize))

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -68,7 +69,15 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 			}
 			p, ok := safeRel(hdr.Name)
 			if !ok {
-				warn("skipping layer entry escaping the root", "path", hdr.Name)
+				if p != "." {
+					warn("skipping layer entry escaping the root", "path", hdr.Name)
+				}
+				continue // "./" is the root itself
+			}
+			if isSparse(hdr) {
+				// Real layers have no sparse files; a sparse entry can claim
+				// a gigabyte of zeros for a few bytes of input.
+				warn("skipping sparse layer entry", "path", hdr.Name)
 				continue
 			}
 			e := entry{path: p, info: hdr.FileInfo()}
@@ -97,6 +106,31 @@ func tarWalk(r io.Reader, warn func(string, ...any)) walkFunc {
 	}
 }
 
+func isSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// executableMagics start the executable formats Go produces: ELF, PE,
+// Mach-O (both byte orders, 32 and 64 bit).
+var executableMagics = [][]byte{
+	[]byte("\x7fELF"), []byte("MZ"),
+	{0xfe, 0xed, 0xfa, 0xce}, {0xfe, 0xed, 0xfa, 0xcf}, {0xce, 0xfa, 0xed, 0xfe}, {0xcf, 0xfa, 0xed, 0xfe},
+}
+
+func isExecutable(head []byte) bool {
+	for _, m := range executableMagics {
+		if bytes.HasPrefix(head, m) {
+			return true
+		}
+	}
+	return false
+}
+
 // safeRel cleans a tar entry name to a path relative to the root and rejects
 // names with ".." elements, which no well-formed layer has.
 func safeRel(name string) (string, bool) {
@@ -107,7 +141,7 @@ func safeRel(name string) (string, bool) {
 		}
 	}
 	p := cleanRel(name)
-	return p, p != "."
+	return p, p != "." // the root entry carries nothing to scan
 }
 
 // dirWalk walks a root filesystem directory without following symlinks.
@@ -209,8 +243,18 @@ func (s *layerScanner) warn(msg string, args ...any) {
 // the context (os-release, directories) of the layers below; it is not
 // modified.
 func scanLayer(ctx context.Context, walk walkFunc, lower *memFS, exs []filesystem.Extractor, log *slog.Logger, tempDir string) (*layerRecord, error) {
+	s, err := readLayer(ctx, walk, exs, log, tempDir)
+	if err != nil {
+		return nil, err
+	}
+	return s.extractAll(ctx, lower)
+}
+
+// readLayer walks a layer and retains what the extractors will need. It
+// needs nothing from other layers, so layers can be read concurrently; the
+// caller must call extractAll (or release) on the result.
+func readLayer(ctx context.Context, walk walkFunc, exs []filesystem.Extractor, log *slog.Logger, tempDir string) (*layerScanner, error) {
 	s := &layerScanner{exs: exs, log: log, tempDir: tempDir, rec: &layerRecord{Context: map[string][]byte{}, Links: map[string]string{}}, byPath: map[string]*retained{}}
-	defer s.release()
 	dirs := map[string]bool{}
 	err := walk(func(e entry) error {
 		if err := ctx.Err(); err != nil {
@@ -243,11 +287,20 @@ func scanLayer(ctx context.Context, walk walkFunc, lower *memFS, exs []filesyste
 		return nil
 	})
 	if err != nil {
+		s.release()
 		return nil, err
 	}
 	for d := range dirs {
 		s.rec.Dirs = append(s.rec.Dirs, d)
 	}
+	sort.Strings(s.rec.Dirs)
+	return s, nil
+}
+
+// extractAll runs the extractors on the retained files, seeing the layers
+// below through lower, and releases the retained files.
+func (s *layerScanner) extractAll(ctx context.Context, lower *memFS) (*layerRecord, error) {
+	defer s.release()
 	fsys := viewFor(lower, s.rec)
 	for _, r := range s.files {
 		fsys.nodes[r.path] = r.node
@@ -321,6 +374,18 @@ func (s *layerScanner) regular(e entry) error {
 		s.warn("skipping unreadable file", "path", e.path, "err", err)
 		return nil
 	}
+	goOnly := len(exs) == 1 && exs[0].Name() == gobinary.Name && !isContext
+	if goOnly {
+		// Most executable-bit files are scripts or ELF files of other
+		// languages: look at four bytes before reading the rest.
+		head := make([]byte, 4)
+		n, _ := io.ReadFull(r, head)
+		if !isExecutable(head[:n]) {
+			s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower Go binary
+			return nil
+		}
+		r = io.MultiReader(bytes.NewReader(head[:n]), r)
+	}
 	node, err := s.spool(r, size)
 	if err != nil {
 		return err
@@ -333,7 +398,7 @@ func (s *layerScanner) regular(e entry) error {
 		}
 	}
 	// An executable is only a Go binary if the linker's build info is in it.
-	if len(exs) == 1 && exs[0].Name() == gobinary.Name && !containsAt(node.data, node.size, goBuildInfoMagic) {
+	if goOnly && !containsAt(node.data, node.size, goBuildInfoMagic) {
 		s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower Go binary
 		if node.remove != nil {
 			node.remove()

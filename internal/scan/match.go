@@ -83,6 +83,9 @@ func SortFindings(fs []Finding) {
 		if a.Package.Path != b.Package.Path {
 			return a.Package.Path < b.Package.Path
 		}
+		if a.Package.Extractor != b.Package.Extractor {
+			return a.Package.Extractor < b.Package.Extractor
+		}
 		return a.ID < b.ID
 	})
 }

@@ -34,6 +34,10 @@ type severity struct {
 	vector string
 }
 
+// CVSS vectors are scored with github.com/pandatix/go-cvss, the library
+// osv-scalibr itself uses for OSV severities (its guided remediation), so
+// berth's scores agree with osv-scalibr's.
+
 // severityOf scores the CVSS vectors of records (top level and per affected
 // package) and keeps the highest. Without a parseable vector it is UNKNOWN:
 // berth does not guess.

@@ -36,7 +36,7 @@ func Write(w io.Writer, format string, r *Report) error {
 	case "spdx-json":
 		return SPDX(w, r)
 	case "packages":
-		return Packages(w, r)
+		return ScoutPackages(w, r)
 	}
 	return fmt.Errorf("unknown format %q (want table, json, sarif, cyclonedx, spdx-json or packages)", format)
 }

@@ -1,6 +1,7 @@
 // Package scantest builds the real inputs scan tests need: Go programs
 // compiled against pinned module versions, the Go vulnerability database
-// from the module proxy, and images assembled layer by layer in code.
+// from the module proxy, and images assembled layer by layer in code. It is
+// imported by tests only and must not import internal/cli or internal/store.
 package scantest
 
 import (

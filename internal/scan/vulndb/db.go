@@ -13,11 +13,13 @@ import (
 
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 )
 
 // The database file holds four buckets:
 //
-//	records  id -> OSV JSON as imported
+//	records  id -> the validated record as binary protobuf (osv-schema's
+//	         message), which decodes several times faster than its JSON
 //	index    ecosystem "\x00" name -> ids, newline separated
 //	meta     "sources" -> JSON []Source; "schema" -> schemaVersion
 var (
@@ -28,7 +30,7 @@ var (
 	keySchema     = []byte("schema")
 )
 
-const schemaVersion = "berth-vulndb-1"
+const schemaVersion = "berth-vulndb-2"
 
 // ErrNoDatabase means no database has been imported or pulled yet.
 var ErrNoDatabase = errors.New("no vulnerability database")
@@ -189,8 +191,8 @@ func (db *DB) Get(id string) (*osvpb.Vulnerability, error) {
 		db.parsed[id] = nil
 		return nil, nil
 	}
-	v, err := ParseRecord(raw)
-	if err != nil {
+	v := &osvpb.Vulnerability{}
+	if err := proto.Unmarshal(raw, v); err != nil {
 		// Import validated it; a failure now means the file was damaged.
 		return nil, fmt.Errorf("record %s in %s: %w", id, db.path, err)
 	}

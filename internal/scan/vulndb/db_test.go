@@ -183,3 +183,33 @@ func TestPushPull(t *testing.T) {
 	}
 	db.Close()
 }
+
+// BenchmarkCandidatesLinux: Debian's "linux" source package has about ten
+// thousand advisories and linux-libc-dev is in most Debian images; decoding
+// them is the largest single cost of matching a real Debian database.
+func BenchmarkCandidatesLinux(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	for i := 0; i < 10000; i++ {
+		id := fmt.Sprintf("DEBIAN-CVE-2099-%05d", i)
+		rec := fmt.Sprintf(`{"schema_version":"1.6.0","id":%q,"modified":"2026-10-01T00:00:00Z","published":"2026-09-01T00:00:00Z","aliases":["CVE-2099-%05d"],"details":"%s","affected":[{"package":{"ecosystem":"Debian:12","name":"linux","purl":"pkg:deb/debian/linux?arch=source"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"6.1.%d-1"}]}],"versions":["6.1.1-1","6.1.2-1","6.1.3-1"],"database_specific":{"source":"https://storage.googleapis.com/osv-test/%s.json"}}],"references":[{"type":"ADVISORY","url":"https://security-tracker.debian.org/tracker/CVE-2099-%05d"}]}`,
+			id, i, strings.Repeat("In the Linux kernel, a vulnerability has been resolved. ", 8), i, id, i)
+		os.WriteFile(filepath.Join(dir, id+".json"), []byte(rec), 0o644)
+	}
+	dbPath := filepath.Join(b.TempDir(), "vuln.db")
+	if _, err := Import(ctx, dbPath, dir, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := Open(ctx, dbPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vs, err := db.Candidates("Debian", []string{"linux-libc-dev", "linux"})
+		if err != nil || len(vs) != 10000 {
+			b.Fatalf("%d candidates, %v", len(vs), err)
+		}
+		db.Close()
+	}
+}

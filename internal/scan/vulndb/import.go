@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 )
 
 // maxNestedZip bounds a zip inside a zip (osv.dev's all.zip files, the
@@ -147,7 +148,11 @@ func (im *importer) add(name string, data []byte) error {
 		im.log.Warn("skipping malformed OSV record", "file", name, "err", err)
 		return nil
 	}
-	if err := im.records.Put([]byte(v.GetId()), data); err != nil {
+	bin, err := proto.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", v.GetId(), err)
+	}
+	if err := im.records.Put([]byte(v.GetId()), bin); err != nil {
 		return fmt.Errorf("storing %s: %w", v.GetId(), err)
 	}
 	im.src.Records++

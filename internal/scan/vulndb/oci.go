@@ -14,8 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	bolt "go.etcd.io/bbolt"
 )
@@ -42,11 +42,15 @@ func Push(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	data, err := os.ReadFile(dbPath)
+	fl, err := newFileLayer(dbPath)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("reading %s: %w", dbPath, err)
+		return v1.Hash{}, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, LayerMediaType))
+	layer, err := partial.CompressedToLayer(fl)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -155,3 +159,33 @@ func checkFile(ctx context.Context, path string) error {
 	db := &DB{bolt: b, path: path}
 	return db.check()
 }
+
+// fileLayer streams the database file as a layer blob, so pushing a
+// multi-gigabyte database does not hold it in memory.
+type fileLayer struct {
+	path   string
+	digest v1.Hash
+	size   int64
+}
+
+func newFileLayer(path string) (*fileLayer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return &fileLayer{path: path, size: n, digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}, nil
+}
+
+func (l *fileLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *fileLayer) Size() (int64, error)                { return l.size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error) { return LayerMediaType, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+
+// DiffID is the digest: the blob is not compressed.
+func (l *fileLayer) DiffID() (v1.Hash, error) { return l.digest, nil }

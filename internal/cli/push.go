@@ -55,11 +55,10 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	if _, ok := r.(name.Digest); ok {
 		return usageError{errors.New("push by digest is not supported: push a tag")}
 	}
-	st, err := a.openRemoteStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	images, err := st.Images(ctx)
 	if err != nil {
 		return err

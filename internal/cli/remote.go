@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,15 +37,6 @@ func (a *app) newRemoteClient(f *remoteFlags) (*remote.Client, error) {
 		return nil, withHint(err, "fix or remove the settings file "+remote.SettingsPath())
 	}
 	return c, nil
-}
-
-// openRemoteStore opens the local store for a registry command.
-func (a *app) openRemoteStore(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, a.rootDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the local store: %w", err)
-	}
-	return st, nil
 }
 
 // partialDir is where interrupted blob downloads wait to be resumed.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,10 +72,29 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newImagesCmd("images"),
+		a.newImportCmd(),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rmi"),
 		a.newPullCmd(), a.newPushCmd(), a.newLoginCmd(), a.newLogoutCmd(), a.newSearchCmd(),
 	)
 	image.AddCommand(a.newPullCmd(), a.newPushCmd())
-	system.AddCommand()
+	image.AddCommand(
+		a.newImagesCmd("ls"),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rm"),
+		a.newImagePruneCmd(),
+	)
+	image.AddCommand(a.newImportCmd())
+	system.AddCommand(
+		a.newSystemDfCmd(),
+		a.newSystemPruneCmd(),
+		a.newSystemCheckCmd(),
+	)
 	return root
 }
 
@@ -130,4 +148,4 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
-var errSilent = errors.New("")
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

@@ -44,6 +44,13 @@ func partialDir(st *store.Store) string {
 	return filepath.Join(st.Root(), "remote", "partial")
 }
 
+// dockerError is an error whose text is the Docker CLI's own wording,
+// capital letter included, so scripts that match Docker's messages match
+// berth's.
+type dockerError string
+
+func (e dockerError) Error() string { return string(e) }
+
 // remoteErr turns a classified registry error into berth's error and hint.
 func remoteErr(err error) error {
 	var re *remote.Error

@@ -157,12 +157,18 @@ func (c *Client) pullFrom(ctx context.Context, repo name.Repository, ref name.Re
 	res := &PullResult{Desc: desc, Image: desc, Registry: host}
 	imgRaw := raw
 	if desc.MediaType.IsIndex() {
-		want := o.Platform
-		if want == nil {
-			p := DefaultPlatform()
-			want = &p
+		want := DefaultPlatform()
+		if o.Platform != nil {
+			// "--platform linux" means this machine's architecture.
+			want = *o.Platform
+			if want.OS == "" {
+				want.OS = "linux"
+			}
+			if want.Architecture == "" {
+				want.Architecture, want.Variant = DefaultPlatform().Architecture, DefaultPlatform().Variant
+			}
 		}
-		child, err := pickPlatform(raw, *want)
+		child, err := pickPlatform(raw, want)
 		if err != nil {
 			return nil, &Error{Cause: CauseOther, Host: host, Ref: shown, Op: "pulling", Err: err}
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -292,4 +294,50 @@ func TestPullThroughMirrorCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "berth.json") {
 		t.Fatalf("bad settings: exit %d\n%s", code, errOut)
 	}
+}
+
+// A registry with a private CA works once its CA sits in Docker's certs.d
+// layout under $DOCKER_CONFIG, and with --insecure-registry.
+func TestTLSRegistryCLI(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{TLS: true})
+	b := newBerthEnv(t)
+	ref := reg.Host + "/secure/img:v1"
+	_, errOut, code := b.run(t, "", "push", ref)
+	if code != 1 {
+		t.Fatalf("push of a missing image: exit %d %s", code, errOut)
+	}
+	out, errOut, code := b.run(t, "", "pull", "--insecure-registry", reg.Host, ref)
+	if code != 1 || !strings.Contains(errOut, "manifest unknown: "+ref) {
+		t.Fatalf("--insecure-registry against an empty registry: exit %d\n%s%s", code, out, errOut)
+	}
+	reg.TrustCA(t, filepath.Join(b.dir, "docker", "certs.d"))
+	seedTLS(t, reg, ref)
+	out, errOut, code = b.run(t, "", "pull", ref)
+	if code != 0 || !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Fatalf("pull with certs.d trust: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = b.run(t, "", "push", ref)
+	if code != 0 || !strings.Contains(out, "v1: digest: sha256:") {
+		t.Fatalf("push with certs.d trust: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// seedTLS pushes a random image to a TLS registry with skopeo trusting the
+// test CA.
+func seedTLS(t *testing.T, reg *remotetest.Registry, ref string) {
+	t.Helper()
+	img, err := random.Image(8<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, err := layout.Write(filepath.Join(dir, "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	reg.TrustCA(t, filepath.Join(dir, "certs"))
+	remotetest.Skopeo(t, "copy", "-q", "--dest-cert-dir", filepath.Join(dir, "certs", reg.Host), "oci:"+filepath.Join(dir, "oci"), "docker://"+ref)
 }

@@ -119,7 +119,7 @@ func (a *app) pullOne(ctx context.Context, c *remote.Client, st *store.Store, r 
 		before = img.Digest
 	}
 	prog := a.newProgress(o.quiet)
-	res, err := c.Pull(ctx, r, st, remote.PullOptions{
+	res, err := c.Pull(ctx, r, storeSink{st}, remote.PullOptions{
 		Platform:   platform,
 		Jobs:       o.jobs,
 		PartialDir: partialDir(st),

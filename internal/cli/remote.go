@@ -39,6 +39,12 @@ func (a *app) newRemoteClient(f *remoteFlags) (*remote.Client, error) {
 	return c, nil
 }
 
+// storeSink hands pulled blobs to the store: WriteBlob for small ones, and
+// the store's BlobWriter, fed while a layer downloads, for the rest.
+type storeSink struct{ *store.Store }
+
+func (s storeSink) NewBlobWriter() (remote.BlobWriter, error) { return s.Store.NewBlobWriter() }
+
 // partialDir is where interrupted blob downloads wait to be resumed.
 func partialDir(st *store.Store) string {
 	return filepath.Join(st.Root(), "remote", "partial")

@@ -36,6 +36,20 @@ type BlobFileSink interface {
 	AdoptBlob(ctx context.Context, h v1.Hash, size int64, path string) error
 }
 
+// BlobWriterSink is implemented by sinks that take a blob as a stream and
+// verify its digest themselves on Commit (the store's BlobWriter). A pull
+// feeds it while downloading, so each byte is written to the store once.
+type BlobWriterSink interface {
+	NewBlobWriter() (BlobWriter, error)
+}
+
+// BlobWriter is a sink's writer for one blob.
+type BlobWriter interface {
+	io.Writer
+	Commit(expected v1.Hash) (v1.Hash, int64, error) // verifies, then keeps
+	Abort()
+}
+
 // Progress receives per-blob events: Docker's status words ("Pulling fs
 // layer", "Already exists", "Downloading", "Verifying Checksum", "Download
 // complete", "Pull complete", "Retrying") and byte counts. id is the short

@@ -341,3 +341,43 @@ func seedTLS(t *testing.T, reg *remotetest.Registry, ref string) {
 	reg.TrustCA(t, filepath.Join(dir, "certs"))
 	remotetest.Skopeo(t, "copy", "-q", "--dest-cert-dir", filepath.Join(dir, "certs", reg.Host), "oci:"+filepath.Join(dir, "oci"), "docker://"+ref)
 }
+
+// -a pulls every tag; push -a pushes every local tag of the repository, and
+// layers the registry holds in another repository are mounted, not sent.
+func TestAllTagsCLI(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	src := reg.Host + "/all/src"
+	one := seed(t, src+":v1", 1)
+	two := seed(t, src+":v2", 1)
+	b := newBerthEnv(t)
+	out, errOut, code := b.run(t, "", "pull", "-a", src)
+	if code != 0 {
+		t.Fatalf("pull -a: exit %d %s", code, errOut)
+	}
+	for _, want := range []string{"v1: Pulling from all/src", "v2: Pulling from all/src", "Status: Downloaded newer image for " + src + "\n", src + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("pull -a output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, code := b.run(t, "", "pull", "-a", src+":v1"); code != 125 {
+		t.Fatalf("pull -a with a tag: exit %d, want 125", code)
+	}
+	dst := reg.Host + "/all/dst"
+	for _, tag := range []string{"v1", "v2"} {
+		if _, errOut, code := b.run(t, "", "tag", src+":"+tag, dst+":"+tag); code != 0 {
+			t.Fatalf("tag: %s", errOut)
+		}
+	}
+	out, errOut, code = b.run(t, "", "push", "-a", dst)
+	if code != 0 {
+		t.Fatalf("push -a: exit %d %s", code, errOut)
+	}
+	for _, img := range []v1.Image{one, two} {
+		d, _ := img.Digest()
+		ls, _ := img.Layers()
+		ld, _ := ls[0].Digest()
+		if !strings.Contains(out, ": digest: "+d.String()+" size: ") || !strings.Contains(out, ld.Hex[:12]+": Mounted from all/src") {
+			t.Fatalf("push -a output lacks the digest %s or the mount of %s:\n%s", d, ld, out)
+		}
+	}
+}

@@ -64,6 +64,25 @@ func (b *berthEnv) run(t *testing.T, stdin string, args ...string) (stdout, stde
 	return o.String(), e.String(), code
 }
 
+// seedSized pushes a one-layer random image of about size bytes.
+func seedSized(t *testing.T, ref string, size int64) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gremote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func strconvItoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
 // seed pushes a random image with go-containerregistry (an independent
 // client) and returns it.
 func seed(t *testing.T, ref string, layers int) v1.Image {

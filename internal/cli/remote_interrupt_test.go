@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ func TestInterruptedPullResumesCLI(t *testing.T) {
 	p.mu.Lock()
 	got := strings.Join(p.ranges[before:], ",")
 	p.mu.Unlock()
-	if want := "bytes=" + strconvItoa64(kept) + "-"; !strings.Contains(got, want) {
+	if want := "bytes=" + strconv.FormatInt(kept, 10) + "-"; !strings.Contains(got, want) {
 		t.Fatalf("resumed pull sent ranges %q, want one %q", got, want)
 	}
 }

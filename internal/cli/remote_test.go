@@ -81,7 +81,6 @@ func seedSized(t *testing.T, ref string, size int64) v1.Image {
 	return img
 }
 
-func strconvItoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // seed pushes a random image with go-containerregistry (an independent
 // client) and returns it.

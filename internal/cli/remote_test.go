@@ -81,7 +81,6 @@ func seedSized(t *testing.T, ref string, size int64) v1.Image {
 	return img
 }
 
-
 // seed pushes a random image with go-containerregistry (an independent
 // client) and returns it.
 func seed(t *testing.T, ref string, layers int) v1.Image {

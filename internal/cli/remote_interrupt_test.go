@@ -110,7 +110,9 @@ func TestInterruptedPullResumesCLI(t *testing.T) {
 	kept := st.Size()
 
 	p.slow.Store(false)
+	p.mu.Lock()
 	before := len(p.ranges)
+	p.mu.Unlock()
 	out, errOut, code := b.run(t, "", "pull", ref)
 	if code != 0 || !strings.Contains(out, "Digest: "+dig.String()) {
 		t.Fatalf("resumed pull: exit %d\n%s%s", code, out, errOut)

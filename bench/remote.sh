@@ -58,12 +58,12 @@ start_registry() { # fresh: wipe the storage first when $1 = fresh
 	echo "registry did not start"; cat "$WORK/registry.log"; exit 1
 }
 
-# timed LABEL CMD...: runs CMD under GNU time, appends "seconds rss_kib" to $WORK/LABEL.
+# timed LABEL CMD...: runs CMD under GNU time, appends "seconds rss_kib cpu_seconds" to $WORK/LABEL.
 timed() {
 	local label=$1; shift
 	sync
-	/usr/bin/time -f "%e %M" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || { cat "$WORK/.err"; exit 1; }
-	cat "$WORK/.t" >>"$WORK/$label"
+	/usr/bin/time -f "%e %M %U %S" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err" || { cat "$WORK/.err"; exit 1; }
+	awk '{print $1, $2, $3 + $4}' "$WORK/.t" >>"$WORK/$label"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -93,11 +93,12 @@ done
 	timed push-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" push -q "$REF"
 done
 
-printf '\n%s, %s, image %d MiB in %d layers, median of %d runs\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" $((SIZE >> 20)) "$LAYERS" "$RUNS"
-printf '%-6s %12s %12s %8s %14s %14s\n' op berth_s skopeo_s ratio berth_rss_MiB skopeo_rss_MiB
+printf '\n%s, %s (load %s), image %d MiB in %d layers, median of %d runs (seconds wall, CPU seconds user+sys, max RSS MiB)\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" "$(cut -d' ' -f1 /proc/loadavg)" $((SIZE >> 20)) "$LAYERS" "$RUNS"
+printf '%-6s %9s %9s %6s %9s %9s %10s %10s\n' op berth_s skopeo_s ratio berth_cpu skopeo_cpu berth_MiB skopeo_MiB
 for op in $OPS; do
 	b=$(col "$op-berth" 1 | median); s=$(col "$op-skopeo" 1 | median)
 	br=$(col "$op-berth" 2 | median); sr=$(col "$op-skopeo" 2 | median)
-	printf '%-6s %12.2f %12.2f %8.2f %14.1f %14.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"
+	bc_=$(col "$op-berth" 3 | median); sc=$(col "$op-skopeo" 3 | median)
+	printf '%-6s %9.2f %9.2f %6.2f %9.2f %9.2f %10.1f %10.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$bc_" "$sc" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"
 done
 printf 'second pull (nothing to fetch): median %s ms of 10\n' "$(median <"$WORK/repull")"

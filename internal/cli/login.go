@@ -52,7 +52,7 @@ func (a *app) runLogin(ctx context.Context, server string, o loginOptions) error
 	}
 	if o.passStdin {
 		if o.user == "" {
-			return usageError{errors.New("Must provide --username with --password-stdin")}
+			return usageError{dockerError("Must provide --username with --password-stdin")}
 		}
 		b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
 		if err != nil {
@@ -100,7 +100,7 @@ func (a *app) runLogin(ctx context.Context, server string, o loginOptions) error
 func (a *app) promptCredentials(o *loginOptions) error {
 	in, ok := a.stdin.(*os.File)
 	if !ok || !isTerminal(in) {
-		return withHint(errors.New("Cannot perform an interactive login from a non TTY device"), "pass -u USER and --password-stdin")
+		return withHint(dockerError("Cannot perform an interactive login from a non TTY device"), "pass -u USER and --password-stdin")
 	}
 	rd := bufio.NewReader(in)
 	if o.user == "" {
@@ -111,7 +111,7 @@ func (a *app) promptCredentials(o *loginOptions) error {
 		}
 		o.user = strings.TrimSpace(line)
 		if o.user == "" {
-			return errors.New("Error: Non-null Username Required")
+			return dockerError("Non-null Username Required")
 		}
 	}
 	if o.pass == "" {
@@ -122,7 +122,7 @@ func (a *app) promptCredentials(o *loginOptions) error {
 			return fmt.Errorf("reading the password: %w", err)
 		}
 		if pass == "" {
-			return errors.New("Error: Password Required")
+			return dockerError("Password Required")
 		}
 		o.pass = pass
 	}

@@ -50,13 +50,9 @@ func (a *app) runPull(ctx context.Context, arg string, o pullOptions) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", arg, err)}
 	}
-	var platform *v1.Platform
-	if o.platform != "" {
-		p, err := remote.ParsePlatform(o.platform)
-		if err != nil {
-			return usageError{err}
-		}
-		platform = &p
+	platform, err := parsePlatformFlag(o.platform)
+	if err != nil {
+		return err
 	}
 	if o.allTags && hasExplicitTag(arg) {
 		return usageError{errors.New("tag can't be used with --all-tags/-a")}
@@ -65,11 +61,10 @@ func (a *app) runPull(ctx context.Context, arg string, o pullOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.openRemoteStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 
 	refs := []name.Reference{r}
 	if o.allTags {
@@ -124,7 +119,7 @@ func (a *app) pullOne(ctx context.Context, c *remote.Client, st *store.Store, r 
 		before = img.Digest
 	}
 	prog := a.newProgress(o.quiet)
-	res, err := c.Pull(ctx, r, st, remote.PullOptions{
+	res, err := c.Pull(ctx, r, storeSink{st}, remote.PullOptions{
 		Platform:   platform,
 		Jobs:       o.jobs,
 		PartialDir: partialDir(st),

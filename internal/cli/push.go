@@ -55,11 +55,10 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	if _, ok := r.(name.Digest); ok {
 		return usageError{errors.New("push by digest is not supported: push a tag")}
 	}
-	st, err := a.openRemoteStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	images, err := st.Images(ctx)
 	if err != nil {
 		return err
@@ -77,7 +76,7 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 		}
 		sort.Slice(tags, func(i, j int) bool { return tags[i].TagStr() < tags[j].TagStr() })
 		if len(tags) == 0 {
-			return fmt.Errorf("An image does not exist locally with the tag: %s", ref.FamiliarRepository(r))
+			return dockerError("An image does not exist locally with the tag: " + ref.FamiliarRepository(r))
 		}
 	} else {
 		tags = []name.Tag{r.(name.Tag)}
@@ -93,7 +92,7 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	for _, t := range tags {
 		img, err := st.Lookup(ctx, ref.FullName(t))
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("An image does not exist locally with the tag: %s", ref.FamiliarRepository(t))
+			return dockerError("An image does not exist locally with the tag: " + ref.FamiliarRepository(t))
 		}
 		if err != nil {
 			return err

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,19 +39,23 @@ func (a *app) newRemoteClient(f *remoteFlags) (*remote.Client, error) {
 	return c, nil
 }
 
-// openRemoteStore opens the local store for a registry command.
-func (a *app) openRemoteStore(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, a.rootDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the local store: %w", err)
-	}
-	return st, nil
-}
+// storeSink hands pulled blobs to the store: WriteBlob for small ones, and
+// the store's BlobWriter, fed while a layer downloads, for the rest.
+type storeSink struct{ *store.Store }
+
+func (s storeSink) NewBlobWriter() (remote.BlobWriter, error) { return s.Store.NewBlobWriter() }
 
 // partialDir is where interrupted blob downloads wait to be resumed.
 func partialDir(st *store.Store) string {
 	return filepath.Join(st.Root(), "remote", "partial")
 }
+
+// dockerError is an error whose text is the Docker CLI's own wording,
+// capital letter included, so scripts that match Docker's messages match
+// berth's.
+type dockerError string
+
+func (e dockerError) Error() string { return string(e) }
 
 // remoteErr turns a classified registry error into berth's error and hint.
 func remoteErr(err error) error {

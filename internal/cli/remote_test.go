@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -60,6 +62,23 @@ func (b *berthEnv) run(t *testing.T, stdin string, args ...string) (stdout, stde
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), code
+}
+
+// seedSized pushes a one-layer random image of about size bytes.
+func seedSized(t *testing.T, ref string, size int64) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gremote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // seed pushes a random image with go-containerregistry (an independent
@@ -149,7 +168,7 @@ func TestRemoteErrorsCLI(t *testing.T) {
 		{"not found", []string{"pull", plain.Host + "/a:missing"}, 1, "berth: error: manifest unknown: " + plain.Host + "/a:missing", "hint: check the repository name"},
 		{"tls", []string{"pull", tlsReg.Host + "/a:b"}, 1, "berth: error: TLS verification of " + tlsReg.Host + " failed: certificate signed by unknown authority", "--insecure-registry " + tlsReg.Host},
 		{"bad reference", []string{"pull", "UPPER/case"}, 125, "invalid reference format", ""},
-		{"bad platform", []string{"pull", "--platform", "linux", "x"}, 125, "invalid platform", ""},
+		{"bad platform", []string{"pull", "--platform", "linux/amd64/v1/x", "x"}, 125, "invalid platform", ""},
 		{"push missing", []string{"push", plain.Host + "/nothere:v1"}, 1, "An image does not exist locally with the tag: " + plain.Host + "/nothere", ""},
 	}
 	for _, tt := range tests {
@@ -291,5 +310,91 @@ func TestPullThroughMirrorCLI(t *testing.T) {
 	_, errOut, code = b.run(t, "", "pull", "nginx")
 	if code != 1 || !strings.Contains(errOut, "berth.json") {
 		t.Fatalf("bad settings: exit %d\n%s", code, errOut)
+	}
+}
+
+// A registry with a private CA works once its CA sits in Docker's certs.d
+// layout under $DOCKER_CONFIG, and with --insecure-registry.
+func TestTLSRegistryCLI(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{TLS: true})
+	b := newBerthEnv(t)
+	ref := reg.Host + "/secure/img:v1"
+	_, errOut, code := b.run(t, "", "push", ref)
+	if code != 1 {
+		t.Fatalf("push of a missing image: exit %d %s", code, errOut)
+	}
+	out, errOut, code := b.run(t, "", "pull", "--insecure-registry", reg.Host, ref)
+	if code != 1 || !strings.Contains(errOut, "manifest unknown: "+ref) {
+		t.Fatalf("--insecure-registry against an empty registry: exit %d\n%s%s", code, out, errOut)
+	}
+	reg.TrustCA(t, filepath.Join(b.dir, "docker", "certs.d"))
+	seedTLS(t, reg, ref)
+	out, errOut, code = b.run(t, "", "pull", ref)
+	if code != 0 || !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Fatalf("pull with certs.d trust: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = b.run(t, "", "push", ref)
+	if code != 0 || !strings.Contains(out, "v1: digest: sha256:") {
+		t.Fatalf("push with certs.d trust: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// seedTLS pushes a random image to a TLS registry with skopeo trusting the
+// test CA.
+func seedTLS(t *testing.T, reg *remotetest.Registry, ref string) {
+	t.Helper()
+	img, err := random.Image(8<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, err := layout.Write(filepath.Join(dir, "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	reg.TrustCA(t, filepath.Join(dir, "certs"))
+	remotetest.Skopeo(t, "copy", "-q", "--dest-cert-dir", filepath.Join(dir, "certs", reg.Host), "oci:"+filepath.Join(dir, "oci"), "docker://"+ref)
+}
+
+// -a pulls every tag; push -a pushes every local tag of the repository, and
+// layers the registry holds in another repository are mounted, not sent.
+func TestAllTagsCLI(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	src := reg.Host + "/all/src"
+	one := seed(t, src+":v1", 1)
+	two := seed(t, src+":v2", 1)
+	b := newBerthEnv(t)
+	out, errOut, code := b.run(t, "", "pull", "-a", src)
+	if code != 0 {
+		t.Fatalf("pull -a: exit %d %s", code, errOut)
+	}
+	for _, want := range []string{"v1: Pulling from all/src", "v2: Pulling from all/src", "Status: Downloaded newer image for " + src + "\n", src + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("pull -a output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, code := b.run(t, "", "pull", "-a", src+":v1"); code != 125 {
+		t.Fatalf("pull -a with a tag: exit %d, want 125", code)
+	}
+	dst := reg.Host + "/all/dst"
+	for _, tag := range []string{"v1", "v2"} {
+		if _, errOut, code := b.run(t, "", "tag", src+":"+tag, dst+":"+tag); code != 0 {
+			t.Fatalf("tag: %s", errOut)
+		}
+	}
+	out, errOut, code = b.run(t, "", "push", "-a", dst)
+	if code != 0 {
+		t.Fatalf("push -a: exit %d %s", code, errOut)
+	}
+	for _, img := range []v1.Image{one, two} {
+		d, _ := img.Digest()
+		ls, _ := img.Layers()
+		ld, _ := ls[0].Digest()
+		if !strings.Contains(out, ": digest: "+d.String()+" size: ") || !strings.Contains(out, ld.Hex[:12]+": Mounted from all/src") {
+			t.Fatalf("push -a output lacks the digest %s or the mount of %s:\n%s", d, ld, out)
+		}
 	}
 }

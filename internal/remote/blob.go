@@ -51,11 +51,21 @@ func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor,
 	defer pf.close()
 	// When the file itself will become the stored blob, start writing it
 	// back to disk while the download goes on, so the final fsync does not
-	// have to push the whole layer at once.
-	_, pf.writeBehind = sink.(BlobFileSink)
+	// have to push the whole layer at once. Otherwise, when the sink takes
+	// streams it verifies itself, feed it as the bytes arrive: the partial
+	// file then only serves a later resume and the sink does the hashing.
+	var h hash.Hash = sha256.New()
+	if _, ok := sink.(BlobFileSink); ok {
+		pf.writeBehind = true
+	} else if ws, ok := sink.(BlobWriterSink); ok {
+		pf.newTee = ws.NewBlobWriter
+		if pf.tee, err = ws.NewBlobWriter(); err != nil {
+			return fmt.Errorf("storing blob %s: %w", d.Digest, err)
+		}
+		h = nopHash{}
+	}
 
 	// Rebuild the hash state of what is already on disk.
-	h := sha256.New()
 	off, err := pf.resumeState(d, h)
 	if err != nil {
 		return err
@@ -98,10 +108,15 @@ func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor,
 		}
 	}
 	status("Verifying Checksum")
-	got := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
-	if off != d.Size || got != d.Digest {
+	if off != d.Size {
 		pf.discard()
-		return fmt.Errorf("blob %s: %w: got %d bytes with digest %s", d.Digest, errDigest, off, got)
+		return fmt.Errorf("blob %s: %w: got %d bytes, want %d", d.Digest, errDigest, off, d.Size)
+	}
+	if _, tee := h.(nopHash); !tee {
+		if got := (v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}); got != d.Digest {
+			pf.discard()
+			return fmt.Errorf("blob %s: %w: content has digest %s", d.Digest, errDigest, got)
+		}
 	}
 	status("Download complete")
 	if err := pf.commit(ctx, sink, d); err != nil {
@@ -214,6 +229,9 @@ type partialFile struct {
 	writeBehind bool  // start disk writeback of each written chunk early
 	off         int64 // bytes in the file
 	flushed     int64 // bytes handed to writeback
+
+	tee    BlobWriter // the sink's writer, fed the same bytes, when it has one
+	newTee func() (BlobWriter, error)
 }
 
 // writeBehindChunk is how much data accumulates before writeback of it is
@@ -222,6 +240,9 @@ const writeBehindChunk = 8 << 20
 
 func (p *partialFile) Write(b []byte) (int, error) {
 	n, err := p.f.Write(b)
+	if err == nil && p.tee != nil {
+		_, err = p.tee.Write(b[:n])
+	}
 	p.off += int64(n)
 	if p.writeBehind && p.off-p.flushed >= writeBehindChunk {
 		// Best effort: an error here only loses the optimisation.
@@ -268,7 +289,11 @@ func (p *partialFile) resumeState(d v1.Descriptor, h hash.Hash) (int64, error) {
 		if _, err := p.f.Seek(0, io.SeekStart); err != nil {
 			return 0, err
 		}
-		if _, err := io.CopyN(h, p.f, off); err != nil {
+		var w io.Writer = h
+		if p.tee != nil {
+			w = io.MultiWriter(h, p.tee)
+		}
+		if _, err := io.CopyN(w, p.f, off); err != nil {
 			return 0, p.truncate()
 		}
 	}
@@ -281,6 +306,13 @@ func (p *partialFile) resumeState(d v1.Descriptor, h hash.Hash) (int64, error) {
 
 func (p *partialFile) truncate() error {
 	p.off, p.flushed = 0, 0
+	if p.tee != nil {
+		p.tee.Abort()
+		var err error
+		if p.tee, err = p.newTee(); err != nil {
+			return err
+		}
+	}
 	if err := p.f.Truncate(0); err != nil {
 		return err
 	}
@@ -293,8 +325,20 @@ func (p *partialFile) discard() {
 }
 
 // commit moves the verified file into sink: by rename when the sink allows
-// it, else by copying through WriteBlob (which verifies again).
+// it, by committing the sink's writer that was fed along the way (the sink
+// verifies the digest), else by copying through WriteBlob (which verifies
+// again).
 func (p *partialFile) commit(ctx context.Context, sink BlobSink, d v1.Descriptor) error {
+	if p.tee != nil {
+		_, _, err := p.tee.Commit(d.Digest)
+		p.tee = nil
+		if err != nil {
+			p.discard() // wrong bytes: a resume from them would fail again
+			return fmt.Errorf("%w: %v", errDigest, err)
+		}
+		os.Remove(p.path)
+		return nil
+	}
 	if fs, ok := sink.(BlobFileSink); ok {
 		if err := p.f.Sync(); err != nil {
 			return err
@@ -316,8 +360,20 @@ func (p *partialFile) commit(ctx context.Context, sink BlobSink, d v1.Descriptor
 }
 
 func (p *partialFile) close() {
+	if p.tee != nil {
+		p.tee.Abort()
+	}
 	p.f.Close()
 	if p.temp {
 		os.Remove(p.path)
 	}
 }
+
+// nopHash stands in for the digest when the sink verifies the stream itself.
+type nopHash struct{}
+
+func (nopHash) Write(b []byte) (int, error) { return len(b), nil }
+func (nopHash) Sum(b []byte) []byte         { return b }
+func (nopHash) Reset()                      {}
+func (nopHash) Size() int                   { return sha256.Size }
+func (nopHash) BlockSize() int              { return sha256.BlockSize }

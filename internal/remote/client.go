@@ -19,7 +19,6 @@ type Client struct {
 	settings  Settings
 	creds     *Credentials
 	certsDirs []string
-	insecure  []string
 	log       *slog.Logger
 	userAgent string
 

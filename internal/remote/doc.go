@@ -15,6 +15,16 @@
 // import internal/store, internal/cli or any other area's package: it is
 // wired to the store only in cli.
 //
+// A blob download goes to PartialDir/sha256-<hex> (the CLI uses
+// ROOT/remote/partial), flocked while in use. A broken connection is
+// continued with "Range: bytes=N-" up to four times in a run; a run that
+// gives up or is interrupted leaves the file, and the next run hashes what is
+// there and asks only for the rest. Bytes reach the store in one of three
+// ways, best first: BlobFileSink (the verified, fsynced file is renamed in),
+// BlobWriterSink (the sink's writer is fed as bytes arrive and verifies on
+// Commit), or WriteBlob from the finished file. Nothing enters the store
+// before its size and digest are checked.
+//
 // Errors are classified into four causes (unreachable host, authentication,
 // unknown manifest, TLS) by Classify so the CLI can print one line and a hint.
 package remote

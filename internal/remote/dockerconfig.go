@@ -193,8 +193,9 @@ func (c *DockerConfig) helperFor(server string) string {
 	if h, ok := c.CredHelpers[host]; ok && h != "" {
 		return h
 	}
-	if server == HubServer {
-		if h, ok := c.CredHelpers[HubServer]; ok && h != "" {
+	// Keys may be spelled as URLs or as Hub's aliases ("docker.io").
+	for k, h := range c.CredHelpers {
+		if h != "" && ConfigHost(k) == host {
 			return h
 		}
 	}

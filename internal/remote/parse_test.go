@@ -77,6 +77,7 @@ func TestParseDockerConfig(t *testing.T) {
 		{"identity token", `{"auths":{"r":{"identitytoken":"tok"}}}`, "r", AuthEntry{IdentityToken: "tok"}, "", ""},
 		{"helpers", `{"auths":{},"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"}}`, "gcr.io", AuthEntry{}, "gcloud", ""},
 		{"creds store", `{"credsStore":"pass"}`, "other.example", AuthEntry{}, "pass", ""},
+		{"hub helper alias", `{"credsStore":"pass","credHelpers":{"docker.io":"hubhelper"}}`, "index.docker.io", AuthEntry{}, "hubhelper", ""},
 		{"empty file", ``, "r", AuthEntry{}, "", ""},
 		{"bad json", `{"auths":`, "", AuthEntry{}, "", "invalid JSON"},
 		{"bad auth", `{"auths":{"r":{"auth":"!!"}}}`, "", AuthEntry{}, "", "not base64"},

@@ -36,6 +36,20 @@ type BlobFileSink interface {
 	AdoptBlob(ctx context.Context, h v1.Hash, size int64, path string) error
 }
 
+// BlobWriterSink is implemented by sinks that take a blob as a stream and
+// verify its digest themselves on Commit (the store's BlobWriter). A pull
+// feeds it while downloading, so each byte is written to the store once.
+type BlobWriterSink interface {
+	NewBlobWriter() (BlobWriter, error)
+}
+
+// BlobWriter is a sink's writer for one blob.
+type BlobWriter interface {
+	io.Writer
+	Commit(expected v1.Hash) (v1.Hash, int64, error) // verifies, then keeps
+	Abort()
+}
+
 // Progress receives per-blob events: Docker's status words ("Pulling fs
 // layer", "Already exists", "Downloading", "Verifying Checksum", "Download
 // complete", "Pull complete", "Retrying") and byte counts. id is the short
@@ -157,12 +171,18 @@ func (c *Client) pullFrom(ctx context.Context, repo name.Repository, ref name.Re
 	res := &PullResult{Desc: desc, Image: desc, Registry: host}
 	imgRaw := raw
 	if desc.MediaType.IsIndex() {
-		want := o.Platform
-		if want == nil {
-			p := DefaultPlatform()
-			want = &p
+		want := DefaultPlatform()
+		if o.Platform != nil {
+			// "--platform linux" means this machine's architecture.
+			want = *o.Platform
+			if want.OS == "" {
+				want.OS = "linux"
+			}
+			if want.Architecture == "" {
+				want.Architecture, want.Variant = DefaultPlatform().Architecture, DefaultPlatform().Variant
+			}
 		}
-		child, err := pickPlatform(raw, *want)
+		child, err := pickPlatform(raw, want)
 		if err != nil {
 			return nil, &Error{Cause: CauseOther, Host: host, Ref: shown, Op: "pulling", Err: err}
 		}
@@ -257,19 +277,6 @@ func DefaultPlatform() v1.Platform {
 		p.Variant = "v7"
 	}
 	return p
-}
-
-// ParsePlatform parses os/arch[/variant].
-func ParsePlatform(s string) (v1.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return v1.Platform{}, fmt.Errorf("invalid platform %q: want os/arch[/variant]", s)
-	}
-	p := v1.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
 }
 
 func pickPlatform(raw []byte, want v1.Platform) (v1.Descriptor, error) {

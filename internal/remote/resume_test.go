@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/remote/remotetest"
+	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -78,13 +79,27 @@ func setupResume(t *testing.T) (*cuttingProxy, string, v1.Image, v1.Hash) {
 	return p, strings.TrimPrefix(srv.URL, "http://"), img, d
 }
 
+// teeStore offers the store's BlobWriter, as the CLI wires it, so pulls
+// feed the store while downloading.
+type teeStore struct{ *store.Store }
+
+func (s teeStore) NewBlobWriter() (BlobWriter, error) { return s.Store.NewBlobWriter() }
+
+// sinks runs a test against both ways a pull hands blobs to the store.
+func sinks(t *testing.T, f func(t *testing.T, sink func(*store.Store) BlobSink)) {
+	t.Run("WriteBlob", func(t *testing.T) { f(t, func(s *store.Store) BlobSink { return s }) })
+	t.Run("BlobWriter", func(t *testing.T) { f(t, func(s *store.Store) BlobSink { return teeStore{s} }) })
+}
+
 // A connection cut mid-layer is continued with a Range request in the same
 // run, not started again.
-func TestResumeWithinRun(t *testing.T) {
+func TestResumeWithinRun(t *testing.T) { sinks(t, testResumeWithinRun) }
+
+func testResumeWithinRun(t *testing.T, sink func(*store.Store) BlobSink) {
 	p, host, img, _ := setupResume(t)
 	p.cuts.Store(1)
 	e := newEnv(t, Settings{})
-	res, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: t.TempDir()})
+	res, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), sink(e.st), PullOptions{PartialDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +114,15 @@ func TestResumeWithinRun(t *testing.T) {
 
 // A pull that gives up keeps its partial blob; the next run continues from
 // there and the result verifies.
-func TestResumeAcrossRuns(t *testing.T) {
+func TestResumeAcrossRuns(t *testing.T) { sinks(t, testResumeAcrossRuns) }
+
+func testResumeAcrossRuns(t *testing.T, sink func(*store.Store) BlobSink) {
 	p, host, img, layer := setupResume(t)
 	p.cuts.Store(100)
 	e := newEnv(t, Settings{})
 	partial := t.TempDir()
 	ref := mustRef(t, host+"/resume/img:v1")
-	if _, err := e.c.Pull(context.Background(), ref, e.st, PullOptions{PartialDir: partial}); err == nil {
+	if _, err := e.c.Pull(context.Background(), ref, sink(e.st), PullOptions{PartialDir: partial}); err == nil {
 		t.Fatal("pull through a proxy that always cuts succeeded")
 	}
 	st, err := os.Stat(filepath.Join(partial, "sha256-"+layer.Hex))
@@ -115,9 +132,12 @@ func TestResumeAcrossRuns(t *testing.T) {
 	if e.st.HasBlob(layer) {
 		t.Fatal("an incomplete blob entered the store")
 	}
+	if left, _ := os.ReadDir(filepath.Join(e.st.Root(), "tmp")); len(left) != 0 {
+		t.Fatalf("the failed pull left %d temp files in the store", len(left))
+	}
 	p.cuts.Store(0)
 	before := len(p.seen())
-	res, err := e.c.Pull(context.Background(), ref, e.st, PullOptions{PartialDir: partial})
+	res, err := e.c.Pull(context.Background(), ref, sink(e.st), PullOptions{PartialDir: partial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +155,14 @@ func TestResumeAcrossRuns(t *testing.T) {
 
 // A corrupt partial file (wrong bytes) is caught by the digest check and
 // never enters the store.
-func TestResumeCorruptPartial(t *testing.T) {
+func TestResumeCorruptPartial(t *testing.T) { sinks(t, testResumeCorruptPartial) }
+
+func testResumeCorruptPartial(t *testing.T, sink func(*store.Store) BlobSink) {
 	_, host, _, layer := setupResume(t)
 	e := newEnv(t, Settings{})
 	partial := t.TempDir()
 	os.WriteFile(filepath.Join(partial, "sha256-"+layer.Hex), []byte(strings.Repeat("x", 1000)), 0o600)
-	_, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: partial})
+	_, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), sink(e.st), PullOptions{PartialDir: partial})
 	if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
 		t.Fatalf("err = %v, want a digest mismatch", err)
 	}
@@ -148,7 +170,7 @@ func TestResumeCorruptPartial(t *testing.T) {
 		t.Fatal("corrupt blob stored")
 	}
 	// The bad partial is gone, so the next pull starts clean and succeeds.
-	if _, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: partial}); err != nil {
+	if _, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), sink(e.st), PullOptions{PartialDir: partial}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,16 +3,19 @@
 # side by side in one run, with wrk as the load:
 #   manifest GET by tag, 1 MiB blob GET (wrk), blob HEAD (ab: wrk cannot do HEAD); without and with htpasswd auth;
 #   peak resident memory of each server.
-# Usage: [RUNS=3] bench/registry.sh [seconds-per-run (default 2)] [connections (default 16)]
+#   raw loopback TCP bandwidth (a Go sender/receiver), as the yardstick of blob GET MB/s;
+#   a skopeo push of a BIG_MB (default 1024, 0 skips) MiB image into each, with the servers' peak RSS.
+# Usage: [RUNS=3] [BIG_MB=1024] bench/registry.sh [seconds-per-run (default 2)] [connections (default 16)]
 # Each figure is the median of RUNS runs (the machine is shared: single runs are noisy).
-# Needs: go, wrk, ab, curl, docker-registry, htpasswd (apache2-utils). Listens on 127.0.0.1 only.
+# Needs: go, wrk, ab, curl, skopeo, docker-registry, htpasswd (apache2-utils). Listens on 127.0.0.1 only.
 set -euo pipefail
 DUR=${1:-2}
 CONNS=${2:-16}
 RUNS=${RUNS:-3} # each case runs RUNS times; the median is reported
 THREADS=2
 cd "$(dirname "$0")/.."
-for bin in wrk ab curl htpasswd /usr/bin/docker-registry; do
+BIG_MB=${BIG_MB:-1024}
+for bin in wrk ab curl htpasswd skopeo /usr/bin/docker-registry; do
 	command -v "$bin" >/dev/null || { echo "bench: $bin is not installed" >&2; exit 1; }
 done
 WORK=$(mktemp -d)
@@ -37,6 +40,7 @@ start_server() {
 	port=$(free_port)
 	ADDR=127.0.0.1:$port
 	local root="$WORK/$kind-$auth"
+	[ "$auth" = big ] && auth=0
 	mkdir -p "$root"
 	if [ "$kind" = berth ]; then
 		local args=(registry serve --root "$root/data" --addr "$ADDR")
@@ -125,6 +129,105 @@ for auth in 0 1; do
 	done
 done
 
+# Raw loopback bandwidth: one TCP stream per connection wrk would use,
+# zeros from a 1 MiB buffer, for DUR seconds.
+mkdir -p "$WORK/loop"
+cat >"$WORK/loop/main.go" <<'GO'
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	conns, _ := strconv.Atoi(os.Args[1])
+	dur, _ := time.ParseDuration(os.Args[2])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				for {
+					if _, err := c.Write(buf); err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(dur)
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				panic(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(deadline)
+			buf := make([]byte, 1<<20)
+			for {
+				n, err := c.Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("%.0f\n", float64(total.Load())/dur.Seconds()/(1<<20))
+}
+GO
+printf 'module loop\ngo 1.24\n' >"$WORK/loop/go.mod"
+(cd "$WORK/loop" && go build -o loop .)
+LOOP=$(median "$WORK/loop/loop" "$CONNS" "${DUR}s")
+
+# A BIG_MB MiB image pushed with skopeo from an OCI layout into each server
+# (fresh, no auth); the time and the server's peak RSS afterwards.
+if [ "$BIG_MB" -gt 0 ]; then
+	big="$WORK/big"
+	mkdir -p "$big/blobs/sha256"
+	head -c $((BIG_MB << 20)) /dev/urandom >"$big/layer"
+	bl=$(sha256sum "$big/layer" | cut -d' ' -f1)
+	mv "$big/layer" "$big/blobs/sha256/$bl"
+	cp "$WORK/config" "$big/blobs/sha256/${CONFIG#sha256:}"
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+		"$CONFIG" "$(stat -c %s "$WORK/config")" "$bl" $((BIG_MB << 20)) >"$big/manifest"
+	bm=$(sha256sum "$big/manifest" | cut -d' ' -f1)
+	mv "$big/manifest" "$big/blobs/sha256/$bm"
+	printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"big"}}]}' \
+		"$bm" "$(stat -c %s "$big/blobs/sha256/$bm")" >"$big/index.json"
+	echo '{"imageLayoutVersion":"1.0.0"}' >"$big/oci-layout"
+	for kind in berth cncf; do
+		start_server "$kind" big
+		t0=$(date +%s.%N)
+		HOME=$WORK skopeo --insecure-policy copy -q --preserve-digests --dest-tls-verify=false "oci:$big:big" "docker://$ADDR/bench/big:v1" >/dev/null
+		t1=$(date +%s.%N)
+		R[$kind,push]=$(echo "$t1 - $t0" | bc -l)
+		R[$kind,pushrss]=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$PID/status)
+		kill "$PID"; wait "$PID" 2>/dev/null || true
+	done
+	rm -rf "$big"
+fi
+
 echo "# berth registry serve vs CNCF registry $(/usr/bin/docker-registry --version 2>/dev/null | awk '{print $3}'), $(date -u +%F), $(nproc) cores, wrk/ab -c$CONNS, median of $RUNS runs of ${DUR}s"
 printf '%-34s %12s %12s %8s\n' case berth cncf ratio
 for auth in 0 1; do
@@ -138,5 +241,11 @@ for auth in 0 1; do
 	done
 	printf '%-34s %12s %12s\n' "peak RSS MiB$sfx" "${R[berth,$auth,rss]}" "${R[cncf,$auth,rss]}"
 done
+if [ "$BIG_MB" -gt 0 ]; then
+	printf '%-34s %12.1f %12.1f %7.2fx\n' "skopeo push ${BIG_MB} MiB, seconds" "${R[berth,push]}" "${R[cncf,push]}" "$(echo "${R[cncf,push]} / ${R[berth,push]}" | bc -l)"
+	printf '%-34s %12s %12s\n' "peak RSS MiB during that push" "${R[berth,pushrss]}" "${R[cncf,pushrss]}"
+fi
+read -r bm _ <<<"${R[berth,0,blob]}"
+printf 'raw loopback %s MB/s (%d streams); berth blob GET reaches %.0f%% of it\n' "$LOOP" "$CONNS" "$(echo "100 * $bm / $LOOP" | bc -l)"
 read -r b _ <<<"${R[berth,0,manifest]}"; read -r ba _ <<<"${R[berth,1,manifest]}"
 printf 'berth manifest GET with auth / without: %.0f%%\n' "$(echo "100 * $ba / $b" | bc -l)"

@@ -21,8 +21,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 func (a *app) newRegistryCmd() *cobra.Command {
@@ -132,22 +134,6 @@ func set(dst *string, v string) {
 	}
 }
 
-// berthDataDir is where berth keeps its data: $BERTH_ROOT, /var/lib/berth for
-// root, else $XDG_DATA_HOME/berth or ~/.local/share/berth.
-func berthDataDir() string {
-	if v := os.Getenv("BERTH_ROOT"); v != "" {
-		return v
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/berth"
-	}
-	if v := os.Getenv("XDG_DATA_HOME"); v != "" {
-		return filepath.Join(v, "berth")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "berth")
-}
-
 func registryRoot(flag string, s registrySettings) string {
 	if flag != "" {
 		return flag
@@ -155,7 +141,7 @@ func registryRoot(flag string, s registrySettings) string {
 	if s.Root != "" {
 		return s.Root
 	}
-	return filepath.Join(berthDataDir(), "registry")
+	return filepath.Join(store.DefaultRoot(), "registry")
 }
 
 func (a *app) newRegistryServeCmd() *cobra.Command {
@@ -422,7 +408,7 @@ func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(file, data, 0o640); err != nil {
+			if err := fsutil.WriteFileAtomic(file, data, 0o640); err != nil {
 				return err
 			}
 			verb := "Updating"
@@ -490,39 +476,4 @@ func (a *app) readPassword(fromStdin bool) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return p1, nil
-}
-
-// writeFileAtomic writes a temp file next to path, fsyncs, renames and fsyncs
-// the directory. (internal/fsutil replaces it once that lands on main.)
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,9 +73,27 @@ func (a *app) newRootCmd() *cobra.Command {
 	root.AddCommand(
 		a.newVersionCmd(),
 		a.newRegistryCmd(),
+		a.newImagesCmd("images"),
+		a.newImportCmd(),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rmi"),
 	)
-	image.AddCommand()
-	system.AddCommand()
+	image.AddCommand(
+		a.newImagesCmd("ls"),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rm"),
+		a.newImagePruneCmd(),
+	)
+	image.AddCommand(a.newImportCmd())
+	system.AddCommand(
+		a.newSystemDfCmd(),
+		a.newSystemPruneCmd(),
+		a.newSystemCheckCmd(),
+	)
 	return root
 }
 
@@ -130,4 +147,4 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
-var errSilent = errors.New("")
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

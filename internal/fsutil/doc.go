@@ -1,0 +1,6 @@
+// Package fsutil owns durable, concurrency-safe file operations: atomic writes
+// (temp file in the destination directory, fsync, rename, fsync of the
+// directory), advisory file locks, and path joins that refuse to escape a root.
+//
+// It is a leaf: it imports only the standard library and golang.org/x/sys.
+package fsutil

@@ -1,0 +1,82 @@
+package fsutil
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// CheckTarPath rejects a tar entry name that is absolute or climbs out of the
+// archive root with "..". Names are judged as written, before any cleaning,
+// because a cleaned name hides what the archive tried to do.
+func CheckTarPath(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty entry name")
+	}
+	if strings.HasPrefix(name, "/") {
+		return fmt.Errorf("entry %q has an absolute path", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return fmt.Errorf("entry %q has a \"..\" component that climbs out of the archive", name)
+		}
+	}
+	if strings.ContainsRune(name, 0) {
+		return fmt.Errorf("entry %q contains a NUL byte", name)
+	}
+	return nil
+}
+
+// SecureJoin joins name under root and refuses results outside root. It does
+// not follow symlinks; callers that create files must also refuse to write
+// through links (see CheckLinkTarget).
+func SecureJoin(root, name string) (string, error) {
+	clean := path.Clean("/" + filepath.ToSlash(name))
+	if strings.Contains(name, "..") {
+		for _, part := range strings.Split(filepath.ToSlash(name), "/") {
+			if part == ".." {
+				return "", fmt.Errorf("path %q escapes %s", name, root)
+			}
+		}
+	}
+	return filepath.Join(root, filepath.FromSlash(clean)), nil
+}
+
+// CheckLinkTarget rejects a link entry (symlink or hard link) at entry whose
+// target would resolve outside the archive root. For symlinks a relative
+// target is resolved against the entry's directory and an absolute one is
+// refused. Layer extraction, where absolute symlinks are normal, must instead
+// never follow links while writing.
+func CheckLinkTarget(entry, target string, hard bool) error {
+	if target == "" {
+		return fmt.Errorf("link %q has an empty target", entry)
+	}
+	if hard {
+		if err := CheckTarPath(strings.TrimPrefix(target, "./")); err != nil {
+			return fmt.Errorf("hard link %q: %w", entry, err)
+		}
+		return nil
+	}
+	if strings.HasPrefix(target, "/") {
+		return fmt.Errorf("symlink %q points outside the archive: %q is absolute", entry, target)
+	}
+	depth := 0
+	dir := path.Dir(path.Clean(entry))
+	if dir != "." {
+		depth = len(strings.Split(dir, "/"))
+	}
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			depth--
+			if depth < 0 {
+				return fmt.Errorf("symlink %q points outside the archive: %q", entry, target)
+			}
+		default:
+			depth++
+		}
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+// Package store owns the bytes of images on local disk: content-addressed
+// blobs shared by every image, the reference index (name:tag and
+// name@digest → manifest or index), and the garbage collection of blobs that
+// no reference needs. The CLI's commands and the builder all go through it.
+//
+// The root is a plain OCI image layout, so standard tools can read it:
+//
+//	ROOT/
+//	  oci-layout              {"imageLayoutVersion":"1.0.0"}
+//	  index.json              the reference index: one descriptor per name (or
+//	                          one without a name for a dangling image), with
+//	                          berth's annotations (image ID, created, size)
+//	  blobs/sha256/<hex>      immutable blobs, verified before they are kept
+//	  meta/sha256/<hex>       small facts about layer blobs (uncompressed size)
+//	  tmp/<lease>-*           blobs being written, named after their writer
+//	  leases/<id>             digests a live writer has stored but not yet
+//	                          referenced (flock held while the writer lives)
+//	  index.lock, gc.lock     advisory locks
+//
+// Concurrency: every file is written by temp file → fsync → rename; index
+// updates rewrite the whole file under index.lock. A writer records each blob
+// in its lease, under a shared gc.lock, before it relies on the blob; GC holds
+// gc.lock exclusively and keeps every blob named by a live lease, so two berth
+// processes never delete what the other needs. A kill -9 leaves only temp
+// files and a dead lease, which the next GC removes.
+//
+// It builds on ref and fsutil and on go-containerregistry's v1 types; it must
+// not import cli, remote, archive or build.
+package store

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/fsutil"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// GCResult says what a collection removed.
+type GCResult struct {
+	Blobs     int
+	Reclaimed int64 // bytes
+}
+
+// GC deletes every blob that no record of the index needs and no live
+// writer holds in its lease, plus temp files of dead writers. It waits for
+// writers committing blobs (a short critical section), never for whole
+// transfers, so it is safe to run while other berth processes pull or build.
+func (s *Store) GC(ctx context.Context) (GCResult, error) {
+	var res GCResult
+	unlockGC, err := fsutil.LockContext(ctx, s.path("gc.lock"))
+	if err != nil {
+		return res, fmt.Errorf("locking the store for garbage collection: %w", err)
+	}
+	defer unlockGC()
+	unlockIdx, err := fsutil.LockContext(ctx, s.path("index.lock"))
+	if err != nil {
+		return res, err
+	}
+	defer unlockIdx()
+
+	x, err := s.loadIndex()
+	if err != nil {
+		return res, err
+	}
+	keep := map[v1.Hash]bool{}
+	for _, img := range x.images {
+		err := s.walk(img.Descriptor(), func(d v1.Descriptor, _ bool) error {
+			keep[d.Digest] = true
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return res, fmt.Errorf("reading %s: %w", img.Digest, err)
+		}
+	}
+	live, err := s.liveLeases(keep)
+	if err != nil {
+		return res, err
+	}
+	for _, alg := range []string{"sha256", "sha512"} {
+		dir := s.path("blobs", alg)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			h := v1.Hash{Algorithm: alg, Hex: e.Name()}
+			if keep[h] {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				res.Blobs++
+				res.Reclaimed += info.Size()
+				os.Remove(s.path("meta", alg, e.Name()))
+			}
+		}
+	}
+	// Temp files belong to the lease named in their prefix; a dead lease's
+	// temp files are leftovers of a killed process.
+	if entries, err := os.ReadDir(s.path("tmp")); err == nil {
+		for _, e := range entries {
+			if live[ownerOf(e.Name())] {
+				continue
+			}
+			if info, err := e.Info(); err == nil {
+				res.Reclaimed += info.Size()
+			}
+			os.RemoveAll(s.path("tmp", e.Name()))
+		}
+	}
+	// Half-written index files: their writers held the index lock, which we
+	// hold now, so they are dead.
+	if entries, err := os.ReadDir(s.root); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".tmp-index.json-") {
+				os.Remove(s.path(e.Name()))
+			}
+		}
+	}
+	return res, nil
+}
+
+// ownerOf returns the lease id ("pid-rand") a temp file name starts with.
+func ownerOf(name string) string {
+	parts := strings.SplitN(name, "-", 3)
+	if len(parts) < 2 {
+		return name
+	}
+	return parts[0] + "-" + parts[1]
+}
+
+// liveLeases adds the digests held by live writers to keep, removes dead
+// leases, and returns the ids of the live ones.
+func (s *Store) liveLeases(keep map[v1.Hash]bool) (map[string]bool, error) {
+	live := map[string]bool{}
+	s.mu.Lock()
+	own := s.leaseID
+	s.mu.Unlock()
+	entries, err := os.ReadDir(s.path("leases"))
+	if err != nil {
+		return live, nil
+	}
+	for _, e := range entries {
+		p := s.path("leases", e.Name())
+		if strings.HasPrefix(e.Name(), ".new-") {
+			// Being created: it owns no temp files or blobs yet. A crash
+			// at that moment leaves one, removed once it is old.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+			continue
+		}
+		if e.Name() != own {
+			unlock, ok, err := fsutil.TryLock(p)
+			if err != nil {
+				continue
+			}
+			if ok {
+				// Nobody holds it: its writer died. Its blobs are fair game.
+				os.Remove(p)
+				unlock()
+				continue
+			}
+		}
+		live[e.Name()] = true
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if h, err := v1.NewHash(strings.TrimSpace(sc.Text())); err == nil {
+				keep[h] = true
+			}
+		}
+		f.Close()
+	}
+	return live, nil
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Image returns the v1.Image of a record; for an index, the child for
+// platform (nil: this machine's). Blobs are read lazily from the store.
+func (s *Store) Image(ctx context.Context, img Image, platform *v1.Platform) (v1.Image, error) {
+	desc := img.Descriptor()
+	if img.IsIndex() {
+		im, err := s.IndexManifest(img.Digest)
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.PlatformManifest(im, platform, true)
+		if err != nil {
+			return nil, err
+		}
+		desc = d
+	}
+	return s.ImageByDescriptor(desc)
+}
+
+// ImageByDescriptor returns the v1.Image of a manifest in the store.
+func (s *Store) ImageByDescriptor(desc v1.Descriptor) (v1.Image, error) {
+	raw, err := s.ReadBlob(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	if desc.MediaType == "" {
+		desc.MediaType = m.MediaType
+	}
+	return partial.CompressedToImage(&storeImage{s: s, desc: desc, raw: raw, m: m})
+}
+
+// Index returns the v1.ImageIndex of an index record.
+func (s *Store) Index(ctx context.Context, img Image) (v1.ImageIndex, error) {
+	if !img.IsIndex() {
+		return nil, fmt.Errorf("%s is not a multi-platform index", img.Digest)
+	}
+	return s.indexByDescriptor(img.Descriptor())
+}
+
+func (s *Store) indexByDescriptor(desc v1.Descriptor) (v1.ImageIndex, error) {
+	raw, err := s.ReadBlob(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+	}
+	return &storeIndex{s: s, desc: desc, raw: raw, m: m}, nil
+}
+
+type storeImage struct {
+	s    *Store
+	desc v1.Descriptor
+	raw  []byte
+	m    *v1.Manifest
+}
+
+func (i *storeImage) RawConfigFile() ([]byte, error)      { return i.s.ReadBlob(i.m.Config.Digest) }
+func (i *storeImage) MediaType() (types.MediaType, error) { return i.desc.MediaType, nil }
+func (i *storeImage) RawManifest() ([]byte, error)        { return i.raw, nil }
+func (i *storeImage) Descriptor() (*v1.Descriptor, error) { d := i.desc; return &d, nil }
+func (i *storeImage) Manifest() (*v1.Manifest, error)     { return i.m.DeepCopy(), nil }
+func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if h == i.m.Config.Digest {
+		return &storeBlob{s: i.s, desc: i.m.Config}, nil
+	}
+	for _, l := range i.m.Layers {
+		if l.Digest == h {
+			return &storeBlob{s: i.s, desc: l}, nil
+		}
+	}
+	return nil, fmt.Errorf("layer %s is not in image %s", h, i.desc.Digest)
+}
+
+type storeBlob struct {
+	s    *Store
+	desc v1.Descriptor
+}
+
+func (b *storeBlob) Digest() (v1.Hash, error)            { return b.desc.Digest, nil }
+func (b *storeBlob) Size() (int64, error)                { return b.desc.Size, nil }
+func (b *storeBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
+func (b *storeBlob) Descriptor() (*v1.Descriptor, error) { d := b.desc; return &d, nil }
+func (b *storeBlob) Compressed() (io.ReadCloser, error)  { return b.s.OpenBlob(b.desc.Digest) }
+func (b *storeBlob) Exists() (bool, error)               { return b.s.HasBlob(b.desc.Digest), nil }
+
+type storeIndex struct {
+	s    *Store
+	desc v1.Descriptor
+	raw  []byte
+	m    *v1.IndexManifest
+}
+
+func (x *storeIndex) MediaType() (types.MediaType, error)       { return x.desc.MediaType, nil }
+func (x *storeIndex) Digest() (v1.Hash, error)                  { return x.desc.Digest, nil }
+func (x *storeIndex) Size() (int64, error)                      { return x.desc.Size, nil }
+func (x *storeIndex) IndexManifest() (*v1.IndexManifest, error) { return x.m.DeepCopy(), nil }
+func (x *storeIndex) RawManifest() ([]byte, error)              { return x.raw, nil }
+
+func (x *storeIndex) child(h v1.Hash) (v1.Descriptor, error) {
+	for _, d := range x.m.Manifests {
+		if d.Digest == h {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, notFoundf("%s is not in index %s", h, x.desc.Digest)
+}
+
+func (x *storeIndex) Image(h v1.Hash) (v1.Image, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return x.s.ImageByDescriptor(d)
+}
+
+func (x *storeIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return x.s.indexByDescriptor(d)
+}
+
+// WriteImage stores every blob of img (layers in parallel, skipping those
+// present), then its config and manifest. It does not name the image; call
+// AddImage for that.
+func (s *Store) WriteImage(ctx context.Context, img v1.Image) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(3)
+	for _, l := range layers {
+		g.Go(func() error {
+			d, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			if ok, err := s.Protect(d); err != nil || ok {
+				return err
+			}
+			size, err := l.Size()
+			if err != nil {
+				return err
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			if err := s.WriteBlob(gctx, d, size, rc); err != nil {
+				return fmt.Errorf("storing layer %s: %w", d, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	if err := s.WriteBlob(ctx, cfgName, int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
+		return fmt.Errorf("storing config: %w", err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	return s.WriteBlob(ctx, d, int64(len(raw)), bytes.NewReader(raw))
+}
+
+// WriteIndex stores idx and every child it can read (a sparse index keeps
+// only the children its source has).
+func (s *Store) WriteIndex(ctx context.Context, idx v1.ImageIndex) error {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range m.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := idx.ImageIndex(d.Digest)
+			if err == nil {
+				err = s.WriteIndex(ctx, child)
+			}
+			if err != nil {
+				return err
+			}
+		case d.MediaType.IsImage():
+			child, err := idx.Image(d.Digest)
+			if err != nil {
+				continue // absent in a sparse source
+			}
+			if err := s.WriteImage(ctx, child); err != nil {
+				return err
+			}
+		}
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return err
+	}
+	dg, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	return s.WriteBlob(ctx, dg, int64(len(raw)), bytes.NewReader(raw))
+}

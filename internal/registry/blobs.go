@@ -162,8 +162,8 @@ const gcLockName = "gc"
 func (s *Server) maxBlobSize() int64 { return 1 << 40 }
 
 // blobCache keeps small immutable blobs (manifests) in memory, bounded by
-// total size. Content-addressed bytes never go stale; GC removes what it
-// deletes.
+// total size. Content-addressed bytes never go stale, and a manifest is
+// served only while the repository metadata lists it.
 type blobCache struct {
 	mu   sync.RWMutex
 	m    map[string][]byte
@@ -193,15 +193,6 @@ func (c *blobCache) put(k string, b []byte) {
 	}
 	c.m[k] = b
 	c.size += int64(len(b))
-}
-
-func (c *blobCache) drop(k string) {
-	c.mu.Lock()
-	if b, ok := c.m[k]; ok {
-		c.size -= int64(len(b))
-		delete(c.m, k)
-	}
-	c.mu.Unlock()
 }
 
 func quote(s string) string {

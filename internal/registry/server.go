@@ -63,7 +63,7 @@ type Server struct {
 	met      *metrics
 	idPrefix string
 	idSeq    atomic.Uint64
-	// commitLock, when the driver is a storage.Locker, excludes garbage
+	// locker, when the driver is a storage.Locker, excludes garbage
 	// collection while a push links blobs or commits a manifest.
 	locker storage.Locker
 }

@@ -149,6 +149,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 		configPath, root, addr, htpasswd, realm, cert, key string
 		readOnly, noDelete                                 bool
 		gcInterval, gcDelay                                time.Duration
+		maxBlob                                            int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -186,7 +187,11 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 				s.DeleteEnabled = false
 			}
 			s.Root = registryRoot(root, s)
-			return a.serveRegistry(cmd.Context(), s, gcInterval, gcDelay)
+			accessLevel := slog.LevelInfo
+			if cmd.Flags().Changed("log-level") {
+				_ = accessLevel.UnmarshalText([]byte(a.logLevel))
+			}
+			return a.serveRegistry(cmd.Context(), s, serveExtras{gcInterval, gcDelay, maxBlob, accessLevel})
 		},
 	}
 	f := cmd.Flags()
@@ -201,16 +206,24 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 	f.BoolVar(&noDelete, "disable-delete", false, "Refuse blob, manifest and tag deletion")
 	f.DurationVar(&gcInterval, "gc-interval", 0, "Run garbage collection this often while serving (0 disables)")
 	f.DurationVar(&gcDelay, "gc-delay", time.Hour, "Keep unreferenced blobs younger than this in automatic collections")
+	f.Int64Var(&maxBlob, "max-blob-size", 1<<40, "Refuse blobs larger than this many bytes")
 	return cmd
 }
 
-func (a *app) serveRegistry(ctx context.Context, s registrySettings, gcInterval, gcDelay time.Duration) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// serveExtras are serve's settings that registry:2 has no variable for.
+type serveExtras struct {
+	gcInterval, gcDelay time.Duration
+	maxBlobSize         int64
+	logLevel            slog.Level // access logs are Info; -l warn silences them
+}
+
+func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtras) error {
+	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: x.logLevel}))
 	drv, err := storage.NewFS(s.Root)
 	if err != nil {
 		return withHint(err, "pass a writable directory with --root")
 	}
-	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled}
+	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled, MaxBlobSize: x.maxBlobSize}
 	if s.Htpasswd != "" {
 		v, err := auth.NewVerifier(s.Htpasswd, auth.Options{})
 		if err != nil {
@@ -251,8 +264,8 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, gcInterval,
 	go func() { errc <- hs.Serve(ln) }()
 	gcCtx, stopGC := context.WithCancel(context.Background())
 	defer stopGC()
-	if gcInterval > 0 && !s.ReadOnly {
-		go autoGC(gcCtx, drv, log, gcInterval, gcDelay)
+	if x.gcInterval > 0 && !s.ReadOnly {
+		go autoGC(gcCtx, drv, log, x.gcInterval, x.gcDelay)
 	}
 	select {
 	case err := <-errc:

@@ -159,7 +159,7 @@ func (s *Server) commitLock(ctx context.Context) (func(), error) {
 
 const gcLockName = "gc"
 
-func (s *Server) maxBlobSize() int64 { return 1 << 40 }
+func (s *Server) maxBlobSize() int64 { return s.opts.MaxBlobSize }
 
 // blobCache keeps small immutable blobs (manifests) in memory, bounded by
 // total size. Content-addressed bytes never go stale, and a manifest is

@@ -200,6 +200,19 @@ func TestUploadErrors(t *testing.T) {
 			t.Fatalf("%d", r.code)
 		}
 	})
+	t.Run("blob size limit", func(t *testing.T) {
+		tr := newTestRegistry(t, Options{MaxBlobSize: 1000})
+		if r := tr.do("POST", "/v2/r/blobs/uploads/?digest="+d, data); r.code != 413 {
+			t.Fatalf("single POST: %d %s", r.code, r.body)
+		}
+		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
+		if r := tr.do("PATCH", loc, data); r.code != 413 {
+			t.Fatalf("PATCH: %d %s", r.code, r.body)
+		}
+		if r := tr.do("GET", loc, nil); r.h.Get("Range") != "0-0" {
+			t.Fatalf("oversized chunk recorded: %q", r.h.Get("Range"))
+		}
+	})
 	t.Run("sha512", func(t *testing.T) {
 		tr := newTestRegistry(t, Options{})
 		d512 := sha512Of(data)

@@ -38,6 +38,25 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 		}
 		return err
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("ETag", `"`+d.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	if r.Method == http.MethodHead && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" {
+		// The common HEAD (does the registry have it?) needs no open file.
+		info, err := s.d.Stat(ctx, blobKey(d))
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUnknown()
+		}
+		if err != nil {
+			return err
+		}
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Content-Length", itoa(info.Size))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	rd, err := s.d.Open(ctx, blobKey(d))
 	if errors.Is(err, storage.ErrNotFound) {
 		return errBlobUnknown()
@@ -46,11 +65,6 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 		return err
 	}
 	defer rd.Close()
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Docker-Content-Digest", d.String())
-	h.Set("ETag", `"`+d.String()+`"`)
-	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rd)
 	return nil
 }

@@ -114,18 +114,42 @@ median() {
 	for i in $(seq "$RUNS"); do "$@"; echo; done | sed '/^$/d' | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
 }
 
-declare -A R
+# All four servers run at once and each case cycles through them run by
+# run, so that load from elsewhere on the machine hits all of them alike.
+declare -A R ADDRS SPIDS
 for auth in 0 1; do
 	for kind in berth cncf; do
 		start_server $kind $auth
 		hdr=""; [ $auth = 1 ] && hdr=$AUTH
 		push "$ADDR" "${hdr:-X-None: 1}"
-		base="http://$ADDR/v2/bench/img"
-		R[$kind,$auth,manifest]=$(median run_wrk "$base/manifests/latest" "$hdr")
-		R[$kind,$auth,blob]=$(median run_wrk "$base/blobs/$LAYER" "$hdr")
-		R[$kind,$auth,head]=$(median run_ab_head "$base/blobs/$LAYER" "$hdr")
-		R[$kind,$auth,rss]=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$PID/status)
-		kill "$PID"; wait "$PID" 2>/dev/null || true
+		ADDRS[$kind,$auth]=$ADDR
+		SPIDS[$kind,$auth]=$PID
+	done
+done
+for c in manifest blob head; do
+	declare -A runs=()
+	for i in $(seq "$RUNS"); do
+		for auth in 0 1; do
+			hdr=""; [ $auth = 1 ] && hdr=$AUTH
+			for kind in berth cncf; do
+				base="http://${ADDRS[$kind,$auth]}/v2/bench/img"
+				case $c in
+				manifest) runs[$kind,$auth]+="$(run_wrk "$base/manifests/latest" "$hdr")"$'\n' ;;
+				blob) runs[$kind,$auth]+="$(run_wrk "$base/blobs/$LAYER" "$hdr")"$'\n' ;;
+				head) runs[$kind,$auth]+="$(run_ab_head "$base/blobs/$LAYER" "$hdr")"$'\n' ;;
+				esac
+			done
+		done
+	done
+	for k in "${!runs[@]}"; do
+		R[$k,$c]=$(printf '%s' "${runs[$k]}" | sed '/^$/d' | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
+	done
+	unset runs
+done
+for auth in 0 1; do
+	for kind in berth cncf; do
+		R[$kind,$auth,rss]=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/${SPIDS[$kind,$auth]}/status)
+		kill "${SPIDS[$kind,$auth]}"; wait "${SPIDS[$kind,$auth]}" 2>/dev/null || true
 	done
 done
 
@@ -228,7 +252,7 @@ if [ "$BIG_MB" -gt 0 ]; then
 	rm -rf "$big"
 fi
 
-echo "# berth registry serve vs CNCF registry $(/usr/bin/docker-registry --version 2>/dev/null | awk '{print $3}'), $(date -u +%F), $(nproc) cores, wrk/ab -c$CONNS, median of $RUNS runs of ${DUR}s"
+echo "# berth registry serve vs CNCF registry $(/usr/bin/docker-registry --version 2>/dev/null | awk '{print $3}'), $(date -u +%F), $(nproc) cores, wrk/ab -c$CONNS, median of $RUNS alternating runs of ${DUR}s"
 printf '%-34s %12s %12s %8s\n' case berth cncf ratio
 for auth in 0 1; do
 	sfx=""; [ $auth = 1 ] && sfx=" (htpasswd)"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -171,6 +172,42 @@ func TestUploadErrors(t *testing.T) {
 		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
 		if r := tr.do("PUT", loc, data); r.code != 400 || r.errCode() != "DIGEST_INVALID" {
 			t.Fatalf("%d %s", r.code, r.body)
+		}
+	})
+	t.Run("racing chunks at one offset never mix", func(t *testing.T) {
+		tr := newTestRegistry(t, Options{})
+		for round := range 10 {
+			loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
+			bodies := [][]byte{bytes.Repeat([]byte{'a' + byte(round)}, 4096), bytes.Repeat([]byte{'A' + byte(round)}, 4096)}
+			codes := make([]int, 2)
+			var wg sync.WaitGroup
+			for i := range bodies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					codes[i] = tr.do("PATCH", loc, bodies[i], "Content-Range: 0-4095").code
+				}()
+			}
+			wg.Wait()
+			winner := -1
+			for i, c := range codes {
+				if c == 202 {
+					if winner >= 0 {
+						t.Fatalf("both chunks accepted at offset 0: %v", codes)
+					}
+					winner = i
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("no chunk accepted: %v", codes)
+			}
+			want := sha256Of(bodies[winner])
+			if r := tr.do("PUT", loc+"?digest="+want, nil); r.code != 201 {
+				t.Fatalf("finish with the winner's digest: %d %s", r.code, r.body)
+			}
+			if g := tr.do("GET", "/v2/r/blobs/"+want, nil); !bytes.Equal(g.body, bodies[winner]) {
+				t.Fatalf("stored bytes are not the winner's")
+			}
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {

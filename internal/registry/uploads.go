@@ -333,6 +333,9 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 			end = st.Parts[i+1].Offset
 		}
 		rd, err := s.d.Open(ctx, uploadPartKey(id, p))
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUploadUnknown() // finished or cancelled meanwhile
+		}
 		if err != nil {
 			return fmt.Errorf("opening chunk of upload %s: %w", id, err)
 		}
@@ -396,7 +399,11 @@ func (s *Server) finishByMove(ctx context.Context, r *http.Request, name, id str
 	}
 	defer unlock()
 	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
-		if err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d)); err != nil {
+		err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d))
+		if errors.Is(err, storage.ErrNotFound) {
+			return true, errBlobUploadUnknown() // finished or cancelled meanwhile
+		}
+		if err != nil {
 			return true, fmt.Errorf("storing blob: %w", err)
 		}
 	}

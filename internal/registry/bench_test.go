@@ -3,7 +3,6 @@ package registry
 import (
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -32,14 +31,9 @@ func BenchmarkManifestGet(b *testing.B) {
 		{"htpasswd+log", Options{Auth: v, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			t := &testing.T{}
-			tr := newTestRegistry(t, bc.opts)
-			defer tr.srv.Close()
-			req, _ := http.NewRequest("PUT", tr.srv.URL+"/v2/bench/img/manifests/latest", nil)
-			_ = req
-			tr.s.opts.Auth = nil // push without credentials
+			tr := newTestRegistry(b, Options{Logger: bc.opts.Logger})
 			tr.pushImage("bench/img", "latest", []byte(`{"os":"linux"}`), []byte("layer"))
-			tr.s.opts.Auth = bc.opts.Auth
+			tr.s.opts.Auth = bc.opts.Auth // pushed without credentials; measured with them
 			get := httptest.NewRequest("GET", "/v2/bench/img/manifests/latest", nil)
 			get.SetBasicAuth("u", "pw")
 			get.RemoteAddr = "127.0.0.1:1234"

@@ -310,7 +310,11 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc [flags]",
 		Short: "Delete unreferenced blobs from a registry's storage (safe while it serves)",
-		Args:  noArgs,
+		Long: "Delete blobs no manifest references, stale upload sessions and, with --delete-untagged, manifests no tag\n" +
+			"reaches. It is safe while `berth registry serve` runs on the same storage: a blob a push has linked or\n" +
+			"referenced is never deleted, and a blob uploaded into a repository is kept for at least 10 minutes (the\n" +
+			"time a client has to push the manifest that needs it), whatever --delay says.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadRegistrySettings(configPath, os.Getenv)
 			if err != nil {

@@ -88,8 +88,7 @@ func NewVerifier(path string, opts Options) (*Verifier, error) {
 
 // maybeReload re-reads the file when its size or mtime changed, checking at
 // most once a second; requests in between pay one atomic load.
-func (v *Verifier) maybeReload() error {
-	now := v.opts.Now()
+func (v *Verifier) maybeReload(now time.Time) error {
 	last := v.checked.Load()
 	if now.UnixNano()-last < int64(time.Second) || !v.checked.CompareAndSwap(last, now.UnixNano()) {
 		return nil
@@ -133,11 +132,11 @@ func (v *Verifier) reload(now time.Time) error {
 // waits twice as long as the previous one, up to MaxDelay; after ThrottleAt
 // failures the client is refused outright until it pauses.
 func (v *Verifier) Verify(ctx context.Context, user, password, client string) error {
-	if err := v.maybeReload(); err != nil {
+	now := v.opts.Now()
+	if err := v.maybeReload(now); err != nil {
 		return err
 	}
 	key := cacheKey(user, password)
-	now := v.opts.Now()
 	v.mu.RLock()
 	hash, known := v.users[user]
 	c, hit := v.cache[key]

@@ -22,8 +22,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 func (a *app) newRegistryCmd() *cobra.Command {
@@ -133,22 +135,6 @@ func set(dst *string, v string) {
 	}
 }
 
-// berthDataDir is where berth keeps its data: $BERTH_ROOT, /var/lib/berth for
-// root, else $XDG_DATA_HOME/berth or ~/.local/share/berth.
-func berthDataDir() string {
-	if v := os.Getenv("BERTH_ROOT"); v != "" {
-		return v
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/berth"
-	}
-	if v := os.Getenv("XDG_DATA_HOME"); v != "" {
-		return filepath.Join(v, "berth")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share", "berth")
-}
-
 func registryRoot(flag string, s registrySettings) string {
 	if flag != "" {
 		return flag
@@ -156,7 +142,7 @@ func registryRoot(flag string, s registrySettings) string {
 	if s.Root != "" {
 		return s.Root
 	}
-	return filepath.Join(berthDataDir(), "registry")
+	return filepath.Join(store.DefaultRoot(), "registry")
 }
 
 func (a *app) newRegistryServeCmd() *cobra.Command {
@@ -164,6 +150,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 		configPath, root, addr, htpasswd, realm, cert, key string
 		readOnly, noDelete                                 bool
 		gcInterval, gcDelay                                time.Duration
+		maxBlob                                            int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -201,7 +188,11 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 				s.DeleteEnabled = false
 			}
 			s.Root = registryRoot(root, s)
-			return a.serveRegistry(cmd.Context(), s, gcInterval, gcDelay)
+			accessLevel := slog.LevelInfo
+			if cmd.Flags().Changed("log-level") {
+				_ = accessLevel.UnmarshalText([]byte(a.logLevel))
+			}
+			return a.serveRegistry(cmd.Context(), s, serveExtras{gcInterval, gcDelay, maxBlob, accessLevel})
 		},
 	}
 	f := cmd.Flags()
@@ -216,16 +207,24 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 	f.BoolVar(&noDelete, "disable-delete", false, "Refuse blob, manifest and tag deletion")
 	f.DurationVar(&gcInterval, "gc-interval", 0, "Run garbage collection this often while serving (0 disables)")
 	f.DurationVar(&gcDelay, "gc-delay", time.Hour, "Keep unreferenced blobs younger than this in automatic collections")
+	f.Int64Var(&maxBlob, "max-blob-size", 1<<40, "Refuse blobs larger than this many bytes")
 	return cmd
 }
 
-func (a *app) serveRegistry(ctx context.Context, s registrySettings, gcInterval, gcDelay time.Duration) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// serveExtras are serve's settings that registry:2 has no variable for.
+type serveExtras struct {
+	gcInterval, gcDelay time.Duration
+	maxBlobSize         int64
+	logLevel            slog.Level // access logs are Info; -l warn silences them
+}
+
+func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtras) error {
+	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: x.logLevel}))
 	drv, err := storage.NewFS(s.Root)
 	if err != nil {
 		return withHint(err, "pass a writable directory with --root")
 	}
-	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled}
+	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled, MaxBlobSize: x.maxBlobSize}
 	if s.Htpasswd != "" {
 		v, err := auth.NewVerifier(s.Htpasswd, auth.Options{})
 		if err != nil {
@@ -266,8 +265,8 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, gcInterval,
 	go func() { errc <- hs.Serve(ln) }()
 	gcCtx, stopGC := context.WithCancel(context.Background())
 	defer stopGC()
-	if gcInterval > 0 && !s.ReadOnly {
-		go autoGC(gcCtx, drv, log, gcInterval, gcDelay)
+	if x.gcInterval > 0 && !s.ReadOnly {
+		go autoGC(gcCtx, drv, log, x.gcInterval, x.gcDelay)
 	}
 	select {
 	case err := <-errc:
@@ -312,7 +311,11 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc [flags]",
 		Short: "Delete unreferenced blobs from a registry's storage (safe while it serves)",
-		Args:  noArgs,
+		Long: "Delete blobs no manifest references, stale upload sessions and, with --delete-untagged, manifests no tag\n" +
+			"reaches. It is safe while `berth registry serve` runs on the same storage: a blob a push has linked or\n" +
+			"referenced is never deleted, and a blob uploaded into a repository is kept for at least 10 minutes (the\n" +
+			"time a client has to push the manifest that needs it), whatever --delay says.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadRegistrySettings(configPath, os.Getenv)
 			if err != nil {
@@ -410,7 +413,7 @@ func (a *app) newRegistryHtpasswdCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(file, data, 0o640); err != nil {
+			if err := fsutil.WriteFileAtomic(file, data, 0o640); err != nil {
 				return err
 			}
 			verb := "Updating"
@@ -478,39 +481,4 @@ func (a *app) readPassword(fromStdin bool) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return p1, nil
-}
-
-// writeFileAtomic writes a temp file next to path, fsyncs, renames and fsyncs
-// the directory. (internal/fsutil replaces it once that lands on main.)
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -38,6 +38,25 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 		}
 		return err
 	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("ETag", `"`+d.String()+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	if r.Method == http.MethodHead && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" {
+		// The common HEAD (does the registry have it?) needs no open file.
+		info, err := s.d.Stat(ctx, blobKey(d))
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUnknown()
+		}
+		if err != nil {
+			return err
+		}
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Content-Length", itoa(info.Size))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	rd, err := s.d.Open(ctx, blobKey(d))
 	if errors.Is(err, storage.ErrNotFound) {
 		return errBlobUnknown()
@@ -46,11 +65,6 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 		return err
 	}
 	defer rd.Close()
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Docker-Content-Digest", d.String())
-	h.Set("ETag", `"`+d.String()+`"`)
-	h.Set("Cache-Control", "max-age=31536000")
 	http.ServeContent(w, r, "", time.Time{}, rd)
 	return nil
 }
@@ -159,11 +173,11 @@ func (s *Server) commitLock(ctx context.Context) (func(), error) {
 
 const gcLockName = "gc"
 
-func (s *Server) maxBlobSize() int64 { return 1 << 40 }
+func (s *Server) maxBlobSize() int64 { return s.opts.MaxBlobSize }
 
 // blobCache keeps small immutable blobs (manifests) in memory, bounded by
-// total size. Content-addressed bytes never go stale; GC removes what it
-// deletes.
+// total size. Content-addressed bytes never go stale, and a manifest is
+// served only while the repository metadata lists it.
 type blobCache struct {
 	mu   sync.RWMutex
 	m    map[string][]byte
@@ -193,15 +207,6 @@ func (c *blobCache) put(k string, b []byte) {
 	}
 	c.m[k] = b
 	c.size += int64(len(b))
-}
-
-func (c *blobCache) drop(k string) {
-	c.mu.Lock()
-	if b, ok := c.m[k]; ok {
-		c.size -= int64(len(b))
-		delete(c.m, k)
-	}
-	c.mu.Unlock()
 }
 
 func quote(s string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -173,6 +174,42 @@ func TestUploadErrors(t *testing.T) {
 			t.Fatalf("%d %s", r.code, r.body)
 		}
 	})
+	t.Run("racing chunks at one offset never mix", func(t *testing.T) {
+		tr := newTestRegistry(t, Options{})
+		for round := range 10 {
+			loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
+			bodies := [][]byte{bytes.Repeat([]byte{'a' + byte(round)}, 4096), bytes.Repeat([]byte{'A' + byte(round)}, 4096)}
+			codes := make([]int, 2)
+			var wg sync.WaitGroup
+			for i := range bodies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					codes[i] = tr.do("PATCH", loc, bodies[i], "Content-Range: 0-4095").code
+				}()
+			}
+			wg.Wait()
+			winner := -1
+			for i, c := range codes {
+				if c == 202 {
+					if winner >= 0 {
+						t.Fatalf("both chunks accepted at offset 0: %v", codes)
+					}
+					winner = i
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("no chunk accepted: %v", codes)
+			}
+			want := sha256Of(bodies[winner])
+			if r := tr.do("PUT", loc+"?digest="+want, nil); r.code != 201 {
+				t.Fatalf("finish with the winner's digest: %d %s", r.code, r.body)
+			}
+			if g := tr.do("GET", "/v2/r/blobs/"+want, nil); !bytes.Equal(g.body, bodies[winner]) {
+				t.Fatalf("stored bytes are not the winner's")
+			}
+		}
+	})
 	t.Run("cancel", func(t *testing.T) {
 		tr := newTestRegistry(t, Options{})
 		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
@@ -198,6 +235,19 @@ func TestUploadErrors(t *testing.T) {
 		id := loc[strings.LastIndexByte(loc, '/')+1:]
 		if r := tr.do("PATCH", "/v2/other/blobs/uploads/"+id, data); r.code != 404 {
 			t.Fatalf("%d", r.code)
+		}
+	})
+	t.Run("blob size limit", func(t *testing.T) {
+		tr := newTestRegistry(t, Options{MaxBlobSize: 1000})
+		if r := tr.do("POST", "/v2/r/blobs/uploads/?digest="+d, data); r.code != 413 {
+			t.Fatalf("single POST: %d %s", r.code, r.body)
+		}
+		loc := tr.do("POST", "/v2/r/blobs/uploads/", nil).h.Get("Location")
+		if r := tr.do("PATCH", loc, data); r.code != 413 {
+			t.Fatalf("PATCH: %d %s", r.code, r.body)
+		}
+		if r := tr.do("GET", loc, nil); r.h.Get("Range") != "0-0" {
+			t.Fatalf("oversized chunk recorded: %q", r.h.Get("Range"))
 		}
 	})
 	t.Run("sha512", func(t *testing.T) {

@@ -3,13 +3,15 @@
 // API, garbage collection, metrics and access logs. It is an http.Handler,
 // tested through httptest and against the OCI conformance suite.
 //
-// Layers, top to bottom: handlers (routes.go, blobs.go, uploads.go,
-// manifests.go, tags.go) parse and check requests and map errors to OCI codes
-// in one place (errors.go); the repository layer (repo.go, meta.go) keeps the
-// content model (blobs deduplicated across repositories, per-repository links,
-// one metadata object per repository holding tags and manifests) on top of a
-// storage.Driver, which could be an object store. The layout is documented
-// once, in layout.go.
+// Layers, top to bottom: server.go (request ids, access log, metrics, auth)
+// and routes.go; the handlers (blobs.go, uploads.go, manifests.go, tags.go)
+// parse and check requests, and errors become OCI codes in one place
+// (errors.go); meta.go keeps the content model (blobs deduplicated across
+// repositories, per-repository links, one metadata object per repository
+// holding tags and manifests, updated by conditional writes and cached by
+// ETag) on top of a storage.Driver, which could be an object store; gc.go
+// collects what nothing references. The layout is documented once, in
+// layout.go.
 //
 // It must not import internal/store, internal/cli or any HTTP client code;
 // authentication comes in as an Authenticator interface (internal/auth

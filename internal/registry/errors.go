@@ -52,17 +52,11 @@ func errNameInvalid() *apiError {
 func errNameUnknown() *apiError {
 	return newErr(http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
 }
-func errSizeInvalid(msg string) *apiError {
-	return newErr(http.StatusBadRequest, "SIZE_INVALID", msg)
-}
 func errTagInvalid() *apiError {
 	return newErr(http.StatusBadRequest, "TAG_INVALID", "invalid tag")
 }
 func errUnauthorized() *apiError {
 	return newErr(http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-}
-func errDenied(msg string) *apiError {
-	return newErr(http.StatusForbidden, "DENIED", msg)
 }
 func errUnsupported(msg string) *apiError {
 	return newErr(http.StatusMethodNotAllowed, "UNSUPPORTED", msg)

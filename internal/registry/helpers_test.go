@@ -16,13 +16,13 @@ import (
 )
 
 type testRegistry struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	s   *Server
 	drv *storage.FS
 }
 
-func newTestRegistry(t *testing.T, opts Options) *testRegistry {
+func newTestRegistry(t testing.TB, opts Options) *testRegistry {
 	t.Helper()
 	drv, err := storage.NewFS(t.TempDir())
 	if err != nil {
@@ -102,7 +102,7 @@ func (tr *testRegistry) pushBlob(repo string, b []byte) string {
 	return d
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -112,7 +112,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // imageManifest returns an OCI image manifest over config and layers.
-func imageManifest(t *testing.T, mediaType string, config []byte, layers ...[]byte) []byte {
+func imageManifest(t testing.TB, mediaType string, config []byte, layers ...[]byte) []byte {
 	t.Helper()
 	cfgType := "application/vnd.oci.image.config.v1+json"
 	layerType := "application/vnd.oci.image.layer.v1.tar"

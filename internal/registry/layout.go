@@ -9,7 +9,8 @@ package registry
 //	repositories/<name>/_meta.json          tags and manifests of <name> (repoMeta), updated by conditional writes
 //	repositories.json                       the catalog: sorted repository names, updated by conditional writes
 //	uploads/<id>/state.json                 an upload session (uploadState)
-//	uploads/<id>/<offset>                   the session's chunks, one object per PATCH, named by start offset
+//	uploads/<id>/<offset>-<nonce>           the session's chunks, one object per PATCH, named by start offset
+//	                                        and a nonce, so that racing PATCHes never write the same object
 //
 // Repository name components begin with [a-z0-9], so "_links" and "_meta.json"
 // can never collide with a nested repository.
@@ -26,8 +27,8 @@ const catalogKey = "repositories.json"
 
 func uploadStateKey(id string) string { return "uploads/" + id + "/state.json" }
 
-func uploadPartKey(id string, offset int64) string {
-	return "uploads/" + id + "/" + padOffset(offset)
+func uploadPartKey(id string, p uploadPart) string {
+	return "uploads/" + id + "/" + padOffset(p.Offset) + "-" + p.Nonce
 }
 
 // padOffset gives part names that sort in offset order.

@@ -91,7 +91,6 @@ type digest struct {
 }
 
 func (d digest) String() string { return d.alg + ":" + d.hex }
-func (d digest) isZero() bool   { return d.alg == "" }
 
 // parseDigest accepts only the algorithms berth can verify, with lower-case
 // hex of the right length; anything else is DIGEST_INVALID.

@@ -49,8 +49,9 @@ type Options struct {
 	// server a registry of its own, served at /metrics either way.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
-	// UploadMaxAge is how long an idle upload session is kept (default 24h).
-	UploadMaxAge time.Duration
+	// MaxBlobSize bounds every blob upload (default 1 TiB); larger bodies
+	// are cut off with 413.
+	MaxBlobSize int64
 }
 
 // Server is the OCI distribution API as an http.Handler.
@@ -63,7 +64,7 @@ type Server struct {
 	met      *metrics
 	idPrefix string
 	idSeq    atomic.Uint64
-	// commitLock, when the driver is a storage.Locker, excludes garbage
+	// locker, when the driver is a storage.Locker, excludes garbage
 	// collection while a push links blobs or commits a manifest.
 	locker storage.Locker
 }
@@ -76,8 +77,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Realm == "" {
 		opts.Realm = "berth registry"
 	}
-	if opts.UploadMaxAge == 0 {
-		opts.UploadMaxAge = 24 * time.Hour
+	if opts.MaxBlobSize <= 0 {
+		opts.MaxBlobSize = 1 << 40
 	}
 	log := opts.Logger
 	if log == nil {

@@ -24,13 +24,19 @@ import (
 // append, no rename: an object store can hold them), so a session survives a
 // restart and is resumed from Size, which GET reports.
 type uploadState struct {
-	Repo    string    `json:"repo"`
-	Size    int64     `json:"size"`
-	Parts   []int64   `json:"parts"` // start offset of each chunk, ascending
-	Started time.Time `json:"started"`
+	Repo    string       `json:"repo"`
+	Size    int64        `json:"size"`
+	Parts   []uploadPart `json:"parts"` // ascending offsets
+	Started time.Time    `json:"started"`
 	// SHA256 is the marshalled sha256 state over the Size bytes received,
 	// so that finishing a sha256 upload need not read the chunks again.
 	SHA256 []byte `json:"sha256,omitempty"`
+}
+
+// uploadPart is one stored chunk.
+type uploadPart struct {
+	Offset int64  `json:"offset"`
+	Nonce  string `json:"nonce"`
 }
 
 const maxStateSize = 1 << 20
@@ -245,7 +251,12 @@ func (s *Server) appendChunk(ctx context.Context, w http.ResponseWriter, r *http
 	if err := checkContentRange(w, r, name, id, st); err != nil {
 		return err
 	}
-	key := uploadPartKey(id, st.Size)
+	nonce, err := newUploadID()
+	if err != nil {
+		return err
+	}
+	part := uploadPart{Offset: st.Size, Nonce: nonce[:8]}
+	key := uploadPartKey(id, part)
 	h := resumeSHA256(st)
 	var body io.Reader = r.Body
 	if h != nil {
@@ -263,13 +274,14 @@ func (s *Server) appendChunk(ctx context.Context, w http.ResponseWriter, r *http
 		return nil
 	}
 	next := *st
-	next.Parts = append(append([]int64(nil), st.Parts...), st.Size)
+	next.Parts = append(append([]uploadPart(nil), st.Parts...), part)
 	next.Size += cr.n
 	next.SHA256 = nil
 	if h != nil {
 		next.SHA256, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
 	}
 	if _, err := s.putState(ctx, id, &next, storage.Cond{IfMatch: etag}); err != nil {
+		s.d.Delete(ctx, key) // another request changed the session first
 		return err
 	}
 	*st = next
@@ -315,17 +327,20 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 			c.Close()
 		}
 	}()
-	for i, off := range st.Parts {
+	for i, p := range st.Parts {
 		end := st.Size
 		if i+1 < len(st.Parts) {
-			end = st.Parts[i+1]
+			end = st.Parts[i+1].Offset
 		}
-		rd, err := s.d.Open(ctx, uploadPartKey(id, off))
+		rd, err := s.d.Open(ctx, uploadPartKey(id, p))
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUploadUnknown() // finished or cancelled meanwhile
+		}
 		if err != nil {
 			return fmt.Errorf("opening chunk of upload %s: %w", id, err)
 		}
 		closers = append(closers, rd)
-		readers = append(readers, io.LimitReader(rd, end-off))
+		readers = append(readers, io.LimitReader(rd, end-p.Offset))
 	}
 	readers = append(readers, r.Body)
 	if _, err := s.commitBlob(ctx, name, d, io.MultiReader(readers...)); err != nil {
@@ -343,8 +358,8 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 // removeUpload deletes a session; leftovers are swept by GC.
 func (s *Server) removeUpload(ctx context.Context, id string, st *uploadState) {
 	s.d.Delete(ctx, uploadStateKey(id))
-	for _, off := range st.Parts {
-		s.d.Delete(ctx, uploadPartKey(id, off))
+	for _, p := range st.Parts {
+		s.d.Delete(ctx, uploadPartKey(id, p))
 	}
 }
 
@@ -384,7 +399,11 @@ func (s *Server) finishByMove(ctx context.Context, r *http.Request, name, id str
 	}
 	defer unlock()
 	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
-		if err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d)); err != nil {
+		err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d))
+		if errors.Is(err, storage.ErrNotFound) {
+			return true, errBlobUploadUnknown() // finished or cancelled meanwhile
+		}
+		if err != nil {
 			return true, fmt.Errorf("storing blob: %w", err)
 		}
 	}

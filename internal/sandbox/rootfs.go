@@ -15,15 +15,17 @@ import (
 
 // rootfs is the supervisor's view of the step's root filesystem.
 type rootfs struct {
-	state    string
-	rootless bool
-	root     string // the merged overlay, or the copied tree in copy mode
-	upper    string
-	copyMode bool
-	before   *layerdiff.Snapshot // copy mode: the tree before the command
-	stubs    []stub              // mount points we created, in creation order
-	secrets  string              // tmpfs holding secret files, never on disk
-	locks    []*os.File          // cache locks held for the step
+	state       string
+	rootless    bool
+	root        string // the merged overlay, or the copied tree in copy mode
+	upper       string
+	copyMode    bool
+	before      *layerdiff.Snapshot // copy mode: the tree before the command
+	stubs       []stub              // mount points we created, in creation order
+	secrets     string              // tmpfs holding secret files, never on disk
+	locks       []*os.File          // cache locks held for the step
+	unions      int                 // read-only stage unions mounted for bind mounts
+	extraMounts []string            // mounts outside the root, detached at the end
 }
 
 // stub is a mount point Run created; it is removed before the layer is made
@@ -319,6 +321,9 @@ func (fs *rootfs) unmount() {
 	}
 	if fs.secrets != "" {
 		_ = unix.Unmount(fs.secrets, unix.MNT_DETACH)
+	}
+	for _, m := range fs.extraMounts {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
 	for _, l := range fs.locks {
 		l.Close()

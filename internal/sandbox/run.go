@@ -70,6 +70,9 @@ func validate(spec *Spec) error {
 		}
 		switch m.Type {
 		case MountBind, MountCache, MountSecret:
+			if m.Type == MountBind && len(m.Lowers) > 0 {
+				continue // Source is inside the union of Lowers
+			}
 			if !filepath.IsAbs(m.Source) {
 				return fmt.Errorf("%s mount source %q must be an absolute host path", m.Type, m.Source)
 			}

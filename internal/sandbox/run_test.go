@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 )
 
 func rootless() bool { return os.Geteuid() != 0 }
@@ -276,5 +278,38 @@ func TestRunNetwork(t *testing.T) {
 	}
 	if _, _, err := runScript(t, Spec{Lowers: lowers, Network: "bridge"}, "true"); err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Errorf("bridge network accepted: %v", err)
+	}
+}
+
+// TestRunBindFromStage mounts a path from another stage's layers
+// (RUN --mount=type=bind,from=stage,source=…), symlinks resolved inside it.
+func TestRunBindFromStage(t *testing.T) {
+	lowers := baseLowers(t)
+	stageLayer := makeTar(t, []tarEntry{
+		{name: "app/", typ: tar.TypeDir, mode: 0o755},
+		{name: "app/built", typ: tar.TypeReg, mode: 0o644, body: "artifact"},
+		{name: "link", typ: tar.TypeSymlink, link: "../../../app"},
+	})
+	st, err := snapshot.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := st.Unpack(context.Background(), digestOf(stageLayer), bytes.NewReader(stageLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := append(append([]string(nil), lowers...), dir)
+	for _, source := range []string{"/app", "/link"} {
+		out, layer, err := runScript(t, Spec{Lowers: lowers, Mounts: []Mount{{Type: MountBind, Lowers: stage, Source: source, Target: "/mnt/stage"}}},
+			"cat /mnt/stage/built; ls /mnt/stage/../stage/built; touch /mnt/stage/x 2>/dev/null && echo WRITABLE; true")
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		if !strings.HasPrefix(out, "artifact") || strings.Contains(out, "WRITABLE") {
+			t.Errorf("source %s: output %q", source, out)
+		}
+		if _, order := readLayer(t, layer); len(order) != 0 {
+			t.Errorf("source %s: layer %v, want empty", source, order)
+		}
 	}
 }

@@ -50,7 +50,9 @@ func currentLeaks(t *testing.T, tmp, mark string, paths ...string) leakState {
 		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
 			continue
 		}
-		if bytes.HasPrefix(cmdline, []byte("berth-sandbox")) || bytes.Contains(environ, []byte(mark)) {
+		// Only this test's steps: other programs may run sandboxes too.
+		ours := bytes.HasPrefix(cmdline, []byte("berth-sandbox")) && bytes.Contains(cmdline, []byte(tmp))
+		if ours || bytes.Contains(environ, []byte(mark)) {
 			s.procs = append(s.procs, pid+":"+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}

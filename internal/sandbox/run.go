@@ -139,11 +139,11 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	}
 	sup.SubIDs = mapper != nil
 	extra := []*os.File{specR, layerW, resW}
-	cmd, err := startChild(spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	cmd, err := startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
 	if err != nil && mapper != nil {
 		// newuidmap refused (e.g. a misconfigured range): one id still works.
 		mapper, sup.SubIDs = nil, false
-		cmd, err = startChild(spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+		cmd, err = startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
@@ -240,10 +240,12 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 
 // startChild re-executes berth as the sandbox supervisor in a new mount
 // namespace (and user namespace when rootless) and its own process group.
-func startChild(stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
+//
+// The state dir is the process's argument, so ps shows which step it serves.
+func startChild(state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
-		Args:       []string{"berth-sandbox"},
+		Args:       []string{"berth-sandbox", state},
 		Env:        []string{envMode + "=" + modeSupervisor},
 		Stdout:     stdout,
 		Stderr:     stderr,
@@ -305,7 +307,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	}
 	defer r.Close()
 	defer w.Close()
-	cmd, err := startChild(nil, nil, []*os.File{r}, w, true, mapper)
+	cmd, err := startChild(state, nil, nil, []*os.File{r}, w, true, mapper)
 	if err != nil {
 		return
 	}

@@ -97,7 +97,9 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 		}
 		names[len(lowers)-1-i] = n // overlayfs lists the top layer first
 	}
-	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work
+	// volatile: the upper dir is read once and deleted, so the syncfs that
+	// overlayfs does on unmount (of the whole host filesystem) is pure cost.
+	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work + ",volatile"
 	if fs.rootless {
 		opts += ",userxattr"
 	}

@@ -119,5 +119,10 @@ func Main() {
 		os.Exit(supervise())
 	case modeInit:
 		os.Exit(initMain())
+	case modeExtract:
+		if os.Getenv(envSync) == "1" {
+			os.Exit(awaitMapping())
+		}
+		os.Exit(extractMain())
 	}
 }

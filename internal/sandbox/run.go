@@ -26,6 +26,7 @@ const envSync = "BERTH_SANDBOX_SYNC"
 const (
 	modeSupervisor = "supervisor"
 	modeInit       = "init"
+	modeExtract    = "extract"
 )
 
 // Child file descriptors (ExtraFiles start at 3).
@@ -144,11 +145,11 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	}
 	sup.SubIDs = mapper != nil
 	extra := []*os.File{specR, layerW, resW}
-	cmd, err := startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
 	if err != nil && mapper != nil {
 		// newuidmap refused (e.g. a misconfigured range): one id still works.
 		mapper, sup.SubIDs = nil, false
-		cmd, err = startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
@@ -250,11 +251,11 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 // namespace (and user namespace when rootless) and its own process group.
 //
 // The state dir is the process's argument, so ps shows which step it serves.
-func startChild(state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
+func startChild(mode, state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"berth-sandbox", state},
-		Env:        []string{envMode + "=" + modeSupervisor},
+		Env:        []string{envMode + "=" + mode},
 		Stdout:     stdout,
 		Stderr:     stderr,
 		ExtraFiles: extra,
@@ -315,7 +316,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	}
 	defer r.Close()
 	defer w.Close()
-	cmd, err := startChild(state, nil, nil, []*os.File{r}, w, true, mapper)
+	cmd, err := startChild(modeSupervisor, state, nil, nil, []*os.File{r}, w, true, mapper)
 	if err != nil {
 		return
 	}

@@ -24,6 +24,11 @@ type Mount struct {
 	// persistent cache directory, created if missing, e.g. ROOT/cache/<id>
 	// (MountCache), or the secret file (MountSecret). Unused for MountTmpfs.
 	Source string
+	// Lowers, for MountBind from a stage or image (from=…), are that
+	// stage's unpacked layer directories, bottom first: Source is then a
+	// path inside their read-only union (symlinks resolved inside it), not
+	// a host path.
+	Lowers []string
 	// Target is the absolute path inside the root filesystem.
 	Target string
 	// ReadOnly mounts a bind or cache mount read-only (secrets always are).
@@ -43,8 +48,8 @@ type Mount struct {
 
 // Spec describes one RUN step.
 type Spec struct {
-	// Lowers are unpacked layer directories from snapshot.Store, bottom
-	// first. Empty means FROM scratch.
+	// Lowers are unpacked layer directories from the store NewSnapshots
+	// opens, bottom first. Empty means FROM scratch.
 	Lowers []string
 	// Args is the argv to execute (the builder expands the shell form to
 	// SHELL + command first). Args[0] is looked up in PATH from Env.
@@ -64,7 +69,8 @@ type Spec struct {
 	// Mounts are the step's RUN --mount options.
 	Mounts []Mount
 	// Stdout and Stderr receive the command's output; nil discards it.
-	// The command's stdin is /dev/null.
+	// The command's stdin is /dev/null. When the command cannot be started
+	// (exit 126 or 127) the reason is written to Stderr.
 	Stdout, Stderr io.Writer
 	// TempDir holds the step's upper and work directories (default
 	// os.TempDir()); it must support user xattrs when rootless.
@@ -89,7 +95,8 @@ func (e *ExitError) Error() string {
 
 // Run executes spec in the sandbox and waits for it. When the command exits 0
 // and layer is not nil, the change set is written to layer as an uncompressed
-// OCI layer tar: entries in lexical path order, parents before children,
+// OCI layer tar: entries in lexical order of the paths they concern (a
+// whiteout sorts as the name it deletes), parents before children,
 // deletions as ".wh.<name>", directories that replace a lower one followed by
 // "<dir>/.wh..wh..opq", hard links as link entries, ownership as the image
 // sees it. A non-zero exit returns *ExitError; on any error, whatever was
@@ -101,7 +108,10 @@ func Run(ctx context.Context, spec Spec, layer io.Writer) error {
 
 // Main must be the first call in main(). In an ordinary berth process it
 // returns at once; in a process re-executed by Run it runs the sandbox side
-// and exits without returning.
+// and exits without returning. Run re-executes /proc/self/exe, so a test
+// binary that calls Run (directly or through the builder) needs
+//
+//	func TestMain(m *testing.M) { sandbox.Main(); os.Exit(m.Run()) }
 func Main() {
 	switch os.Getenv(envMode) {
 	case modeSupervisor:
@@ -111,5 +121,10 @@ func Main() {
 		os.Exit(supervise())
 	case modeInit:
 		os.Exit(initMain())
+	case modeExtract:
+		if os.Getenv(envSync) == "1" {
+			os.Exit(awaitMapping())
+		}
+		os.Exit(extractMain())
 	}
 }

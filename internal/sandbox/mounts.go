@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,8 +80,12 @@ func (fs *rootfs) mountSystem(sp *supervisorSpec) error {
 	if err != nil || sp.Network == "none" {
 		resolv = nil
 	}
+	run, err := fs.runDir()
+	if err != nil {
+		return err
+	}
 	for name, data := range map[string][]byte{"hosts": []byte(hosts), "resolv.conf": resolv} {
-		src := filepath.Join(fs.state, name)
+		src := filepath.Join(run, name)
 		if err := os.WriteFile(src, data, 0o644); err != nil {
 			return err
 		}
@@ -109,6 +114,13 @@ func (fs *rootfs) mountUser(m Mount) error {
 		}
 		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
 	case MountBind:
+		if len(m.Lowers) > 0 {
+			src, err := fs.unionSource(m)
+			if err != nil {
+				return err
+			}
+			m.Source = src
+		}
 		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return err
@@ -139,6 +151,60 @@ func (fs *rootfs) mountUser(m Mount) error {
 		return bind(src, dst, true)
 	}
 	return fmt.Errorf("unknown mount type %q", m.Type)
+}
+
+// unionSource mounts the read-only union of a bind mount's Lowers (a stage
+// or image: RUN --mount=type=bind,from=…) in the state dir and returns the
+// host path of Source inside it, resolved without leaving it.
+func (fs *rootfs) unionSource(m Mount) (string, error) {
+	fs.unions++
+	dir := filepath.Join(fs.state, fmt.Sprintf("union%d", fs.unions))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	if len(m.Lowers) == 1 {
+		if err := bind(m.Lowers[0], dir, true); err != nil {
+			return "", fmt.Errorf("binding layer: %w", err)
+		}
+	} else {
+		names := make([]string, len(m.Lowers))
+		for i, l := range m.Lowers {
+			if strings.ContainsAny(l, ":,") {
+				return "", fmt.Errorf("layer path %q contains ':' or ','", l)
+			}
+			names[len(m.Lowers)-1-i] = l
+		}
+		opts := "lowerdir=" + strings.Join(names, ":")
+		if fs.rootless {
+			opts += ",userxattr"
+		}
+		if err := unix.Mount("overlay", dir, "overlay", unix.MS_RDONLY, opts); err != nil {
+			return "", fmt.Errorf("mounting layers of %s: %w", m.Source, err)
+		}
+	}
+	fs.extraMounts = append(fs.extraMounts, dir)
+	rootFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rootFd)
+	rel := strings.TrimPrefix(filepath.Clean("/"+m.Source), "/")
+	if rel == "" {
+		return dir, nil
+	}
+	fd, err := unix.Openat2(rootFd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", m.Source, err)
+	}
+	defer unix.Close(fd)
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if real != dir && !strings.HasPrefix(real, dir+"/") {
+		return "", fmt.Errorf("source %s resolves outside its stage", m.Source)
+	}
+	return real, nil
 }
 
 func bind(src, dst string, ro bool) error {
@@ -201,24 +267,36 @@ func (fs *rootfs) prepareCache(m Mount) error {
 	return nil
 }
 
+// runDir returns a small tmpfs, private to this mount namespace, for the
+// files the step gets bound in: /etc/hosts, /etc/resolv.conf and secrets.
+// Secrets so never touch the disk, and the rest costs no disk writes.
+func (fs *rootfs) runDir() (string, error) {
+	if fs.secrets != "" {
+		return fs.secrets, nil
+	}
+	dir := filepath.Join(fs.state, "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=8m"); err != nil {
+		return "", fmt.Errorf("mounting state tmpfs: %w", err)
+	}
+	fs.secrets = dir
+	return dir, nil
+}
+
 // stageSecret copies a secret into a tmpfs private to this mount namespace,
 // so it is never on disk and never in the upper dir.
 func (fs *rootfs) stageSecret(m Mount) (string, error) {
-	if fs.secrets == "" {
-		dir := filepath.Join(fs.state, "secrets")
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return "", err
-		}
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=8m"); err != nil {
-			return "", fmt.Errorf("mounting secrets tmpfs: %w", err)
-		}
-		fs.secrets = dir
+	run, err := fs.runDir()
+	if err != nil {
+		return "", err
 	}
 	data, err := os.ReadFile(m.Source)
 	if err != nil {
 		return "", fmt.Errorf("reading secret: %w", err)
 	}
-	f, err := os.CreateTemp(fs.secrets, "s-")
+	f, err := os.CreateTemp(run, "secret-")
 	if err != nil {
 		return "", err
 	}

@@ -15,15 +15,17 @@ import (
 
 // rootfs is the supervisor's view of the step's root filesystem.
 type rootfs struct {
-	state    string
-	rootless bool
-	root     string // the merged overlay, or the copied tree in copy mode
-	upper    string
-	copyMode bool
-	before   *layerdiff.Snapshot // copy mode: the tree before the command
-	stubs    []stub              // mount points we created, in creation order
-	secrets  string              // tmpfs holding secret files, never on disk
-	locks    []*os.File          // cache locks held for the step
+	state       string
+	rootless    bool
+	root        string // the merged overlay, or the copied tree in copy mode
+	upper       string
+	copyMode    bool
+	before      *layerdiff.Snapshot // copy mode: the tree before the command
+	stubs       []stub              // mount points we created, in creation order
+	secrets     string              // tmpfs holding secret files, never on disk
+	locks       []*os.File          // cache locks held for the step
+	unions      int                 // read-only stage unions mounted for bind mounts
+	extraMounts []string            // mounts outside the root, detached at the end
 }
 
 // stub is a mount point Run created; it is removed before the layer is made
@@ -95,7 +97,9 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 		}
 		names[len(lowers)-1-i] = n // overlayfs lists the top layer first
 	}
-	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work
+	// volatile: the upper dir is read once and deleted, so the syncfs that
+	// overlayfs does on unmount (of the whole host filesystem) is pure cost.
+	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work + ",volatile"
 	if fs.rootless {
 		opts += ",userxattr"
 	}
@@ -108,7 +112,12 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 		}
 		defer os.Chdir("/")
 	}
-	if err := unix.Mount("overlay", fs.root, "overlay", 0, opts); err != nil {
+	err := unix.Mount("overlay", fs.root, "overlay", 0, opts)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 5.10 do not know "volatile"; overlay beats copying.
+		err = unix.Mount("overlay", fs.root, "overlay", 0, strings.Replace(opts, ",volatile", "", 1))
+	}
+	if err != nil {
 		return fmt.Errorf("mounting overlay: %w", err)
 	}
 	return nil
@@ -319,6 +328,9 @@ func (fs *rootfs) unmount() {
 	}
 	if fs.secrets != "" {
 		_ = unix.Unmount(fs.secrets, unix.MNT_DETACH)
+	}
+	for _, m := range fs.extraMounts {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
 	for _, l := range fs.locks {
 		l.Close()

@@ -164,6 +164,7 @@ func TestRunIdentity(t *testing.T) {
 	lowers := baseLowers(t)
 	tests := []struct {
 		name, user, dir, want string
+		script                string
 		env                   []string
 		wantErr               string
 	}{
@@ -173,6 +174,7 @@ func TestRunIdentity(t *testing.T) {
 		{name: "user:group name", user: "app:extra", want: "1000 2000 / /home/app berth"},
 		{name: "env and home", user: "app", env: []string{"HOME=/h"}, want: "1000 1000 / /h berth"},
 		{name: "unknown user", user: "nobody", wantErr: "unable to find user nobody"},
+		{name: "base image ownership", user: "app", want: "1000 1000 / /home/app berth 1000 export", script: `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname) $(stat -c %u /home/app) $(cat /home/app/.profile | cut -c1-6); touch /home/app/new`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +182,11 @@ func TestRunIdentity(t *testing.T) {
 				// One mapped id: setuid to another fails, as in rootless buildah without subuids.
 				t.Skip("rootless with a single id mapping cannot switch users")
 			}
-			out, _, err := runScript(t, Spec{Lowers: lowers, User: tc.user, Dir: tc.dir, Env: tc.env}, `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname)`)
+			script := tc.script
+			if script == "" {
+				script = `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname)`
+			}
+			out, _, err := runScript(t, Spec{Lowers: lowers, User: tc.user, Dir: tc.dir, Env: tc.env}, script)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(out, tc.wantErr) {
 					t.Fatalf("err = %v, output %q; want %q", err, out, tc.wantErr)
@@ -276,5 +282,35 @@ func TestRunNetwork(t *testing.T) {
 	}
 	if _, _, err := runScript(t, Spec{Lowers: lowers, Network: "bridge"}, "true"); err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Errorf("bridge network accepted: %v", err)
+	}
+}
+
+// TestRunBindFromStage mounts a path from another stage's layers
+// (RUN --mount=type=bind,from=stage,source=…), symlinks resolved inside it.
+func TestRunBindFromStage(t *testing.T) {
+	lowers := baseLowers(t)
+	stageLayer := makeTar(t, []tarEntry{
+		{name: "app/", typ: tar.TypeDir, mode: 0o755},
+		{name: "app/built", typ: tar.TypeReg, mode: 0o644, body: "artifact"},
+		{name: "link", typ: tar.TypeSymlink, link: "../../../app"},
+	})
+	st := testSnapshots(t)
+	dir, err := st.Unpack(context.Background(), digestOf(stageLayer), bytes.NewReader(stageLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := append(append([]string(nil), lowers...), dir)
+	for _, source := range []string{"/app", "/link"} {
+		out, layer, err := runScript(t, Spec{Lowers: lowers, Mounts: []Mount{{Type: MountBind, Lowers: stage, Source: source, Target: "/mnt/stage"}}},
+			"cat /mnt/stage/built; ls /mnt/stage/../stage/built; touch /mnt/stage/x 2>/dev/null && echo WRITABLE; true")
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		if !strings.HasPrefix(out, "artifact") || strings.Contains(out, "WRITABLE") {
+			t.Errorf("source %s: output %q", source, out)
+		}
+		if _, order := readLayer(t, layer); len(order) != 0 {
+			t.Errorf("source %s: layer %v, want empty", source, order)
+		}
 	}
 }

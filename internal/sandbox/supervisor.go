@@ -52,7 +52,7 @@ func awaitMapping() int {
 	if n, err := os.NewFile(fdSpec, "spec").Read(b[:]); n != 1 || err != nil {
 		return 125
 	}
-	err := syscall.Exec("/proc/self/exe", []string{"berth-sandbox"}, []string{envMode + "=" + modeSupervisor})
+	err := syscall.Exec("/proc/self/exe", os.Args, []string{envMode + "=" + os.Getenv(envMode)})
 	fmt.Fprintf(os.Stderr, "berth: sandbox: re-executing: %v\n", err)
 	return 125
 }
@@ -115,7 +115,7 @@ func (fs *rootfs) runInit(enc *json.Encoder, sp *supervisorSpec) (int, error) {
 	defer devnull.Close()
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{"berth-sandbox-init"},
+		Args:        []string{"berth-sandbox-init", fs.state},
 		Env:         []string{envMode + "=" + modeInit},
 		Stdin:       devnull,
 		Stdout:      os.Stdout,

@@ -93,6 +93,12 @@ func TestExtract(t *testing.T) {
 		{name: "write through relative symlink", entries: []entry{{name: "l", typ: tar.TypeSymlink, link: "../../.."}, {name: "l/evil", typ: tar.TypeReg, body: "x"}}, wantErr: "not a directory inside"},
 		{name: "hard link outside", entries: []entry{{name: "h", typ: tar.TypeLink, link: "../../etc/passwd"}}, wantErr: "outside the layer"},
 		{name: "hard link through symlink", entries: []entry{{name: "l", typ: tar.TypeSymlink, link: "/etc"}, {name: "h", typ: tar.TypeLink, link: "l/passwd"}}, wantErr: "hard link target"},
+		{name: "read-only dir with children", entries: []entry{{name: "ro/", typ: tar.TypeDir, mode: 0o555}, {name: "ro/f", typ: tar.TypeReg, mode: 0o444, body: "r"}}, check: func(t *testing.T, dir string) {
+			if fi, err := os.Stat(filepath.Join(dir, "ro")); err != nil || fi.Mode().Perm() != 0o555 {
+				t.Errorf("ro: %v %v", fi, err)
+			}
+			os.Chmod(filepath.Join(dir, "ro"), 0o755) // let t.TempDir clean up
+		}},
 		{name: "replace file by dir and back", entries: []entry{{name: "x", typ: tar.TypeReg, body: "1"}, {name: "x/", typ: tar.TypeDir, mode: 0o755}, {name: "x/y", typ: tar.TypeReg, mode: 0o644, body: "2"}}, check: func(t *testing.T, dir string) {
 			if b, _ := os.ReadFile(filepath.Join(dir, "x/y")); string(b) != "2" {
 				t.Errorf("x/y = %q", b)

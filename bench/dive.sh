@@ -76,6 +76,20 @@ if [ -d "$WORK/big-oci" ]; then
 	done
 fi
 
+# The interactive view: time from start until the first screen shows, in a
+# tmux terminal, on the 50,000-file image.
+if command -v tmux >/dev/null; then
+	for _ in $(seq "$RUNS"); do
+		sock="$WORK/tmux.sock"
+		start=$(date +%s.%N)
+		tmux -S "$sock" new-session -d -s bench -x 160 -y 50 "env CI= $WORK/bin/berth dive docker-archive:$WORK/many.tar"
+		until tmux -S "$sock" capture-pane -p -t bench 2>/dev/null | grep -q "Current Layer Contents"; do sleep 0.02; done
+		end=$(date +%s.%N)
+		tmux -S "$sock" kill-server 2>/dev/null || true
+		echo "$(awk -v a="$start" -v b="$end" 'BEGIN{print b-a}') 0" >>"$WORK/tui-many.times"
+	done
+fi
+
 printf '%-6s %-28s %10s %10s %8s\n' image command "median s" "peak MB" speedup
 row() { # image label timesfile basefile
 	local s rss sp="" b
@@ -94,5 +108,8 @@ done
 if [ -f "$WORK/berth-gz.times" ]; then
 	row gz "gunzip every layer, serial" "$WORK/gunzip-gz.times"
 	row gz "berth dive oci:DIR (gzip)" "$WORK/berth-gz.times" "$WORK/gunzip-gz.times"
+fi
+if [ -f "$WORK/tui-many.times" ]; then
+	printf '%-6s %-28s %10s\n' many "berth dive TUI: first screen" "$(median 1 "$WORK/tui-many.times")"
 fi
 echo "($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), RUNS=$RUNS)"

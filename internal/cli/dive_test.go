@@ -216,3 +216,29 @@ func TestDiveTUIInTmux(t *testing.T) {
 	}
 	t.Error("berth did not quit on q")
 }
+
+// TestDiveFromStore imports an image into the store with `berth import` and
+// analyzes it by name, as `berth dive NAME` and with --source berth.
+func TestDiveFromStore(t *testing.T) {
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs.tar")
+	f, err := os.Create(rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := imagetest.WriteTar(f, []imagetest.File{{Path: "bin/", Dir: true}, {Path: "bin/tool", Size: 3000, Mode: 0o755}, {Path: "etc/motd", Size: 20}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, errOut, code := runBerth(t, dir, nil, "import", rootfs, "mine:1"); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errOut)
+	}
+	for _, args := range [][]string{{"dive", "mine:1"}, {"dive", "--source", "berth", "mine:1"}, {"image", "analyze", "berth:mine:1"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, errOut, code := runBerth(t, dir, []string{"CI=true"}, args...)
+			if code != 0 || !strings.Contains(out, "efficiency: 100.0000 %") || !strings.Contains(out, "Result:PASS") || !strings.Contains(out, "berth://mine:1") {
+				t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+			}
+		})
+	}
+}

@@ -221,6 +221,9 @@ func (m *Model) key(k string) tea.Cmd {
 		m.toggleHide(analyze.Unmodified)
 	case "ctrl+b":
 		m.showAttrs = !m.showAttrs
+	case "ctrl+o":
+		m.st.bySize = !m.st.bySize
+		m.rebuild()
 	}
 	return nil
 }
@@ -562,7 +565,7 @@ func (m *Model) statusBar() string {
 	}
 	return reverse + "▏^C Quit ▏Tab Switch view ▏^F Filter ▏Space Collapse dir ▏^Space Collapse all dir " +
 		flag("^A", "Added", analyze.Added) + flag("^R", "Removed", analyze.Removed) +
-		flag("^M", "Modified", analyze.Modified) + flag("^U", "Unmodified", analyze.Unmodified) + "▏^B Attributes ▏" + reset
+		flag("^M", "Modified", analyze.Modified) + flag("^U", "Unmodified", analyze.Unmodified) + "▏^O Sort ▏^B Attributes ▏" + reset
 }
 
 // Rows returns the visible rows' paths, for tests.

@@ -129,6 +129,16 @@ func TestKeys(t *testing.T) {
 				t.Errorf("filter kept: %v", rows)
 			}
 		}},
+		{"ctrl+o sorts by size", []string{"ctrl+o"}, func(t *testing.T, s string, rows []string) {
+			if rows[0] != "/var" { // 922 kB of apt lists; /tmp only holds a removed file
+				t.Errorf("largest first: %v", rows)
+			}
+		}},
+		{"ctrl+o again sorts by name", []string{"ctrl+o"}, func(t *testing.T, s string, rows []string) {
+			if rows[0] != "/bin" {
+				t.Errorf("by name: %v", rows)
+			}
+		}},
 		{"ctrl+space collapses everything", []string{"ctrl+space"}, func(t *testing.T, s string, rows []string) {
 			if len(rows) != 4 {
 				t.Errorf("rows %v", rows)

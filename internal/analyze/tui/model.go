@@ -418,6 +418,13 @@ func (m *Model) leftPane(w, h int) []string {
 		}
 		lines = append(lines, line)
 	}
+	if len(m.rep.Layers) == 0 {
+		lines = append(lines, "", "This image has no layers.")
+		for len(lines) < h {
+			lines = append(lines, "")
+		}
+		return lines[:h]
+	}
 	l := m.rep.Layers[m.layer]
 	lines = append(lines, "", title("Layer Details", false))
 	lines = append(lines, fmt.Sprintf("Index:   %d of %d", m.layer+1, len(m.rep.Layers)))

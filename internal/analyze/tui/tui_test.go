@@ -156,6 +156,14 @@ func TestKeys(t *testing.T) {
 	}
 }
 
+func TestNoLayers(t *testing.T) {
+	m := New(analyze.Build("empty", "test", nil))
+	press(m, "j", "tab", "j", "space", "ctrl+a", "ctrl+space", "ctrl+f", "x", "enter")
+	if s := screen(m); !strings.Contains(s, "no layers") {
+		t.Errorf("screen:\n%s", s)
+	}
+}
+
 func TestColours(t *testing.T) {
 	m := New(report(t, imagetest.Waste()))
 	press(m, "j", "j", "tab", "ctrl+u")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,41 @@ a rule fails.`,
 	f.StringVar(&o.rules.LowestEfficiency, "lowestEfficiency", "0.9", "(CI) lowest allowable image efficiency (a ratio between 0-1)")
 	f.StringVar(&o.rules.HighestWastedBytes, "highestWastedBytes", "disabled", "(CI) highest allowable bytes wasted")
 	f.StringVar(&o.rules.HighestUserWastedPercent, "highestUserWastedPercent", "0.1", "(CI) highest allowable share of wasted bytes (a ratio between 0-1)")
+	cmd.AddCommand(a.newDiveBuildCmd())
 	return cmd
+}
+
+// newDiveBuildCmd is `berth dive build [build arguments] CONTEXT`, as `dive
+// build`: every argument goes to `berth build`, then the image it made is
+// analyzed (interactively, or in CI mode with CI=true and .dive-ci).
+func (a *app) newDiveBuildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "build [build arguments] CONTEXT",
+		Short:              "Build an image with berth build, then analyze it",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+				return cmd.Help()
+			}
+			dir, err := os.MkdirTemp("", "berth-dive-build-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			iid := filepath.Join(dir, "iid")
+			// The build runs through the same command tree, so flags such as
+			// --root given here reach both the build and the analysis.
+			if code := a.run(cmd.Context(), append([]string{"build", "--iidfile", iid}, args...)); code != exitOK {
+				return exitError{code: code}
+			}
+			id, err := os.ReadFile(iid)
+			if err != nil {
+				return fmt.Errorf("reading the built image's ID: %w", err)
+			}
+			o := diveOptions{ciConfig: ".dive-ci", rules: analyze.DefaultRules()}
+			return a.runDive(cmd, "berth:"+strings.TrimSpace(string(id)), o)
+		},
+	}
 }
 
 func sourceNames() string {

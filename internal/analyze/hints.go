@@ -96,7 +96,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "add-then-delete",
 			Message: fmt.Sprintf("%s of files are added in one layer and deleted in a later one, so they still ship; the largest is %s (%s, added by %s, deleted by %s). Delete files in the same RUN that creates them, or use a multi-stage build.",
-				humanize.Bytes(uint64(delBytes)), top.node.Path(), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
+				humanize.Bytes(uint64(delBytes)), Printable(top.node.Path()), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
 			Paths: delPaths, Layers: delLayers, Bytes: delBytes,
 		})
 	}
@@ -124,7 +124,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "copied-twice",
 			Message: fmt.Sprintf("%s of files are copied twice with the same content (%s, %s): copy them once.",
-				humanize.Bytes(uint64(dupBytes)), strings.Join(dupPaths, ", "), r.layerNames(dupLayers)),
+				humanize.Bytes(uint64(dupBytes)), printableJoin(dupPaths), r.layerNames(dupLayers)),
 			Paths: dupPaths, Layers: dupLayers, Bytes: dupBytes,
 		})
 	}
@@ -154,7 +154,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "overwritten",
 			Message: fmt.Sprintf("%s of files are written again by a later layer, and the old copies still ship (%s, %s): change them in the RUN that creates them, or merge those steps.",
-				humanize.Bytes(uint64(owBytes)), strings.Join(owPaths, ", "), r.layerNames(owLayers)),
+				humanize.Bytes(uint64(owBytes)), printableJoin(owPaths), r.layerNames(owLayers)),
 			Paths: owPaths, Layers: owLayers, Bytes: owBytes,
 		})
 	}
@@ -188,6 +188,14 @@ func findHints(r *Report) []Hint {
 	return hints
 }
 
+func printableJoin(paths []string) string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = Printable(p)
+	}
+	return strings.Join(out, ", ")
+}
+
 func appendUnique(s []int, v int) []int {
 	for _, x := range s {
 		if x == v {
@@ -203,7 +211,7 @@ func (r *Report) layerName(i int) string {
 	if i < 0 || i >= len(r.Layers) {
 		return "an unknown layer"
 	}
-	cmd := strings.TrimSpace(r.Layers[i].Command)
+	cmd := Printable(strings.TrimSpace(r.Layers[i].Command))
 	if len(cmd) > 50 {
 		cmd = cmd[:47] + "..."
 	}

@@ -435,11 +435,11 @@ func (m *Model) leftPane(w, h int) []string {
 	lines = append(lines, fmt.Sprintf("Files:   %d", l.Files))
 	lines = append(lines, "Command: "+oneLine(l.CreatedBy))
 	for _, wmsg := range l.Warnings {
-		lines = append(lines, "\x1b[31mWarning: "+wmsg+reset)
+		lines = append(lines, "\x1b[31mWarning: "+analyze.Printable(wmsg)+reset)
 	}
 	r := m.rep
 	lines = append(lines, "", title("Image Details", false))
-	lines = append(lines, "Image name: "+r.Image)
+	lines = append(lines, "Image name: "+analyze.Printable(r.Image))
 	lines = append(lines, "Total Image size: "+humanize.Bytes(r.SizeBytes))
 	lines = append(lines, "Potential wasted space: "+humanize.Bytes(r.WastedBytes))
 	lines = append(lines, fmt.Sprintf("Image efficiency score: %.0f %%", 100*r.Efficiency))
@@ -449,7 +449,7 @@ func (m *Model) leftPane(w, h int) []string {
 			if i >= 8 {
 				break
 			}
-			lines = append(lines, fmt.Sprintf("%-5d %-12s %s", in.Count, humanize.Bytes(uint64(in.Size)), in.Path))
+			lines = append(lines, fmt.Sprintf("%-5d %-12s %s", in.Count, humanize.Bytes(uint64(in.Size)), analyze.Printable(in.Path)))
 		}
 	}
 	if len(r.Hints) > 0 {
@@ -464,8 +464,9 @@ func (m *Model) leftPane(w, h int) []string {
 	return lines[:h]
 }
 
+// oneLine squeezes a command onto one printable line.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return analyze.Printable(strings.Join(strings.Fields(s), " "))
 }
 
 // wrap breaks plain text into lines of at most w cells.
@@ -527,9 +528,9 @@ func (m *Model) treePane(w, h int) []string {
 func (m *Model) renderRow(i int, selected bool, w int) string {
 	r := m.rows[i]
 	n := r.node
-	name := n.Name
+	name := analyze.Printable(n.Name)
 	if n.Info.IsLink() {
-		name += " → " + n.Info.Linkname
+		name += " → " + analyze.Printable(n.Info.Linkname)
 	}
 	fold := "─ "
 	if r.collapsed {

@@ -162,7 +162,8 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 	defer rc.Close()
 	// Buffered: a layer of small files is mostly 512-byte tar headers, and
 	// reading them one syscall at a time costs more than the hashing.
-	var r io.Reader = bufio.NewReaderSize(rc, 256<<10)
+	raw := bufio.NewReaderSize(rc, 256<<10)
+	var r io.Reader = raw
 	if opts.StoredBlobs {
 		dr, closeFn, err := Decompress(r)
 		if err != nil {
@@ -171,7 +172,22 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 		defer closeFn()
 		r = dr
 	}
-	return ReadLayer(ctx, r, opts.Limits)
+	l, err := ReadLayer(ctx, r, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StoredBlobs {
+		// Read the blob to its end (the tar's trailing blocks, the gzip
+		// trailer) so that sources that verify digests as they stream see
+		// every byte.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, fmt.Errorf("reading layer blob: %w", err)
+		}
+		if _, err := io.Copy(io.Discard, raw); err != nil {
+			return nil, fmt.Errorf("reading layer blob: %w", err)
+		}
+	}
+	return l, nil
 }
 
 // Decompress sniffs gzip or zstd from the first bytes of r and returns a

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,6 +30,9 @@ type Options struct {
 	// layers may already be plain tars.
 	StoredBlobs bool
 	Logger      *slog.Logger
+	// Progress, when set, is called (from any goroutine) each time a layer
+	// has been read.
+	Progress func(done, total int)
 }
 
 // Report is the whole analysis of one image.
@@ -79,6 +83,7 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 		par = runtime.GOMAXPROCS(0)
 	}
 	g.SetLimit(par)
+	var done atomic.Int32
 	for i, layer := range layers {
 		g.Go(func() error {
 			l, err := readOne(gctx, layer, opts)
@@ -87,6 +92,9 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 			}
 			l.Index = i
 			out[i] = l
+			if opts.Progress != nil {
+				opts.Progress(int(done.Add(1)), len(layers))
+			}
 			return nil
 		})
 	}

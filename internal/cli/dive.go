@@ -145,20 +145,32 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 	if o.source != "" && o.source != "docker" && o.source != "podman" && !knownSource(kind) {
 		return usageError{fmt.Errorf("unable to determine image source: %v (want one of %s)", o.source, sourceNames())}
 	}
-	quiet := !o.ci && o.jsonFile == ""
-	progress := out
-	if quiet {
-		progress = io.Discard
-	}
 	img, err := source.Open(ctx, arg, source.Options{Kind: kind, Platform: plat, Store: a.storeImage})
 	if err != nil {
 		return withHint(fmt.Errorf("cannot fetch image: %w", err), diveHint(err))
 	}
 	defer img.Close()
+	aopts := analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()}
+	if !o.ci && o.jsonFile == "" && isTerminal(a.stdout) && isTerminalIn(a.stdin) {
+		// The interactive view opens at once and shows progress while the
+		// layers are read.
+		return tui.RunLoading(ctx, img.Name, func(ctx context.Context, progress func(int, int)) (*analyze.Report, error) {
+			aopts.Progress = progress
+			rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), aopts)
+			if err != nil {
+				return nil, fmt.Errorf("cannot analyze image: %w", err)
+			}
+			return rep, nil
+		}, a.stdin, a.stdout)
+	}
+	progress := out
+	if !o.ci && o.jsonFile == "" {
+		progress = io.Discard
+	}
 	fmt.Fprintln(progress, st.Title("Image Source: ")+string(img.Kind)+"://"+img.Name)
 	fmt.Fprintln(progress, st.Title("Extracting image from "+string(img.Kind)+"...")+" (this can take a while for large images)")
 	fmt.Fprintln(progress, st.Title("Analyzing image..."))
-	rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()})
+	rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), aopts)
 	if err != nil {
 		return fmt.Errorf("cannot analyze image: %w", err)
 	}
@@ -177,9 +189,6 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 			return exitError{code: exitFailure}
 		}
 		return nil
-	}
-	if isTerminal(a.stdout) && isTerminalIn(a.stdin) {
-		return tui.Run(ctx, rep, a.stdin, a.stdout)
 	}
 	return writeSummary(out, rep)
 }

@@ -258,3 +258,23 @@ func BenchmarkFilter100k(b *testing.B) {
 		_ = screen(m)
 	}
 }
+
+func TestLoadingThenView(t *testing.T) {
+	rep := report(t, imagetest.Waste())
+	l := &loading{name: "waste", cancel: func() {}}
+	l.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	l.Update(progressMsg{2, 5})
+	if s := ansi.Strip(l.View().Content); !strings.Contains(s, "Analyzing waste ... 2 of 5 layers read") {
+		t.Errorf("loading screen: %q", s)
+	}
+	l.Update(loadedMsg{rep: rep})
+	l.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	if s := ansi.Strip(l.View().Content); !strings.Contains(s, "Index:   2 of 5") {
+		t.Errorf("view after loading:\n%s", s)
+	}
+	// Quitting while loading is not an error.
+	q := &loading{name: "x", cancel: func() {}}
+	if _, cmd := q.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd == nil || !q.quit {
+		t.Error("q during loading does not quit")
+	}
+}

@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"context"
 	"fmt"
-	"io"
 
 	"strings"
 
@@ -48,16 +46,6 @@ func New(rep *analyze.Report) *Model {
 	m.st.collapsed = map[string]bool{}
 	m.rebuild()
 	return m
-}
-
-// Run shows the view on a terminal until the user quits.
-func Run(ctx context.Context, rep *analyze.Report, in io.Reader, out io.Writer) error {
-	p := tea.NewProgram(New(rep), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
-	_, err := p.Run()
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
 
 // Init implements tea.Model.

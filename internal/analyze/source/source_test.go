@@ -405,3 +405,24 @@ func TestTamperedLayoutBlob(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestSplit(t *testing.T) {
+	for _, c := range []struct {
+		arg, kind, rest string
+	}{
+		{"docker-archive:a.tar", "docker-archive", "a.tar"},
+		{"docker-archive:///abs/a.tar", "docker-archive", "/abs/a.tar"},
+		{"oci-archive:x.tar", "oci-archive", "x.tar"},
+		{"oci:dir:tag", "oci", "dir:tag"},
+		{"registry:localhost:5000/app:1", "registry", "localhost:5000/app:1"},
+		{"registry:5000/app:1", "", "registry:5000/app:1"}, // a host named registry
+		{"berth:busybox", "berth", "busybox"},
+		{"docker://busybox", "berth", "busybox"},
+		{"busybox:latest", "", "busybox:latest"},
+	} {
+		k, rest := source.Split(c.arg)
+		if string(k) != c.kind || rest != c.rest {
+			t.Errorf("Split(%q) = %q, %q; want %q, %q", c.arg, k, rest, c.kind, c.rest)
+		}
+	}
+}

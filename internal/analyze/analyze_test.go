@@ -180,7 +180,7 @@ func TestTreeMarksChanges(t *testing.T) {
 		aggregated bool
 		want       map[string]Diff // path → mark; "" absent
 	}{
-		{0, false, map[string]Diff{"/bin/sh": Added, "/etc/config": Added}},
+		{0, false, map[string]Diff{"/bin/sh": Unmodified, "/etc/config": Unmodified}},
 		{1, false, map[string]Diff{"/tmp/big": Added, "/var/lib/apt/lists": Added, "/bin/sh": Unmodified, "/tmp": Modified}},
 		{2, false, map[string]Diff{"/tmp/big": Removed, "/etc/config": Modified, "/var/lib/apt/lists": Unmodified}},
 		{4, false, map[string]Diff{"/app/bin": Unmodified, "/etc/config": Unmodified}},

@@ -64,13 +64,17 @@ func (v *ViewNode) IsDir() bool { return v.Info.IsDir || len(v.kids) > 0 }
 // directories applied. Changes are marked relative to the layer below top
 // when aggregated is false (what layer top did), and relative to the first
 // layer when it is true (what every layer above the base did), as dive's
-// "compare layer" and "compare all" modes do. For top 0 every file is added.
+// "compare layer" and "compare all" modes do. The first layer is compared
+// with itself, as in dive: nothing is marked.
 func (r *Report) Tree(top int, aggregated bool) *ViewNode {
 	if top < 0 || top >= len(r.Layers) {
 		top = len(r.Layers) - 1
 	}
 	lo := top
 	if aggregated && top > 0 {
+		lo = 1
+	}
+	if top == 0 {
 		lo = 1
 	}
 	v := buildView(r.Layers, top, lo, nil)

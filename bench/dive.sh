@@ -7,7 +7,9 @@
 #         by berth from the layout, against gunzip of every layer one after the other
 #
 # Each command runs RUNS times (default 5), alternating tools, page cache warm;
-# the table shows medians of wall time and of peak RSS (/usr/bin/time -v).
+# the table shows medians of wall time, of peak RSS and of CPU time (user +
+# system, which the other jobs on a shared machine disturb less than wall
+# time) from /usr/bin/time -v.
 # dive is installed into the work directory, never into the repository.
 # Usage: bench/dive.sh [WORKDIR]   (WORKDIR keeps the images between runs)
 set -euo pipefail
@@ -33,10 +35,11 @@ run() {
 	local name=$1
 	shift
 	/usr/bin/time -v -o "$WORK/time.out" "$@" >"$WORK/$name.stdout" 2>/dev/null || true
-	local s rss
+	local s rss cpu
 	s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); t=0; for(i=1;i<=n;i++) t=t*60+a[i]; print t}' "$WORK/time.out")
 	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.out")
-	echo "$s $rss" >>"$WORK/$name.times"
+	cpu=$(awk -F': ' '/User time|System time/ {t+=$2} END {print t}' "$WORK/time.out")
+	echo "$s $rss $cpu" >>"$WORK/$name.times"
 }
 
 median() { # column file
@@ -90,7 +93,7 @@ if command -v tmux >/dev/null; then
 	done
 fi
 
-printf '%-6s %-28s %10s %10s %8s\n' image command "median s" "peak MB" speedup
+printf '%-6s %-28s %10s %10s %8s %8s\n' image command "median s" "peak MB" speedup "cpu s"
 row() { # image label timesfile basefile
 	local s rss sp="" b
 	s=$(median 1 "$3")
@@ -99,7 +102,7 @@ row() { # image label timesfile basefile
 		b=$(median 1 "$4")
 		sp=$(awk -v a="$b" -v c="$s" 'BEGIN { if (c > 0) printf "%.2fx", a / c }')
 	fi
-	printf '%-6s %-28s %10s %10.1f %8s\n' "$1" "$2" "$s" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$sp"
+	printf '%-6s %-28s %10s %10.1f %8s %8s\n' "$1" "$2" "$s" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$sp" "$(median 3 "$3")"
 }
 for img in big many; do
 	row "$img" "dive 0.13.1 (CI=true)" "$WORK/dive-$img.times"

@@ -121,7 +121,16 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 // attached): dive's figures, the inefficient files and the hints.
 func Build(name, source string, layers []*Layer) *Report {
 	r := &Report{Image: name, Source: source, Layers: layers}
+	// The final filesystem (for the hints) and dive's figures read the
+	// layer trees without changing them: build both at once.
+	var final finalView
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		final = buildFinal(layers)
+	}()
 	r.Efficiency, r.Inefficiencies = efficiency(layers)
+	<-done
 	for i, l := range layers {
 		r.SizeBytes += uint64(l.Size)
 		if i != 0 {
@@ -134,7 +143,7 @@ func Build(name, source string, layers []*Layer) *Report {
 	// A division by zero gives NaN or +Inf, as in dive: an image of one layer
 	// has no user bytes.
 	r.UserWastedPercent = float64(r.WastedBytes) / float64(r.UserSizeBytes)
-	r.Hints = findHints(r)
+	r.Hints = findHints(r, final)
 	return r
 }
 

@@ -48,14 +48,26 @@ const (
 	maxHintPaths = 5
 )
 
-func findHints(r *Report) []Hint {
+// finalView is the image's filesystem after every layer, unmarked, and what
+// the layers deleted on the way: what the hints look at.
+type finalView struct {
+	root    *ViewNode
+	removed []removal
+}
+
+func buildFinal(layers []*Layer) finalView {
+	var f finalView
+	last := len(layers) - 1
+	f.root = buildView(layers, last, last+1, func(rm removal) { f.removed = append(f.removed, rm) })
+	return f
+}
+
+func findHints(r *Report, fv finalView) []Hint {
 	if len(r.Layers) == 0 {
 		return nil
 	}
 	var hints []Hint
-	last := len(r.Layers) - 1
-	var removed []removal
-	final := buildView(r.Layers, last, last+1, func(rm removal) { removed = append(removed, rm) })
+	final, removed := fv.root, fv.removed
 
 	for _, c := range caches {
 		d := viewLookup(final, c.dir)
@@ -65,7 +77,7 @@ func findHints(r *Report) []Hint {
 		var layers []int
 		d.Walk(func(v *ViewNode) bool {
 			if !v.IsDir() && v.Size > 0 {
-				layers = appendUnique(layers, v.Layer)
+				layers = appendUnique(layers, int(v.Layer))
 			}
 			return true
 		})
@@ -88,7 +100,7 @@ func findHints(r *Report) []Hint {
 		delBytes += rm.size
 		if len(delPaths) < maxHintPaths {
 			delPaths = append(delPaths, rm.node.Path())
-			delLayers = appendUnique(appendUnique(delLayers, rm.node.Layer), rm.layer)
+			delLayers = appendUnique(appendUnique(delLayers, int(rm.node.Layer)), rm.layer)
 		}
 	}
 	if delBytes > 0 {
@@ -96,7 +108,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "add-then-delete",
 			Message: fmt.Sprintf("%s of files are added in one layer and deleted in a later one, so they still ship; the largest is %s (%s, added by %s, deleted by %s). Delete files in the same RUN that creates them, or use a multi-stage build.",
-				humanize.Bytes(uint64(delBytes)), Printable(top.node.Path()), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
+				humanize.Bytes(uint64(delBytes)), Printable(top.node.Path()), humanize.Bytes(uint64(top.size)), r.layerName(int(top.node.Layer)), r.layerName(top.layer)),
 			Paths: delPaths, Layers: delLayers, Bytes: delBytes,
 		})
 	}
@@ -164,7 +176,7 @@ func findHints(r *Report) []Hint {
 	for _, p := range buildTools {
 		if v := viewLookup(final, p); v != nil {
 			tools = append(tools, p)
-			toolLayers = appendUnique(toolLayers, v.Layer)
+			toolLayers = appendUnique(toolLayers, int(v.Layer))
 		}
 	}
 	if len(tools) > 0 {

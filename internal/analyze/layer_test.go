@@ -130,7 +130,7 @@ func FuzzReadLayer(f *testing.F) {
 		}
 		r := &Report{Layers: []*Layer{l, l}}
 		r.Efficiency, r.Inefficiencies = efficiency(r.Layers)
-		_ = findHints(r)
+		_ = findHints(r, buildFinal(r.Layers))
 		v := r.Tree(1, true)
 		if v.Parent != nil || v.Diff != Unmodified {
 			t.Fatalf("bad view root %+v", v)

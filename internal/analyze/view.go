@@ -37,13 +37,13 @@ type ViewNode struct {
 	Name     string
 	Parent   *ViewNode
 	Info     FileInfo
-	Diff     Diff
-	Size     int64 // a directory's size is that of what it still contains
-	Layer    int   // the layer that last wrote this path
 	Children []*ViewNode
+	Size     int64 // a directory's size is that of what it still contains
+	Layer    int32 // the layer that last wrote this path
+	Diff     Diff
 
-	kids map[string]*ViewNode
 	base bool // present before the marked range began
+	kids map[string]*ViewNode
 }
 
 // Path returns the node's absolute path.
@@ -149,7 +149,7 @@ func addLayer(vp *ViewNode, ln *Node, idx int, mark bool) {
 			if vp.kids == nil {
 				vp.kids = make(map[string]*ViewNode, len(ln.kids))
 			}
-			v = &ViewNode{Name: name, Parent: vp, Layer: idx, base: !mark}
+			v = &ViewNode{Name: name, Parent: vp, Layer: int32(idx), base: !mark}
 			v.Info = c.Info
 			if !c.Explicit {
 				v.Info = FileInfo{IsDir: true, Type: tar.TypeDir, Mode: 0o755 | 1<<31}
@@ -168,7 +168,7 @@ func addLayer(vp *ViewNode, ln *Node, idx int, mark bool) {
 				}
 			}
 			if !v.Info.same(c.Info) || v.Info.Size != c.Info.Size {
-				v.Layer = idx
+				v.Layer = int32(idx)
 			}
 			v.Info = c.Info
 		} else if v.Diff == Removed && mark {

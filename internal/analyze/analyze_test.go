@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -233,7 +234,17 @@ func TestJSONExport(t *testing.T) {
 	if err := r.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"inefficientBytes": 5654980`, `"fileReference": [`, `"file": "/tmp/big"`, `"layers": [`, `"path": "/tmp/big"`, `"whiteout": true`, `"kind": "cache"`} {
+	if !json.Valid(buf.Bytes()) {
+		t.Fatalf("invalid JSON:\n%s", buf.String())
+	}
+	var empty bytes.Buffer
+	if err := Build("none", "test", nil).WriteJSON(&empty); err != nil || !json.Valid(empty.Bytes()) {
+		t.Errorf("empty image: %v\n%s", err, empty.String())
+	}
+	for _, want := range []string{`"inefficientBytes": 5654980`, `"fileReference": [`, `"file": "/tmp/big"`, `"layers": [`, `"path": "/tmp/big"`, `"whiteout": true`, `"kind": "cache"`,
+		`"path": "/tmp/big",
+          "change": "removed"`, `"path": "/etc/config",
+          "change": "modified"`, `"tree": [`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("JSON lacks %s", want)
 		}

@@ -302,6 +302,11 @@ func writeReportJSON(path string, rep *analyze.Report) error {
 	if err != nil {
 		return fmt.Errorf("cannot open export file: %w", err)
 	}
+	// 0644 as dive writes it: a report, not a secret.
+	if err := f.Chmod(0o644); err != nil {
+		f.Abort()
+		return fmt.Errorf("cannot open export file: %w", err)
+	}
 	if err := rep.WriteJSON(f); err != nil {
 		f.Abort()
 		return fmt.Errorf("cannot write to export file: %w", err)

@@ -228,6 +228,24 @@ func TestOpaqueDirectoryHidesLowerFiles(t *testing.T) {
 	}
 }
 
+func TestFileReplacesDirectory(t *testing.T) {
+	r := analyzeLayers(t, []imagetest.Layer{
+		{Files: []imagetest.File{{Path: "d/", Dir: true}, {Path: "d/inner", Size: 10}}},
+		{Files: []imagetest.File{{Path: "d", Size: 3}}},
+	})
+	v := r.Tree(1, false)
+	if n := viewLookup(v, "/d/inner"); n == nil || n.Diff != Removed {
+		t.Errorf("/d/inner = %+v, want removed", n)
+	}
+	if n := viewLookup(r.Tree(1, true), "/d"); n == nil || n.Size != 3 {
+		t.Errorf("/d = %+v", n)
+	}
+	last := buildFinal(r.Layers)
+	if n := viewLookup(last.root, "/d/inner"); n != nil {
+		t.Errorf("/d/inner survives in the final tree")
+	}
+}
+
 func TestJSONExport(t *testing.T) {
 	r := analyzeLayers(t, imagetest.Waste())
 	var buf bytes.Buffer

@@ -170,6 +170,17 @@ func addLayer(vp *ViewNode, ln *Node, idx int, mark bool) {
 			if !v.Info.same(c.Info) || v.Info.Size != c.Info.Size {
 				v.Layer = int32(idx)
 			}
+			// A file (or link) put where a directory was hides what the
+			// directory held below.
+			if !c.Info.IsDir && len(v.kids) > 0 {
+				for _, k := range v.kids {
+					if mark && k.base {
+						markRemoved(k)
+					} else {
+						delete(v.kids, k.Name)
+					}
+				}
+			}
 			v.Info = c.Info
 		} else if v.Diff == Removed && mark {
 			v.Diff = Modified

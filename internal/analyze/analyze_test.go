@@ -287,6 +287,8 @@ func TestHints(t *testing.T) {
 		{name: "deleted directory", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("src/a.o", 3000), f("src/b.o", 4000)}, {imagetest.Whiteout("src")}}, kind: "add-then-delete", words: []string{"7.0 kB", "/src", "layer 2", "layer 3"}},
 		{name: "overwritten", layers: [][]imagetest.File{{f("etc/x", 1000)}, {f("etc/x", 2000)}}, kind: "overwritten", words: []string{"/etc/x", "1.0 kB"}},
 		{name: "build tools", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("usr/bin/gcc", 100), f("usr/bin/make", 100)}}, kind: "build-tools", words: []string{"/usr/bin/gcc", "/usr/bin/make", "multi-stage"}},
+		{name: "same content at two paths", layers: [][]imagetest.File{{f("bin/sh", 1)}, {{Path: "opt/a.bin", Size: 100000, Seed: 9}}, {{Path: "srv/b.bin", Size: 100000, Seed: 9}}}, kind: "duplicate-content", words: []string{"/opt/a.bin", "/srv/b.bin", "100 kB"}},
+		{name: "small duplicates do not count", layers: [][]imagetest.File{{f("a", 100)}, {{Path: "b", Size: 100, Seed: 100}}}, kind: "duplicate-content", none: true},
 		{name: "build tools removed", layers: [][]imagetest.File{{f("usr/bin/gcc", 100)}, {imagetest.Whiteout("usr/bin/gcc")}}, kind: "build-tools", none: true},
 	}
 	for _, c := range cases {

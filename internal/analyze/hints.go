@@ -141,6 +141,53 @@ func findHints(r *Report, fv finalView) []Hint {
 		})
 	}
 
+	// The same content at several paths of the final image (a file copied
+	// to two places): only files of 64 KiB and more, where it matters.
+	type content struct {
+		hash uint64
+		size int64
+	}
+	copies := map[content][]*ViewNode{}
+	final.Walk(func(v *ViewNode) bool {
+		if !v.IsDir() && v.Info.Type == '0' && v.Info.Size >= 64<<10 {
+			k := content{v.Info.Hash, v.Info.Size}
+			copies[k] = append(copies[k], v)
+		}
+		return true
+	})
+	var dupContent []content
+	for k, vs := range copies {
+		if len(vs) > 1 {
+			dupContent = append(dupContent, k)
+		}
+	}
+	sort.Slice(dupContent, func(i, j int) bool {
+		a, b := dupContent[i], dupContent[j]
+		return a.size*int64(len(copies[a])) > b.size*int64(len(copies[b]))
+	})
+	if len(dupContent) > 0 {
+		var paths []string
+		var layers []int
+		var extra int64
+		for _, k := range dupContent {
+			vs := copies[k]
+			extra += k.size * int64(len(vs)-1)
+			for _, v := range vs {
+				if len(paths) < maxHintPaths {
+					paths = append(paths, v.Path())
+					layers = appendUnique(layers, int(v.Layer))
+				}
+			}
+		}
+		sort.Strings(paths)
+		hints = append(hints, Hint{
+			Kind: "duplicate-content",
+			Message: fmt.Sprintf("%s is spent on files whose exact content is also at another path (%s, %s): copy once and link, or copy to one place.",
+				humanize.Bytes(uint64(extra)), printableJoin(paths), r.layerNames(layers)),
+			Paths: paths, Layers: layers, Bytes: extra,
+		})
+	}
+
 	// Files rewritten with new content: the old copy stays in the lower layer.
 	var owPaths []string
 	var owLayers []int

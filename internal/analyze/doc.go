@@ -2,7 +2,8 @@
 // layer read straight from the streamed layer tar by a lean reader of the
 // ustar, PAX and GNU formats (never extracted, never held whole in memory,
 // hostile entries kept as data with warnings), the stacked tree with
-// whiteouts and opaque directories applied (OCI image spec, layer changesets), the files that waste space and the layers involved,
+// whiteouts and opaque directories applied (OCI image spec, layer
+// changesets), the files that waste space and the layers involved,
 // dive-compatible efficiency figures, hints in plain words, and the CI rules
 // of dive's `.dive-ci` evaluated over that data.
 //

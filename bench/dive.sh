@@ -7,7 +7,9 @@
 #         by berth from the layout, against gunzip of every layer one after the other
 #
 # Each command runs RUNS times (default 5), alternating tools, page cache warm;
-# the table shows medians of wall time and of peak RSS (/usr/bin/time -v).
+# the table shows medians of wall time, of peak RSS and of CPU time (user +
+# system, which the other jobs on a shared machine disturb less than wall
+# time) from /usr/bin/time -v.
 # dive is installed into the work directory, never into the repository.
 # Usage: bench/dive.sh [WORKDIR]   (WORKDIR keeps the images between runs)
 set -euo pipefail
@@ -33,10 +35,11 @@ run() {
 	local name=$1
 	shift
 	/usr/bin/time -v -o "$WORK/time.out" "$@" >"$WORK/$name.stdout" 2>/dev/null || true
-	local s rss
+	local s rss cpu
 	s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); t=0; for(i=1;i<=n;i++) t=t*60+a[i]; print t}' "$WORK/time.out")
 	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.out")
-	echo "$s $rss" >>"$WORK/$name.times"
+	cpu=$(awk -F': ' '/User time|System time/ {t+=$2} END {print t}' "$WORK/time.out")
+	echo "$s $rss $cpu" >>"$WORK/$name.times"
 }
 
 median() { # column file
@@ -76,7 +79,25 @@ if [ -d "$WORK/big-oci" ]; then
 	done
 fi
 
-printf '%-6s %-28s %10s %10s %8s\n' image command "median s" "peak MB" speedup
+# The interactive view: time from start until the first screen shows, in a
+# tmux terminal, on the 50,000-file image.
+if command -v tmux >/dev/null; then
+	for i in $(seq "$RUNS"); do
+		sock="$WORK/tmux-$i.sock" # a fresh server each run: a dying one refuses new sessions
+		start=$(date +%s.%N)
+		tmux -S "$sock" new-session -d -s bench -x 160 -y 50 "env CI= $WORK/bin/berth dive docker-archive:$WORK/many.tar; sleep 5"
+		for _ in $(seq 1500); do
+			tmux -S "$sock" capture-pane -p -t bench 2>/dev/null | grep -q "Current Layer Contents" && break
+			sleep 0.02
+		done
+		end=$(date +%s.%N)
+		tmux -S "$sock" kill-server 2>/dev/null || true
+		rm -f "$sock"
+		echo "$(awk -v a="$start" -v b="$end" 'BEGIN{print b-a}') 0 0" >>"$WORK/tui-many.times"
+	done
+fi
+
+printf '%-6s %-28s %10s %10s %8s %8s\n' image command "median s" "peak MB" speedup "cpu s"
 row() { # image label timesfile basefile
 	local s rss sp="" b
 	s=$(median 1 "$3")
@@ -85,7 +106,7 @@ row() { # image label timesfile basefile
 		b=$(median 1 "$4")
 		sp=$(awk -v a="$b" -v c="$s" 'BEGIN { if (c > 0) printf "%.2fx", a / c }')
 	fi
-	printf '%-6s %-28s %10s %10.1f %8s\n' "$1" "$2" "$s" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$sp"
+	printf '%-6s %-28s %10s %10.1f %8s %8s\n' "$1" "$2" "$s" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$sp" "$(median 3 "$3")"
 }
 for img in big many; do
 	row "$img" "dive 0.13.1 (CI=true)" "$WORK/dive-$img.times"
@@ -94,5 +115,8 @@ done
 if [ -f "$WORK/berth-gz.times" ]; then
 	row gz "gunzip every layer, serial" "$WORK/gunzip-gz.times"
 	row gz "berth dive oci:DIR (gzip)" "$WORK/berth-gz.times" "$WORK/gunzip-gz.times"
+fi
+if [ -f "$WORK/tui-many.times" ]; then
+	printf '%-6s %-28s %10s\n' many "berth dive TUI: first screen" "$(median 1 "$WORK/tui-many.times")"
 fi
 echo "($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), RUNS=$RUNS)"

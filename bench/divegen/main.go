@@ -2,6 +2,8 @@
 //
 //	divegen big FILE     ~1 GiB, 8 layers, 20,000 small files plus one large file per layer
 //	divegen many FILE    50,000 small files over 4 layers
+//	divegen random FILE SEED   a small image of random adds, rewrites, whiteouts,
+//	                           opaque dirs, links and dirs turned into files
 //
 // Both carry waste (files deleted and overwritten by later layers) so the
 // analysis has work to do.
@@ -9,15 +11,17 @@ package main
 
 import (
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/berth-dev/berth/internal/analyze/imagetest"
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: divegen big|many FILE")
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: divegen big|many FILE | divegen random FILE SEED")
 		os.Exit(2)
 	}
 	var layers []imagetest.Layer
@@ -26,6 +30,13 @@ func main() {
 		layers = gen(8, 2500, 124<<20)
 	case "many":
 		layers = gen(4, 12500, 0)
+	case "random":
+		seed, err := strconv.Atoi(os.Args[3])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "divegen: bad seed")
+			os.Exit(2)
+		}
+		layers = random(seed)
 	default:
 		fmt.Fprintln(os.Stderr, "usage: divegen big|many FILE")
 		os.Exit(2)
@@ -69,4 +80,40 @@ func gen(n, files int, big int64) []imagetest.Layer {
 		out = append(out, imagetest.Layer{CreatedBy: fmt.Sprintf("/bin/sh -c generate layer %d", l), Files: fs})
 	}
 	return out
+}
+
+// random makes up to 7 layers of up to 15 entries each over a few shared
+// paths, so that layers overwrite, delete and hide each other's files.
+func random(seed int) []imagetest.Layer {
+	rng := rand.New(rand.NewSource(int64(seed)))
+	dirs := []string{"a", "a/b", "a/b/c", "d", "e/f", "tmp", "a/x"}
+	names := []string{"x", "y", "b", "c"}
+	var layers []imagetest.Layer
+	for l := 0; l < 1+rng.Intn(7); l++ {
+		var fs []imagetest.File
+		for i := 0; i < rng.Intn(15); i++ {
+			d := dirs[rng.Intn(len(dirs))]
+			p := d + "/" + names[rng.Intn(len(names))]
+			switch rng.Intn(10) {
+			case 0:
+				fs = append(fs, imagetest.Whiteout(p))
+			case 1:
+				fs = append(fs, imagetest.Whiteout(d))
+			case 2:
+				fs = append(fs, imagetest.Opaque(d))
+			case 3:
+				fs = append(fs, imagetest.File{Path: d + "/", Dir: true})
+			case 4:
+				fs = append(fs, imagetest.File{Path: p, Hardlink: "a/b"})
+			case 5:
+				fs = append(fs, imagetest.File{Path: d, Size: int64(rng.Intn(100))}) // a directory's path as a file
+			case 6:
+				fs = append(fs, imagetest.File{Path: "./" + p + "/", Dir: true})
+			default:
+				fs = append(fs, imagetest.File{Path: p, Size: int64(rng.Intn(5000)), Seed: byte(rng.Intn(3)), Mode: int64(0o600 + rng.Intn(2)*0o100)})
+			}
+		}
+		layers = append(layers, imagetest.Layer{CreatedBy: fmt.Sprintf("RUN step %d", l), Files: fs})
+	}
+	return layers
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,6 +30,9 @@ type Options struct {
 	// layers may already be plain tars.
 	StoredBlobs bool
 	Logger      *slog.Logger
+	// Progress, when set, is called (from any goroutine) each time a layer
+	// has been read.
+	Progress func(done, total int)
 }
 
 // Report is the whole analysis of one image.
@@ -79,6 +83,7 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 		par = runtime.GOMAXPROCS(0)
 	}
 	g.SetLimit(par)
+	var done atomic.Int32
 	for i, layer := range layers {
 		g.Go(func() error {
 			l, err := readOne(gctx, layer, opts)
@@ -87,6 +92,9 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 			}
 			l.Index = i
 			out[i] = l
+			if opts.Progress != nil {
+				opts.Progress(int(done.Add(1)), len(layers))
+			}
 			return nil
 		})
 	}
@@ -113,7 +121,16 @@ func Analyze(ctx context.Context, img v1.Image, name, source string, opts Option
 // attached): dive's figures, the inefficient files and the hints.
 func Build(name, source string, layers []*Layer) *Report {
 	r := &Report{Image: name, Source: source, Layers: layers}
+	// The final filesystem (for the hints) and dive's figures read the
+	// layer trees without changing them: build both at once.
+	var final finalView
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		final = buildFinal(layers)
+	}()
 	r.Efficiency, r.Inefficiencies = efficiency(layers)
+	<-done
 	for i, l := range layers {
 		r.SizeBytes += uint64(l.Size)
 		if i != 0 {
@@ -126,7 +143,7 @@ func Build(name, source string, layers []*Layer) *Report {
 	// A division by zero gives NaN or +Inf, as in dive: an image of one layer
 	// has no user bytes.
 	r.UserWastedPercent = float64(r.WastedBytes) / float64(r.UserSizeBytes)
-	r.Hints = findHints(r)
+	r.Hints = findHints(r, final)
 	return r
 }
 
@@ -162,7 +179,8 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 	defer rc.Close()
 	// Buffered: a layer of small files is mostly 512-byte tar headers, and
 	// reading them one syscall at a time costs more than the hashing.
-	var r io.Reader = bufio.NewReaderSize(rc, 256<<10)
+	raw := bufio.NewReaderSize(rc, 256<<10)
+	var r io.Reader = raw
 	if opts.StoredBlobs {
 		dr, closeFn, err := Decompress(r)
 		if err != nil {
@@ -171,7 +189,22 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 		defer closeFn()
 		r = dr
 	}
-	return ReadLayer(ctx, r, opts.Limits)
+	l, err := ReadLayer(ctx, r, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StoredBlobs {
+		// Read the blob to its end (the tar's trailing blocks, the gzip
+		// trailer) so that sources that verify digests as they stream see
+		// every byte.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return nil, fmt.Errorf("reading layer blob: %w", err)
+		}
+		if _, err := io.Copy(io.Discard, raw); err != nil {
+			return nil, fmt.Errorf("reading layer blob: %w", err)
+		}
+	}
+	return l, nil
 }
 
 // Decompress sniffs gzip or zstd from the first bytes of r and returns a

@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -180,7 +181,7 @@ func TestTreeMarksChanges(t *testing.T) {
 		aggregated bool
 		want       map[string]Diff // path → mark; "" absent
 	}{
-		{0, false, map[string]Diff{"/bin/sh": Added, "/etc/config": Added}},
+		{0, false, map[string]Diff{"/bin/sh": Unmodified, "/etc/config": Unmodified}},
 		{1, false, map[string]Diff{"/tmp/big": Added, "/var/lib/apt/lists": Added, "/bin/sh": Unmodified, "/tmp": Modified}},
 		{2, false, map[string]Diff{"/tmp/big": Removed, "/etc/config": Modified, "/var/lib/apt/lists": Unmodified}},
 		{4, false, map[string]Diff{"/app/bin": Unmodified, "/etc/config": Unmodified}},
@@ -227,13 +228,41 @@ func TestOpaqueDirectoryHidesLowerFiles(t *testing.T) {
 	}
 }
 
+func TestFileReplacesDirectory(t *testing.T) {
+	r := analyzeLayers(t, []imagetest.Layer{
+		{Files: []imagetest.File{{Path: "d/", Dir: true}, {Path: "d/inner", Size: 10}}},
+		{Files: []imagetest.File{{Path: "d", Size: 3}}},
+	})
+	v := r.Tree(1, false)
+	if n := viewLookup(v, "/d/inner"); n == nil || n.Diff != Removed {
+		t.Errorf("/d/inner = %+v, want removed", n)
+	}
+	if n := viewLookup(r.Tree(1, true), "/d"); n == nil || n.Size != 3 {
+		t.Errorf("/d = %+v", n)
+	}
+	last := buildFinal(r.Layers)
+	if n := viewLookup(last.root, "/d/inner"); n != nil {
+		t.Errorf("/d/inner survives in the final tree")
+	}
+}
+
 func TestJSONExport(t *testing.T) {
 	r := analyzeLayers(t, imagetest.Waste())
 	var buf bytes.Buffer
 	if err := r.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"inefficientBytes": 5654980`, `"fileReference": [`, `"file": "/tmp/big"`, `"layers": [`, `"path": "/tmp/big"`, `"whiteout": true`, `"kind": "cache"`} {
+	if !json.Valid(buf.Bytes()) {
+		t.Fatalf("invalid JSON:\n%s", buf.String())
+	}
+	var empty bytes.Buffer
+	if err := Build("none", "test", nil).WriteJSON(&empty); err != nil || !json.Valid(empty.Bytes()) {
+		t.Errorf("empty image: %v\n%s", err, empty.String())
+	}
+	for _, want := range []string{`"inefficientBytes": 5654980`, `"fileReference": [`, `"file": "/tmp/big"`, `"layers": [`, `"path": "/tmp/big"`, `"whiteout": true`, `"kind": "cache"`,
+		`"path": "/tmp/big",
+          "change": "removed"`, `"path": "/etc/config",
+          "change": "modified"`, `"tree": [`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("JSON lacks %s", want)
 		}
@@ -258,6 +287,8 @@ func TestHints(t *testing.T) {
 		{name: "deleted directory", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("src/a.o", 3000), f("src/b.o", 4000)}, {imagetest.Whiteout("src")}}, kind: "add-then-delete", words: []string{"7.0 kB", "/src", "layer 2", "layer 3"}},
 		{name: "overwritten", layers: [][]imagetest.File{{f("etc/x", 1000)}, {f("etc/x", 2000)}}, kind: "overwritten", words: []string{"/etc/x", "1.0 kB"}},
 		{name: "build tools", layers: [][]imagetest.File{{f("bin/sh", 1)}, {f("usr/bin/gcc", 100), f("usr/bin/make", 100)}}, kind: "build-tools", words: []string{"/usr/bin/gcc", "/usr/bin/make", "multi-stage"}},
+		{name: "same content at two paths", layers: [][]imagetest.File{{f("bin/sh", 1)}, {{Path: "opt/a.bin", Size: 100000, Seed: 9}}, {{Path: "srv/b.bin", Size: 100000, Seed: 9}}}, kind: "duplicate-content", words: []string{"/opt/a.bin", "/srv/b.bin", "100 kB"}},
+		{name: "small duplicates do not count", layers: [][]imagetest.File{{f("a", 100)}, {{Path: "b", Size: 100, Seed: 100}}}, kind: "duplicate-content", none: true},
 		{name: "build tools removed", layers: [][]imagetest.File{{f("usr/bin/gcc", 100)}, {imagetest.Whiteout("usr/bin/gcc")}}, kind: "build-tools", none: true},
 	}
 	for _, c := range cases {

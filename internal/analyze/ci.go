@@ -239,7 +239,7 @@ func WriteCIReport(w io.Writer, r *Report, res CIResult, st Styler) {
 		fmt.Fprintln(&b, "None")
 	} else {
 		for _, in := range r.Inefficiencies {
-			fmt.Fprintf(&b, row, strconv.Itoa(in.Count), humanize.Bytes(uint64(in.Size)), in.Path)
+			fmt.Fprintf(&b, row, strconv.Itoa(in.Count), humanize.Bytes(uint64(in.Size)), Printable(in.Path))
 		}
 	}
 	fmt.Fprintln(&b, st.Title("Results:"))

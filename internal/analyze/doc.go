@@ -1,7 +1,9 @@
 // Package analyze turns an image's layers into plain data: one file tree per
-// layer read straight from the streamed layer tar (never extracted, never
-// held whole in memory), the stacked tree with whiteouts and opaque
-// directories applied, the files that waste space and the layers involved,
+// layer read straight from the streamed layer tar by a lean reader of the
+// ustar, PAX and GNU formats (never extracted, never held whole in memory,
+// hostile entries kept as data with warnings), the stacked tree with
+// whiteouts and opaque directories applied (OCI image spec, layer
+// changesets), the files that waste space and the layers involved,
 // dive-compatible efficiency figures, hints in plain words, and the CI rules
 // of dive's `.dive-ci` evaluated over that data.
 //

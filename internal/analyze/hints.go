@@ -48,14 +48,26 @@ const (
 	maxHintPaths = 5
 )
 
-func findHints(r *Report) []Hint {
+// finalView is the image's filesystem after every layer, unmarked, and what
+// the layers deleted on the way: what the hints look at.
+type finalView struct {
+	root    *ViewNode
+	removed []removal
+}
+
+func buildFinal(layers []*Layer) finalView {
+	var f finalView
+	last := len(layers) - 1
+	f.root = buildView(layers, last, last+1, func(rm removal) { f.removed = append(f.removed, rm) })
+	return f
+}
+
+func findHints(r *Report, fv finalView) []Hint {
 	if len(r.Layers) == 0 {
 		return nil
 	}
 	var hints []Hint
-	last := len(r.Layers) - 1
-	var removed []removal
-	final := buildView(r.Layers, last, last+1, func(rm removal) { removed = append(removed, rm) })
+	final, removed := fv.root, fv.removed
 
 	for _, c := range caches {
 		d := viewLookup(final, c.dir)
@@ -65,7 +77,7 @@ func findHints(r *Report) []Hint {
 		var layers []int
 		d.Walk(func(v *ViewNode) bool {
 			if !v.IsDir() && v.Size > 0 {
-				layers = appendUnique(layers, v.Layer)
+				layers = appendUnique(layers, int(v.Layer))
 			}
 			return true
 		})
@@ -88,7 +100,7 @@ func findHints(r *Report) []Hint {
 		delBytes += rm.size
 		if len(delPaths) < maxHintPaths {
 			delPaths = append(delPaths, rm.node.Path())
-			delLayers = appendUnique(appendUnique(delLayers, rm.node.Layer), rm.layer)
+			delLayers = appendUnique(appendUnique(delLayers, int(rm.node.Layer)), rm.layer)
 		}
 	}
 	if delBytes > 0 {
@@ -96,7 +108,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "add-then-delete",
 			Message: fmt.Sprintf("%s of files are added in one layer and deleted in a later one, so they still ship; the largest is %s (%s, added by %s, deleted by %s). Delete files in the same RUN that creates them, or use a multi-stage build.",
-				humanize.Bytes(uint64(delBytes)), top.node.Path(), humanize.Bytes(uint64(top.size)), r.layerName(top.node.Layer), r.layerName(top.layer)),
+				humanize.Bytes(uint64(delBytes)), Printable(top.node.Path()), humanize.Bytes(uint64(top.size)), r.layerName(int(top.node.Layer)), r.layerName(top.layer)),
 			Paths: delPaths, Layers: delLayers, Bytes: delBytes,
 		})
 	}
@@ -124,8 +136,55 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "copied-twice",
 			Message: fmt.Sprintf("%s of files are copied twice with the same content (%s, %s): copy them once.",
-				humanize.Bytes(uint64(dupBytes)), strings.Join(dupPaths, ", "), r.layerNames(dupLayers)),
+				humanize.Bytes(uint64(dupBytes)), printableJoin(dupPaths), r.layerNames(dupLayers)),
 			Paths: dupPaths, Layers: dupLayers, Bytes: dupBytes,
+		})
+	}
+
+	// The same content at several paths of the final image (a file copied
+	// to two places): only files of 64 KiB and more, where it matters.
+	type content struct {
+		hash uint64
+		size int64
+	}
+	copies := map[content][]*ViewNode{}
+	final.Walk(func(v *ViewNode) bool {
+		if !v.IsDir() && v.Info.Type == '0' && v.Info.Size >= 64<<10 {
+			k := content{v.Info.Hash, v.Info.Size}
+			copies[k] = append(copies[k], v)
+		}
+		return true
+	})
+	var dupContent []content
+	for k, vs := range copies {
+		if len(vs) > 1 {
+			dupContent = append(dupContent, k)
+		}
+	}
+	sort.Slice(dupContent, func(i, j int) bool {
+		a, b := dupContent[i], dupContent[j]
+		return a.size*int64(len(copies[a])) > b.size*int64(len(copies[b]))
+	})
+	if len(dupContent) > 0 {
+		var paths []string
+		var layers []int
+		var extra int64
+		for _, k := range dupContent {
+			vs := copies[k]
+			extra += k.size * int64(len(vs)-1)
+			for _, v := range vs {
+				if len(paths) < maxHintPaths {
+					paths = append(paths, v.Path())
+					layers = appendUnique(layers, int(v.Layer))
+				}
+			}
+		}
+		sort.Strings(paths)
+		hints = append(hints, Hint{
+			Kind: "duplicate-content",
+			Message: fmt.Sprintf("%s is spent on files whose exact content is also at another path (%s, %s): copy once and link, or copy to one place.",
+				humanize.Bytes(uint64(extra)), printableJoin(paths), r.layerNames(layers)),
+			Paths: paths, Layers: layers, Bytes: extra,
 		})
 	}
 
@@ -154,7 +213,7 @@ func findHints(r *Report) []Hint {
 		hints = append(hints, Hint{
 			Kind: "overwritten",
 			Message: fmt.Sprintf("%s of files are written again by a later layer, and the old copies still ship (%s, %s): change them in the RUN that creates them, or merge those steps.",
-				humanize.Bytes(uint64(owBytes)), strings.Join(owPaths, ", "), r.layerNames(owLayers)),
+				humanize.Bytes(uint64(owBytes)), printableJoin(owPaths), r.layerNames(owLayers)),
 			Paths: owPaths, Layers: owLayers, Bytes: owBytes,
 		})
 	}
@@ -164,7 +223,7 @@ func findHints(r *Report) []Hint {
 	for _, p := range buildTools {
 		if v := viewLookup(final, p); v != nil {
 			tools = append(tools, p)
-			toolLayers = appendUnique(toolLayers, v.Layer)
+			toolLayers = appendUnique(toolLayers, int(v.Layer))
 		}
 	}
 	if len(tools) > 0 {
@@ -188,6 +247,14 @@ func findHints(r *Report) []Hint {
 	return hints
 }
 
+func printableJoin(paths []string) string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = Printable(p)
+	}
+	return strings.Join(out, ", ")
+}
+
 func appendUnique(s []int, v int) []int {
 	for _, x := range s {
 		if x == v {
@@ -203,7 +270,7 @@ func (r *Report) layerName(i int) string {
 	if i < 0 || i >= len(r.Layers) {
 		return "an unknown layer"
 	}
-	cmd := strings.TrimSpace(r.Layers[i].Command)
+	cmd := Printable(strings.TrimSpace(r.Layers[i].Command))
 	if len(cmd) > 50 {
 		cmd = cmd[:47] + "..."
 	}

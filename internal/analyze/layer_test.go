@@ -130,10 +130,45 @@ func FuzzReadLayer(f *testing.F) {
 		}
 		r := &Report{Layers: []*Layer{l, l}}
 		r.Efficiency, r.Inefficiencies = efficiency(r.Layers)
-		_ = findHints(r)
+		_ = findHints(r, buildFinal(r.Layers))
 		v := r.Tree(1, true)
 		if v.Parent != nil || v.Diff != Unmodified {
 			t.Fatalf("bad view root %+v", v)
 		}
 	})
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/env":         "/usr/bin/env",
+		"/etc/café":            "/etc/café",
+		"/evil\x1b[2J\x1b]0;x": `/evil\x1b[2J\x1b]0;x`,
+		"/a\nb\tc":             `/a\x0ab\x09c`,
+		"/bad\xff\xfe":         `/bad\xff\xfe`,
+		"/rtl\u202eexe":        `/rtl\u202eexe`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A hostile file name must not reach the terminal as escape sequences.
+func TestHostileNamesInCIReport(t *testing.T) {
+	evil := "tmp/\x1b[2J\x1b]0;pwned\x07"
+	r := analyzeLayers(t, []imagetest.Layer{
+		{Files: []imagetest.File{{Path: evil, Size: 100}}},
+		{Files: []imagetest.File{{Path: evil, Size: 200}}},
+	})
+	var b bytes.Buffer
+	WriteCIReport(&b, r, DefaultRules().Evaluate(r), Styler{NoColor: true})
+	for _, h := range r.Hints {
+		b.WriteString(h.Message)
+	}
+	if strings.ContainsAny(b.String(), "\x1b\x07") {
+		t.Errorf("raw control characters printed:\n%q", b.String())
+	}
+	if !strings.Contains(b.String(), `/tmp/\x1b[2J`) {
+		t.Errorf("escaped name missing:\n%s", b.String())
+	}
 }

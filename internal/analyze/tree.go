@@ -19,14 +19,15 @@ const (
 // path. The zero value is dive's "implicit" parent directory: a path that only
 // exists because a deeper entry named it.
 type FileInfo struct {
-	Type     byte        `json:"typeFlag"`
+	// Fields ordered largest first: a tree holds one per path.
 	Linkname string      `json:"linkName,omitempty"`
 	Size     int64       `json:"size"`
-	Mode     os.FileMode `json:"fileMode"`
+	Hash     uint64      `json:"-"` // xxhash64 of the content; regular files only
 	UID      int         `json:"uid"`
 	GID      int         `json:"gid"`
+	Mode     os.FileMode `json:"fileMode"`
+	Type     byte        `json:"typeFlag"`
 	IsDir    bool        `json:"isDir"`
-	Hash     uint64      `json:"-"` // xxhash64 of the content; regular files only
 }
 
 // same reports whether two infos describe the same file, as dive compares
@@ -44,9 +45,8 @@ type Node struct {
 	Name     string
 	Parent   *Node
 	Info     FileInfo
+	kids     map[string]*Node
 	Explicit bool // the layer had an entry for this path (not just a parent of one)
-
-	kids map[string]*Node
 }
 
 func newRoot() *Node { return &Node{Info: FileInfo{IsDir: true, Type: tar.TypeDir}} }

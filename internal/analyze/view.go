@@ -37,13 +37,13 @@ type ViewNode struct {
 	Name     string
 	Parent   *ViewNode
 	Info     FileInfo
-	Diff     Diff
-	Size     int64 // a directory's size is that of what it still contains
-	Layer    int   // the layer that last wrote this path
 	Children []*ViewNode
+	Size     int64 // a directory's size is that of what it still contains
+	Layer    int32 // the layer that last wrote this path
+	Diff     Diff
 
-	kids map[string]*ViewNode
 	base bool // present before the marked range began
+	kids map[string]*ViewNode
 }
 
 // Path returns the node's absolute path.
@@ -64,13 +64,17 @@ func (v *ViewNode) IsDir() bool { return v.Info.IsDir || len(v.kids) > 0 }
 // directories applied. Changes are marked relative to the layer below top
 // when aggregated is false (what layer top did), and relative to the first
 // layer when it is true (what every layer above the base did), as dive's
-// "compare layer" and "compare all" modes do. For top 0 every file is added.
+// "compare layer" and "compare all" modes do. The first layer is compared
+// with itself, as in dive: nothing is marked.
 func (r *Report) Tree(top int, aggregated bool) *ViewNode {
 	if top < 0 || top >= len(r.Layers) {
 		top = len(r.Layers) - 1
 	}
 	lo := top
 	if aggregated && top > 0 {
+		lo = 1
+	}
+	if top == 0 {
 		lo = 1
 	}
 	v := buildView(r.Layers, top, lo, nil)
@@ -145,7 +149,7 @@ func addLayer(vp *ViewNode, ln *Node, idx int, mark bool) {
 			if vp.kids == nil {
 				vp.kids = make(map[string]*ViewNode, len(ln.kids))
 			}
-			v = &ViewNode{Name: name, Parent: vp, Layer: idx, base: !mark}
+			v = &ViewNode{Name: name, Parent: vp, Layer: int32(idx), base: !mark}
 			v.Info = c.Info
 			if !c.Explicit {
 				v.Info = FileInfo{IsDir: true, Type: tar.TypeDir, Mode: 0o755 | 1<<31}
@@ -164,7 +168,18 @@ func addLayer(vp *ViewNode, ln *Node, idx int, mark bool) {
 				}
 			}
 			if !v.Info.same(c.Info) || v.Info.Size != c.Info.Size {
-				v.Layer = idx
+				v.Layer = int32(idx)
+			}
+			// A file (or link) put where a directory was hides what the
+			// directory held below.
+			if !c.Info.IsDir && len(v.kids) > 0 {
+				for _, k := range v.kids {
+					if mark && k.base {
+						markRemoved(k)
+					} else {
+						delete(v.kids, k.Name)
+					}
+				}
 			}
 			v.Info = c.Info
 		} else if v.Diff == Removed && mark {

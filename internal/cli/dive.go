@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,41 @@ a rule fails.`,
 	f.StringVar(&o.rules.LowestEfficiency, "lowestEfficiency", "0.9", "(CI) lowest allowable image efficiency (a ratio between 0-1)")
 	f.StringVar(&o.rules.HighestWastedBytes, "highestWastedBytes", "disabled", "(CI) highest allowable bytes wasted")
 	f.StringVar(&o.rules.HighestUserWastedPercent, "highestUserWastedPercent", "0.1", "(CI) highest allowable share of wasted bytes (a ratio between 0-1)")
+	cmd.AddCommand(a.newDiveBuildCmd())
 	return cmd
+}
+
+// newDiveBuildCmd is `berth dive build [build arguments] CONTEXT`, as `dive
+// build`: every argument goes to `berth build`, then the image it made is
+// analyzed (interactively, or in CI mode with CI=true and .dive-ci).
+func (a *app) newDiveBuildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "build [build arguments] CONTEXT",
+		Short:              "Build an image with berth build, then analyze it",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+				return cmd.Help()
+			}
+			dir, err := os.MkdirTemp("", "berth-dive-build-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			iid := filepath.Join(dir, "iid")
+			// The build runs through the same command tree, so flags such as
+			// --root given here reach both the build and the analysis.
+			if code := a.run(cmd.Context(), append([]string{"build", "--iidfile", iid}, args...)); code != exitOK {
+				return exitError{code: code}
+			}
+			id, err := os.ReadFile(iid)
+			if err != nil {
+				return fmt.Errorf("reading the built image's ID: %w", err)
+			}
+			o := diveOptions{ciConfig: ".dive-ci", rules: analyze.DefaultRules()}
+			return a.runDive(cmd, "berth:"+strings.TrimSpace(string(id)), o)
+		},
+	}
 }
 
 func sourceNames() string {
@@ -110,20 +145,32 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 	if o.source != "" && o.source != "docker" && o.source != "podman" && !knownSource(kind) {
 		return usageError{fmt.Errorf("unable to determine image source: %v (want one of %s)", o.source, sourceNames())}
 	}
-	quiet := !o.ci && o.jsonFile == ""
-	progress := out
-	if quiet {
-		progress = io.Discard
-	}
 	img, err := source.Open(ctx, arg, source.Options{Kind: kind, Platform: plat, Store: a.storeImage})
 	if err != nil {
 		return withHint(fmt.Errorf("cannot fetch image: %w", err), diveHint(err))
 	}
 	defer img.Close()
+	aopts := analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()}
+	if !o.ci && o.jsonFile == "" && isTerminal(a.stdout) && isTerminal(a.stdin) {
+		// The interactive view opens at once and shows progress while the
+		// layers are read.
+		return tui.RunLoading(ctx, img.Name, func(ctx context.Context, progress func(int, int)) (*analyze.Report, error) {
+			aopts.Progress = progress
+			rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), aopts)
+			if err != nil {
+				return nil, fmt.Errorf("cannot analyze image: %w", err)
+			}
+			return rep, nil
+		}, a.stdin, a.stdout)
+	}
+	progress := out
+	if !o.ci && o.jsonFile == "" {
+		progress = io.Discard
+	}
 	fmt.Fprintln(progress, st.Title("Image Source: ")+string(img.Kind)+"://"+img.Name)
 	fmt.Fprintln(progress, st.Title("Extracting image from "+string(img.Kind)+"...")+" (this can take a while for large images)")
 	fmt.Fprintln(progress, st.Title("Analyzing image..."))
-	rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()})
+	rep, err := analyze.Analyze(ctx, img, img.Name, string(img.Kind), aopts)
 	if err != nil {
 		return fmt.Errorf("cannot analyze image: %w", err)
 	}
@@ -142,9 +189,6 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 			return exitError{code: exitFailure}
 		}
 		return nil
-	}
-	if isTerminal(a.stdout) && isTerminal(a.stdin) {
-		return tui.Run(ctx, rep, a.stdin, a.stdout)
 	}
 	return writeSummary(out, rep)
 }
@@ -256,6 +300,11 @@ func mergeRules(cmd *cobra.Command, flags, file analyze.Rules) analyze.Rules {
 func writeReportJSON(path string, rep *analyze.Report) error {
 	f, err := fsutil.CreateAtomic(path)
 	if err != nil {
+		return fmt.Errorf("cannot open export file: %w", err)
+	}
+	// 0644 as dive writes it: a report, not a secret.
+	if err := f.Chmod(0o644); err != nil {
+		f.Abort()
 		return fmt.Errorf("cannot open export file: %w", err)
 	}
 	if err := rep.WriteJSON(f); err != nil {

@@ -1,9 +1,3 @@
-// Package imagetest builds images with known contents for the analyze tests,
-// the CLI end-to-end tests and the dive benchmark: layer tars generated in
-// code, written as a Docker archive (the `docker save` format), and from
-// there as an OCI layout, an OCI archive or a registry push through
-// go-containerregistry. Layers are streamed through temporary files so that
-// a benchmark image of a gigabyte never sits in memory.
 package imagetest
 
 import (

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -268,10 +269,42 @@ type layoutLayer struct {
 func (l *layoutLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
 func (l *layoutLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *layoutLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+
+// Compressed streams the blob and checks it against its digest as it goes:
+// the last Read fails when the bytes do not match, so a tampered layout is
+// reported rather than analyzed. (The analysis reads every blob to its end.)
 func (l *layoutLayer) Compressed() (io.ReadCloser, error) {
 	name, err := blobName(l.desc.Digest)
 	if err != nil {
 		return nil, err
 	}
-	return l.b.open(name)
+	rc, err := l.b.open(name)
+	if err != nil {
+		return nil, err
+	}
+	if l.desc.Digest.Algorithm != "sha256" {
+		return rc, nil
+	}
+	return &verifyingReader{rc: rc, h: sha256.New(), want: l.desc.Digest}, nil
 }
+
+type verifyingReader struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want v1.Hash
+	done bool
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.rc.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF && !v.done {
+		v.done = true
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
+			return n, fmt.Errorf("blob %s does not match its digest (got sha256:%s)", v.want, got)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.rc.Close() }

@@ -66,12 +66,17 @@ type Options struct {
 }
 
 // Split separates a "KIND:REST" or "KIND://REST" argument; kind is "" when
-// arg has no known prefix.
+// arg has no known prefix. "registry:5000/app" is a host and port (a
+// registry host named "registry" is common in compose setups), not a prefix.
 func Split(arg string) (Kind, string) {
 	for _, k := range Kinds {
 		for _, sep := range []string{"://", ":"} {
 			if p := string(k) + sep; strings.HasPrefix(arg, p) {
-				return k, arg[len(p):]
+				rest := arg[len(p):]
+				if sep == ":" && isPortPath(rest) {
+					return "", arg
+				}
+				return k, rest
 			}
 		}
 	}
@@ -80,6 +85,15 @@ func Split(arg string) (Kind, string) {
 		return Store, rest
 	}
 	return "", arg
+}
+
+// isPortPath reports "5000/..." : digits then a slash.
+func isPortPath(s string) bool {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > 0 && i < len(s) && s[i] == '/'
 }
 
 // Open resolves arg and opens the image.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,7 +133,7 @@ func TestSameReportFromEverySource(t *testing.T) {
 	ociArchive := filepath.Join(dir, "waste-oci.tar")
 	tarDir(t, lay, ociArchive)
 	// A registry on 127.0.0.1, reached over plain HTTP.
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ref, err := name.ParseReference(host+"/waste:latest", name.Insecure)
@@ -359,5 +360,69 @@ func TestCNCFRegistry(t *testing.T) {
 	got.Commands, want.Commands = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("report differs:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTamperedLayoutBlob(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "waste.tar")
+	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(archive, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := filepath.Join(dir, "layout")
+	lp, err := layout.Write(lay, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	ii, _ := layout.ImageIndexFromPath(lay)
+	im, _ := ii.IndexManifest()
+	stored, _ := ii.Image(im.Manifests[0].Digest)
+	sm, _ := stored.Manifest()
+	// Swap in another layer's bytes: a valid gzip tar, only the digest can tell.
+	blob := filepath.Join(lay, "blobs", "sha256", sm.Layers[3].Digest.Hex)
+	data, err := os.ReadFile(filepath.Join(lay, "blobs", "sha256", sm.Layers[2].Digest.Hex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.Open(context.Background(), "oci:"+lay, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	_, err = analyze.Analyze(context.Background(), src, "x", "oci", analyze.Options{StoredBlobs: true})
+	if err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, c := range []struct {
+		arg, kind, rest string
+	}{
+		{"docker-archive:a.tar", "docker-archive", "a.tar"},
+		{"docker-archive:///abs/a.tar", "docker-archive", "/abs/a.tar"},
+		{"oci-archive:x.tar", "oci-archive", "x.tar"},
+		{"oci:dir:tag", "oci", "dir:tag"},
+		{"registry:localhost:5000/app:1", "registry", "localhost:5000/app:1"},
+		{"registry:5000/app:1", "", "registry:5000/app:1"}, // a host named registry
+		{"berth:busybox", "berth", "busybox"},
+		{"docker://busybox", "berth", "busybox"},
+		{"busybox:latest", "", "busybox:latest"},
+	} {
+		k, rest := source.Split(c.arg)
+		if string(k) != c.kind || rest != c.rest {
+			t.Errorf("Split(%q) = %q, %q; want %q, %q", c.arg, k, rest, c.kind, c.rest)
+		}
 	}
 }

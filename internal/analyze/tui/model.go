@@ -1,10 +1,7 @@
 package tui
 
 import (
-	"context"
 	"fmt"
-	"io"
-
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -48,16 +45,6 @@ func New(rep *analyze.Report) *Model {
 	m.st.collapsed = map[string]bool{}
 	m.rebuild()
 	return m
-}
-
-// Run shows the view on a terminal until the user quits.
-func Run(ctx context.Context, rep *analyze.Report, in io.Reader, out io.Writer) error {
-	p := tea.NewProgram(New(rep), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
-	_, err := p.Run()
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
 
 // Init implements tea.Model.
@@ -221,6 +208,9 @@ func (m *Model) key(k string) tea.Cmd {
 		m.toggleHide(analyze.Unmodified)
 	case "ctrl+b":
 		m.showAttrs = !m.showAttrs
+	case "ctrl+o":
+		m.st.bySize = !m.st.bySize
+		m.rebuild()
 	}
 	return nil
 }
@@ -415,6 +405,13 @@ func (m *Model) leftPane(w, h int) []string {
 		}
 		lines = append(lines, line)
 	}
+	if len(m.rep.Layers) == 0 {
+		lines = append(lines, "", "This image has no layers.")
+		for len(lines) < h {
+			lines = append(lines, "")
+		}
+		return lines[:h]
+	}
 	l := m.rep.Layers[m.layer]
 	lines = append(lines, "", title("Layer Details", false))
 	lines = append(lines, fmt.Sprintf("Index:   %d of %d", m.layer+1, len(m.rep.Layers)))
@@ -425,11 +422,11 @@ func (m *Model) leftPane(w, h int) []string {
 	lines = append(lines, fmt.Sprintf("Files:   %d", l.Files))
 	lines = append(lines, "Command: "+oneLine(l.CreatedBy))
 	for _, wmsg := range l.Warnings {
-		lines = append(lines, "\x1b[31mWarning: "+wmsg+reset)
+		lines = append(lines, "\x1b[31mWarning: "+analyze.Printable(wmsg)+reset)
 	}
 	r := m.rep
 	lines = append(lines, "", title("Image Details", false))
-	lines = append(lines, "Image name: "+r.Image)
+	lines = append(lines, "Image name: "+analyze.Printable(r.Image))
 	lines = append(lines, "Total Image size: "+humanize.Bytes(r.SizeBytes))
 	lines = append(lines, "Potential wasted space: "+humanize.Bytes(r.WastedBytes))
 	lines = append(lines, fmt.Sprintf("Image efficiency score: %.0f %%", 100*r.Efficiency))
@@ -439,7 +436,7 @@ func (m *Model) leftPane(w, h int) []string {
 			if i >= 8 {
 				break
 			}
-			lines = append(lines, fmt.Sprintf("%-5d %-12s %s", in.Count, humanize.Bytes(uint64(in.Size)), in.Path))
+			lines = append(lines, fmt.Sprintf("%-5d %-12s %s", in.Count, humanize.Bytes(uint64(in.Size)), analyze.Printable(in.Path)))
 		}
 	}
 	if len(r.Hints) > 0 {
@@ -454,8 +451,9 @@ func (m *Model) leftPane(w, h int) []string {
 	return lines[:h]
 }
 
+// oneLine squeezes a command onto one printable line.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return analyze.Printable(strings.Join(strings.Fields(s), " "))
 }
 
 // wrap breaks plain text into lines of at most w cells.
@@ -517,9 +515,9 @@ func (m *Model) treePane(w, h int) []string {
 func (m *Model) renderRow(i int, selected bool, w int) string {
 	r := m.rows[i]
 	n := r.node
-	name := n.Name
+	name := analyze.Printable(n.Name)
 	if n.Info.IsLink() {
-		name += " → " + n.Info.Linkname
+		name += " → " + analyze.Printable(n.Info.Linkname)
 	}
 	fold := "─ "
 	if r.collapsed {
@@ -562,7 +560,7 @@ func (m *Model) statusBar() string {
 	}
 	return reverse + "▏^C Quit ▏Tab Switch view ▏^F Filter ▏Space Collapse dir ▏^Space Collapse all dir " +
 		flag("^A", "Added", analyze.Added) + flag("^R", "Removed", analyze.Removed) +
-		flag("^M", "Modified", analyze.Modified) + flag("^U", "Unmodified", analyze.Unmodified) + "▏^B Attributes ▏" + reset
+		flag("^M", "Modified", analyze.Modified) + flag("^U", "Unmodified", analyze.Unmodified) + "▏^O Sort ▏^B Attributes ▏" + reset
 }
 
 // Rows returns the visible rows' paths, for tests.

@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/analyze"
@@ -46,6 +47,17 @@ type treeState struct {
 	collapsed map[string]bool // by path, so folding survives a layer change
 	hide      [4]bool         // by analyze.Diff
 	filter    string
+	bySize    bool // largest first instead of by name (dive's ctrl+o)
+}
+
+// children returns n's children in the order the view shows them.
+func (st *treeState) children(n *analyze.ViewNode) []*analyze.ViewNode {
+	if !st.bySize || len(n.Children) < 2 {
+		return n.Children
+	}
+	out := append([]*analyze.ViewNode(nil), n.Children...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Size > out[j].Size })
+	return out
 }
 
 // matcher returns a path test for the filter: a plain substring search when
@@ -98,7 +110,7 @@ func flatten(root *analyze.ViewNode, st *treeState) []row {
 	var walk func(n *analyze.ViewNode, parent int32) bool
 	walk = func(n *analyze.ViewNode, parent int32) bool {
 		lastKept := -1
-		for _, c := range n.Children {
+		for _, c := range st.children(n) {
 			if st.hide[c.Diff] {
 				continue
 			}

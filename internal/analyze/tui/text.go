@@ -12,7 +12,7 @@ import (
 // WriteText writes the non-interactive view: the layers, the figures and
 // the wasted files.
 func WriteText(w io.Writer, r *analyze.Report) {
-	fmt.Fprintf(w, "Image: %s (%s)\n\n", r.Image, r.Source)
+	fmt.Fprintf(w, "Image: %s (%s)\n\n", analyze.Printable(r.Image), r.Source)
 	fmt.Fprintf(w, "%-5s %10s %8s  %s\n", "LAYER", "SIZE", "FILES", "COMMAND")
 	for _, l := range r.Layers {
 		fmt.Fprintf(w, "%-5d %10s %8d  %s\n", l.Index+1, humanize.Bytes(uint64(l.Size)), l.Files, oneLine(l.Command))
@@ -31,12 +31,12 @@ func WriteText(w io.Writer, r *analyze.Report) {
 				}
 				layers += fmt.Sprint(l + 1)
 			}
-			fmt.Fprintf(w, "%5d  %12s  %-12s  %s\n", in.Count, humanize.Bytes(uint64(in.Size)), layers, in.Path)
+			fmt.Fprintf(w, "%5d  %12s  %-12s  %s\n", in.Count, humanize.Bytes(uint64(in.Size)), layers, analyze.Printable(in.Path))
 		}
 	}
 	for _, l := range r.Layers {
 		for _, wm := range l.Warnings {
-			fmt.Fprintf(w, "warning: layer %d: %s\n", l.Index+1, wm)
+			fmt.Fprintf(w, "warning: layer %d: %s\n", l.Index+1, analyze.Printable(wm))
 		}
 	}
 	fmt.Fprintln(w)

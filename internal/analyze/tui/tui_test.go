@@ -129,6 +129,16 @@ func TestKeys(t *testing.T) {
 				t.Errorf("filter kept: %v", rows)
 			}
 		}},
+		{"ctrl+o sorts by size", []string{"ctrl+o"}, func(t *testing.T, s string, rows []string) {
+			if rows[0] != "/var" { // 922 kB of apt lists; /tmp only holds a removed file
+				t.Errorf("largest first: %v", rows)
+			}
+		}},
+		{"ctrl+o again sorts by name", []string{"ctrl+o"}, func(t *testing.T, s string, rows []string) {
+			if rows[0] != "/bin" {
+				t.Errorf("by name: %v", rows)
+			}
+		}},
 		{"ctrl+space collapses everything", []string{"ctrl+space"}, func(t *testing.T, s string, rows []string) {
 			if len(rows) != 4 {
 				t.Errorf("rows %v", rows)
@@ -143,6 +153,14 @@ func TestKeys(t *testing.T) {
 	}
 	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd == nil {
 		t.Error("q does not quit")
+	}
+}
+
+func TestNoLayers(t *testing.T) {
+	m := New(analyze.Build("empty", "test", nil))
+	press(m, "j", "tab", "j", "space", "ctrl+a", "ctrl+space", "ctrl+f", "x", "enter")
+	if s := screen(m); !strings.Contains(s, "no layers") {
+		t.Errorf("screen:\n%s", s)
 	}
 }
 
@@ -238,5 +256,25 @@ func BenchmarkFilter100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		press(m, "ctrl+f", "f", "0", "0", "1", "esc")
 		_ = screen(m)
+	}
+}
+
+func TestLoadingThenView(t *testing.T) {
+	rep := report(t, imagetest.Waste())
+	l := &loading{name: "waste", cancel: func() {}}
+	l.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	l.Update(progressMsg{2, 5})
+	if s := ansi.Strip(l.View().Content); !strings.Contains(s, "Analyzing waste ... 2 of 5 layers read") {
+		t.Errorf("loading screen: %q", s)
+	}
+	l.Update(loadedMsg{rep: rep})
+	l.Update(tea.KeyPressMsg{Code: 'j', Text: "j"})
+	if s := ansi.Strip(l.View().Content); !strings.Contains(s, "Index:   2 of 5") {
+		t.Errorf("view after loading:\n%s", s)
+	}
+	// Quitting while loading is not an error.
+	q := &loading{name: "x", cancel: func() {}}
+	if _, cmd := q.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd == nil || !q.quit {
+		t.Error("q during loading does not quit")
 	}
 }

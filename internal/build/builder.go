@@ -34,6 +34,7 @@ type Builder struct {
 
 	mu        sync.Mutex
 	last, cur map[string]*stepRecord
+	lastRaw   []byte
 }
 
 type stageRun struct {

@@ -55,6 +55,7 @@ type stageState struct {
 	k         int       // step counter for "[k/n]"
 	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
+	lex       *shell.Lex // one per stage: stages run concurrently
 }
 
 // Build runs the build described by opts.
@@ -163,7 +164,7 @@ func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, err
 // from starts a stage: from scratch, an earlier stage, or an image, then
 // runs the base image's ONBUILD triggers.
 func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) {
-	st := &stageState{sp: sp}
+	st := &stageState{sp: sp, lex: b.opts.File.NewLex()}
 	id := sp.Display() + "/from"
 	switch {
 	case sp.BaseStage >= 0:

@@ -22,7 +22,7 @@ func (b *Builder) dispatch(ctx context.Context, st *stageState, id string, c ins
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	lex := b.plan.lex
+	lex := st.lex
 	env := st.env()
 	if ex, ok := c.(instructions.SupportsSingleWordExpansion); ok {
 		if err := ex.Expand(func(w string) (string, error) {

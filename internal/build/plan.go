@@ -20,7 +20,8 @@ type Plan struct {
 	Target int          // index of the target stage
 	Global map[string]string
 	Multi  bool // more than one stage: step names carry the stage name
-	lex    *shell.Lex
+	lex    *shell.Lex // used only while planning: a Lex is not safe for concurrent use
+	file   *dockerfile.File
 }
 
 // StagePlan is one stage of the Dockerfile.
@@ -80,7 +81,7 @@ var proxyArgs = map[string]bool{
 // NewPlan resolves stage bases and dependencies for target ("" = the last
 // stage) with the given build args and target platform.
 func NewPlan(f *dockerfile.File, target string, buildArgs map[string]string, platform v1.Platform) (*Plan, error) {
-	p := &Plan{Global: predefinedArgs(platform), lex: f.NewLex(), Multi: len(f.Stages) > 1}
+	p := &Plan{Global: predefinedArgs(platform), lex: f.NewLex(), Multi: len(f.Stages) > 1, file: f}
 	for _, ma := range f.MetaArgs {
 		for _, kv := range ma.Args {
 			if v, ok := buildArgs[kv.Key]; ok {
@@ -177,7 +178,7 @@ func (p *Plan) errAt(f *dockerfile.File, c *instructions.ArgCommand, err error) 
 
 // stageRef resolves a --from value to an earlier stage, by name or index.
 func (p *Plan) stageRef(from string, names map[string]int, cur int) (int, bool) {
-	if v, _, err := p.lex.ProcessWord(from, shell.EnvsFromSlice(envSlice(p.Global))); err == nil {
+	if v, _, err := p.file.NewLex().ProcessWord(from, shell.EnvsFromSlice(envSlice(p.Global))); err == nil {
 		from = v
 	}
 	if j, ok := names[strings.ToLower(from)]; ok && j < cur {

@@ -373,6 +373,9 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 		return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
 	}
 	// <Dockerfile>.dockerignore is looked up beside the Dockerfile.
+	if abs, err := filepath.Abs(name); err == nil {
+		name = abs
+	}
 	return data, contextDir, name, nil
 }
 

@@ -4,6 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +189,46 @@ COPY --link src/a/one.txt /linked.txt
 	fs = e.files(child, "--secret", "id=token,src="+secret)
 	if got := strings.TrimSpace(fs["cache-lines"].PAXRecords["content"]); got != "2" {
 		t.Errorf("cache mount did not persist: %q lines", got)
+	}
+}
+
+func TestBuildAddURL(t *testing.T) {
+	e := newBuildEnv(t)
+	body := "downloaded content\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/files/tool.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Last-Modified", "Tue, 14 Nov 2023 22:13:20 GMT")
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	sum := sha256.Sum256([]byte(body))
+	good := "sha256:" + hex.EncodeToString(sum[:])
+	tests := []struct {
+		name, checksum string
+		ok             bool
+		want           string
+	}{
+		{"checksum ok", good, true, ""},
+		{"checksum mismatch", "sha256:" + strings.Repeat("0", 64), false, "digest mismatch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nADD --checksum=" + tc.checksum + " " + srv.URL + "/files/tool.txt /dl/\n"})
+			if !tc.ok {
+				_, se, code := e.run(dir, nil, "build", ".")
+				if code != 1 || !strings.Contains(se, tc.want) || !strings.Contains(se, "Dockerfile:2:") {
+					t.Fatalf("exit %d:\n%s", code, se)
+				}
+				return
+			}
+			fs := e.files(dir)
+			h, ok := fs["dl/tool.txt"]
+			if !ok || h.PAXRecords["content"] != body || h.Mode&0o777 != 0o600 || h.ModTime.Unix() != 1700000000 {
+				t.Fatalf("downloaded file: %+v", h)
+			}
+		})
 	}
 }

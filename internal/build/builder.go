@@ -145,7 +145,7 @@ func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) err
 	if cmd, ok := c.(instructions.Command); ok {
 		msg = stepText(cmd) + ": " + msg
 	}
-	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg}
+	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg, Err: err}
 }
 
 func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, error) {

@@ -514,7 +514,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 			dir, err = e.snaps.Unpack(ctx, id, rc)
 			rc.Close()
 			if err != nil {
-				return fmt.Errorf("unpacking layer %s: %w", id, err)
+				return err
 			}
 		}
 		lowers = append(lowers, dir)

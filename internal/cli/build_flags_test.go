@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBuildFlags(t *testing.T) {
@@ -230,5 +232,60 @@ func TestBuildAddURL(t *testing.T) {
 				t.Fatalf("downloaded file: %+v", h)
 			}
 		})
+	}
+}
+
+// TestBuildInterrupt: Ctrl-C during a RUN stops the build with status 130
+// and leaves no temporary directory behind.
+func TestBuildInterrupt(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY . /ctx\nRUN echo started && sleep 30\n"})
+	cmd := exec.Command(e.bin, "--root", e.root, "build", "--progress", "plain", ".")
+	cmd.Dir = dir
+	var se bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(&se, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		var acc []byte
+		for {
+			n, err := pr.Read(buf)
+			acc = append(acc, buf[:n]...)
+			if bytes.Contains(acc, []byte(" started\n")) {
+				close(started)
+				io.Copy(io.Discard, pr)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("RUN never started:\n%s", se.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("build did not stop on SIGINT:\n%s", se.String())
+	}
+	pw.Close()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130:\n%s", code, se.String())
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.root, "build", "tmp"))
+	if len(ents) != 0 {
+		t.Errorf("left behind in build/tmp: %v", ents)
 	}
 }

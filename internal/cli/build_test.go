@@ -41,7 +41,7 @@ func newBuildEnv(t *testing.T) *buildEnv {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(rootfs, "bin/busybox"), string(data), 0o755)
-	for _, l := range []string{"sh", "cat", "ls", "echo", "mkdir", "id", "stat", "true", "dd", "seq", "touch", "rm", "wc", "test"} {
+	for _, l := range []string{"sh", "cat", "ls", "echo", "mkdir", "id", "stat", "true", "dd", "seq", "touch", "rm", "wc", "test", "sleep"} {
 		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", l)); err != nil {
 			t.Fatal(err)
 		}

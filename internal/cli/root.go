@@ -79,6 +79,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newTagCmd("tag"),
 		a.newRmiCmd("rmi"),
 		a.newBuildCmd(),
+		a.newSandboxExecCmd(),
 	)
 	image.AddCommand(
 		a.newImagesCmd("ls"),

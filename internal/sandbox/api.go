@@ -24,6 +24,11 @@ type Mount struct {
 	// persistent cache directory, created if missing, e.g. ROOT/cache/<id>
 	// (MountCache), or the secret file (MountSecret). Unused for MountTmpfs.
 	Source string
+	// Lowers, for MountBind from a stage or image (from=…), are that
+	// stage's unpacked layer directories, bottom first: Source is then a
+	// path inside their read-only union (symlinks resolved inside it), not
+	// a host path.
+	Lowers []string
 	// Target is the absolute path inside the root filesystem.
 	Target string
 	// ReadOnly mounts a bind or cache mount read-only (secrets always are).
@@ -101,10 +106,16 @@ func Run(ctx context.Context, spec Spec, layer io.Writer) error {
 
 // Main must be the first call in main(). In an ordinary berth process it
 // returns at once; in a process re-executed by Run it runs the sandbox side
-// and exits without returning.
+// and exits without returning. Run re-executes /proc/self/exe, so a test
+// binary that calls Run (directly or through the builder) needs
+//
+//	func TestMain(m *testing.M) { sandbox.Main(); os.Exit(m.Run()) }
 func Main() {
 	switch os.Getenv(envMode) {
 	case modeSupervisor:
+		if os.Getenv(envSync) == "1" {
+			os.Exit(awaitMapping())
+		}
 		os.Exit(supervise())
 	case modeInit:
 		os.Exit(initMain())

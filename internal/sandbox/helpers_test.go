@@ -86,6 +86,9 @@ func busyboxTar(t testing.TB) []byte {
 		{name: "var/lib/data/a", typ: tar.TypeReg, mode: 0o644, body: "a\n"},
 		{name: "var/lib/data/b", typ: tar.TypeReg, mode: 0o644, body: "b\n"},
 		{name: "old", typ: tar.TypeReg, mode: 0o644, body: "old\n"},
+		{name: "srv/", typ: tar.TypeDir, mode: 0o755},
+		{name: "srv/x", typ: tar.TypeReg, mode: 0o644, body: "x\n"},
+		{name: "srv/y", typ: tar.TypeReg, mode: 0o644, body: "y\n"},
 	}
 	applets := strings.Fields(string(out))
 	sort.Strings(applets)

@@ -105,7 +105,7 @@ func startCommand(is *initSpec) (int, error) {
 		Env:   env,
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID), Groups: groups, NoSetGroups: is.Rootless},
+			Credential: &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID), Groups: groups, NoSetGroups: is.Rootless && !is.SubIDs},
 		},
 	}
 	p, err := os.StartProcess(argv0, is.Args, attr)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,6 +110,13 @@ func (fs *rootfs) mountUser(m Mount) error {
 		}
 		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts)
 	case MountBind:
+		if len(m.Lowers) > 0 {
+			src, err := fs.unionSource(m)
+			if err != nil {
+				return err
+			}
+			m.Source = src
+		}
 		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return err
@@ -139,6 +147,60 @@ func (fs *rootfs) mountUser(m Mount) error {
 		return bind(src, dst, true)
 	}
 	return fmt.Errorf("unknown mount type %q", m.Type)
+}
+
+// unionSource mounts the read-only union of a bind mount's Lowers (a stage
+// or image: RUN --mount=type=bind,from=…) in the state dir and returns the
+// host path of Source inside it, resolved without leaving it.
+func (fs *rootfs) unionSource(m Mount) (string, error) {
+	fs.unions++
+	dir := filepath.Join(fs.state, fmt.Sprintf("union%d", fs.unions))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	if len(m.Lowers) == 1 {
+		if err := bind(m.Lowers[0], dir, true); err != nil {
+			return "", fmt.Errorf("binding layer: %w", err)
+		}
+	} else {
+		names := make([]string, len(m.Lowers))
+		for i, l := range m.Lowers {
+			if strings.ContainsAny(l, ":,") {
+				return "", fmt.Errorf("layer path %q contains ':' or ','", l)
+			}
+			names[len(m.Lowers)-1-i] = l
+		}
+		opts := "lowerdir=" + strings.Join(names, ":")
+		if fs.rootless {
+			opts += ",userxattr"
+		}
+		if err := unix.Mount("overlay", dir, "overlay", unix.MS_RDONLY, opts); err != nil {
+			return "", fmt.Errorf("mounting layers of %s: %w", m.Source, err)
+		}
+	}
+	fs.extraMounts = append(fs.extraMounts, dir)
+	rootFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rootFd)
+	rel := strings.TrimPrefix(filepath.Clean("/"+m.Source), "/")
+	if rel == "" {
+		return dir, nil
+	}
+	fd, err := unix.Openat2(rootFd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", m.Source, err)
+	}
+	defer unix.Close(fd)
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if real != dir && !strings.HasPrefix(real, dir+"/") {
+		return "", fmt.Errorf("source %s resolves outside its stage", m.Source)
+	}
+	return real, nil
 }
 
 func bind(src, dst string, ro bool) error {

@@ -15,15 +15,17 @@ import (
 
 // rootfs is the supervisor's view of the step's root filesystem.
 type rootfs struct {
-	state    string
-	rootless bool
-	root     string // the merged overlay, or the copied tree in copy mode
-	upper    string
-	copyMode bool
-	before   *layerdiff.Snapshot // copy mode: the tree before the command
-	stubs    []stub              // mount points we created, in creation order
-	secrets  string              // tmpfs holding secret files, never on disk
-	locks    []*os.File          // cache locks held for the step
+	state       string
+	rootless    bool
+	root        string // the merged overlay, or the copied tree in copy mode
+	upper       string
+	copyMode    bool
+	before      *layerdiff.Snapshot // copy mode: the tree before the command
+	stubs       []stub              // mount points we created, in creation order
+	secrets     string              // tmpfs holding secret files, never on disk
+	locks       []*os.File          // cache locks held for the step
+	unions      int                 // read-only stage unions mounted for bind mounts
+	extraMounts []string            // mounts outside the root, detached at the end
 }
 
 // stub is a mount point Run created; it is removed before the layer is made
@@ -95,7 +97,9 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 		}
 		names[len(lowers)-1-i] = n // overlayfs lists the top layer first
 	}
-	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work
+	// volatile: the upper dir is read once and deleted, so the syncfs that
+	// overlayfs does on unmount (of the whole host filesystem) is pure cost.
+	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work + ",volatile"
 	if fs.rootless {
 		opts += ",userxattr"
 	}
@@ -149,6 +153,13 @@ func (fs *rootfs) copyRoot(ctx context.Context, lowers []string) error {
 // as stubs. Symlinks in the image are resolved as if the root were "/", so
 // an image cannot point a mount at a host path.
 func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
+	return fs.mountpointDepth(target, file, 0)
+}
+
+func (fs *rootfs) mountpointDepth(target string, file bool, depth int) (string, error) {
+	if depth > 40 {
+		return "", fmt.Errorf("too many levels of symbolic links at %s", target)
+	}
 	rootFd, err := unix.Open(fs.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", err
@@ -168,6 +179,16 @@ func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
 		last := i == len(comps)-1
 		fd, err := unix.Openat2(rootFd, p, how(0))
 		if errors.Is(err, unix.ENOENT) {
+			// A dangling symlink: follow it by hand (still inside the root)
+			// and make the mount point where it leads.
+			if link, lerr := fs.readlinkIn(rootFd, cur, c, how); lerr == nil {
+				next := link
+				if !filepath.IsAbs(link) {
+					next = filepath.Join("/", cur, link)
+				}
+				rest := strings.Join(comps[i+1:], "/")
+				return fs.mountpointDepth(filepath.Join(next, rest), file, depth+1)
+			}
 			if err := fs.makeStub(rootFd, cur, c, last && file, how); err != nil {
 				return "", err
 			}
@@ -190,6 +211,22 @@ func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
 		}
 	}
 	return "", errors.New("unreachable")
+}
+
+// readlinkIn reads name in the directory parent (resolved inside the root)
+// when it is a symlink.
+func (fs *rootfs) readlinkIn(rootFd int, parent, name string, how func(uint64) *unix.OpenHow) (string, error) {
+	pfd, err := unix.Openat2(rootFd, parent, how(unix.O_DIRECTORY))
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(pfd)
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(pfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // realPath returns where an fd opened inside the root really is, relative
@@ -286,6 +323,9 @@ func (fs *rootfs) unmount() {
 	}
 	if fs.secrets != "" {
 		_ = unix.Unmount(fs.secrets, unix.MNT_DETACH)
+	}
+	for _, m := range fs.extraMounts {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
 	}
 	for _, l := range fs.locks {
 		l.Close()

@@ -20,6 +20,9 @@ import (
 // envMode names the role of a re-executed berth process.
 const envMode = "BERTH_SANDBOX"
 
+// envSync asks a rootless supervisor to wait for its id mapping and re-exec.
+const envSync = "BERTH_SANDBOX_SYNC"
+
 const (
 	modeSupervisor = "supervisor"
 	modeInit       = "init"
@@ -35,10 +38,12 @@ const (
 // supervisorSpec is what Run sends the supervisor over fdSpec.
 type supervisorSpec struct {
 	Spec
-	State     string // private temp dir: upper, work, merged, secrets
-	Rootless  bool
-	WantLayer bool
-	ForceCopy bool
+	State       string // private temp dir: upper, work, merged, secrets
+	Rootless    bool
+	SubIDs      bool // rootless with subordinate id ranges mapped
+	WantLayer   bool
+	ForceCopy   bool
+	CleanupOnly bool // just empty State (after a killed step, rootless)
 }
 
 // result is one JSON line from the supervisor.
@@ -65,6 +70,9 @@ func validate(spec *Spec) error {
 		}
 		switch m.Type {
 		case MountBind, MountCache, MountSecret:
+			if m.Type == MountBind && len(m.Lowers) > 0 {
+				continue // Source is inside the union of Lowers
+			}
 			if !filepath.IsAbs(m.Source) {
 				return fmt.Errorf("%s mount source %q must be an absolute host path", m.Type, m.Source)
 			}
@@ -125,30 +133,25 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	defer resR.Close()
 	defer resW.Close()
 
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"berth-sandbox"},
-		Env:        []string{envMode + "=" + modeSupervisor},
-		Stdout:     spec.Stdout,
-		Stderr:     spec.Stderr,
-		ExtraFiles: []*os.File{specR, layerW, resW},
-		WaitDelay:  5 * time.Second,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS,
-			Setpgid:    true,
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	}
+	var mapper *idMapper
 	if rootless {
-		// One mapping: the caller becomes root of the new user namespace.
-		// TODO(newuidmap): wider ranges from /etc/subuid.
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		mapper = lookupIDMapper()
 	}
-	if err := cmd.Start(); err != nil {
+	sup.SubIDs = mapper != nil
+	extra := []*os.File{specR, layerW, resW}
+	cmd, err := startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	if err != nil && mapper != nil {
+		// newuidmap refused (e.g. a misconfigured range): one id still works.
+		mapper, sup.SubIDs = nil, false
+		cmd, err = startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
+	}
+	if mapper != nil {
+		// Files the step made may belong to subordinate ids we cannot
+		// delete from outside the namespace.
+		defer cleanupAs(state, mapper)
 	}
 	specR.Close()
 	layerW.Close()
@@ -233,6 +236,86 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		return fmt.Errorf("writing layer: %w", cerr)
 	}
 	return nil
+}
+
+// startChild re-executes berth as the sandbox supervisor in a new mount
+// namespace (and user namespace when rootless) and its own process group.
+//
+// The state dir is the process's argument, so ps shows which step it serves.
+func startChild(state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"berth-sandbox", state},
+		Env:        []string{envMode + "=" + modeSupervisor},
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: extra,
+		WaitDelay:  5 * time.Second,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWNS,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	if rootless {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		if mapper != nil {
+			cmd.Env = append(cmd.Env, envSync+"=1")
+		}
+		if mapper == nil {
+			// One mapping: the caller becomes root of the new namespace.
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if mapper != nil {
+		// The child waits for one byte on its spec pipe, then re-executes
+		// itself: only an execve as the newly mapped root gains the
+		// namespace's capabilities (they were dropped by the first execve,
+		// done while still unmapped).
+		if err := mapper.apply(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
+		if _, err := spec.Write([]byte{'\n'}); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
+// cleanupAs empties state from inside a user namespace with mapper's ids,
+// where files owned by subordinate ids can be deleted. It does nothing when
+// the state dir is already gone (the normal case: the supervisor emptied it).
+func cleanupAs(state string, mapper *idMapper) {
+	if _, err := os.Stat(state); err != nil {
+		return
+	}
+	if removeAll(state) == nil {
+		return
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd, err := startChild(state, nil, nil, []*os.File{r}, w, true, mapper)
+	if err != nil {
+		return
+	}
+	r.Close()
+	_ = json.NewEncoder(w).Encode(&supervisorSpec{State: state, CleanupOnly: true, Rootless: true})
+	w.Close()
+	_ = cmd.Wait()
+	_ = removeAll(state)
 }
 
 // waitGone waits briefly until the sandbox's PID 1, reparented when the

@@ -23,6 +23,7 @@ type initSpec struct {
 	User     string
 	Hostname string
 	Rootless bool
+	SubIDs   bool
 }
 
 // supervise is the re-executed supervisor: in its own mount namespace (and
@@ -31,6 +32,9 @@ type initSpec struct {
 // results go to the parent as JSON lines on fdResult.
 func supervise() int {
 	res := os.NewFile(fdResult, "result")
+	if res == nil {
+		res, _ = os.Open(os.DevNull)
+	}
 	enc := json.NewEncoder(res)
 	r, err := superviseRun(enc)
 	if err != nil {
@@ -41,6 +45,18 @@ func supervise() int {
 	return 0
 }
 
+// awaitMapping waits until the parent has written this process's id
+// mapping, then re-executes it as the supervisor proper.
+func awaitMapping() int {
+	var b [1]byte
+	if n, err := os.NewFile(fdSpec, "spec").Read(b[:]); n != 1 || err != nil {
+		return 125
+	}
+	err := syscall.Exec("/proc/self/exe", os.Args, []string{envMode + "=" + modeSupervisor})
+	fmt.Fprintf(os.Stderr, "berth: sandbox: re-executing: %v\n", err)
+	return 125
+}
+
 func superviseRun(enc *json.Encoder) (result, error) {
 	var sp supervisorSpec
 	f := os.NewFile(fdSpec, "spec")
@@ -48,6 +64,10 @@ func superviseRun(enc *json.Encoder) (result, error) {
 		return result{}, fmt.Errorf("reading sandbox spec: %w", err)
 	}
 	f.Close()
+	if sp.CleanupOnly {
+		(&rootfs{state: sp.State}).cleanupState()
+		return result{}, nil
+	}
 	// Nothing we mount may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return result{}, fmt.Errorf("making mounts private: %w", err)
@@ -95,7 +115,7 @@ func (fs *rootfs) runInit(enc *json.Encoder, sp *supervisorSpec) (int, error) {
 	defer devnull.Close()
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{"berth-sandbox-init"},
+		Args:        []string{"berth-sandbox-init", fs.state},
 		Env:         []string{envMode + "=" + modeInit},
 		Stdin:       devnull,
 		Stdout:      os.Stdout,
@@ -108,7 +128,7 @@ func (fs *rootfs) runInit(enc *json.Encoder, sp *supervisorSpec) (int, error) {
 	}
 	r.Close()
 	_ = enc.Encode(result{InitPid: cmd.Process.Pid})
-	is := initSpec{Root: fs.root, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless}
+	is := initSpec{Root: fs.root, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless, SubIDs: sp.SubIDs}
 	if err := json.NewEncoder(w).Encode(&is); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

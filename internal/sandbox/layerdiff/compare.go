@@ -14,13 +14,23 @@ import (
 type Snapshot struct {
 	files    map[string]unix.Stat_t
 	children map[string][]string // dir -> names, sorted
+	born     map[string]int64    // dir -> birth time (ns); inode numbers get reused
+}
+
+// birth returns a directory's creation time, 0 where the fs has none.
+func birth(p string) int64 {
+	var sx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME, &sx); err != nil || sx.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return sx.Btime.Sec*1e9 + int64(sx.Btime.Nsec)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
 
 // Scan records the tree at root for a later Compare.
 func Scan(ctx context.Context, root string) (*Snapshot, error) {
-	s := &Snapshot{files: map[string]unix.Stat_t{}, children: map[string][]string{}}
+	s := &Snapshot{files: map[string]unix.Stat_t{}, children: map[string][]string{}, born: map[string]int64{}}
 	var walk func(dir string) error
 	walk = func(dir string) error {
 		if err := ctx.Err(); err != nil {
@@ -39,6 +49,7 @@ func Scan(ctx context.Context, root string) (*Snapshot, error) {
 			}
 			s.files[rel] = st
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				s.born[rel] = birth(filepath.Join(root, rel))
 				if err := walk(rel); err != nil {
 					return err
 				}
@@ -115,7 +126,7 @@ func walkCompare(root string, before *Snapshot, dir string, existed bool, items 
 			}
 			continue
 		}
-		same := had && old.Mode&unix.S_IFMT == unix.S_IFDIR && old.Ino == st.Ino
+		same := had && old.Mode&unix.S_IFMT == unix.S_IFDIR && old.Ino == st.Ino && before.born[rel] == birth(filepath.Join(root, rel))
 		*items = append(*items, item{rel: rel, st: st})
 		at := len(*items)
 		replaced := had && old.Mode&unix.S_IFMT == unix.S_IFDIR && !same

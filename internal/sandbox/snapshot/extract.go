@@ -52,9 +52,14 @@ func Extract(ctx context.Context, dir string, r io.Reader) error {
 			return fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 		}
 	}
-	// Directory times last: creating children changed them.
+	// Directory modes and times last: creating children changed the times,
+	// and a read-only directory (0555) would stop an unprivileged unpack
+	// from creating them.
 	for i := len(x.dirTimes) - 1; i >= 0; i-- {
 		d := x.dirTimes[i]
+		if err := unix.Fchmodat(rootFd, d.name, d.mode, 0); err != nil {
+			return fmt.Errorf("layer entry %q: %w", d.name, err)
+		}
 		ts := []unix.Timespec{unix.NsecToTimespec(d.atime.UnixNano()), unix.NsecToTimespec(d.mtime.UnixNano())}
 		_ = unix.UtimesNanoAt(rootFd, d.name, ts, unix.AT_SYMLINK_NOFOLLOW)
 	}
@@ -63,6 +68,7 @@ func Extract(ctx context.Context, dir string, r io.Reader) error {
 
 type dirTime struct {
 	name         string
+	mode         uint32
 	atime, mtime time.Time
 }
 
@@ -138,8 +144,8 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
-		x.dirTimes = append(x.dirTimes, dirTime{name: name, atime: hdr.AccessTime, mtime: hdr.ModTime})
-	case tar.TypeReg, tar.TypeRegA:
+		x.dirTimes = append(x.dirTimes, dirTime{name: name, mode: mode, atime: hdr.AccessTime, mtime: hdr.ModTime})
+	case tar.TypeReg: // the reader reports old-style TypeRegA entries as TypeReg
 		fd, err := unix.Openat(pfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err
@@ -206,6 +212,9 @@ func (x *extractor) meta(pfd int, name, base string, hdr *tar.Header, mode uint3
 		if err := unix.Lsetxattr(filepath.Join(x.root, name), key, []byte(v), 0); err != nil && x.privileged && !errors.Is(err, unix.ENOTSUP) {
 			return fmt.Errorf("setting xattr %s: %w", key, err)
 		}
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		mode = 0o700 // the real mode is set at the end
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {

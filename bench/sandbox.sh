@@ -1,0 +1,62 @@
+#!/bin/sh
+# bench/sandbox.sh — RUN step cost, berth's sandbox side by side with
+# `buildah bud --isolation chroot` (and `buildah run`) on the same step over
+# the same busybox base. Needs root, hyperfine, buildah, busybox-static.
+#
+#   sh bench/sandbox.sh            # default: 10 runs of `true`, 3 of the file step
+#   RUNS_TRUE=20 RUNS_FILES=5 sh bench/sandbox.sh
+set -eu
+RUNS_TRUE=${RUNS_TRUE:-10}
+RUNS_FILES=${RUNS_FILES:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d /tmp/berth-bench-sandbox-XXXXXX)
+B="--root $W/storage --runroot $W/runroot --storage-driver overlay"
+cleanup() {
+	buildah $B rm -a >/dev/null 2>&1 || true
+	buildah $B rmi -a -f >/dev/null 2>&1 || true
+	grep -o " $W/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+echo "building berth..." >&2
+(cd "$here" && go build -o "$W/berth" ./cmd/berth)
+BERTH=$W/berth
+
+# The base root filesystem: static busybox with its applet links.
+R=$W/rootfs
+mkdir -p "$R/bin" "$R/etc" "$R/tmp" "$R/root"
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$R/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\n' >"$R/etc/group"
+chmod 1777 "$R/tmp"
+tar -C "$R" -cf "$W/base.tar" .
+
+# berth: unpack the base once into a snapshot dir (what a build reuses).
+"$BERTH" sandbox-exec --snapshots "$W/snap" --base "$W/base.tar" -- /bin/true
+LOWER=$(find "$W/snap/sha256" -mindepth 1 -maxdepth 1 -type d)
+
+# buildah: the same tree as an image, and a working container for `run`.
+ctr=$(buildah $B from scratch)
+buildah $B copy "$ctr" "$R" / >/dev/null
+buildah $B commit -q "$ctr" bench-base >/dev/null
+buildah $B rm "$ctr" >/dev/null
+runctr=$(buildah $B from bench-base)
+
+FILES='mkdir /data && cd /data && i=0 && while [ $i -lt 2000 ]; do i=$((i+1)); echo $i > f$i; done && dd if=/dev/zero of=/data/big bs=1M count=50 2>/dev/null'
+mkdir -p "$W/ctx"
+printf 'FROM bench-base\nRUN true\n' >"$W/ctx/Dockerfile.true"
+printf 'FROM bench-base\nRUN %s\n' "$FILES" >"$W/ctx/Dockerfile.files"
+
+echo "## RUN true ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
+hyperfine -N -w 2 -r "$RUNS_TRUE" --style basic \
+	-n "berth sandbox RUN true" "$BERTH sandbox-exec --lower $LOWER --layer $W/layer.tar -- /bin/true" \
+	-n "buildah run --isolation chroot true" "buildah $B run --isolation chroot $runctr true" \
+	-n "buildah bud --isolation chroot (FROM + RUN true)" "buildah $B bud --isolation chroot --layers=false -q -t bench-true -f $W/ctx/Dockerfile.true $W/ctx"
+
+echo "## RUN: 2,000 files + a 50 MiB file, layer written"
+hyperfine -w 1 -r "$RUNS_FILES" --style basic \
+	-n "berth sandbox RUN files (+layer tar)" "$BERTH sandbox-exec --lower $LOWER --layer $W/layer.tar -- /bin/sh -c '$FILES'" \
+	-n "buildah bud --isolation chroot RUN files" "buildah $B bud --isolation chroot --layers=false -q -t bench-files -f $W/ctx/Dockerfile.files $W/ctx"
+ls -l "$W/layer.tar" >&2

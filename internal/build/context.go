@@ -279,3 +279,24 @@ func writeFileAtomic(p string, data []byte) error {
 	}
 	return fsutil.WriteFileAtomic(p, data, 0o644)
 }
+
+// follow resolves a symlink named as a COPY source to what it points at
+// inside the context, as Docker does for sources (not for entries found
+// inside a copied directory). It returns e itself when e is not a link or
+// the link leaves the context or dangles.
+func (c *contextFS) follow(e *ctxEntry) *ctxEntry {
+	cur := e
+	for i := 0; i < 16 && cur.info.Mode()&fs.ModeSymlink != 0; i++ {
+		target := cur.link
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(cur.rel), target)
+		}
+		target = strings.TrimPrefix(path.Clean("/"+target), "/")
+		next, ok := c.entries[target]
+		if !ok {
+			return e
+		}
+		cur = next
+	}
+	return cur
+}

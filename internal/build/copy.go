@@ -107,6 +107,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 				return err
 			}
 			for _, e := range ents {
+				e = b.ctxfs.follow(e)
 				for _, f := range append([]*ctxEntry{e}, b.ctxfs.under(e.rel)...) {
 					if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
 						continue
@@ -254,6 +255,8 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 			return err
 		}
 		for _, e := range ents {
+			name := e.rel
+			e = src.fs.follow(e)
 			if e.info.IsDir() {
 				base := destRel
 				if a.parents && e.rel != "" {
@@ -273,18 +276,18 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 				}
 				continue
 			}
-			if excl != nil && excl.Excluded(path.Base(e.rel)) {
+			if excl != nil && excl.Excluded(path.Base(name)) {
 				continue
 			}
 			target := destRel
 			switch {
 			case a.parents:
-				target = join(destRel, e.rel)
+				target = join(destRel, name)
 				if err := cw.mkdirs(parentOf(target)); err != nil {
 					return err
 				}
 			case destIsDir:
-				target = join(destRel, path.Base(e.rel))
+				target = join(destRel, path.Base(name))
 			}
 			if a.add && e.info.Mode().IsRegular() && (a.unpack == nil || *a.unpack) {
 				if ok, err := cw.maybeUntar(ctx, src.fs.abs(e.rel), destRel); err != nil || ok {

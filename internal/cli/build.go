@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -381,7 +382,11 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 
 // untarContext extracts a context tar safely: no absolute or ".." paths, no
 // writing through symlinks.
-func untarContext(r io.Reader, dir string) error {
+func untarContext(r io.Reader, dir string) error { return untarTo(r, dir, false) }
+
+// untarTo extracts safely; with owners (and as root) it keeps uid/gid.
+func untarTo(r io.Reader, dir string, owners bool) error {
+	owners = owners && os.Geteuid() == 0
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -413,7 +418,12 @@ func untarContext(r io.Reader, dir string) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, os.FileMode(h.Mode&0o777)|0o700); err != nil {
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			// Modes are set explicitly: MkdirAll leaves existing
+			// directories alone and the umask would drop bits.
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
 				return err
 			}
 		case tar.TypeReg:
@@ -426,10 +436,23 @@ func untarContext(r io.Reader, dir string) error {
 			if err != nil {
 				return err
 			}
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+				return err
+			}
 			os.Chtimes(target, h.ModTime, h.ModTime)
 		case tar.TypeSymlink:
 			if err := os.Symlink(h.Linkname, target); err != nil {
 				return err
+			}
+		default:
+			continue
+		}
+		if owners {
+			// As root, keep the image's ownership (--output type=local);
+			// chown clears setuid bits, so the mode is applied again.
+			_ = os.Lchown(target, h.Uid, h.Gid)
+			if h.Typeflag != tar.TypeSymlink {
+				_ = os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
 			}
 		}
 	}

@@ -18,9 +18,10 @@ import (
 // buildEnv is a store with a busybox base image imported from a root
 // filesystem holding Debian's busybox-static.
 type buildEnv struct {
-	t    *testing.T
-	bin  string
-	root string
+	t       *testing.T
+	bin     string
+	root    string
+	baseTar string // the base root filesystem as a tar, for peers
 }
 
 func newBuildEnv(t *testing.T) *buildEnv {
@@ -49,6 +50,7 @@ func newBuildEnv(t *testing.T) *buildEnv {
 	write(t, filepath.Join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n", 0o644)
 	write(t, filepath.Join(rootfs, "etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:\n", 0o644)
 	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
+	e.baseTar = tarPath
 	out, err := exec.Command("tar", "--sort=name", "--mtime=@1600000000", "--owner=0", "--group=0", "--numeric-owner", "-C", rootfs, "-cf", tarPath, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)

@@ -19,7 +19,7 @@ type Plan struct {
 	Stages []*StagePlan // all stages of the file, in file order
 	Target int          // index of the target stage
 	Global map[string]string
-	Multi  bool // more than one stage: step names carry the stage name
+	Multi  bool       // more than one stage: step names carry the stage name
 	lex    *shell.Lex // used only while planning: a Lex is not safe for concurrent use
 	file   *dockerfile.File
 }

@@ -267,7 +267,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
 		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
-		Source: storeSource{st},
+		Source: storeSource{s: st},
 		Blobs:  storeBlobs{st},
 		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
 	}
@@ -458,16 +458,31 @@ func untarTo(r io.Reader, dir string, owners bool) error {
 	}
 }
 
-// storeSource finds FROM images in the local store.
-type storeSource struct{ s *store.Store }
+// storeSource finds FROM images in the local store, pulling them through
+// pull when they are missing (or always, with --pull). pull is nil until the
+// registry client is wired in; then a missing image is an error saying so.
+type storeSource struct {
+	s    *store.Store
+	pull func(ctx context.Context, name string, platform v1.Platform) error
+}
 
 func (src storeSource) Image(ctx context.Context, name string, platform v1.Platform, pull bool) (v1.Image, error) {
+	if pull && src.pull != nil {
+		if err := src.pull(ctx, name, platform); err != nil {
+			return nil, err
+		}
+	}
 	img, err := src.s.Lookup(ctx, name)
+	if err != nil && errors.Is(err, store.ErrNotFound) && src.pull != nil && !pull {
+		if err := src.pull(ctx, name, platform); err != nil {
+			return nil, err
+		}
+		img, err = src.s.Lookup(ctx, name)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			r, perr := ref.Parse(name)
 			repo := name
-			if perr == nil {
+			if r, perr := ref.Parse(name); perr == nil {
 				repo = ref.Familiar(r)
 				if i := strings.LastIndexAny(repo, ":@"); i > 0 && !strings.Contains(repo[i:], "/") {
 					repo = repo[:i]

@@ -439,8 +439,16 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		return errors.New("RUN is not available: no sandbox")
 	}
 	args := c.CmdLine
+	var script *instructions.ShellInlineFile
 	if c.PrependShell {
-		args = append(st.shell(), runScript(c))
+		if f := shebangHeredoc(c); f != nil {
+			// "RUN <<EOF" whose text starts with "#!": BuildKit runs it as
+			// an executable file at /dev/pipes/<name>.
+			script = f
+			args = []string{"/dev/pipes/" + f.Name}
+		} else {
+			args = append(st.shell(), runScript(c))
+		}
 	} else if len(c.Files) > 0 {
 		return errors.New("heredocs need the shell form of RUN")
 	}
@@ -474,6 +482,24 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		if err != nil {
 			return nil, err
 		}
+		if script != nil {
+			f, err := os.CreateTemp(b.tempDir(), "heredoc-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.Remove(f.Name())
+			_, werr := f.WriteString(script.Data)
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return nil, werr
+			}
+			if err := os.Chmod(f.Name(), 0o755); err != nil {
+				return nil, err
+			}
+			rms = append(rms, RunMount{Type: "bind", Source: f.Name(), Target: args[0], ReadOnly: true})
+		}
 		var layers = make([]v1Layer, 0, len(st.layers))
 		for _, l := range st.layers {
 			layers = append(layers, b.v1Layer(l))
@@ -499,6 +525,19 @@ func flagsText(c *instructions.RunCommand) string {
 		return ""
 	}
 	return " [" + strings.Join(flags, " ") + "]"
+}
+
+// shebangHeredoc returns the heredoc of "RUN <<EOF" when it is the whole
+// command and starts with "#!".
+func shebangHeredoc(c *instructions.RunCommand) *instructions.ShellInlineFile {
+	if len(c.Files) != 1 || !strings.HasPrefix(c.Files[0].Data, "#!") {
+		return nil
+	}
+	h, err := parser.ParseHeredoc(strings.Join(c.CmdLine, " "))
+	if err != nil || h == nil || h.Name != c.Files[0].Name {
+		return nil
+	}
+	return &c.Files[0]
 }
 
 // runScript is the shell script of a shell-form RUN, heredocs included.

@@ -162,6 +162,13 @@ EOF
 RUN <<EOF
 echo "$GREETING $V" > /app/run.txt
 EOF
+RUN <<EOF
+#!/bin/sh
+echo shebang > /app/sb.txt
+EOF
+RUN cat <<A > /app/multi.txt
+line
+A
 USER app
 RUN id -u > /tmp/uid
 SHELL ["/bin/sh", "-c"]
@@ -223,6 +230,8 @@ CMD echo $GREETING
 		{"app/sub/c/d.txt", "D", 0o644, 0, 0},
 		{"etc/heredoc", "hi hello\n", 0o644, 0, 0},
 		{"app/run.txt", "hello 2\n", 0o644, 0, 0},
+		{"app/sb.txt", "shebang\n", 0o644, 0, 0},
+		{"app/multi.txt", "line\n", 0o644, 0, 0},
 		{"tmp/uid", "1000\n", 0o644, 1000, 1000},
 	}
 	for _, tc := range tests {

@@ -46,8 +46,9 @@ type copyArgs struct {
 // copySource is where COPY reads files: the context, or a stage/image
 // extracted to a directory (with the owners its tar entries had).
 type copySource struct {
-	fs     *contextFS
-	owners map[string][2]int
+	fs       *contextFS
+	owners   map[string][2]int
+	fromTree bool // fs is a layer tree: regular files are deferred
 }
 
 func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a copyArgs) error {
@@ -141,23 +142,35 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		if err != nil {
 			return nil, err
 		}
+		var srcTree *fsTree
 		if fromLayers != nil {
-			dir, err := os.MkdirTemp(b.tempDir(), "from-")
-			if err != nil {
+			if srcTree, err = b.treeOf(ctx, fromLayers); err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(dir)
-			owners, err := b.extractLayers(ctx, fromLayers, dir)
-			if err != nil {
-				return nil, err
+			var ok bool
+			if src, ok = treeSource(srcTree); !ok {
+				// Hard links need their targets on disk: unpack.
+				dir, err := os.MkdirTemp(b.tempDir(), "from-")
+				if err != nil {
+					return nil, err
+				}
+				defer os.RemoveAll(dir)
+				owners, err := b.extractLayers(ctx, fromLayers, dir)
+				if err != nil {
+					return nil, err
+				}
+				src = copySource{fs: newContextFS(dir, nil, ""), owners: owners}
 			}
-			src = copySource{fs: newContextFS(dir, nil, ""), owners: owners}
 		}
 		lw, err := b.newLayerWriter(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls); err != nil {
+		deferred, err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls)
+		if err == nil {
+			err = b.streamDeferred(ctx, lw, srcTree, fromLayers, deferred)
+		}
+		if err != nil {
 			lw.Abort(err)
 			return nil, err
 		}
@@ -184,29 +197,38 @@ func isURL(s string) bool {
 }
 
 type copyWriter struct {
-	b       *Builder
-	lw      *layerWriter
-	tree    *fsTree
-	written map[string]bool
-	uid     int
-	gid     int
-	chown   bool
-	chmod   *fs.FileMode
+	deferred []deferredFile
+	b        *Builder
+	lw       *layerWriter
+	tree     *fsTree
+	written  map[string]bool
+	uid      int
+	gid      int
+	chown    bool
+	chmod    *fs.FileMode
 }
 
-func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) error {
+func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) ([]deferredFile, error) {
+	cw, err := b.writeCopyEntries(ctx, lw, tree, st, a, src, excl, urls)
+	if err != nil {
+		return nil, err
+	}
+	return cw.deferred, nil
+}
+
+func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) (*copyWriter, error) {
 	cw := &copyWriter{b: b, lw: lw, tree: tree, written: map[string]bool{}}
 	if a.chown != "" {
 		uid, gid, err := resolveOwner(tree, a.chown)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cw.uid, cw.gid, cw.chown = uid, gid, true
 	}
 	if a.chmod != "" {
 		m, err := strconv.ParseUint(a.chmod, 8, 32)
 		if err != nil || m > 0o7777 {
-			return fmt.Errorf("invalid chmod parameter: %s", a.chmod)
+			return nil, fmt.Errorf("invalid chmod parameter: %s", a.chmod)
 		}
 		fm := fs.FileMode(m)
 		cw.chmod = &fm
@@ -224,7 +246,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 	}
 	if nsrc > 1 && !strings.HasSuffix(a.sd.DestPath, "/") && !tree.isDir(dest) {
 		//lint:ignore ST1005 Docker's exact wording
-		return fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
+		return nil, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
 	}
 	destRel := strings.TrimPrefix(path.Clean(dest), "/")
 	parentOf := func(p string) string {
@@ -236,23 +258,23 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 	}
 	if destIsDir {
 		if err := cw.mkdirs(destRel); err != nil {
-			return err
+			return nil, err
 		}
 	} else if err := cw.mkdirs(parentOf(destRel)); err != nil {
-		return err
+		return nil, err
 	}
 	join := func(elem ...string) string { return strings.TrimPrefix(path.Join(elem...), "/") }
 
 	for _, s := range a.sd.SourcePaths {
 		if a.add && isURL(s) {
 			if err := cw.addURL(ctx, s, a.checksum, destRel, destIsDir); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		ents, err := src.fs.match(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range ents {
 			name := e.rel
@@ -263,7 +285,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 					base = join(destRel, e.rel)
 				}
 				if err := cw.mkdirs(base); err != nil {
-					return err
+					return nil, err
 				}
 				for _, f := range src.fs.under(e.rel) {
 					r := relTo(e.rel, f.rel)
@@ -271,7 +293,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 						continue
 					}
 					if err := cw.entry(src, f, join(base, r)); err != nil {
-						return err
+						return nil, err
 					}
 				}
 				continue
@@ -284,7 +306,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 			case a.parents:
 				target = join(destRel, name)
 				if err := cw.mkdirs(parentOf(target)); err != nil {
-					return err
+					return nil, err
 				}
 			case destIsDir:
 				target = join(destRel, path.Base(name))
@@ -292,13 +314,13 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 			if a.add && e.info.Mode().IsRegular() && (a.unpack == nil || *a.unpack) {
 				if ok, err := cw.maybeUntar(ctx, src.fs.abs(e.rel), destRel); err != nil || ok {
 					if err != nil {
-						return err
+						return nil, err
 					}
 					continue
 				}
 			}
 			if err := cw.entry(src, e, target); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -313,10 +335,10 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 		}
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: int64(len(c.Data)), Uid: cw.uid, Gid: cw.gid, ModTime: cw.b.now}
 		if err := cw.write(h, strings.NewReader(c.Data)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return cw, nil
 }
 
 func (cw *copyWriter) mkdirs(rel string) error {
@@ -407,6 +429,10 @@ func (cw *copyWriter) entry(src copySource, e *ctxEntry, target string) error {
 			h.Linkname = l
 		}
 		return cw.write(h, nil)
+	case mode.IsRegular() && src.fromTree:
+		h.Typeflag, h.Size = tar.TypeReg, e.info.Size()
+		cw.deferred = append(cw.deferred, deferredFile{hdr: h, src: e.rel})
+		return nil
 	case mode.IsRegular():
 		f, err := os.Open(src.fs.abs(e.rel))
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 // the passwd/group files for --chown names. Content is not kept.
 type fsTree struct {
 	m      map[string]*tar.Header // cleaned path without leading "/"
+	from   map[string]int         // index of the layer that provides each path
 	passwd []byte
 	group  []byte
 }
@@ -85,13 +86,13 @@ func (b *Builder) scanLayer(ctx context.Context, l Layer) (*layerScan, error) {
 }
 
 func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
-	t := &fsTree{m: map[string]*tar.Header{}}
-	for _, l := range layers {
+	t := &fsTree{m: map[string]*tar.Header{}, from: map[string]int{}}
+	for i, l := range layers {
 		s, err := b.scanLayer(ctx, l)
 		if err != nil {
 			return nil, err
 		}
-		t.apply(s.hdrs)
+		t.apply(s.hdrs, i)
 		if s.passwd != nil {
 			t.passwd = s.passwd
 		}
@@ -102,7 +103,7 @@ func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
 	return t, nil
 }
 
-func (t *fsTree) apply(hdrs []*tar.Header) {
+func (t *fsTree) apply(hdrs []*tar.Header, layer int) {
 	for _, h := range hdrs {
 		dir, base := path.Split(h.Name)
 		dir = strings.TrimSuffix(dir, "/")
@@ -118,6 +119,7 @@ func (t *fsTree) apply(hdrs []*tar.Header) {
 				t.removeBelow(h.Name)
 			}
 			t.m[h.Name] = h
+			t.from[h.Name] = layer
 		}
 	}
 }

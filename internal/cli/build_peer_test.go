@@ -38,7 +38,7 @@ WORKDIR /app
 COPY package.json ./
 RUN mkdir -p node_modules/x && echo m > node_modules/x/index.js
 COPY . .
-RUN mkdir -p /out/bin && cp src/main.go /out/bin/server && chmod 755 /out/bin/server && ln -s server /out/bin/alias
+RUN mkdir -p /out/bin && cp src/main.go /out/bin/server && chmod 755 /out/bin/server && ln -s server /out/bin/alias && ln /out/bin/server /out/bin/hard
 
 FROM busybox
 WORKDIR /srv

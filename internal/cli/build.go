@@ -48,7 +48,7 @@ type buildFlags struct {
 func (a *app) newBuildCmd() *cobra.Command {
 	var f buildFlags
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] PATH | URL | -",
+		Use:   "build [OPTIONS] PATH | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,7 +71,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
 	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
-	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "quiet")`)
+	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet")`)
 	return cmd
 }
 

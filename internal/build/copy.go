@@ -137,10 +137,16 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	}
 	keyParts = append(keyParts, a.src, st.cfg.Config.WorkingDir)
 
-	return b.layerStep(ctx, st, id, text, createdBy+" # buildkit", rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
+	return b.layerStepLinked(ctx, st, id, text, createdBy+" # buildkit", rec, keyParts, a.link, func(ctx context.Context, v *vertex) (*Layer, error) {
 		tree, err := b.stageTree(ctx, st)
 		if err != nil {
 			return nil, err
+		}
+		if a.link {
+			// A linked layer is made as if onto an empty filesystem: new
+			// parent directories, nothing of the base in it. (Owner names
+			// still resolve against the stage's passwd and group.)
+			tree = &fsTree{m: map[string]*tar.Header{}, from: map[string]int{}, passwd: tree.passwd, group: tree.group}
 		}
 		var srcTree *fsTree
 		if fromLayers != nil {

@@ -229,8 +229,24 @@ func (b *Builder) arg(st *stageState, id string, c *instructions.ArgCommand) err
 // layerStep runs a step that may produce a layer, through the cache.
 func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, createdBy string, rec *stepRecord, keyParts []string,
 	do func(ctx context.Context, v *vertex) (*Layer, error)) error {
+	return b.layerStepLinked(ctx, st, id, text, createdBy, rec, keyParts, false, do)
+}
+
+// layerStepLinked is layerStep; with linked (COPY --link) the layer does
+// not depend on the steps before it, so its cache key leaves them out and
+// it is reused whatever changed earlier. The chain key still moves on.
+func (b *Builder) layerStepLinked(ctx context.Context, st *stageState, id, text, createdBy string, rec *stepRecord, keyParts []string, linked bool,
+	do func(ctx context.Context, v *vertex) (*Layer, error)) error {
 	title := b.title(st, text, true)
-	key := chainKey(append([]string{st.key, createdBy}, keyParts...)...)
+	parent := st.key
+	if linked {
+		parent = "link"
+	}
+	key := chainKey(append([]string{parent, createdBy}, keyParts...)...)
+	next := key
+	if linked {
+		next = chainKey(st.key, key)
+	}
 	rec.Key = key
 	prevChanged := st.changedBy
 	reason, changed := b.compare(id, rec)
@@ -240,7 +256,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	v := b.prog.vertex(title)
 	if e, ok := b.lookupCache(key); ok {
 		v.cached()
-		st.key = key
+		st.key = next
 		b.addLayer(st, e.Layer, createdBy, e.Created)
 		return nil
 	}
@@ -248,7 +264,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	case b.opts.NoCache:
 	case changed:
 		v.printf("cache miss: %s: %s", text, reason)
-	case prevChanged != "":
+	case prevChanged != "" && !linked:
 		v.printf("cache miss: %s: earlier step changed: %s", text, prevChanged)
 	}
 	l, err := do(ctx, v)
@@ -261,7 +277,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	if err := b.storeCache(key, &cacheEntry{Layer: l, Created: created}); err != nil {
 		b.opts.Log.Debug("storing cache entry", "err", err)
 	}
-	st.key = key
+	st.key = next
 	b.addLayer(st, l, createdBy, created)
 	return nil
 }

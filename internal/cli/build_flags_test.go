@@ -289,3 +289,28 @@ func TestBuildInterrupt(t *testing.T) {
 		t.Errorf("left behind in build/tmp: %v", ents)
 	}
 }
+
+// TestBuildCopyLink: a COPY --link layer is reused when an earlier step
+// changes; a plain COPY after the same change is not.
+func TestBuildCopyLink(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nARG V=1\nRUN echo $V > /v\nCOPY --link app.txt /opt/app/\nCOPY app.txt /opt/plain/\n",
+		"app.txt":    "app",
+	})
+	e.mustBuild(dir, "-t", "link:1")
+	se := e.mustBuild(dir, "-t", "link:1", "--build-arg", "V=2")
+	if b := stepBlock(se, "COPY --link app.txt"); !strings.Contains(b, "CACHED") {
+		t.Errorf("linked COPY not reused after an earlier change:\n%s", b)
+	}
+	if b := stepBlock(se, "COPY app.txt"); strings.Contains(b, "CACHED") {
+		t.Errorf("plain COPY reused after an earlier change:\n%s", b)
+	}
+	fs := e.files(dir, "--build-arg", "V=2")
+	if h := fs["opt/app/app.txt"]; h == nil || h.PAXRecords["content"] != "app" {
+		t.Errorf("linked file missing: %v", h)
+	}
+	if h := fs["v"]; h == nil || h.PAXRecords["content"] != "2\n" {
+		t.Errorf("RUN result wrong: %v", h)
+	}
+}

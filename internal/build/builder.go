@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/ref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -82,6 +83,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Epoch != nil {
 		b.now = opts.Epoch.UTC()
+	}
+	for _, w := range opts.File.Warnings {
+		fmt.Fprintf(b.prog.w, "[WARNING]: %s\n", w)
 	}
 	b.loadLast()
 	b.stages = make([]*stageRun, len(plan.Stages))
@@ -194,16 +198,21 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		}
 		platform = *p
 	}
-	v := b.prog.vertex(b.title(st, "FROM "+sp.Base, true))
+	title := b.title(st, "FROM "+fullName(sp.Base), true)
 	img, err := b.opts.Source.Image(ctx, sp.Base, platform, b.opts.Pull)
 	if err != nil {
-		v.fail(err)
+		b.prog.vertex(title).fail(err)
 		return nil, err
 	}
 	mdig, err := img.Digest()
 	if err != nil {
 		return nil, err
 	}
+	// As BuildKit: the full name, pinned to the digest it resolved to.
+	if !strings.Contains(title, "@") {
+		title += "@" + mdig.String()
+	}
+	v := b.prog.vertex(title)
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", sp.Base, err)
@@ -404,4 +413,13 @@ func unusedArgs(f *dockerfile.File, given map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fullName is Docker's full form of an image name (docker.io/library/…).
+func fullName(s string) string {
+	r, err := ref.Parse(s)
+	if err != nil {
+		return s
+	}
+	return ref.FullName(r)
 }

@@ -50,13 +50,22 @@ printf 'FROM bench-base\nRUN true\n' >"$W/ctx/Dockerfile.true"
 printf 'FROM bench-base\nRUN %s\n' "$FILES" >"$W/ctx/Dockerfile.files"
 
 echo "## RUN true ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
-hyperfine -N -w 2 -r "$RUNS_TRUE" --style basic \
+hyperfine -N -w 2 -r "$RUNS_TRUE" --style basic --export-json "$W/true.json" \
 	-n "berth sandbox RUN true" "$BERTH sandbox-exec --lower $LOWER --layer $W/layer.tar -- /bin/true" \
 	-n "buildah run --isolation chroot true" "buildah $B run --isolation chroot $runctr true" \
 	-n "buildah bud --isolation chroot (FROM + RUN true)" "buildah $B bud --isolation chroot --layers=false -q -t bench-true -f $W/ctx/Dockerfile.true $W/ctx"
 
 echo "## RUN: 2,000 files + a 50 MiB file, layer written"
-hyperfine -w 1 -r "$RUNS_FILES" --style basic \
+hyperfine -w 1 -r "$RUNS_FILES" --style basic --export-json "$W/files.json" \
 	-n "berth sandbox RUN files (+layer tar)" "$BERTH sandbox-exec --lower $LOWER --layer $W/layer.tar -- /bin/sh -c '$FILES'" \
 	-n "buildah bud --isolation chroot RUN files" "buildah $B bud --isolation chroot --layers=false -q -t bench-files -f $W/ctx/Dockerfile.files $W/ctx"
 ls -l "$W/layer.tar" >&2
+
+# Medians side by side (hyperfine prints means; the machine is shared).
+echo "## medians"
+for f in "$W/true.json" "$W/files.json"; do
+	python3 -c 'import json,sys
+r=json.load(open(sys.argv[1]))["results"]
+base=r[0]["median"]
+for x in r: print("%-50s median %8.1f ms  min %8.1f ms  x%.2f vs berth" % (x["command"], x["median"]*1e3, x["min"]*1e3, x["median"]/base))' "$f"
+done

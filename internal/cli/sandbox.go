@@ -32,7 +32,8 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 		Args:   minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if snapshots == "" {
+			temp := snapshots == ""
+			if temp {
 				d, err := os.MkdirTemp("", "berth-snapshots-")
 				if err != nil {
 					return err
@@ -40,15 +41,20 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 				defer os.RemoveAll(d)
 				snapshots = d
 			}
-			st, err := snapshot.New(snapshots)
+			st, err := sandbox.NewSnapshots(snapshots)
 			if err != nil {
 				return err
 			}
 			lowers := append([]string(nil), lowerDirs...)
 			for _, b := range bases {
-				d, err := unpackTar(ctx, st, b)
+				d, diffID, err := unpackTar(ctx, st, b)
 				if err != nil {
 					return err
+				}
+				if temp {
+					// Through the store: rootless, its files may belong to
+					// subordinate ids that only it can delete.
+					defer st.Remove(context.WithoutCancel(ctx), diffID)
 				}
 				lowers = append(lowers, d)
 			}
@@ -92,19 +98,20 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 }
 
 // unpackTar unpacks an uncompressed layer tar file into the snapshot store.
-func unpackTar(ctx context.Context, st *snapshot.Store, path string) (string, error) {
+func unpackTar(ctx context.Context, st *snapshot.Store, path string) (string, v1.Hash, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("opening base layer: %w", err)
+		return "", v1.Hash{}, fmt.Errorf("opening base layer: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading base layer %s: %w", path, err)
+		return "", v1.Hash{}, fmt.Errorf("reading base layer %s: %w", path, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
+		return "", v1.Hash{}, err
 	}
 	diffID := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	return st.Unpack(ctx, diffID, f)
+	dir, err := st.Unpack(ctx, diffID, f)
+	return dir, diffID, err
 }

@@ -3,14 +3,19 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -90,4 +95,116 @@ func TestSandboxExec(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSandboxExecInterrupted interrupts berth mid-step: Ctrl-C (SIGINT) must
+// clean up everything and exit 130; after SIGKILL the kernel ends the step's
+// processes and mounts, and sandbox.Sweep removes the state dir left behind.
+func TestSandboxExecInterrupted(t *testing.T) {
+	berth := testenv.Berth(t)
+	bb := testenv.BusyboxStatic(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.tar")
+	writeBusyboxTar(t, bb, base)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			mark := fmt.Sprintf("BERTH_INTERRUPT_MARK=%d", time.Now().UnixNano())
+			cmd := exec.Command(berth, "sandbox-exec", "--base", base, "-e", mark, "--", "/bin/sh", "-c", "echo started; sleep 1000 & sleep 1000")
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 8)
+			if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "started\n" {
+				t.Fatalf("step did not start: %q %v", buf, err)
+			}
+			cmd.Process.Signal(sig)
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if sig == syscall.SIGINT && (!errors.As(err, &ee) || ee.ExitCode() != 130) {
+				t.Errorf("after SIGINT: %v, want exit status 130", err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				procs := sandboxProcs(tmp, mark)
+				mounts := mountsUnder(t, tmp)
+				if len(procs) == 0 && mounts == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("left behind: processes %v, %d mounts", procs, mounts)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if sig == syscall.SIGKILL {
+				if err := sandbox.Sweep(context.Background(), filepath.Join(tmp, "berth-snapshots-never")); err == nil {
+					t.Errorf("Sweep of a missing dir succeeded")
+				}
+				if err := sandbox.Sweep(context.Background(), tmp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ents, _ := os.ReadDir(tmp)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), "berth-run-") {
+					t.Errorf("state dir left: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func writeBusyboxTar(t *testing.T, bb, dst string) {
+	t.Helper()
+	bin, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
+	tw.Write(bin)
+	for _, a := range []string{"sh", "sleep", "echo"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+	}
+	tw.Close()
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sandboxProcs lists live processes of steps using tmp or carrying mark.
+func sandboxProcs(tmp, mark string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if bytes.Contains(cmdline, []byte(tmp)) || bytes.Contains(environ, []byte(mark)) {
+			out = append(out, e.Name()+":"+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
+
+func mountsUnder(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), dir)
 }

@@ -48,8 +48,8 @@ type Mount struct {
 
 // Spec describes one RUN step.
 type Spec struct {
-	// Lowers are unpacked layer directories from snapshot.Store, bottom
-	// first. Empty means FROM scratch.
+	// Lowers are unpacked layer directories from the store NewSnapshots
+	// opens, bottom first. Empty means FROM scratch.
 	Lowers []string
 	// Args is the argv to execute (the builder expands the shell form to
 	// SHELL + command first). Args[0] is looked up in PATH from Env.
@@ -69,7 +69,8 @@ type Spec struct {
 	// Mounts are the step's RUN --mount options.
 	Mounts []Mount
 	// Stdout and Stderr receive the command's output; nil discards it.
-	// The command's stdin is /dev/null.
+	// The command's stdin is /dev/null. When the command cannot be started
+	// (exit 126 or 127) the reason is written to Stderr.
 	Stdout, Stderr io.Writer
 	// TempDir holds the step's upper and work directories (default
 	// os.TempDir()); it must support user xattrs when rootless.
@@ -94,7 +95,8 @@ func (e *ExitError) Error() string {
 
 // Run executes spec in the sandbox and waits for it. When the command exits 0
 // and layer is not nil, the change set is written to layer as an uncompressed
-// OCI layer tar: entries in lexical path order, parents before children,
+// OCI layer tar: entries in lexical order of the paths they concern (a
+// whiteout sorts as the name it deletes), parents before children,
 // deletions as ".wh.<name>", directories that replace a lower one followed by
 // "<dir>/.wh..wh..opq", hard links as link entries, ownership as the image
 // sees it. A non-zero exit returns *ExitError; on any error, whatever was
@@ -119,5 +121,10 @@ func Main() {
 		os.Exit(supervise())
 	case modeInit:
 		os.Exit(initMain())
+	case modeExtract:
+		if os.Getenv(envSync) == "1" {
+			os.Exit(awaitMapping())
+		}
+		os.Exit(extractMain())
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 )
 
 // TestEscape tries to reach the host from inside RUN and from a hostile
@@ -35,10 +33,7 @@ func TestEscape(t *testing.T) {
 		{name: "evil", typ: tar.TypeSymlink, link: hostDir},
 	})
 	lowers := baseLowers(t)
-	st, err := snapshot.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testSnapshots(t)
 	dir, err := st.Unpack(context.Background(), digestOf(evil), bytes.NewReader(evil))
 	if err != nil {
 		t.Fatal(err)

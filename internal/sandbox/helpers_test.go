@@ -79,6 +79,9 @@ func busyboxTar(t testing.TB) []byte {
 		{name: "etc/passwd", typ: tar.TypeReg, mode: 0o644, body: "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"},
 		{name: "etc/group", typ: tar.TypeReg, mode: 0o644, body: "root:x:0:\napp:x:1000:\nextra:x:2000:app\n"},
 		{name: "root/", typ: tar.TypeDir, mode: 0o700},
+		{name: "home/", typ: tar.TypeDir, mode: 0o755},
+		{name: "home/app/", typ: tar.TypeDir, mode: 0o700, uid: 1000, gid: 1000},
+		{name: "home/app/.profile", typ: tar.TypeReg, mode: 0o600, uid: 1000, gid: 1000, body: "export X=1\n"},
 		{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
 		{name: "var/", typ: tar.TypeDir, mode: 0o755},
 		{name: "var/lib/", typ: tar.TypeDir, mode: 0o755},
@@ -109,10 +112,7 @@ func digestOf(b []byte) v1.Hash {
 // baseLowers unpacks the busybox layer into a fresh snapshot store.
 func baseLowers(t testing.TB) []string {
 	t.Helper()
-	st, err := snapshot.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testSnapshots(t)
 	layer := busyboxTar(t)
 	dir, err := st.Unpack(context.Background(), digestOf(layer), bytes.NewReader(layer))
 	if err != nil {
@@ -145,4 +145,26 @@ func readLayer(t testing.TB, b []byte) (map[string]layerEntry, []string) {
 		order = append(order, h.Name)
 	}
 	return m, order
+}
+
+// testSnapshots is a snapshot store in a temp dir that is removed at the end
+// even when rootless extraction left files owned by subordinate ids.
+func testSnapshots(t testing.TB) *snapshot.Store {
+	t.Helper()
+	root := t.TempDir()
+	st, err := NewSnapshots(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if removeAll(root) == nil {
+			return
+		}
+		if m := lookupIDMapper(); m != nil {
+			if err := m.extract(context.Background(), extractSpec{Dir: root, Remove: true}, nil); err != nil {
+				t.Errorf("removing snapshots: %v", err)
+			}
+		}
+	})
+	return st
 }

@@ -80,7 +80,10 @@ func startCommand(is *initSpec) (int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("creating working directory %s: %w", dir, err)
 	}
-	id, err := resolveUser(is.User, openOrNil("/etc/passwd"), openOrNil("/etc/group"))
+	passwd, group := openOrNil("/etc/passwd"), openOrNil("/etc/group")
+	id, err := resolveUser(is.User, passwd, group)
+	passwd.Close()
+	group.Close()
 	if err != nil {
 		return 0, err
 	}

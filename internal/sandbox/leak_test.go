@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // leakState is what a step could leave behind.
@@ -129,5 +131,38 @@ func TestLeaks(t *testing.T) {
 				t.Errorf("left behind: mounts %d -> %d, processes %v, temp entries %d -> %d", before.mounts, after.mounts, after.procs, before.tempDirs, after.tempDirs)
 			}
 		})
+	}
+}
+
+// TestSweep: a state dir left by a killed berth goes, a busy one stays.
+func TestSweep(t *testing.T) {
+	tmp := t.TempDir()
+	stale := filepath.Join(tmp, statePrefix+"stale")
+	busy := filepath.Join(tmp, statePrefix+"busy")
+	other := filepath.Join(tmp, "unrelated")
+	for _, d := range []string{stale + "/upper/x", busy + "/upper", other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(stale+"/upper/x", 0) // as a step may leave it
+	f, err := os.Open(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if err := Sweep(context.Background(), tmp); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		want bool
+	}{{stale, false}, {busy, true}, {other, true}} {
+		if _, err := os.Stat(c.path); (err == nil) != c.want {
+			t.Errorf("%s exists=%v, want %v", c.path, err == nil, c.want)
+		}
 	}
 }

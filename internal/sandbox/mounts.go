@@ -80,8 +80,12 @@ func (fs *rootfs) mountSystem(sp *supervisorSpec) error {
 	if err != nil || sp.Network == "none" {
 		resolv = nil
 	}
+	run, err := fs.runDir()
+	if err != nil {
+		return err
+	}
 	for name, data := range map[string][]byte{"hosts": []byte(hosts), "resolv.conf": resolv} {
-		src := filepath.Join(fs.state, name)
+		src := filepath.Join(run, name)
 		if err := os.WriteFile(src, data, 0o644); err != nil {
 			return err
 		}
@@ -263,24 +267,36 @@ func (fs *rootfs) prepareCache(m Mount) error {
 	return nil
 }
 
+// runDir returns a small tmpfs, private to this mount namespace, for the
+// files the step gets bound in: /etc/hosts, /etc/resolv.conf and secrets.
+// Secrets so never touch the disk, and the rest costs no disk writes.
+func (fs *rootfs) runDir() (string, error) {
+	if fs.secrets != "" {
+		return fs.secrets, nil
+	}
+	dir := filepath.Join(fs.state, "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=8m"); err != nil {
+		return "", fmt.Errorf("mounting state tmpfs: %w", err)
+	}
+	fs.secrets = dir
+	return dir, nil
+}
+
 // stageSecret copies a secret into a tmpfs private to this mount namespace,
 // so it is never on disk and never in the upper dir.
 func (fs *rootfs) stageSecret(m Mount) (string, error) {
-	if fs.secrets == "" {
-		dir := filepath.Join(fs.state, "secrets")
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return "", err
-		}
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=8m"); err != nil {
-			return "", fmt.Errorf("mounting secrets tmpfs: %w", err)
-		}
-		fs.secrets = dir
+	run, err := fs.runDir()
+	if err != nil {
+		return "", err
 	}
 	data, err := os.ReadFile(m.Source)
 	if err != nil {
 		return "", fmt.Errorf("reading secret: %w", err)
 	}
-	f, err := os.CreateTemp(fs.secrets, "s-")
+	f, err := os.CreateTemp(run, "secret-")
 	if err != nil {
 		return "", err
 	}

@@ -112,7 +112,12 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 		}
 		defer os.Chdir("/")
 	}
-	if err := unix.Mount("overlay", fs.root, "overlay", 0, opts); err != nil {
+	err := unix.Mount("overlay", fs.root, "overlay", 0, opts)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 5.10 do not know "volatile"; overlay beats copying.
+		err = unix.Mount("overlay", fs.root, "overlay", 0, strings.Replace(opts, ",volatile", "", 1))
+	}
+	if err != nil {
 		return fmt.Errorf("mounting overlay: %w", err)
 	}
 	return nil

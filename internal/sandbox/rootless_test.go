@@ -44,7 +44,7 @@ func TestRootless(t *testing.T) {
 			if _, ok := subIDRange("/etc/subuid", u.name, uid); ok != u.subID {
 				t.Skipf("%s: /etc/subuid entry present=%v, want %v (user pre-existed with other settings)", u.name, ok, u.subID)
 			}
-			tmp, err := os.MkdirTemp("", "berth-rootless-")
+			tmp, err := os.MkdirTemp(sharedTemp(), "berth-rootless-")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,6 +66,15 @@ func TestRootless(t *testing.T) {
 			t.Logf("rootless as %s: %d tests passed", u.name, strings.Count(string(out), "--- PASS"))
 		})
 	}
+}
+
+// sharedTemp is a temp dir the unprivileged users can reach: $TMPDIR may be
+// private to root in CI, /tmp is not.
+func sharedTemp() string {
+	if fi, err := os.Stat("/tmp"); err == nil && fi.Mode()&os.ModeSticky != 0 && fi.Mode().Perm() == 0o777 {
+		return "/tmp"
+	}
+	return os.TempDir()
 }
 
 // ensureUser creates the user when missing and returns its ids.
@@ -90,7 +99,7 @@ func ensureUser(t *testing.T, useradd, name string, flags []string) (int, int) {
 // copyTestBinary puts this test binary where an unprivileged user can run it.
 func copyTestBinary(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "berth-testbin-")
+	dir, err := os.MkdirTemp(sharedTemp(), "berth-testbin-")
 	if err != nil {
 		t.Fatal(err)
 	}

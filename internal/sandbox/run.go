@@ -26,6 +26,7 @@ const envSync = "BERTH_SANDBOX_SYNC"
 const (
 	modeSupervisor = "supervisor"
 	modeInit       = "init"
+	modeExtract    = "extract"
 )
 
 // Child file descriptors (ExtraFiles start at 3).
@@ -100,9 +101,14 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	state, err := os.MkdirTemp(tmp, "berth-run-")
+	state, err := os.MkdirTemp(tmp, statePrefix)
 	if err != nil {
 		return fmt.Errorf("creating sandbox state dir: %w", err)
+	}
+	// The lock tells Sweep the dir is in use; the kernel drops it if we die.
+	if lock, err := os.Open(state); err == nil {
+		_ = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		defer lock.Close()
 	}
 	defer func() {
 		if rerr := removeAll(state); rerr != nil && err == nil {
@@ -139,11 +145,11 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	}
 	sup.SubIDs = mapper != nil
 	extra := []*os.File{specR, layerW, resW}
-	cmd, err := startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
 	if err != nil && mapper != nil {
 		// newuidmap refused (e.g. a misconfigured range): one id still works.
 		mapper, sup.SubIDs = nil, false
-		cmd, err = startChild(state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
@@ -176,6 +182,9 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	if err := enc.Encode(&sup); err != nil {
 		_ = unix.Kill(-pgid, unix.SIGKILL)
 		_ = cmd.Wait()
+		if ctx.Err() != nil {
+			return fmt.Errorf("running %s: %w", describe(spec.Args), ctx.Err())
+		}
 		return fmt.Errorf("sending spec to sandbox: %w", err)
 	}
 	specW.Close()
@@ -242,11 +251,11 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 // namespace (and user namespace when rootless) and its own process group.
 //
 // The state dir is the process's argument, so ps shows which step it serves.
-func startChild(state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
+func startChild(mode, state string, stdout, stderr io.Writer, extra []*os.File, spec io.Writer, rootless bool, mapper *idMapper) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"berth-sandbox", state},
-		Env:        []string{envMode + "=" + modeSupervisor},
+		Env:        []string{envMode + "=" + mode},
 		Stdout:     stdout,
 		Stderr:     stderr,
 		ExtraFiles: extra,
@@ -307,7 +316,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	}
 	defer r.Close()
 	defer w.Close()
-	cmd, err := startChild(state, nil, nil, []*os.File{r}, w, true, mapper)
+	cmd, err := startChild(modeSupervisor, state, nil, nil, []*os.File{r}, w, true, mapper)
 	if err != nil {
 		return
 	}
@@ -316,6 +325,50 @@ func cleanupAs(state string, mapper *idMapper) {
 	w.Close()
 	_ = cmd.Wait()
 	_ = removeAll(state)
+}
+
+// statePrefix names the per-step state dirs in TempDir.
+const statePrefix = "berth-run-"
+
+// Sweep removes the state dirs of steps whose berth process was killed
+// outright (SIGKILL, power loss) before it could clean up, in tempDir (""
+// means os.TempDir(); pass the same dir as Spec.TempDir). Dirs of steps still
+// running are locked and kept. A builder calls it once at start.
+func Sweep(ctx context.Context, tempDir string) error {
+	if tempDir == "" {
+		tempDir = os.TempDir()
+	}
+	ents, err := os.ReadDir(tempDir)
+	if err != nil {
+		return fmt.Errorf("sweeping sandbox state: %w", err)
+	}
+	var mapper *idMapper
+	if os.Geteuid() != 0 {
+		mapper = lookupIDMapper()
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), statePrefix) {
+			continue
+		}
+		p := filepath.Join(tempDir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		busy := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+		if !busy {
+			if mapper != nil {
+				cleanupAs(p, mapper)
+			} else {
+				_ = removeAll(p)
+			}
+		}
+		f.Close()
+	}
+	return nil
 }
 
 // waitGone waits briefly until the sandbox's PID 1, reparented when the

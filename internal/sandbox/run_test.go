@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 )
 
 func rootless() bool { return os.Geteuid() != 0 }
@@ -166,6 +164,7 @@ func TestRunIdentity(t *testing.T) {
 	lowers := baseLowers(t)
 	tests := []struct {
 		name, user, dir, want string
+		script                string
 		env                   []string
 		wantErr               string
 	}{
@@ -175,6 +174,7 @@ func TestRunIdentity(t *testing.T) {
 		{name: "user:group name", user: "app:extra", want: "1000 2000 / /home/app berth"},
 		{name: "env and home", user: "app", env: []string{"HOME=/h"}, want: "1000 1000 / /h berth"},
 		{name: "unknown user", user: "nobody", wantErr: "unable to find user nobody"},
+		{name: "base image ownership", user: "app", want: "1000 1000 / /home/app berth 1000 export", script: `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname) $(stat -c %u /home/app) $(cat /home/app/.profile | cut -c1-6); touch /home/app/new`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +182,11 @@ func TestRunIdentity(t *testing.T) {
 				// One mapped id: setuid to another fails, as in rootless buildah without subuids.
 				t.Skip("rootless with a single id mapping cannot switch users")
 			}
-			out, _, err := runScript(t, Spec{Lowers: lowers, User: tc.user, Dir: tc.dir, Env: tc.env}, `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname)`)
+			script := tc.script
+			if script == "" {
+				script = `echo $(id -u) $(id -g) $(pwd) $HOME $(hostname)`
+			}
+			out, _, err := runScript(t, Spec{Lowers: lowers, User: tc.user, Dir: tc.dir, Env: tc.env}, script)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(out, tc.wantErr) {
 					t.Fatalf("err = %v, output %q; want %q", err, out, tc.wantErr)
@@ -290,10 +294,7 @@ func TestRunBindFromStage(t *testing.T) {
 		{name: "app/built", typ: tar.TypeReg, mode: 0o644, body: "artifact"},
 		{name: "link", typ: tar.TypeSymlink, link: "../../../app"},
 	})
-	st, err := snapshot.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testSnapshots(t)
 	dir, err := st.Unpack(context.Background(), digestOf(stageLayer), bytes.NewReader(stageLayer))
 	if err != nil {
 		t.Fatal(err)

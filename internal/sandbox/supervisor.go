@@ -52,7 +52,7 @@ func awaitMapping() int {
 	if n, err := os.NewFile(fdSpec, "spec").Read(b[:]); n != 1 || err != nil {
 		return 125
 	}
-	err := syscall.Exec("/proc/self/exe", os.Args, []string{envMode + "=" + modeSupervisor})
+	err := syscall.Exec("/proc/self/exe", os.Args, []string{envMode + "=" + os.Getenv(envMode)})
 	fmt.Fprintf(os.Stderr, "berth: sandbox: re-executing: %v\n", err)
 	return 125
 }

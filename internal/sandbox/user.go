@@ -115,10 +115,23 @@ func parseDB(r io.Reader, fields int) [][]string {
 	return out
 }
 
-func openOrNil(p string) io.Reader {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
+// dbFile is an optional passwd or group file: a missing one reads as empty.
+type dbFile struct{ f *os.File }
+
+func openOrNil(p string) dbFile {
+	f, _ := os.Open(p)
+	return dbFile{f}
+}
+
+func (d dbFile) Read(b []byte) (int, error) {
+	if d.f == nil {
+		return 0, io.EOF
 	}
-	return f
+	return d.f.Read(b)
+}
+
+func (d dbFile) Close() {
+	if d.f != nil {
+		d.f.Close()
+	}
 }

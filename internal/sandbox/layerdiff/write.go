@@ -48,6 +48,9 @@ func writeItems(ctx context.Context, w io.Writer, root string, items []item) err
 		if err != nil {
 			return err
 		}
+		if hdr == nil {
+			continue // a socket: tar cannot hold one, and Docker drops them too
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("writing layer entry %s: %w", hdr.Name, err)
 		}
@@ -129,7 +132,7 @@ func header(root string, it item, links map[inode]string) (*tar.Header, error) {
 	case unix.S_IFIFO:
 		hdr.Typeflag = tar.TypeFifo
 	case unix.S_IFSOCK:
-		return nil, fmt.Errorf("%s is a socket, which a layer cannot hold", it.rel)
+		return nil, nil
 	}
 	if x := xattrs(full); len(x) > 0 {
 		hdr.PAXRecords = x

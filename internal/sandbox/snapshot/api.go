@@ -20,17 +20,42 @@ import (
 // goroutines and processes.
 type Store struct {
 	root string
+	opts Options
 	mu   sync.Mutex
 	busy map[string]*sync.Mutex // one in-process lock per digest, in front of the flock
+}
+
+// Options changes how a Store touches the disk; the zero value extracts and
+// removes in this process.
+type Options struct {
+	// Extract unpacks a layer tar into an empty directory; nil means
+	// Extract of this package. Rootless berth passes one that extracts as
+	// root of its user namespace, so file ownership survives.
+	Extract func(ctx context.Context, dir string, r io.Reader) error
+	// RemoveAll deletes a directory tree; nil means os.RemoveAll (after
+	// making unreadable directories readable). It must match Extract: files
+	// owned by subordinate ids can only be deleted inside the namespace.
+	RemoveAll func(ctx context.Context, path string) error
 }
 
 // New opens (creating if needed) the snapshot directory root, e.g.
 // ROOT/snapshots, and removes unpacks left over by killed processes.
 func New(root string) (*Store, error) {
+	return NewWith(root, Options{})
+}
+
+// NewWith is New with Options.
+func NewWith(root string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(root, "sha256"), 0o700); err != nil {
 		return nil, fmt.Errorf("creating snapshot directory: %w", err)
 	}
-	s := &Store{root: root, busy: map[string]*sync.Mutex{}}
+	if opts.Extract == nil {
+		opts.Extract = Extract
+	}
+	if opts.RemoveAll == nil {
+		opts.RemoveAll = func(_ context.Context, p string) error { return removeAll(p) }
+	}
+	s := &Store{root: root, opts: opts, busy: map[string]*sync.Mutex{}}
 	s.sweep()
 	return s, nil
 }
@@ -52,7 +77,7 @@ func (s *Store) sweep() {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			_ = removeAll(filepath.Join(s.root, e.Name()))
+			_ = s.opts.RemoveAll(context.Background(), filepath.Join(s.root, e.Name()))
 			_ = os.Remove(lock)
 		}
 		f.Close()
@@ -117,11 +142,11 @@ func (s *Store) Unpack(ctx context.Context, diffID v1.Hash, r io.Reader) (dir st
 	ok := false
 	defer func() {
 		if !ok {
-			_ = removeAll(tmp)
+			_ = s.opts.RemoveAll(ctx, tmp)
 		}
 	}()
 	h := sha256.New()
-	if err := Extract(ctx, tmp, io.TeeReader(r, h)); err != nil {
+	if err := s.opts.Extract(ctx, tmp, io.TeeReader(r, h)); err != nil {
 		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
 	}
 	// Drain trailing padding so the digest covers the whole stream.
@@ -178,7 +203,7 @@ func (s *Store) Remove(ctx context.Context, diffID v1.Hash) error {
 		os.Remove(gone)
 		return fmt.Errorf("removing layer %s: %w", diffID, err)
 	}
-	if err := removeAll(gone); err != nil {
+	if err := s.opts.RemoveAll(ctx, gone); err != nil {
 		return fmt.Errorf("removing layer %s: %w", diffID, err)
 	}
 	return nil

@@ -187,8 +187,8 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 		if err := unix.Mknodat(pfd, base, kind|mode, int(dev)); err != nil {
-			if !x.privileged && errors.Is(err, unix.EPERM) {
-				return nil // rootless: devices cannot be made; /dev is provided at run time
+			if errors.Is(err, unix.EPERM) {
+				return nil // rootless (even as root of a user namespace): devices cannot be made; /dev is provided at run time
 			}
 			return err
 		}
@@ -200,7 +200,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 
 func (x *extractor) meta(pfd int, name, base string, hdr *tar.Header, mode uint32) error {
 	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if x.privileged {
+		// EINVAL: an id outside a user namespace's mapping; the file stays
+		// with the caller, as in any rootless unpack.
+		if x.privileged && !errors.Is(err, unix.EINVAL) {
 			return err
 		}
 	}
@@ -209,7 +211,7 @@ func (x *extractor) meta(pfd int, name, base string, hdr *tar.Header, mode uint3
 		if !ok || strings.HasPrefix(key, "trusted.overlay.") || strings.HasPrefix(key, "user.overlay.") {
 			continue // a layer must not steer overlayfs
 		}
-		if err := unix.Lsetxattr(filepath.Join(x.root, name), key, []byte(v), 0); err != nil && x.privileged && !errors.Is(err, unix.ENOTSUP) {
+		if err := unix.Lsetxattr(filepath.Join(x.root, name), key, []byte(v), 0); err != nil && x.privileged && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("setting xattr %s: %w", key, err)
 		}
 	}
@@ -283,7 +285,8 @@ func (x *extractor) setOpaque(rel string) error {
 		return fmt.Errorf("marking %q opaque: %w", rel, err)
 	}
 	if x.privileged {
-		if err := unix.Lsetxattr(p, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+		// EPERM: root of a user namespace, which mounts with userxattr.
+		if err := unix.Lsetxattr(p, "trusted.overlay.opaque", []byte("y"), 0); err != nil && !errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("marking %q opaque: %w", rel, err)
 		}
 	}

@@ -484,8 +484,10 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		cmdStr = strings.Join(append([]string{fmt.Sprintf("|%d", len(argStrs))}, append(argStrs, args...)...), " ")
 	}
 	createdBy := "RUN " + cmdStr + " # buildkit"
+	// RUN --network wins; without it (BuildKit reports "default") the
+	// build's --network applies.
 	network := instructions.GetNetwork(c)
-	if network == "" {
+	if network == "" || network == instructions.NetworkDefault {
 		network = b.opts.Network
 	}
 	mounts := instructions.GetMounts(c)

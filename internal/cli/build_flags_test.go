@@ -314,3 +314,27 @@ func TestBuildCopyLink(t *testing.T) {
 		t.Errorf("RUN result wrong: %v", h)
 	}
 }
+
+// TestBuildArgFromEnvAndNetwork: --build-arg NAME takes the value from the
+// environment; --network none leaves RUN with loopback only.
+func TestBuildArgFromEnvAndNetwork(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nARG FROMENV\nRUN echo \"$FROMENV\" > /arg && cat /proc/net/dev > /netdev\n",
+	})
+	os.Setenv("FROMENV", "env-value")
+	defer os.Unsetenv("FROMENV")
+	fs := e.files(dir, "--build-arg", "FROMENV", "--network", "none")
+	if got := fs["arg"].PAXRecords["content"]; got != "env-value\n" {
+		t.Errorf("build arg from env: %q", got)
+	}
+	var ifaces []string
+	for _, line := range strings.Split(fs["netdev"].PAXRecords["content"], "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			ifaces = append(ifaces, strings.TrimSpace(name))
+		}
+	}
+	if len(ifaces) != 1 || ifaces[0] != "lo" {
+		t.Errorf("--network none: interfaces %v, want only lo", ifaces)
+	}
+}

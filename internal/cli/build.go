@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
@@ -192,11 +193,18 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
 		return err
 	}
+	sweepBuildTemps(tmpRoot)
 	tmp, err := os.MkdirTemp(tmpRoot, "build-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// The lock says "in use" to other builds' sweeps; a build killed with
+	// -9 leaves its directory unlocked, and the next build removes it.
+	if unlock, ok, err := fsutil.TryLock(tmp + ".lock"); err == nil && ok {
+		defer os.Remove(tmp + ".lock")
+		defer unlock()
+	}
 
 	// Secrets from the environment become files in our temp dir (0600).
 	for id, src := range secrets {
@@ -326,6 +334,34 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 
 // loadBuildInput returns the Dockerfile bytes, the context directory ("" for
 // none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
+// sweepBuildTemps removes the scratch directories of builds that died
+// (their lock is free). A directory without a lock file is only taken when
+// it is an hour old: its build may be between creating it and locking it.
+func sweepBuildTemps(root string) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "build-") {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(dir + ".lock"); err != nil {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
+				continue
+			}
+		}
+		unlock, ok, err := fsutil.TryLock(dir + ".lock")
+		if err != nil || !ok {
+			continue
+		}
+		os.RemoveAll(dir)
+		os.Remove(dir + ".lock")
+		unlock()
+	}
+}
+
 // isTerminal reports whether w is a terminal (the live view goes there).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

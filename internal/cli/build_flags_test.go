@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 func TestBuildFlags(t *testing.T) {
@@ -336,5 +338,30 @@ func TestBuildArgFromEnvAndNetwork(t *testing.T) {
 	}
 	if len(ifaces) != 1 || ifaces[0] != "lo" {
 		t.Errorf("--network none: interfaces %v, want only lo", ifaces)
+	}
+}
+
+// TestBuildSweepsDeadTemps: the scratch directory of a build killed with -9
+// (its lock free) is removed by the next build; a locked one is kept.
+func TestBuildSweepsDeadTemps(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\n"})
+	tmpRoot := filepath.Join(e.root, "build", "tmp")
+	dead := filepath.Join(tmpRoot, "build-dead")
+	write(t, filepath.Join(dead, "junk"), "x", 0o644)
+	write(t, dead+".lock", "", 0o644)
+	live := filepath.Join(tmpRoot, "build-live")
+	write(t, filepath.Join(live, "junk"), "x", 0o644)
+	unlock, ok, err := fsutil.TryLock(live + ".lock")
+	if err != nil || !ok {
+		t.Fatalf("lock: %v", err)
+	}
+	defer unlock()
+	e.mustBuild(dir)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead build's scratch dir kept: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a running build's scratch dir was removed: %v", err)
 	}
 }

@@ -57,6 +57,8 @@ type stageState struct {
 	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
 	lex       *shell.Lex // one per stage: stages run concurrently
+	extra     int        // steps added by the base image's ONBUILD triggers
+	onbuild   bool       // dispatching a trigger
 }
 
 // Build runs the build described by opts.
@@ -133,11 +135,15 @@ func (b *Builder) waitStage(ctx context.Context, i int) (*stageState, error) {
 }
 
 func (b *Builder) title(st *stageState, text string, counted bool) string {
-	if !counted || st.sp.Total == 0 {
+	total := st.sp.Total + st.extra
+	if !counted || total == 0 {
 		return text
 	}
 	st.k++
-	return b.plan.prefix(st.sp, st.k) + " " + text
+	if st.onbuild {
+		text = "ONBUILD " + text
+	}
+	return b.plan.prefixOf(st.sp, st.k, total) + " " + text
 }
 
 func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) error {
@@ -251,7 +257,8 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 	v.done()
 	triggers := st.cfg.Config.OnBuild
 	st.cfg.Config.OnBuild = nil
-	for ti, tr := range triggers {
+	var cmds []instructions.Command
+	for _, tr := range triggers {
 		res, err := parser.Parse(strings.NewReader(tr))
 		if err != nil || len(res.AST.Children) != 1 {
 			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %v", tr, sp.Base, err)
@@ -260,10 +267,18 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		if err != nil {
 			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %w", tr, sp.Base, err)
 		}
-		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
-			return nil, fmt.Errorf("ONBUILD %s: %w", tr, err)
+		cmds = append(cmds, cmd)
+		if countsAsStep(cmd) {
+			st.extra++ // BuildKit counts triggers in the stage's "[k/n]"
 		}
 	}
+	st.onbuild = true
+	for ti, cmd := range cmds {
+		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
+			return nil, fmt.Errorf("ONBUILD %s: %w", triggers[ti], err)
+		}
+	}
+	st.onbuild = false
 	return st, nil
 }
 

@@ -288,7 +288,7 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 			if e.info.IsDir() {
 				base := destRel
 				if a.parents && e.rel != "" {
-					base = join(destRel, e.rel)
+					base = join(destRel, trimPivot(s, e.rel))
 				}
 				if err := cw.mkdirs(base); err != nil {
 					return nil, err
@@ -310,7 +310,7 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 			target := destRel
 			switch {
 			case a.parents:
-				target = join(destRel, name)
+				target = join(destRel, trimPivot(s, name))
 				if err := cw.mkdirs(parentOf(target)); err != nil {
 					return nil, err
 				}
@@ -604,3 +604,17 @@ func (cw *copyWriter) addURL(ctx context.Context, src, checksum, destRel string,
 }
 
 var _ = time.Second
+
+// trimPivot applies COPY --parents' "/./" pivot: in "app/./src/*.go" the
+// path is kept from "src" on. Without a pivot the whole path is kept.
+func trimPivot(src, rel string) string {
+	i := strings.Index("/"+src, "/./")
+	if i < 0 {
+		return rel
+	}
+	prefix := strings.TrimPrefix(path.Clean("/"+src[:max(i-1, 0)]), "/")
+	if prefix == "" {
+		return rel
+	}
+	return strings.TrimPrefix(rel, prefix+"/")
+}

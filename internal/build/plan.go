@@ -235,12 +235,14 @@ func (p *Plan) String() string {
 }
 
 // prefix is BuildKit's "[stage k/n]" (without the stage in one-stage files).
-func (p *Plan) prefix(s *StagePlan, k int) string {
-	w := len(strconv.Itoa(s.Total))
+func (p *Plan) prefix(s *StagePlan, k int) string { return p.prefixOf(s, k, s.Total) }
+
+func (p *Plan) prefixOf(s *StagePlan, k, total int) string {
+	w := len(strconv.Itoa(total))
 	if p.Multi {
-		return fmt.Sprintf("[%s %*d/%d]", s.Display(), w, k, s.Total)
+		return fmt.Sprintf("[%s %*d/%d]", s.Display(), w, k, total)
 	}
-	return fmt.Sprintf("[%*d/%d]", w, k, s.Total)
+	return fmt.Sprintf("[%*d/%d]", w, k, total)
 }
 
 func countsAsStep(c instructions.Command) bool {

@@ -180,3 +180,17 @@ func TestHelpers(t *testing.T) {
 		}
 	})
 }
+
+func TestTrimPivot(t *testing.T) {
+	tests := []struct{ src, rel, want string }{
+		{"src/a/*.txt", "src/a/one.txt", "src/a/one.txt"},
+		{"src/./a/*.txt", "src/a/one.txt", "a/one.txt"},
+		{"./src/a", "src/a", "src/a"},
+		{"x/y/./z", "x/y/z", "z"},
+	}
+	for _, tc := range tests {
+		if got := trimPivot(tc.src, tc.rel); got != tc.want {
+			t.Errorf("trimPivot(%q, %q) = %q, want %q", tc.src, tc.rel, got, tc.want)
+		}
+	}
+}

@@ -391,6 +391,9 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 		}
 	} else if fi, err := os.Stat(ctxArg); err != nil || !fi.IsDir() {
 		return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+	} else if abs, err := filepath.Abs(ctxArg); err == nil {
+		// Absolute: RUN --mount=type=bind sources are host paths.
+		contextDir = abs
 	}
 	if f.file == "-" {
 		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))

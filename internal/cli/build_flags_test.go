@@ -155,6 +155,8 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x
 COPY --parents src/a/*.txt /p/
 COPY --exclude=*.log logs/ /logs/
 COPY --link src/a/one.txt /linked.txt
+COPY --parents src/./a/one.txt /pv/
+RUN --mount=type=bind,source=src,target=/mnt cat /mnt/a/one.txt > /bound
 `,
 		"trigger.txt":   "t",
 		"src/a/one.txt": "1",
@@ -170,12 +172,12 @@ COPY --link src/a/one.txt /linked.txt
 		t.Errorf("no unused build-arg warning:\n%s", se)
 	}
 	fs := e.files(child, "--secret", "id=token,src="+secret)
-	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt"} {
+	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt", "pv/a/one.txt", "bound"} {
 		if _, ok := fs[p]; !ok {
 			t.Errorf("%s missing from the image", p)
 		}
 	}
-	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log"} {
+	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log", "mnt/a/one.txt", "pv/src"} {
 		if _, ok := fs[p]; ok {
 			t.Errorf("%s must not be in the image", p)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -126,7 +127,7 @@ func (lw *layerWriter) WriteHeader(hdr *tar.Header) error {
 		// Keep extended attributes only.
 		rec := map[string]string{}
 		for k, v := range h.PAXRecords {
-			if len(k) > 17 && k[:17] == "SCHILY.xattr." {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
 				rec[k] = v
 			}
 		}

@@ -15,7 +15,7 @@ import (
 // storeBlobs adapts the real local store to BlobStore for package tests.
 type storeBlobs struct{ s *store.Store }
 
-func (b storeBlobs) HasBlob(h v1.Hash) bool                     { return b.s.HasBlob(h) }
+func (b storeBlobs) HasBlob(h v1.Hash) bool                    { return b.s.HasBlob(h) }
 func (b storeBlobs) OpenBlob(h v1.Hash) (io.ReadCloser, error) { return b.s.OpenBlob(h) }
 func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.Hash, int64, error) {
 	w, err := b.s.NewBlobWriter()

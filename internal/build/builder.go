@@ -33,12 +33,15 @@ type Builder struct {
 
 	stages []*stageRun
 
+	running sync.WaitGroup // stage goroutines
+
 	mu        sync.Mutex
 	last, cur map[string]*stepRecord
 	lastRaw   []byte
 }
 
 type stageRun struct {
+	once  sync.Once
 	done  chan struct{}
 	state *stageState
 	err   error
@@ -100,13 +103,15 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			continue
 		}
 		g.Go(func() error {
-			st, err := b.runStage(gctx, sp)
-			b.stages[i].state, b.stages[i].err = st, err
-			close(b.stages[i].done)
+			_, err := b.waitStage(gctx, i)
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// Stages started on demand (by an ONBUILD trigger's --from) are
+	// cancelled with gctx; wait for them so nothing outlives Build.
+	b.running.Wait()
+	if err != nil {
 		return nil, err
 	}
 	if err := b.ctxfs.save(); err != nil {
@@ -122,7 +127,18 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	return b.writeImage(ctx, final)
 }
 
+// waitStage starts stage i once (stages the plan did not mark are started
+// when first asked for) and waits for it.
 func (b *Builder) waitStage(ctx context.Context, i int) (*stageState, error) {
+	sr := b.stages[i]
+	sr.once.Do(func() {
+		b.running.Add(1)
+		go func() {
+			defer b.running.Done()
+			sr.state, sr.err = b.runStage(ctx, b.plan.Stages[i])
+			close(sr.done)
+		}()
+	})
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()

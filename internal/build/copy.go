@@ -89,7 +89,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	var fromLayers []Layer
 	if a.from != "" {
 		var err error
-		if fromLayers, err = b.fromLayers(ctx, a.from); err != nil {
+		if fromLayers, err = b.fromLayers(ctx, a.from, st.sp.Index); err != nil {
 			return err
 		}
 		for _, l := range fromLayers {

@@ -645,7 +645,7 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 				}
 				rm.Source = filepath.Join(b.opts.ContextDir, filepath.FromSlash(src))
 			} else {
-				layers, err := b.fromLayers(ctx, m.From)
+				layers, err := b.fromLayers(ctx, m.From, st.sp.Index)
 				if err != nil {
 					return nil, cleanup, err
 				}

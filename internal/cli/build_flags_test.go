@@ -367,3 +367,17 @@ func TestBuildSweepsDeadTemps(t *testing.T) {
 		t.Errorf("a running build's scratch dir was removed: %v", err)
 	}
 }
+
+// TestBuildOnbuildFromStage: an ONBUILD trigger's COPY --from names a stage
+// the plan did not know was needed; it is built on demand.
+func TestBuildOnbuildFromStage(t *testing.T) {
+	e := newBuildEnv(t)
+	e.mustBuild(ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nONBUILD COPY --from=helper /made /made\n"}), "-t", "trig:1")
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS helper\nRUN echo helped > /made\nFROM trig:1\n"})
+	// A hang here (a stage waited for but never started) ends in go
+	// test's timeout.
+	fs := e.files(dir)
+	if h := fs["made"]; h == nil || h.PAXRecords["content"] != "helped\n" {
+		t.Fatalf("trigger's COPY --from result: %+v", h)
+	}
+}

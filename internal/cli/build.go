@@ -25,6 +25,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type buildFlags struct {
@@ -260,7 +261,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	case f.quiet || f.progress == "quiet":
 		progressOut = &quietBuf
 	case f.progress == "tty" || (f.progress == "auto" && isTerminal(a.stderr)):
-		lv := newLiveView(a.stderr)
+		lv := newLiveView(a.stderr, termWidth(a.stderr))
 		defer lv.Close()
 		progressOut = lv
 	case f.progress == "plain", f.progress == "auto":
@@ -360,6 +361,19 @@ func sweepBuildTemps(root string) {
 		os.Remove(dir + ".lock")
 		unlock()
 	}
+}
+
+// termWidth is the terminal's width in columns, 0 when unknown.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }
 
 // isTerminal reports whether w is a terminal (the live view goes there).

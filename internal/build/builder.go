@@ -33,7 +33,8 @@ type Builder struct {
 
 	stages []*stageRun
 
-	running sync.WaitGroup // stage goroutines
+	running  sync.WaitGroup // stage goroutines
+	runSlots chan struct{}  // bounds concurrent RUN steps
 
 	mu        sync.Mutex
 	last, cur map[string]*stepRecord
@@ -85,6 +86,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		ctxfs: newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
 		prog:  newProgress(opts.Progress),
 		now:   time.Now().UTC().Truncate(time.Second),
+
+		runSlots: make(chan struct{}, runtime.NumCPU()),
 	}
 	if opts.Epoch != nil {
 		b.now = opts.Epoch.UTC()

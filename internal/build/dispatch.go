@@ -526,6 +526,13 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 			Layers: layers, Args: args, Env: st.runEnv(b.opts.BuildArgs), Dir: st.cfg.Config.WorkingDir,
 			User: st.cfg.Config.User, Network: network, Mounts: rms, Output: v,
 		}
+		// Stages run concurrently, but at most one RUN per CPU at a time.
+		select {
+		case b.runSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-b.runSlots }()
 		return b.execRun(ctx, st, req)
 	})
 }

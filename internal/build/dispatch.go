@@ -459,9 +459,9 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 	if c.PrependShell {
 		if f := shebangHeredoc(c); f != nil {
 			// "RUN <<EOF" whose text starts with "#!": BuildKit runs it as
-			// an executable file at /dev/pipes/<name>.
+			// an executable file at /dev/pipes/<name>, through the shell.
 			script = f
-			args = []string{"/dev/pipes/" + f.Name}
+			args = append(st.shell(), "/dev/pipes/"+f.Name)
 		} else {
 			args = append(st.shell(), runScript(c))
 		}
@@ -516,7 +516,7 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 			if err := os.Chmod(f.Name(), 0o755); err != nil {
 				return nil, err
 			}
-			rms = append(rms, RunMount{Type: "bind", Source: f.Name(), Target: args[0], ReadOnly: true})
+			rms = append(rms, RunMount{Type: "bind", Source: f.Name(), Target: "/dev/pipes/" + script.Name, ReadOnly: true})
 		}
 		var layers = make([]v1Layer, 0, len(st.layers))
 		for _, l := range st.layers {
@@ -555,14 +555,27 @@ func flagsText(c *instructions.RunCommand) string {
 // shebangHeredoc returns the heredoc of "RUN <<EOF" when it is the whole
 // command and starts with "#!".
 func shebangHeredoc(c *instructions.RunCommand) *instructions.ShellInlineFile {
-	if len(c.Files) != 1 || !strings.HasPrefix(c.Files[0].Data, "#!") {
+	if len(c.Files) != 1 {
 		return nil
 	}
 	h, err := parser.ParseHeredoc(strings.Join(c.CmdLine, " "))
 	if err != nil || h == nil || h.Name != c.Files[0].Name {
 		return nil
 	}
-	return &c.Files[0]
+	f := c.Files[0]
+	f.Data = heredocData(f)
+	if !strings.HasPrefix(f.Data, "#!") {
+		return nil
+	}
+	return &f
+}
+
+// heredocData is a heredoc's text, leading tabs removed for "<<-".
+func heredocData(f instructions.ShellInlineFile) string {
+	if f.Chomp {
+		return parser.ChompHeredocContent(f.Data)
+	}
+	return f.Data
 }
 
 // runScript is the shell script of a shell-form RUN, heredocs included.
@@ -574,19 +587,14 @@ func runScript(c *instructions.RunCommand) string {
 	if len(c.Files) == 1 {
 		if h, err := parser.ParseHeredoc(cmd); err == nil && h != nil && h.Name == c.Files[0].Name {
 			// "RUN <<EOF ... EOF": the heredoc is the script.
-			return c.Files[0].Data
+			return heredocData(c.Files[0])
 		}
 	}
-	// Hand the heredocs to the shell as written.
+	// Hand the heredocs to the shell as written (as BuildKit rebuilds them).
 	var sb strings.Builder
 	sb.WriteString(cmd)
-	sb.WriteString("\n")
 	for _, f := range c.Files {
-		sb.WriteString(f.Data)
-		if !strings.HasSuffix(f.Data, "\n") {
-			sb.WriteString("\n")
-		}
-		sb.WriteString(f.Name + "\n")
+		sb.WriteString("\n" + f.Data + f.Name)
 	}
 	return sb.String()
 }

@@ -61,6 +61,21 @@ hyperfine -w 1 -r "$RUNS_FILES" --style basic --export-json "$W/files.json" \
 	-n "buildah bud --isolation chroot RUN files" "buildah $B bud --isolation chroot --layers=false -q -t bench-files -f $W/ctx/Dockerfile.files $W/ctx"
 ls -l "$W/layer.tar" >&2
 
+# Interleaved pairs: on a shared machine the load drifts during hyperfine's
+# back-to-back batches; alternating the two commands compares like with like.
+echo "## interleaved pairs, RUN files (ms)"
+ms() { echo $(($(date +%s%N) / 1000000)); }
+i=0
+while [ $i -lt "$RUNS_FILES" ]; do
+	i=$((i + 1))
+	s=$(ms)
+	"$BERTH" sandbox-exec --lower "$LOWER" --layer "$W/layer.tar" -- /bin/sh -c "$FILES"
+	m=$(ms)
+	buildah $B bud --isolation chroot --layers=false -q -t bench-files -f "$W/ctx/Dockerfile.files" "$W/ctx" >/dev/null
+	e=$(ms)
+	echo "pair $i: berth $((m - s))  buildah bud $((e - m))"
+done
+
 # Medians side by side (hyperfine prints means; the machine is shared).
 echo "## medians"
 for f in "$W/true.json" "$W/files.json"; do

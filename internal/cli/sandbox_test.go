@@ -208,3 +208,85 @@ func mountsUnder(t *testing.T, dir string) int {
 	}
 	return strings.Count(string(b), dir)
 }
+
+// TestSandboxExecRootless runs the built berth binary as an unprivileged
+// user (created here, with subordinate ids) — the rootless path through the
+// re-exec hook in main: user namespace, newuidmap, overlay with userxattr.
+func TestSandboxExecRootless(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create the unprivileged user")
+	}
+	useradd := testenv.Peer(t, "useradd")
+	testenv.Peer(t, "newuidmap")
+	berth := testenv.Berth(t)
+	const name = "berth-cli-rootless"
+	if _, err := exec.Command("id", name).Output(); err != nil {
+		if out, err := exec.Command(useradd, "-M", "-s", "/bin/false", "-K", "SUB_UID_COUNT=65536", "-K", "SUB_GID_COUNT=65536", name).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v\n%s", err, out)
+		}
+	}
+	var uid, gid int
+	if out, err := exec.Command("id", "-u", name).Output(); err == nil {
+		fmt.Sscan(string(out), &uid)
+	}
+	if out, err := exec.Command("id", "-g", name).Output(); err == nil {
+		fmt.Sscan(string(out), &gid)
+	}
+	if uid == 0 {
+		t.Fatal("could not resolve the test user")
+	}
+	dir, err := os.MkdirTemp("/tmp", "berth-cli-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "berth")
+	data, err := os.ReadFile(berth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base.tar")
+	writeBusyboxTar(t, testenv.BusyboxStatic(t), base)
+	os.Chmod(base, 0o644)
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o700)
+	os.Chown(work, uid, gid)
+	layer := filepath.Join(work, "layer.tar")
+	cmd := exec.Command(bin, "sandbox-exec", "--base", base, "--layer", layer, "--", "/bin/sh", "-c", "echo hi > /f; mkdir /o; echo x > /o/x; chown -R 1000:1000 /o")
+	cmd.Env = []string{"TMPDIR=" + work, "HOME=" + work, "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rootless berth sandbox-exec: %v\n%s", err, out)
+	}
+	f, err := os.Open(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]int{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h.Uid
+	}
+	want := map[string]int{"f": 0, "o/": 1000, "o/x": 1000}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("layer owners %v, want %v (as the image sees them)", got, want)
+	}
+	ents, _ := os.ReadDir(work)
+	for _, e := range ents {
+		if e.Name() != "layer.tar" {
+			t.Errorf("left in TMPDIR: %s", e.Name())
+		}
+	}
+}

@@ -34,9 +34,12 @@ func TestRootless(t *testing.T) {
 		name  string
 		flags []string
 		subID bool
+		tests string
 	}{
-		{"berth-sbx-sub", []string{"-K", "SUB_UID_COUNT=65536", "-K", "SUB_GID_COUNT=65536"}, true},
-		{"berth-sbx-one", []string{"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"}, false},
+		{"berth-sbx-sub", []string{"-K", "SUB_UID_COUNT=65536", "-K", "SUB_GID_COUNT=65536"}, true, rootlessTests},
+		// The single mapping differs only in how the namespace is made:
+		// a smaller set keeps the suite fast.
+		{"berth-sbx-one", []string{"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"}, false, "^(TestRunChanges|TestRunExitStatus|TestRunMounts|TestEscape|TestLeaks)$"},
 	}
 	for _, u := range users {
 		t.Run(u.name, func(t *testing.T) {
@@ -52,7 +55,7 @@ func TestRootless(t *testing.T) {
 			if err := os.Chown(tmp, uid, gid); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(bin, "-test.run", rootlessTests, "-test.count=1", "-test.v")
+			cmd := exec.Command(bin, "-test.run", u.tests, "-test.count=1", "-test.v")
 			cmd.Dir = tmp
 			cmd.Env = []string{"TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "BERTH_REQUIRE_PEERS=" + os.Getenv("BERTH_REQUIRE_PEERS")}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}

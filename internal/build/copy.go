@@ -254,7 +254,7 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 		//lint:ignore ST1005 Docker's exact wording
 		return nil, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
 	}
-	destRel := strings.TrimPrefix(path.Clean(dest), "/")
+	destRel := tree.resolve(dest)
 	parentOf := func(p string) string {
 		d := path.Dir(p)
 		if d == "." {

@@ -314,7 +314,7 @@ func (b *Builder) workdir(ctx context.Context, st *stageState, id string, c *ins
 		if err != nil {
 			return nil, err
 		}
-		if err := b.mkdirAll(lw, tree, strings.TrimPrefix(wd, "/"), uid, gid, true); err != nil {
+		if err := b.mkdirAll(lw, tree, tree.resolve(wd), uid, gid, true); err != nil {
 			lw.Abort(err)
 			return nil, err
 		}

@@ -136,14 +136,59 @@ func (t *fsTree) removeBelow(dir string) {
 	}
 }
 
-func (t *fsTree) isDir(p string) bool {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+// resolve follows symlinks in p inside the image, as a path lookup would
+// (/bin → usr/bin on merged-/usr images), so a COPY or WORKDIR writes
+// through them instead of replacing them with a directory. The last
+// component is followed only when it leads to a directory.
+func (t *fsTree) resolve(p string) string { return t.resolveN(p, 0) }
+
+func (t *fsTree) resolveN(p string, depth int) string {
+	parts := splitPath(p)
+	if depth > 40 {
+		return strings.Join(parts, "/")
+	}
+	out := ""
+	for i, hops := 0, 0; i < len(parts); i++ {
+		cand := strings.TrimPrefix(out+"/"+parts[i], "/")
+		h, ok := t.m[cand]
+		if ok && h.Typeflag == tar.TypeSymlink && hops < 40 {
+			base := out
+			if path.IsAbs(h.Linkname) {
+				base = ""
+			}
+			next := strings.TrimPrefix(path.Clean("/"+base+"/"+h.Linkname), "/")
+			if i == len(parts)-1 && !t.isDirNoFollow(t.resolveN(next, depth+1)) {
+				return cand // a link to a file (or nothing): the link itself
+			}
+			parts = append(splitPath(next), parts[i+1:]...)
+			out, i = "", -1
+			hops++
+			continue
+		}
+		out = cand
+	}
+	return out
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, c := range strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/") {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (t *fsTree) isDirNoFollow(p string) bool {
 	if p == "" {
 		return true
 	}
 	h, ok := t.m[p]
 	return ok && h.Typeflag == tar.TypeDir
 }
+
+func (t *fsTree) isDir(p string) bool { return t.isDirNoFollow(t.resolve(p)) }
 
 // extractLayers unpacks layers (bottom first) into dir, applying whiteouts,
 // for COPY --from. Every entry is checked before it touches the disk: no

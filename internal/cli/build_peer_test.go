@@ -50,6 +50,9 @@ ADD archive.tar.gz /opt/
 COPY static /static
 COPY src/link.go /links/
 RUN mkdir -p /var/empty && touch /var/empty/.keep && rm -rf /etc/group
+COPY notes.txt /lib/
+WORKDIR /lib/app
+COPY notes.txt sub/
 USER 1000
 COPY --chown=1000:1000 src/sub/ /home/u/
 `,

@@ -29,12 +29,16 @@ func newBuildEnv(t *testing.T) *buildEnv {
 	bb := testenv.BusyboxStatic(t)
 	e := &buildEnv{t: t, bin: testenv.Berth(t), root: t.TempDir()}
 	rootfs := t.TempDir()
-	for _, d := range []string{"bin", "etc", "tmp"} {
+	for _, d := range []string{"bin", "etc", "tmp", "usr/lib"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	// A merged-/usr style link: COPY and WORKDIR must write through it.
+	if err := os.Symlink("usr/lib", filepath.Join(rootfs, "lib")); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(bb)

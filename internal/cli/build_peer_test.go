@@ -38,6 +38,7 @@ WORKDIR /app
 COPY package.json ./
 RUN mkdir -p node_modules/x && echo m > node_modules/x/index.js
 COPY . .
+RUN mkdir -p /lib/deep && echo d > /lib/deep/d.txt
 RUN mkdir -p /out/bin && cp src/main.go /out/bin/server && chmod 755 /out/bin/server && ln -s server /out/bin/alias && ln /out/bin/server /out/bin/hard
 
 FROM busybox
@@ -51,6 +52,8 @@ COPY static /static
 COPY src/link.go /links/
 RUN mkdir -p /var/empty && touch /var/empty/.keep && rm -rf /etc/group
 COPY notes.txt /lib/
+COPY --from=build /lib /fromlib
+COPY --from=build /lib/deep/d.txt /fromlibfile
 WORKDIR /lib/app
 COPY notes.txt sub/
 USER 1000

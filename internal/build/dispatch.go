@@ -660,19 +660,16 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 				}
 				rm.Source = filepath.Join(b.opts.ContextDir, filepath.FromSlash(src))
 			} else {
+				// The executor mounts the stage's layers read-only (unpacked
+				// once per layer and shared) and binds src from inside them.
 				layers, err := b.fromLayers(ctx, m.From, st.sp.Index)
 				if err != nil {
 					return nil, cleanup, err
 				}
-				dir, err := os.MkdirTemp(b.tempDir(), "bind-")
-				if err != nil {
-					return nil, cleanup, err
+				for _, l := range layers {
+					rm.Layers = append(rm.Layers, b.v1Layer(l))
 				}
-				tmps = append(tmps, dir)
-				if _, err := b.extractLayers(ctx, layers, dir); err != nil {
-					return nil, cleanup, err
-				}
-				rm.Source = filepath.Join(dir, filepath.FromSlash(src))
+				rm.Source = "/" + src
 			}
 			if !m.ReadOnly {
 				// Writes to a bind mount are discarded; we mount read-write only

@@ -268,7 +268,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	default:
 		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
 	}
-	snaps, err := snapshot.New(filepath.Join(st.Root(), "snapshots"))
+	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
 	if err != nil {
 		return err
 	}
@@ -589,38 +589,54 @@ type sandboxExec struct {
 	tmp   string
 }
 
-func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writer) error {
-	var lowers []string
-	for _, l := range req.Layers {
+// unpack returns the snapshot directories of layers (unpacked once per
+// layer, shared by every build).
+func (e sandboxExec) unpack(ctx context.Context, layers []v1.Layer) ([]string, error) {
+	var dirs []string
+	for _, l := range layers {
 		id, err := l.DiffID()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		dir, ok := e.snaps.Lookup(id)
 		if !ok {
 			rc, err := l.Uncompressed()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			dir, err = e.snaps.Unpack(ctx, id, rc)
 			rc.Close()
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		lowers = append(lowers, dir)
+		dirs = append(dirs, dir)
+	}
+	return dirs, nil
+}
+
+func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writer) error {
+	lowers, err := e.unpack(ctx, req.Layers)
+	if err != nil {
+		return err
 	}
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
 		Network: req.Network, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
 	}
 	for _, m := range req.Mounts {
-		spec.Mounts = append(spec.Mounts, sandbox.Mount{
+		sm := sandbox.Mount{
 			Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
 			Mode: os.FileMode(m.Mode), UID: m.UID, GID: m.GID, Sharing: m.Sharing,
-		})
+		}
+		if len(m.Layers) > 0 {
+			if sm.Lowers, err = e.unpack(ctx, m.Layers); err != nil {
+				return err
+			}
+		}
+		spec.Mounts = append(spec.Mounts, sm)
 	}
-	err := sandbox.Run(ctx, spec, diff)
+	err = sandbox.Run(ctx, spec, diff)
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
 		return &build.ExitError{Code: ee.Code}

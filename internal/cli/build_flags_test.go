@@ -381,3 +381,27 @@ func TestBuildOnbuildFromStage(t *testing.T) {
 		t.Fatalf("trigger's COPY --from result: %+v", h)
 	}
 }
+
+// TestBuildBindFromStage: RUN --mount=type=bind,from=<stage> sees that
+// stage's files (read-only) and nothing of them lands in the layer.
+func TestBuildBindFromStage(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": `FROM busybox AS tools
+RUN mkdir -p /opt/tool && echo v1 > /opt/tool/version
+FROM busybox
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/tool cat /mnt/tool/version > /seen
+RUN --mount=type=bind,from=tools,target=/t cat /t/opt/tool/version > /seen-root
+`})
+	fs := e.files(dir)
+	if got := fs["seen"].PAXRecords["content"]; got != "v1\n" {
+		t.Errorf("bind from stage (source): %q", got)
+	}
+	if got := fs["seen-root"].PAXRecords["content"]; got != "v1\n" {
+		t.Errorf("bind from stage (root): %q", got)
+	}
+	for _, p := range []string{"mnt/tool/version", "t/opt/tool/version", "opt/tool/version"} {
+		if _, ok := fs[p]; ok {
+			t.Errorf("%s leaked into the image", p)
+		}
+	}
+}

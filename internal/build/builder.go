@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/ref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -32,11 +33,16 @@ type Builder struct {
 
 	stages []*stageRun
 
+	running  sync.WaitGroup // stage goroutines
+	runSlots chan struct{}  // bounds concurrent RUN steps
+
 	mu        sync.Mutex
 	last, cur map[string]*stepRecord
+	lastRaw   []byte
 }
 
 type stageRun struct {
+	once  sync.Once
 	done  chan struct{}
 	state *stageState
 	err   error
@@ -54,6 +60,9 @@ type stageState struct {
 	k         int       // step counter for "[k/n]"
 	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
+	lex       *shell.Lex // one per stage: stages run concurrently
+	extra     int        // steps added by the base image's ONBUILD triggers
+	onbuild   bool       // dispatching a trigger
 }
 
 // Build runs the build described by opts.
@@ -77,9 +86,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		ctxfs: newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
 		prog:  newProgress(opts.Progress),
 		now:   time.Now().UTC().Truncate(time.Second),
+
+		runSlots: make(chan struct{}, runtime.NumCPU()),
 	}
 	if opts.Epoch != nil {
 		b.now = opts.Epoch.UTC()
+	}
+	for _, w := range opts.File.Warnings {
+		fmt.Fprintf(b.prog.w, "[WARNING]: %s\n", w)
 	}
 	b.loadLast()
 	b.stages = make([]*stageRun, len(plan.Stages))
@@ -92,13 +106,15 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			continue
 		}
 		g.Go(func() error {
-			st, err := b.runStage(gctx, sp)
-			b.stages[i].state, b.stages[i].err = st, err
-			close(b.stages[i].done)
+			_, err := b.waitStage(gctx, i)
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// Stages started on demand (by an ONBUILD trigger's --from) are
+	// cancelled with gctx; wait for them so nothing outlives Build.
+	b.running.Wait()
+	if err != nil {
 		return nil, err
 	}
 	if err := b.ctxfs.save(); err != nil {
@@ -114,7 +130,18 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	return b.writeImage(ctx, final)
 }
 
+// waitStage starts stage i once (stages the plan did not mark are started
+// when first asked for) and waits for it.
 func (b *Builder) waitStage(ctx context.Context, i int) (*stageState, error) {
+	sr := b.stages[i]
+	sr.once.Do(func() {
+		b.running.Add(1)
+		go func() {
+			defer b.running.Done()
+			sr.state, sr.err = b.runStage(ctx, b.plan.Stages[i])
+			close(sr.done)
+		}()
+	})
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -127,11 +154,15 @@ func (b *Builder) waitStage(ctx context.Context, i int) (*stageState, error) {
 }
 
 func (b *Builder) title(st *stageState, text string, counted bool) string {
-	if !counted || st.sp.Total == 0 {
+	total := st.sp.Total + st.extra
+	if !counted || total == 0 {
 		return text
 	}
 	st.k++
-	return b.plan.prefix(st.sp, st.k) + " " + text
+	if st.onbuild {
+		text = "ONBUILD " + text
+	}
+	return b.plan.prefixOf(st.sp, st.k, total) + " " + text
 }
 
 func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) error {
@@ -143,7 +174,7 @@ func (b *Builder) errAt(c interface{ Location() []parser.Range }, err error) err
 	if cmd, ok := c.(instructions.Command); ok {
 		msg = stepText(cmd) + ": " + msg
 	}
-	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg}
+	return &dockerfile.Error{File: b.opts.File.Name, Line: dockerfile.StartLine(c), Msg: msg, Err: err}
 }
 
 func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, error) {
@@ -162,7 +193,7 @@ func (b *Builder) runStage(ctx context.Context, sp *StagePlan) (*stageState, err
 // from starts a stage: from scratch, an earlier stage, or an image, then
 // runs the base image's ONBUILD triggers.
 func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) {
-	st := &stageState{sp: sp}
+	st := &stageState{sp: sp, lex: b.opts.File.NewLex()}
 	id := sp.Display() + "/from"
 	switch {
 	case sp.BaseStage >= 0:
@@ -192,16 +223,21 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		}
 		platform = *p
 	}
-	v := b.prog.vertex(b.title(st, "FROM "+sp.Base, true))
+	title := b.title(st, "FROM "+fullName(sp.Base), true)
 	img, err := b.opts.Source.Image(ctx, sp.Base, platform, b.opts.Pull)
 	if err != nil {
-		v.fail(err)
+		b.prog.vertex(title).fail(err)
 		return nil, err
 	}
 	mdig, err := img.Digest()
 	if err != nil {
 		return nil, err
 	}
+	// As BuildKit: the full name, pinned to the digest it resolved to.
+	if !strings.Contains(title, "@") {
+		title += "@" + mdig.String()
+	}
+	v := b.prog.vertex(title)
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", sp.Base, err)
@@ -240,7 +276,8 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 	v.done()
 	triggers := st.cfg.Config.OnBuild
 	st.cfg.Config.OnBuild = nil
-	for ti, tr := range triggers {
+	var cmds []instructions.Command
+	for _, tr := range triggers {
 		res, err := parser.Parse(strings.NewReader(tr))
 		if err != nil || len(res.AST.Children) != 1 {
 			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %v", tr, sp.Base, err)
@@ -249,10 +286,18 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		if err != nil {
 			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %w", tr, sp.Base, err)
 		}
-		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
-			return nil, fmt.Errorf("ONBUILD %s: %w", tr, err)
+		cmds = append(cmds, cmd)
+		if countsAsStep(cmd) {
+			st.extra++ // BuildKit counts triggers in the stage's "[k/n]"
 		}
 	}
+	st.onbuild = true
+	for ti, cmd := range cmds {
+		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
+			return nil, fmt.Errorf("ONBUILD %s: %w", triggers[ti], err)
+		}
+	}
+	st.onbuild = false
 	return st, nil
 }
 
@@ -402,4 +447,13 @@ func unusedArgs(f *dockerfile.File, given map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fullName is Docker's full form of an image name (docker.io/library/…).
+func fullName(s string) string {
+	r, err := ref.Parse(s)
+	if err != nil {
+		return s
+	}
+	return ref.FullName(r)
 }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -81,6 +82,7 @@ func (b *Builder) loadLast() {
 	}
 	if data, err := os.ReadFile(b.lastPath()); err == nil {
 		_ = json.Unmarshal(data, &b.last) // a damaged record only loses explanations
+		b.lastRaw = data
 	}
 }
 
@@ -99,6 +101,9 @@ func (b *Builder) saveLast() error {
 	b.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if bytes.Equal(data, b.lastRaw) {
+		return nil // a no-change rebuild writes nothing
 	}
 	return writeFileAtomic(b.lastPath(), data)
 }

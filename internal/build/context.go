@@ -218,6 +218,11 @@ func (c *contextFS) match(src string) ([]*ctxEntry, error) {
 	if !hasMeta(clean) {
 		e, ok := c.entries[clean]
 		if !ok {
+			// A parent may be a symlink (COPY --from=build /lib/x with
+			// /lib → usr/lib): follow it inside the source.
+			e, ok = c.entries[c.resolveParents(clean)]
+		}
+		if !ok {
 			return nil, fmt.Errorf("%q: not found", "/"+clean)
 		}
 		return []*ctxEntry{e}, nil
@@ -278,4 +283,52 @@ func writeFileAtomic(p string, data []byte) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(p, data, 0o644)
+}
+
+// follow resolves a symlink named as a COPY source to what it points at
+// inside the context, as Docker does for sources (not for entries found
+// inside a copied directory). It returns e itself when e is not a link or
+// the link leaves the context or dangles.
+func (c *contextFS) follow(e *ctxEntry) *ctxEntry {
+	cur := e
+	for i := 0; i < 16 && cur.info.Mode()&fs.ModeSymlink != 0; i++ {
+		target := cur.link
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(cur.rel), target)
+		}
+		target = strings.TrimPrefix(path.Clean("/"+target), "/")
+		next, ok := c.entries[target]
+		if !ok {
+			return e
+		}
+		cur = next
+	}
+	return cur
+}
+
+// resolveParents follows symlinked directories among p's parents, inside
+// the source (never outside it).
+func (c *contextFS) resolveParents(p string) string {
+	parts := strings.Split(p, "/")
+	out := ""
+	for i, hops := 0, 0; i < len(parts)-1; i++ {
+		cand := strings.TrimPrefix(out+"/"+parts[i], "/")
+		if e, ok := c.entries[cand]; ok && e.info.Mode()&fs.ModeSymlink != 0 && hops < 40 {
+			base := out
+			if path.IsAbs(e.link) {
+				base = ""
+			}
+			next := strings.TrimPrefix(path.Clean("/"+base+"/"+e.link), "/")
+			var rest []string
+			if next != "" {
+				rest = strings.Split(next, "/")
+			}
+			parts = append(rest, parts[i+1:]...)
+			out, i = "", -1
+			hops++
+			continue
+		}
+		out = cand
+	}
+	return strings.TrimPrefix(out+"/"+parts[len(parts)-1], "/")
 }

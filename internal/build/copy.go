@@ -46,8 +46,9 @@ type copyArgs struct {
 // copySource is where COPY reads files: the context, or a stage/image
 // extracted to a directory (with the owners its tar entries had).
 type copySource struct {
-	fs     *contextFS
-	owners map[string][2]int
+	fs       *contextFS
+	owners   map[string][2]int
+	fromTree bool // fs is a layer tree: regular files are deferred
 }
 
 func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a copyArgs) error {
@@ -88,7 +89,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	var fromLayers []Layer
 	if a.from != "" {
 		var err error
-		if fromLayers, err = b.fromLayers(ctx, a.from); err != nil {
+		if fromLayers, err = b.fromLayers(ctx, a.from, st.sp.Index); err != nil {
 			return err
 		}
 		for _, l := range fromLayers {
@@ -107,6 +108,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 				return err
 			}
 			for _, e := range ents {
+				e = b.ctxfs.follow(e)
 				for _, f := range append([]*ctxEntry{e}, b.ctxfs.under(e.rel)...) {
 					if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
 						continue
@@ -135,28 +137,46 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	}
 	keyParts = append(keyParts, a.src, st.cfg.Config.WorkingDir)
 
-	return b.layerStep(ctx, st, id, text, createdBy+" # buildkit", rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
+	return b.layerStepLinked(ctx, st, id, text, createdBy+" # buildkit", rec, keyParts, a.link, func(ctx context.Context, v *vertex) (*Layer, error) {
 		tree, err := b.stageTree(ctx, st)
 		if err != nil {
 			return nil, err
 		}
+		if a.link {
+			// A linked layer is made as if onto an empty filesystem: new
+			// parent directories, nothing of the base in it. (Owner names
+			// still resolve against the stage's passwd and group.)
+			tree = &fsTree{m: map[string]*tar.Header{}, from: map[string]int{}, passwd: tree.passwd, group: tree.group}
+		}
+		var srcTree *fsTree
 		if fromLayers != nil {
-			dir, err := os.MkdirTemp(b.tempDir(), "from-")
-			if err != nil {
+			if srcTree, err = b.treeOf(ctx, fromLayers); err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(dir)
-			owners, err := b.extractLayers(ctx, fromLayers, dir)
-			if err != nil {
-				return nil, err
+			var ok bool
+			if src, ok = treeSource(srcTree); !ok {
+				// Hard links need their targets on disk: unpack.
+				dir, err := os.MkdirTemp(b.tempDir(), "from-")
+				if err != nil {
+					return nil, err
+				}
+				defer os.RemoveAll(dir)
+				owners, err := b.extractLayers(ctx, fromLayers, dir)
+				if err != nil {
+					return nil, err
+				}
+				src = copySource{fs: newContextFS(dir, nil, ""), owners: owners}
 			}
-			src = copySource{fs: newContextFS(dir, nil, ""), owners: owners}
 		}
 		lw, err := b.newLayerWriter(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls); err != nil {
+		deferred, err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls)
+		if err == nil {
+			err = b.streamDeferred(ctx, lw, srcTree, fromLayers, deferred)
+		}
+		if err != nil {
 			lw.Abort(err)
 			return nil, err
 		}
@@ -183,29 +203,38 @@ func isURL(s string) bool {
 }
 
 type copyWriter struct {
-	b       *Builder
-	lw      *layerWriter
-	tree    *fsTree
-	written map[string]bool
-	uid     int
-	gid     int
-	chown   bool
-	chmod   *fs.FileMode
+	deferred []deferredFile
+	b        *Builder
+	lw       *layerWriter
+	tree     *fsTree
+	written  map[string]bool
+	uid      int
+	gid      int
+	chown    bool
+	chmod    *fs.FileMode
 }
 
-func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) error {
+func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) ([]deferredFile, error) {
+	cw, err := b.writeCopyEntries(ctx, lw, tree, st, a, src, excl, urls)
+	if err != nil {
+		return nil, err
+	}
+	return cw.deferred, nil
+}
+
+func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) (*copyWriter, error) {
 	cw := &copyWriter{b: b, lw: lw, tree: tree, written: map[string]bool{}}
 	if a.chown != "" {
 		uid, gid, err := resolveOwner(tree, a.chown)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cw.uid, cw.gid, cw.chown = uid, gid, true
 	}
 	if a.chmod != "" {
 		m, err := strconv.ParseUint(a.chmod, 8, 32)
 		if err != nil || m > 0o7777 {
-			return fmt.Errorf("invalid chmod parameter: %s", a.chmod)
+			return nil, fmt.Errorf("invalid chmod parameter: %s", a.chmod)
 		}
 		fm := fs.FileMode(m)
 		cw.chmod = &fm
@@ -223,9 +252,9 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 	}
 	if nsrc > 1 && !strings.HasSuffix(a.sd.DestPath, "/") && !tree.isDir(dest) {
 		//lint:ignore ST1005 Docker's exact wording
-		return fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
+		return nil, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /", map[bool]string{true: "ADD", false: "COPY"}[a.add])
 	}
-	destRel := strings.TrimPrefix(path.Clean(dest), "/")
+	destRel := tree.resolve(dest)
 	parentOf := func(p string) string {
 		d := path.Dir(p)
 		if d == "." {
@@ -235,32 +264,34 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 	}
 	if destIsDir {
 		if err := cw.mkdirs(destRel); err != nil {
-			return err
+			return nil, err
 		}
 	} else if err := cw.mkdirs(parentOf(destRel)); err != nil {
-		return err
+		return nil, err
 	}
 	join := func(elem ...string) string { return strings.TrimPrefix(path.Join(elem...), "/") }
 
 	for _, s := range a.sd.SourcePaths {
 		if a.add && isURL(s) {
 			if err := cw.addURL(ctx, s, a.checksum, destRel, destIsDir); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		ents, err := src.fs.match(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range ents {
+			name := e.rel
+			e = src.fs.follow(e)
 			if e.info.IsDir() {
 				base := destRel
 				if a.parents && e.rel != "" {
-					base = join(destRel, e.rel)
+					base = join(destRel, trimPivot(s, e.rel))
 				}
 				if err := cw.mkdirs(base); err != nil {
-					return err
+					return nil, err
 				}
 				for _, f := range src.fs.under(e.rel) {
 					r := relTo(e.rel, f.rel)
@@ -268,34 +299,34 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 						continue
 					}
 					if err := cw.entry(src, f, join(base, r)); err != nil {
-						return err
+						return nil, err
 					}
 				}
 				continue
 			}
-			if excl != nil && excl.Excluded(path.Base(e.rel)) {
+			if excl != nil && excl.Excluded(path.Base(name)) {
 				continue
 			}
 			target := destRel
 			switch {
 			case a.parents:
-				target = join(destRel, e.rel)
+				target = join(destRel, trimPivot(s, name))
 				if err := cw.mkdirs(parentOf(target)); err != nil {
-					return err
+					return nil, err
 				}
 			case destIsDir:
-				target = join(destRel, path.Base(e.rel))
+				target = join(destRel, path.Base(name))
 			}
 			if a.add && e.info.Mode().IsRegular() && (a.unpack == nil || *a.unpack) {
 				if ok, err := cw.maybeUntar(ctx, src.fs.abs(e.rel), destRel); err != nil || ok {
 					if err != nil {
-						return err
+						return nil, err
 					}
 					continue
 				}
 			}
 			if err := cw.entry(src, e, target); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -310,10 +341,10 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 		}
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: int64(len(c.Data)), Uid: cw.uid, Gid: cw.gid, ModTime: cw.b.now}
 		if err := cw.write(h, strings.NewReader(c.Data)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return cw, nil
 }
 
 func (cw *copyWriter) mkdirs(rel string) error {
@@ -404,6 +435,10 @@ func (cw *copyWriter) entry(src copySource, e *ctxEntry, target string) error {
 			h.Linkname = l
 		}
 		return cw.write(h, nil)
+	case mode.IsRegular() && src.fromTree:
+		h.Typeflag, h.Size = tar.TypeReg, e.info.Size()
+		cw.deferred = append(cw.deferred, deferredFile{hdr: h, src: e.rel})
+		return nil
 	case mode.IsRegular():
 		f, err := os.Open(src.fs.abs(e.rel))
 		if err != nil {
@@ -569,3 +604,17 @@ func (cw *copyWriter) addURL(ctx context.Context, src, checksum, destRel string,
 }
 
 var _ = time.Second
+
+// trimPivot applies COPY --parents' "/./" pivot: in "app/./src/*.go" the
+// path is kept from "src" on. Without a pivot the whole path is kept.
+func trimPivot(src, rel string) string {
+	i := strings.Index("/"+src, "/./")
+	if i < 0 {
+		return rel
+	}
+	prefix := strings.TrimPrefix(path.Clean("/"+src[:max(i-1, 0)]), "/")
+	if prefix == "" {
+		return rel
+	}
+	return strings.TrimPrefix(rel, prefix+"/")
+}

@@ -22,7 +22,7 @@ func (b *Builder) dispatch(ctx context.Context, st *stageState, id string, c ins
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	lex := b.plan.lex
+	lex := st.lex
 	env := st.env()
 	if ex, ok := c.(instructions.SupportsSingleWordExpansion); ok {
 		if err := ex.Expand(func(w string) (string, error) {
@@ -229,8 +229,24 @@ func (b *Builder) arg(st *stageState, id string, c *instructions.ArgCommand) err
 // layerStep runs a step that may produce a layer, through the cache.
 func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, createdBy string, rec *stepRecord, keyParts []string,
 	do func(ctx context.Context, v *vertex) (*Layer, error)) error {
+	return b.layerStepLinked(ctx, st, id, text, createdBy, rec, keyParts, false, do)
+}
+
+// layerStepLinked is layerStep; with linked (COPY --link) the layer does
+// not depend on the steps before it, so its cache key leaves them out and
+// it is reused whatever changed earlier. The chain key still moves on.
+func (b *Builder) layerStepLinked(ctx context.Context, st *stageState, id, text, createdBy string, rec *stepRecord, keyParts []string, linked bool,
+	do func(ctx context.Context, v *vertex) (*Layer, error)) error {
 	title := b.title(st, text, true)
-	key := chainKey(append([]string{st.key, createdBy}, keyParts...)...)
+	parent := st.key
+	if linked {
+		parent = "link"
+	}
+	key := chainKey(append([]string{parent, createdBy}, keyParts...)...)
+	next := key
+	if linked {
+		next = chainKey(st.key, key)
+	}
 	rec.Key = key
 	prevChanged := st.changedBy
 	reason, changed := b.compare(id, rec)
@@ -240,7 +256,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	v := b.prog.vertex(title)
 	if e, ok := b.lookupCache(key); ok {
 		v.cached()
-		st.key = key
+		st.key = next
 		b.addLayer(st, e.Layer, createdBy, e.Created)
 		return nil
 	}
@@ -248,7 +264,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	case b.opts.NoCache:
 	case changed:
 		v.printf("cache miss: %s: %s", text, reason)
-	case prevChanged != "":
+	case prevChanged != "" && !linked:
 		v.printf("cache miss: %s: earlier step changed: %s", text, prevChanged)
 	}
 	l, err := do(ctx, v)
@@ -261,7 +277,7 @@ func (b *Builder) layerStep(ctx context.Context, st *stageState, id, text, creat
 	if err := b.storeCache(key, &cacheEntry{Layer: l, Created: created}); err != nil {
 		b.opts.Log.Debug("storing cache entry", "err", err)
 	}
-	st.key = key
+	st.key = next
 	b.addLayer(st, l, createdBy, created)
 	return nil
 }
@@ -298,7 +314,7 @@ func (b *Builder) workdir(ctx context.Context, st *stageState, id string, c *ins
 		if err != nil {
 			return nil, err
 		}
-		if err := b.mkdirAll(lw, tree, strings.TrimPrefix(wd, "/"), uid, gid, true); err != nil {
+		if err := b.mkdirAll(lw, tree, tree.resolve(wd), uid, gid, true); err != nil {
 			lw.Abort(err)
 			return nil, err
 		}
@@ -439,8 +455,16 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		return errors.New("RUN is not available: no sandbox")
 	}
 	args := c.CmdLine
+	var script *instructions.ShellInlineFile
 	if c.PrependShell {
-		args = append(st.shell(), runScript(c))
+		if f := shebangHeredoc(c); f != nil {
+			// "RUN <<EOF" whose text starts with "#!": BuildKit runs it as
+			// an executable file at /dev/pipes/<name>, through the shell.
+			script = f
+			args = append(st.shell(), "/dev/pipes/"+f.Name)
+		} else {
+			args = append(st.shell(), runScript(c))
+		}
 	} else if len(c.Files) > 0 {
 		return errors.New("heredocs need the shell form of RUN")
 	}
@@ -460,8 +484,10 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		cmdStr = strings.Join(append([]string{fmt.Sprintf("|%d", len(argStrs))}, append(argStrs, args...)...), " ")
 	}
 	createdBy := "RUN " + cmdStr + " # buildkit"
+	// RUN --network wins; without it (BuildKit reports "default") the
+	// build's --network applies.
 	network := instructions.GetNetwork(c)
-	if network == "" {
+	if network == "" || network == instructions.NetworkDefault {
 		network = b.opts.Network
 	}
 	mounts := instructions.GetMounts(c)
@@ -474,6 +500,24 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		if err != nil {
 			return nil, err
 		}
+		if script != nil {
+			f, err := os.CreateTemp(b.tempDir(), "heredoc-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.Remove(f.Name())
+			_, werr := f.WriteString(script.Data)
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return nil, werr
+			}
+			if err := os.Chmod(f.Name(), 0o755); err != nil {
+				return nil, err
+			}
+			rms = append(rms, RunMount{Type: "bind", Source: f.Name(), Target: "/dev/pipes/" + script.Name, ReadOnly: true})
+		}
 		var layers = make([]v1Layer, 0, len(st.layers))
 		for _, l := range st.layers {
 			layers = append(layers, b.v1Layer(l))
@@ -482,6 +526,13 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 			Layers: layers, Args: args, Env: st.runEnv(b.opts.BuildArgs), Dir: st.cfg.Config.WorkingDir,
 			User: st.cfg.Config.User, Network: network, Mounts: rms, Output: v,
 		}
+		// Stages run concurrently, but at most one RUN per CPU at a time.
+		select {
+		case b.runSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-b.runSlots }()
 		return b.execRun(ctx, st, req)
 	})
 }
@@ -501,6 +552,32 @@ func flagsText(c *instructions.RunCommand) string {
 	return " [" + strings.Join(flags, " ") + "]"
 }
 
+// shebangHeredoc returns the heredoc of "RUN <<EOF" when it is the whole
+// command and starts with "#!".
+func shebangHeredoc(c *instructions.RunCommand) *instructions.ShellInlineFile {
+	if len(c.Files) != 1 {
+		return nil
+	}
+	h, err := parser.ParseHeredoc(strings.Join(c.CmdLine, " "))
+	if err != nil || h == nil || h.Name != c.Files[0].Name {
+		return nil
+	}
+	f := c.Files[0]
+	f.Data = heredocData(f)
+	if !strings.HasPrefix(f.Data, "#!") {
+		return nil
+	}
+	return &f
+}
+
+// heredocData is a heredoc's text, leading tabs removed for "<<-".
+func heredocData(f instructions.ShellInlineFile) string {
+	if f.Chomp {
+		return parser.ChompHeredocContent(f.Data)
+	}
+	return f.Data
+}
+
 // runScript is the shell script of a shell-form RUN, heredocs included.
 func runScript(c *instructions.RunCommand) string {
 	cmd := strings.Join(c.CmdLine, " ")
@@ -510,19 +587,14 @@ func runScript(c *instructions.RunCommand) string {
 	if len(c.Files) == 1 {
 		if h, err := parser.ParseHeredoc(cmd); err == nil && h != nil && h.Name == c.Files[0].Name {
 			// "RUN <<EOF ... EOF": the heredoc is the script.
-			return c.Files[0].Data
+			return heredocData(c.Files[0])
 		}
 	}
-	// Hand the heredocs to the shell as written.
+	// Hand the heredocs to the shell as written (as BuildKit rebuilds them).
 	var sb strings.Builder
 	sb.WriteString(cmd)
-	sb.WriteString("\n")
 	for _, f := range c.Files {
-		sb.WriteString(f.Data)
-		if !strings.HasSuffix(f.Data, "\n") {
-			sb.WriteString("\n")
-		}
-		sb.WriteString(f.Name + "\n")
+		sb.WriteString("\n" + f.Data + f.Name)
 	}
 	return sb.String()
 }
@@ -588,19 +660,16 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 				}
 				rm.Source = filepath.Join(b.opts.ContextDir, filepath.FromSlash(src))
 			} else {
-				layers, err := b.fromLayers(ctx, m.From)
+				// The executor mounts the stage's layers read-only (unpacked
+				// once per layer and shared) and binds src from inside them.
+				layers, err := b.fromLayers(ctx, m.From, st.sp.Index)
 				if err != nil {
 					return nil, cleanup, err
 				}
-				dir, err := os.MkdirTemp(b.tempDir(), "bind-")
-				if err != nil {
-					return nil, cleanup, err
+				for _, l := range layers {
+					rm.Layers = append(rm.Layers, b.v1Layer(l))
 				}
-				tmps = append(tmps, dir)
-				if _, err := b.extractLayers(ctx, layers, dir); err != nil {
-					return nil, cleanup, err
-				}
-				rm.Source = filepath.Join(dir, filepath.FromSlash(src))
+				rm.Source = "/" + src
 			}
 			if !m.ReadOnly {
 				// Writes to a bind mount are discarded; we mount read-write only

@@ -10,11 +10,17 @@
 //
 // On-disk state (under Options.StateDir, normally ROOT/build):
 //
-//	cache/<key>.json     one cached step: its layer descriptor and inputs
-//	last/<id>.json       the inputs of every step of the last build of a
-//	                     Dockerfile, to say why a step was not cached
-//	index/<id>.json      stat index of a context directory: path → size,
-//	                     mtime, inode, digest, so files are hashed once
+//	cache/<kk>/<key>.json one cached layer step: its layer descriptor and
+//	                      creation time, by cache key (kk: the key's first
+//	                      two hex digits)
+//	last/<id>.json        what every step of the last build of a Dockerfile
+//	                      saw (instruction, args, file digests), to say why a
+//	                      step was not cached; id from context dir + file name
+//	index/<id>.json       stat index of a context directory: path → size,
+//	                      mtime, inode, digest, so files are hashed once
+//	mounts/<id>/          RUN --mount=type=cache directories, kept
+//	tmp/                  per-build scratch (COPY --from unpacks, downloads),
+//	                      removed when the build ends
 //
 // Specs: the Dockerfile reference, the OCI image spec (manifest, config,
 // layer with whiteouts) and Docker's image config/history conventions

@@ -54,7 +54,7 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	cdig, csize, err := b.opts.Blobs.PutBlob(ctx, v1.Hash{}, bytes.NewReader(raw))
+	cdig, csize, err := b.putBytes(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("storing image config: %w", err)
 	}
@@ -78,7 +78,7 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	mdig, msize, err := b.opts.Blobs.PutBlob(ctx, v1.Hash{}, bytes.NewReader(rawm))
+	mdig, msize, err := b.putBytes(ctx, rawm)
 	if err != nil {
 		return nil, fmt.Errorf("storing manifest: %w", err)
 	}
@@ -120,3 +120,16 @@ func (i *builtImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 }
 
 var _ io.Reader
+
+// putBytes stores a small blob unless it is already there (a rebuild from
+// cache makes the very same config and manifest).
+func (b *Builder) putBytes(ctx context.Context, data []byte) (v1.Hash, int64, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return v1.Hash{}, 0, err
+	}
+	if b.opts.Blobs.HasBlob(h) {
+		return h, int64(len(data)), nil
+	}
+	return b.opts.Blobs.PutBlob(ctx, h, bytes.NewReader(data))
+}

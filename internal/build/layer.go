@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -58,6 +59,11 @@ type layerWriter struct {
 	epoch   *time.Time
 	entries int
 	zstd    bool
+	// The headers written, kept as this layer's scan so later steps need
+	// not read the layer back (COPY --from, --chown names, WORKDIR).
+	scan layerScan
+	cur  string
+	b    *Builder
 }
 
 type putResult struct {
@@ -81,7 +87,7 @@ func (h *hashCounter) Write(p []byte) (int, error) {
 
 func (b *Builder) newLayerWriter(ctx context.Context) (*layerWriter, error) {
 	pr, pw := io.Pipe()
-	lw := &layerWriter{pw: pw, done: make(chan putResult, 1), epoch: b.opts.Epoch, zstd: b.opts.Zstd}
+	lw := &layerWriter{pw: pw, done: make(chan putResult, 1), epoch: b.opts.Epoch, zstd: b.opts.Zstd, b: b}
 	go func() {
 		h, n, err := b.opts.Blobs.PutBlob(ctx, v1.Hash{}, pr)
 		pr.CloseWithError(err)
@@ -121,17 +127,42 @@ func (lw *layerWriter) WriteHeader(hdr *tar.Header) error {
 		// Keep extended attributes only.
 		rec := map[string]string{}
 		for k, v := range h.PAXRecords {
-			if len(k) > 17 && k[:17] == "SCHILY.xattr." {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
 				rec[k] = v
 			}
 		}
 		h.PAXRecords = rec
 	}
 	lw.entries++
-	return lw.tw.WriteHeader(&h)
+	if err := lw.tw.WriteHeader(&h); err != nil {
+		return err
+	}
+	kept := h
+	if name, err := cleanTarPath(h.Name); err == nil {
+		kept.Name = name
+	}
+	lw.scan.hdrs = append(lw.scan.hdrs, &kept)
+	lw.cur = ""
+	if (kept.Name == "etc/passwd" || kept.Name == "etc/group") && h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
+		lw.cur = kept.Name
+		if kept.Name == "etc/passwd" {
+			lw.scan.passwd = []byte{}
+		} else {
+			lw.scan.group = []byte{}
+		}
+	}
+	return nil
 }
 
-func (lw *layerWriter) Write(p []byte) (int, error) { return lw.tw.Write(p) }
+func (lw *layerWriter) Write(p []byte) (int, error) {
+	switch lw.cur {
+	case "etc/passwd":
+		lw.scan.passwd = append(lw.scan.passwd, p...)
+	case "etc/group":
+		lw.scan.group = append(lw.scan.group, p...)
+	}
+	return lw.tw.Write(p)
+}
 
 // Abort discards the layer.
 func (lw *layerWriter) Abort(err error) {
@@ -168,5 +199,7 @@ func (lw *layerWriter) Close() (Layer, bool, error) {
 		Size:      res.size,
 		MediaType: mt,
 	}
+	scan := lw.scan
+	lw.b.scans.Store(l.DiffID, &scan)
 	return l, lw.entries > 0, nil
 }

@@ -19,8 +19,9 @@ type Plan struct {
 	Stages []*StagePlan // all stages of the file, in file order
 	Target int          // index of the target stage
 	Global map[string]string
-	Multi  bool // more than one stage: step names carry the stage name
-	lex    *shell.Lex
+	Multi  bool       // more than one stage: step names carry the stage name
+	lex    *shell.Lex // used only while planning: a Lex is not safe for concurrent use
+	file   *dockerfile.File
 }
 
 // StagePlan is one stage of the Dockerfile.
@@ -80,7 +81,7 @@ var proxyArgs = map[string]bool{
 // NewPlan resolves stage bases and dependencies for target ("" = the last
 // stage) with the given build args and target platform.
 func NewPlan(f *dockerfile.File, target string, buildArgs map[string]string, platform v1.Platform) (*Plan, error) {
-	p := &Plan{Global: predefinedArgs(platform), lex: f.NewLex(), Multi: len(f.Stages) > 1}
+	p := &Plan{Global: predefinedArgs(platform), lex: f.NewLex(), Multi: len(f.Stages) > 1, file: f}
 	for _, ma := range f.MetaArgs {
 		for _, kv := range ma.Args {
 			if v, ok := buildArgs[kv.Key]; ok {
@@ -177,7 +178,7 @@ func (p *Plan) errAt(f *dockerfile.File, c *instructions.ArgCommand, err error) 
 
 // stageRef resolves a --from value to an earlier stage, by name or index.
 func (p *Plan) stageRef(from string, names map[string]int, cur int) (int, bool) {
-	if v, _, err := p.lex.ProcessWord(from, shell.EnvsFromSlice(envSlice(p.Global))); err == nil {
+	if v, _, err := p.file.NewLex().ProcessWord(from, shell.EnvsFromSlice(envSlice(p.Global))); err == nil {
 		from = v
 	}
 	if j, ok := names[strings.ToLower(from)]; ok && j < cur {
@@ -234,12 +235,14 @@ func (p *Plan) String() string {
 }
 
 // prefix is BuildKit's "[stage k/n]" (without the stage in one-stage files).
-func (p *Plan) prefix(s *StagePlan, k int) string {
-	w := len(strconv.Itoa(s.Total))
+func (p *Plan) prefix(s *StagePlan, k int) string { return p.prefixOf(s, k, s.Total) }
+
+func (p *Plan) prefixOf(s *StagePlan, k, total int) string {
+	w := len(strconv.Itoa(total))
 	if p.Multi {
-		return fmt.Sprintf("[%s %*d/%d]", s.Display(), w, k, s.Total)
+		return fmt.Sprintf("[%s %*d/%d]", s.Display(), w, k, total)
 	}
-	return fmt.Sprintf("[%*d/%d]", w, k, s.Total)
+	return fmt.Sprintf("[%*d/%d]", w, k, total)
 }
 
 func countsAsStep(c instructions.Command) bool {

@@ -85,3 +85,31 @@ func TestPlanErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPlan: planning any parsable Dockerfile (stage references, --from,
+// FROM expansion) returns a plan or an error, never panics or hangs.
+func FuzzPlan(f *testing.F) {
+	for _, s := range []string{
+		"FROM a AS b\nFROM b\nCOPY --from=b /x /y\n",
+		"ARG X=1\nFROM img:${X:-2} AS s0\nRUN --mount=type=bind,from=s0 true\nFROM s0\n",
+		"FROM scratch\nCOPY --from=0 / /\n",
+		"FROM a AS A\nFROM A AS a\n",
+		"ARG B\nFROM $B\n",
+	} {
+		f.Add([]byte(s), "")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, target string) {
+		df, err := dockerfile.Parse("Dockerfile", data)
+		if err != nil {
+			return
+		}
+		p, err := NewPlan(df, target, map[string]string{"X": "9"}, v1.Platform{OS: "linux", Architecture: "amd64"})
+		if err != nil {
+			return
+		}
+		_ = p.String()
+		if !p.Stages[p.Target].Needed {
+			t.Fatal("target not needed")
+		}
+	})
+}

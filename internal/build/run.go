@@ -78,8 +78,10 @@ func retar(r io.Reader, lw *layerWriter) error {
 
 // fromLayers returns the layers a --from names: a stage (name or index)
 // or an image.
-func (b *Builder) fromLayers(ctx context.Context, from string) ([]Layer, error) {
-	if j, ok := b.plan.stageRef(from, b.stageNames(), len(b.plan.Stages)); ok {
+// Only stages before cur count (as in the plan, which started them); any
+// other name is an image.
+func (b *Builder) fromLayers(ctx context.Context, from string, cur int) ([]Layer, error) {
+	if j, ok := b.plan.stageRef(from, b.stageNames(), cur); ok {
 		st, err := b.waitStage(ctx, j)
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 // the passwd/group files for --chown names. Content is not kept.
 type fsTree struct {
 	m      map[string]*tar.Header // cleaned path without leading "/"
+	from   map[string]int         // index of the layer that provides each path
 	passwd []byte
 	group  []byte
 }
@@ -85,13 +86,13 @@ func (b *Builder) scanLayer(ctx context.Context, l Layer) (*layerScan, error) {
 }
 
 func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
-	t := &fsTree{m: map[string]*tar.Header{}}
-	for _, l := range layers {
+	t := &fsTree{m: map[string]*tar.Header{}, from: map[string]int{}}
+	for i, l := range layers {
 		s, err := b.scanLayer(ctx, l)
 		if err != nil {
 			return nil, err
 		}
-		t.apply(s.hdrs)
+		t.apply(s.hdrs, i)
 		if s.passwd != nil {
 			t.passwd = s.passwd
 		}
@@ -102,7 +103,7 @@ func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
 	return t, nil
 }
 
-func (t *fsTree) apply(hdrs []*tar.Header) {
+func (t *fsTree) apply(hdrs []*tar.Header, layer int) {
 	for _, h := range hdrs {
 		dir, base := path.Split(h.Name)
 		dir = strings.TrimSuffix(dir, "/")
@@ -118,6 +119,7 @@ func (t *fsTree) apply(hdrs []*tar.Header) {
 				t.removeBelow(h.Name)
 			}
 			t.m[h.Name] = h
+			t.from[h.Name] = layer
 		}
 	}
 }
@@ -134,14 +136,59 @@ func (t *fsTree) removeBelow(dir string) {
 	}
 }
 
-func (t *fsTree) isDir(p string) bool {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+// resolve follows symlinks in p inside the image, as a path lookup would
+// (/bin → usr/bin on merged-/usr images), so a COPY or WORKDIR writes
+// through them instead of replacing them with a directory. The last
+// component is followed only when it leads to a directory.
+func (t *fsTree) resolve(p string) string { return t.resolveN(p, 0) }
+
+func (t *fsTree) resolveN(p string, depth int) string {
+	parts := splitPath(p)
+	if depth > 40 {
+		return strings.Join(parts, "/")
+	}
+	out := ""
+	for i, hops := 0, 0; i < len(parts); i++ {
+		cand := strings.TrimPrefix(out+"/"+parts[i], "/")
+		h, ok := t.m[cand]
+		if ok && h.Typeflag == tar.TypeSymlink && hops < 40 {
+			base := out
+			if path.IsAbs(h.Linkname) {
+				base = ""
+			}
+			next := strings.TrimPrefix(path.Clean("/"+base+"/"+h.Linkname), "/")
+			if i == len(parts)-1 && !t.isDirNoFollow(t.resolveN(next, depth+1)) {
+				return cand // a link to a file (or nothing): the link itself
+			}
+			parts = append(splitPath(next), parts[i+1:]...)
+			out, i = "", -1
+			hops++
+			continue
+		}
+		out = cand
+	}
+	return out
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, c := range strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/") {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (t *fsTree) isDirNoFollow(p string) bool {
 	if p == "" {
 		return true
 	}
 	h, ok := t.m[p]
 	return ok && h.Typeflag == tar.TypeDir
 }
+
+func (t *fsTree) isDir(p string) bool { return t.isDirNoFollow(t.resolve(p)) }
 
 // extractLayers unpacks layers (bottom first) into dir, applying whiteouts,
 // for COPY --from. Every entry is checked before it touches the disk: no

@@ -46,8 +46,9 @@ type RunRequest struct {
 
 // RunMount is one RUN --mount, resolved to host paths by the builder.
 type RunMount struct {
-	Type     string // bind, cache, tmpfs, secret
-	Source   string // host path (bind source dir/file, cache dir, secret file)
+	Type     string     // bind, cache, tmpfs, secret
+	Source   string     // host path (bind source dir/file, cache dir, secret file); with Layers, a path inside them
+	Layers   []v1.Layer // bind from=stage|image: that filesystem, bottom first
 	Target   string
 	ReadOnly bool
 	Mode     uint32

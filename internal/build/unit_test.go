@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"context"
 	"os"
 	"path/filepath"
@@ -179,4 +180,48 @@ func TestHelpers(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestTrimPivot(t *testing.T) {
+	tests := []struct{ src, rel, want string }{
+		{"src/a/*.txt", "src/a/one.txt", "src/a/one.txt"},
+		{"src/./a/*.txt", "src/a/one.txt", "a/one.txt"},
+		{"./src/a", "src/a", "src/a"},
+		{"x/y/./z", "x/y/z", "z"},
+	}
+	for _, tc := range tests {
+		if got := trimPivot(tc.src, tc.rel); got != tc.want {
+			t.Errorf("trimPivot(%q, %q) = %q, want %q", tc.src, tc.rel, got, tc.want)
+		}
+	}
+}
+
+func TestTreeResolve(t *testing.T) {
+	dir := func(n string) *tar.Header { return &tar.Header{Name: n, Typeflag: tar.TypeDir} }
+	link := func(n, to string) *tar.Header { return &tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: to} }
+	tree := &fsTree{m: map[string]*tar.Header{
+		"usr": dir("usr"), "usr/bin": dir("usr/bin"), "usr/lib": dir("usr/lib"), "run": dir("run"),
+		"bin": link("bin", "usr/bin"), "lib": link("lib", "/usr/lib"), "var": dir("var"),
+		"var/run": link("var/run", "../run"), "etc": dir("etc"), "etc/conf": link("etc/conf", "real.conf"),
+		"loop": link("loop", "loop"),
+	}}
+	tests := []struct{ in, want string }{
+		{"/bin", "usr/bin"},
+		{"/bin/app", "usr/bin/app"},
+		{"/lib/x/y", "usr/lib/x/y"},
+		{"/var/run/app.pid", "run/app.pid"},
+		{"/etc/conf", "etc/conf"}, // a link to a file stays the link
+		{"/opt/new", "opt/new"},
+		{"/loop/x", "loop/x"}, // a loop gives up after 40 hops
+		{"/loop", "loop"},
+		{"/", ""},
+	}
+	for _, tc := range tests {
+		if got := tree.resolve(tc.in); got != tc.want {
+			t.Errorf("resolve(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if !tree.isDir("/bin") || tree.isDir("/etc/conf") {
+		t.Error("isDir does not follow links to directories")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,12 +17,14 @@ import (
 
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type buildFlags struct {
@@ -46,7 +49,7 @@ type buildFlags struct {
 func (a *app) newBuildCmd() *cobra.Command {
 	var f buildFlags
 	cmd := &cobra.Command{
-		Use:   "build [OPTIONS] PATH | URL | -",
+		Use:   "build [OPTIONS] PATH | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,7 +72,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
 	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
-	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "quiet")`)
+	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet")`)
 	return cmd
 }
 
@@ -190,11 +193,18 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
 		return err
 	}
+	sweepBuildTemps(tmpRoot)
 	tmp, err := os.MkdirTemp(tmpRoot, "build-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// The lock says "in use" to other builds' sweeps; a build killed with
+	// -9 leaves its directory unlocked, and the next build removes it.
+	if unlock, ok, err := fsutil.TryLock(tmp + ".lock"); err == nil && ok {
+		defer os.Remove(tmp + ".lock")
+		defer unlock()
+	}
 
 	// Secrets from the environment become files in our temp dir (0600).
 	for id, src := range secrets {
@@ -250,14 +260,14 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	case f.quiet || f.progress == "quiet":
 		progressOut = &quietBuf
 	case f.progress == "tty" || (f.progress == "auto" && isTerminal(a.stderr)):
-		lv := newLiveView(a.stderr)
+		lv := newLiveView(a.stderr, termWidth(a.stderr))
 		defer lv.Close()
 		progressOut = lv
 	case f.progress == "plain", f.progress == "auto":
 	default:
 		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
 	}
-	snaps, err := snapshot.New(filepath.Join(st.Root(), "snapshots"))
+	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
 	if err != nil {
 		return err
 	}
@@ -265,7 +275,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
 		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
-		Source: storeSource{st},
+		Source: storeSource{s: st},
 		Blobs:  storeBlobs{st},
 		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
 	}
@@ -322,6 +332,49 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	return nil
 }
 
+// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
+// none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
+// sweepBuildTemps removes the scratch directories of builds that died
+// (their lock is free). A directory without a lock file is only taken when
+// it is an hour old: its build may be between creating it and locking it.
+func sweepBuildTemps(root string) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "build-") {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(dir + ".lock"); err != nil {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
+				continue
+			}
+		}
+		unlock, ok, err := fsutil.TryLock(dir + ".lock")
+		if err != nil || !ok {
+			continue
+		}
+		os.RemoveAll(dir)
+		os.Remove(dir + ".lock")
+		unlock()
+	}
+}
+
+// termWidth is the terminal's width in columns, 0 when unknown.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
+
 func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
 	contextDir := ctxArg
 	if ctxArg == "-" {
@@ -345,6 +398,9 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 		}
 	} else if fi, err := os.Stat(ctxArg); err != nil || !fi.IsDir() {
 		return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+	} else if abs, err := filepath.Abs(ctxArg); err == nil {
+		// Absolute: RUN --mount=type=bind sources are host paths.
+		contextDir = abs
 	}
 	if f.file == "-" {
 		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))
@@ -364,12 +420,19 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 		return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
 	}
 	// <Dockerfile>.dockerignore is looked up beside the Dockerfile.
+	if abs, err := filepath.Abs(name); err == nil {
+		name = abs
+	}
 	return data, contextDir, name, nil
 }
 
 // untarContext extracts a context tar safely: no absolute or ".." paths, no
 // writing through symlinks.
-func untarContext(r io.Reader, dir string) error {
+func untarContext(r io.Reader, dir string) error { return untarTo(r, dir, false) }
+
+// untarTo extracts safely; with owners (and as root) it keeps uid/gid.
+func untarTo(r io.Reader, dir string, owners bool) error {
+	owners = owners && os.Geteuid() == 0
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -401,7 +464,12 @@ func untarContext(r io.Reader, dir string) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, os.FileMode(h.Mode&0o777)|0o700); err != nil {
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			// Modes are set explicitly: MkdirAll leaves existing
+			// directories alone and the umask would drop bits.
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
 				return err
 			}
 		case tar.TypeReg:
@@ -414,25 +482,53 @@ func untarContext(r io.Reader, dir string) error {
 			if err != nil {
 				return err
 			}
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+				return err
+			}
 			os.Chtimes(target, h.ModTime, h.ModTime)
 		case tar.TypeSymlink:
 			if err := os.Symlink(h.Linkname, target); err != nil {
 				return err
 			}
+		default:
+			continue
+		}
+		if owners {
+			// As root, keep the image's ownership (--output type=local);
+			// chown clears setuid bits, so the mode is applied again.
+			_ = os.Lchown(target, h.Uid, h.Gid)
+			if h.Typeflag != tar.TypeSymlink {
+				_ = os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+			}
 		}
 	}
 }
 
-// storeSource finds FROM images in the local store.
-type storeSource struct{ s *store.Store }
+// storeSource finds FROM images in the local store, pulling them through
+// pull when they are missing (or always, with --pull). pull is nil until the
+// registry client is wired in; then a missing image is an error saying so.
+type storeSource struct {
+	s    *store.Store
+	pull func(ctx context.Context, name string, platform v1.Platform) error
+}
 
 func (src storeSource) Image(ctx context.Context, name string, platform v1.Platform, pull bool) (v1.Image, error) {
+	if pull && src.pull != nil {
+		if err := src.pull(ctx, name, platform); err != nil {
+			return nil, err
+		}
+	}
 	img, err := src.s.Lookup(ctx, name)
+	if err != nil && errors.Is(err, store.ErrNotFound) && src.pull != nil && !pull {
+		if err := src.pull(ctx, name, platform); err != nil {
+			return nil, err
+		}
+		img, err = src.s.Lookup(ctx, name)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			r, perr := ref.Parse(name)
 			repo := name
-			if perr == nil {
+			if r, perr := ref.Parse(name); perr == nil {
 				repo = ref.Familiar(r)
 				if i := strings.LastIndexAny(repo, ":@"); i > 0 && !strings.Contains(repo[i:], "/") {
 					repo = repo[:i]
@@ -486,38 +582,54 @@ type sandboxExec struct {
 	tmp   string
 }
 
-func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writer) error {
-	var lowers []string
-	for _, l := range req.Layers {
+// unpack returns the snapshot directories of layers (unpacked once per
+// layer, shared by every build).
+func (e sandboxExec) unpack(ctx context.Context, layers []v1.Layer) ([]string, error) {
+	var dirs []string
+	for _, l := range layers {
 		id, err := l.DiffID()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		dir, ok := e.snaps.Lookup(id)
 		if !ok {
 			rc, err := l.Uncompressed()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			dir, err = e.snaps.Unpack(ctx, id, rc)
 			rc.Close()
 			if err != nil {
-				return fmt.Errorf("unpacking layer %s: %w", id, err)
+				return nil, err
 			}
 		}
-		lowers = append(lowers, dir)
+		dirs = append(dirs, dir)
+	}
+	return dirs, nil
+}
+
+func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writer) error {
+	lowers, err := e.unpack(ctx, req.Layers)
+	if err != nil {
+		return err
 	}
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
 		Network: req.Network, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
 	}
 	for _, m := range req.Mounts {
-		spec.Mounts = append(spec.Mounts, sandbox.Mount{
+		sm := sandbox.Mount{
 			Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
 			Mode: os.FileMode(m.Mode), UID: m.UID, GID: m.GID, Sharing: m.Sharing,
-		})
+		}
+		if len(m.Layers) > 0 {
+			if sm.Lowers, err = e.unpack(ctx, m.Layers); err != nil {
+				return err
+			}
+		}
+		spec.Mounts = append(spec.Mounts, sm)
 	}
-	err := sandbox.Run(ctx, spec, diff)
+	err = sandbox.Run(ctx, spec, diff)
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
 		return &build.ExitError{Code: ee.Code}

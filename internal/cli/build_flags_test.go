@@ -4,10 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 func TestBuildFlags(t *testing.T) {
@@ -146,6 +155,8 @@ RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x
 COPY --parents src/a/*.txt /p/
 COPY --exclude=*.log logs/ /logs/
 COPY --link src/a/one.txt /linked.txt
+COPY --parents src/./a/one.txt /pv/
+RUN --mount=type=bind,source=src,target=/mnt cat /mnt/a/one.txt > /bound
 `,
 		"trigger.txt":   "t",
 		"src/a/one.txt": "1",
@@ -161,12 +172,12 @@ COPY --link src/a/one.txt /linked.txt
 		t.Errorf("no unused build-arg warning:\n%s", se)
 	}
 	fs := e.files(child, "--secret", "id=token,src="+secret)
-	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt"} {
+	for _, p := range []string{"trigger.txt", "onbuild", "secret-ok", "p/src/a/one.txt", "p/src/a/two.txt", "logs/keep.txt", "linked.txt", "pv/a/one.txt", "bound"} {
 		if _, ok := fs[p]; !ok {
 			t.Errorf("%s missing from the image", p)
 		}
 	}
-	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log"} {
+	for _, p := range []string{"run/secrets/token", "scratch/x", "cache/count", "logs/drop.log", "mnt/a/one.txt", "pv/src"} {
 		if _, ok := fs[p]; ok {
 			t.Errorf("%s must not be in the image", p)
 		}
@@ -184,5 +195,213 @@ COPY --link src/a/one.txt /linked.txt
 	fs = e.files(child, "--secret", "id=token,src="+secret)
 	if got := strings.TrimSpace(fs["cache-lines"].PAXRecords["content"]); got != "2" {
 		t.Errorf("cache mount did not persist: %q lines", got)
+	}
+}
+
+func TestBuildAddURL(t *testing.T) {
+	e := newBuildEnv(t)
+	body := "downloaded content\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/files/tool.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Last-Modified", "Tue, 14 Nov 2023 22:13:20 GMT")
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	sum := sha256.Sum256([]byte(body))
+	good := "sha256:" + hex.EncodeToString(sum[:])
+	tests := []struct {
+		name, checksum string
+		ok             bool
+		want           string
+	}{
+		{"checksum ok", good, true, ""},
+		{"checksum mismatch", "sha256:" + strings.Repeat("0", 64), false, "digest mismatch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nADD --checksum=" + tc.checksum + " " + srv.URL + "/files/tool.txt /dl/\n"})
+			if !tc.ok {
+				_, se, code := e.run(dir, nil, "build", ".")
+				if code != 1 || !strings.Contains(se, tc.want) || !strings.Contains(se, "Dockerfile:2:") {
+					t.Fatalf("exit %d:\n%s", code, se)
+				}
+				return
+			}
+			fs := e.files(dir)
+			h, ok := fs["dl/tool.txt"]
+			if !ok || h.PAXRecords["content"] != body || h.Mode&0o777 != 0o600 || h.ModTime.Unix() != 1700000000 {
+				t.Fatalf("downloaded file: %+v", h)
+			}
+		})
+	}
+}
+
+// TestBuildInterrupt: Ctrl-C during a RUN stops the build with status 130
+// and leaves no temporary directory behind.
+func TestBuildInterrupt(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY . /ctx\nRUN echo started && sleep 30\n"})
+	cmd := exec.Command(e.bin, "--root", e.root, "build", "--progress", "plain", ".")
+	cmd.Dir = dir
+	var se bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(&se, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		var acc []byte
+		for {
+			n, err := pr.Read(buf)
+			acc = append(acc, buf[:n]...)
+			if bytes.Contains(acc, []byte(" started\n")) {
+				close(started)
+				io.Copy(io.Discard, pr)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("RUN never started:\n%s", se.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("build did not stop on SIGINT:\n%s", se.String())
+	}
+	pw.Close()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130:\n%s", code, se.String())
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.root, "build", "tmp"))
+	if len(ents) != 0 {
+		t.Errorf("left behind in build/tmp: %v", ents)
+	}
+}
+
+// TestBuildCopyLink: a COPY --link layer is reused when an earlier step
+// changes; a plain COPY after the same change is not.
+func TestBuildCopyLink(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nARG V=1\nRUN echo $V > /v\nCOPY --link app.txt /opt/app/\nCOPY app.txt /opt/plain/\n",
+		"app.txt":    "app",
+	})
+	e.mustBuild(dir, "-t", "link:1")
+	se := e.mustBuild(dir, "-t", "link:1", "--build-arg", "V=2")
+	if b := stepBlock(se, "COPY --link app.txt"); !strings.Contains(b, "CACHED") {
+		t.Errorf("linked COPY not reused after an earlier change:\n%s", b)
+	}
+	if b := stepBlock(se, "COPY app.txt"); strings.Contains(b, "CACHED") {
+		t.Errorf("plain COPY reused after an earlier change:\n%s", b)
+	}
+	fs := e.files(dir, "--build-arg", "V=2")
+	if h := fs["opt/app/app.txt"]; h == nil || h.PAXRecords["content"] != "app" {
+		t.Errorf("linked file missing: %v", h)
+	}
+	if h := fs["v"]; h == nil || h.PAXRecords["content"] != "2\n" {
+		t.Errorf("RUN result wrong: %v", h)
+	}
+}
+
+// TestBuildArgFromEnvAndNetwork: --build-arg NAME takes the value from the
+// environment; --network none leaves RUN with loopback only.
+func TestBuildArgFromEnvAndNetwork(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nARG FROMENV\nRUN echo \"$FROMENV\" > /arg && cat /proc/net/dev > /netdev\n",
+	})
+	os.Setenv("FROMENV", "env-value")
+	defer os.Unsetenv("FROMENV")
+	fs := e.files(dir, "--build-arg", "FROMENV", "--network", "none")
+	if got := fs["arg"].PAXRecords["content"]; got != "env-value\n" {
+		t.Errorf("build arg from env: %q", got)
+	}
+	var ifaces []string
+	for _, line := range strings.Split(fs["netdev"].PAXRecords["content"], "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			ifaces = append(ifaces, strings.TrimSpace(name))
+		}
+	}
+	if len(ifaces) != 1 || ifaces[0] != "lo" {
+		t.Errorf("--network none: interfaces %v, want only lo", ifaces)
+	}
+}
+
+// TestBuildSweepsDeadTemps: the scratch directory of a build killed with -9
+// (its lock free) is removed by the next build; a locked one is kept.
+func TestBuildSweepsDeadTemps(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\n"})
+	tmpRoot := filepath.Join(e.root, "build", "tmp")
+	dead := filepath.Join(tmpRoot, "build-dead")
+	write(t, filepath.Join(dead, "junk"), "x", 0o644)
+	write(t, dead+".lock", "", 0o644)
+	live := filepath.Join(tmpRoot, "build-live")
+	write(t, filepath.Join(live, "junk"), "x", 0o644)
+	unlock, ok, err := fsutil.TryLock(live + ".lock")
+	if err != nil || !ok {
+		t.Fatalf("lock: %v", err)
+	}
+	defer unlock()
+	e.mustBuild(dir)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("dead build's scratch dir kept: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a running build's scratch dir was removed: %v", err)
+	}
+}
+
+// TestBuildOnbuildFromStage: an ONBUILD trigger's COPY --from names a stage
+// the plan did not know was needed; it is built on demand.
+func TestBuildOnbuildFromStage(t *testing.T) {
+	e := newBuildEnv(t)
+	e.mustBuild(ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nONBUILD COPY --from=helper /made /made\n"}), "-t", "trig:1")
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS helper\nRUN echo helped > /made\nFROM trig:1\n"})
+	// A hang here (a stage waited for but never started) ends in go
+	// test's timeout.
+	fs := e.files(dir)
+	if h := fs["made"]; h == nil || h.PAXRecords["content"] != "helped\n" {
+		t.Fatalf("trigger's COPY --from result: %+v", h)
+	}
+}
+
+// TestBuildBindFromStage: RUN --mount=type=bind,from=<stage> sees that
+// stage's files (read-only) and nothing of them lands in the layer.
+func TestBuildBindFromStage(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": `FROM busybox AS tools
+RUN mkdir -p /opt/tool && echo v1 > /opt/tool/version
+FROM busybox
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/tool cat /mnt/tool/version > /seen
+RUN --mount=type=bind,from=tools,target=/t cat /t/opt/tool/version > /seen-root
+`})
+	fs := e.files(dir)
+	if got := fs["seen"].PAXRecords["content"]; got != "v1\n" {
+		t.Errorf("bind from stage (source): %q", got)
+	}
+	if got := fs["seen-root"].PAXRecords["content"]; got != "v1\n" {
+		t.Errorf("bind from stage (root): %q", got)
+	}
+	for _, p := range []string{"mnt/tool/version", "t/opt/tool/version", "opt/tool/version"} {
+		if _, ok := fs[p]; ok {
+			t.Errorf("%s leaked into the image", p)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func (a *app) exportBuild(ctx context.Context, res *build.Result, o buildOutput,
 	if o.typ == "local" {
 		rc := mutate.Extract(res.Image)
 		defer rc.Close()
-		return untarContext(rc, o.dest)
+		return untarTo(rc, o.dest, true)
 	}
 	var w io.Writer = a.stdout
 	var af *os.File

@@ -18,9 +18,10 @@ import (
 // buildEnv is a store with a busybox base image imported from a root
 // filesystem holding Debian's busybox-static.
 type buildEnv struct {
-	t    *testing.T
-	bin  string
-	root string
+	t       *testing.T
+	bin     string
+	root    string
+	baseTar string // the base root filesystem as a tar, for peers
 }
 
 func newBuildEnv(t *testing.T) *buildEnv {
@@ -28,7 +29,7 @@ func newBuildEnv(t *testing.T) *buildEnv {
 	bb := testenv.BusyboxStatic(t)
 	e := &buildEnv{t: t, bin: testenv.Berth(t), root: t.TempDir()}
 	rootfs := t.TempDir()
-	for _, d := range []string{"bin", "etc", "tmp"} {
+	for _, d := range []string{"bin", "etc", "tmp", "usr/lib"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -36,12 +37,16 @@ func newBuildEnv(t *testing.T) *buildEnv {
 	if err := os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777); err != nil {
 		t.Fatal(err)
 	}
+	// A merged-/usr style link: COPY and WORKDIR must write through it.
+	if err := os.Symlink("usr/lib", filepath.Join(rootfs, "lib")); err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(bb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(rootfs, "bin/busybox"), string(data), 0o755)
-	for _, l := range []string{"sh", "cat", "ls", "echo", "mkdir", "id", "stat", "true", "dd", "seq", "touch", "rm", "wc", "test"} {
+	for _, l := range []string{"sh", "cat", "ls", "echo", "mkdir", "id", "stat", "true", "dd", "seq", "touch", "rm", "wc", "test", "sleep"} {
 		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", l)); err != nil {
 			t.Fatal(err)
 		}
@@ -49,6 +54,7 @@ func newBuildEnv(t *testing.T) *buildEnv {
 	write(t, filepath.Join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n", 0o644)
 	write(t, filepath.Join(rootfs, "etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:\n", 0o644)
 	tarPath := filepath.Join(t.TempDir(), "rootfs.tar")
+	e.baseTar = tarPath
 	out, err := exec.Command("tar", "--sort=name", "--mtime=@1600000000", "--owner=0", "--group=0", "--numeric-owner", "-C", rootfs, "-cf", tarPath, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
@@ -160,6 +166,13 @@ EOF
 RUN <<EOF
 echo "$GREETING $V" > /app/run.txt
 EOF
+RUN <<EOF
+#!/bin/sh
+echo shebang > /app/sb.txt
+EOF
+RUN cat <<A > /app/multi.txt
+line
+A
 USER app
 RUN id -u > /tmp/uid
 SHELL ["/bin/sh", "-c"]
@@ -221,6 +234,8 @@ CMD echo $GREETING
 		{"app/sub/c/d.txt", "D", 0o644, 0, 0},
 		{"etc/heredoc", "hi hello\n", 0o644, 0, 0},
 		{"app/run.txt", "hello 2\n", 0o644, 0, 0},
+		{"app/sb.txt", "shebang\n", 0o644, 0, 0},
+		{"app/multi.txt", "line\n", 0o644, 0, 0},
 		{"tmp/uid", "1000\n", 0o644, 1000, 1000},
 	}
 	for _, tc := range tests {

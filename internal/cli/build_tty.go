@@ -26,6 +26,7 @@ type liveView struct {
 	drawn   int
 	stop    chan struct{}
 	stopped chan struct{}
+	width   int // terminal columns: longer lines are cut, or they would wrap and break the redraw
 }
 
 type liveVertex struct {
@@ -36,8 +37,11 @@ type liveVertex struct {
 	logs  []string
 }
 
-func newLiveView(out io.Writer) *liveView {
-	v := &liveView{out: out, start: time.Now(), byID: map[string]*liveVertex{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+func newLiveView(out io.Writer, width int) *liveView {
+	if width <= 0 {
+		width = 120
+	}
+	v := &liveView{out: out, width: width, start: time.Now(), byID: map[string]*liveVertex{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
 		defer close(v.stopped)
 		t := time.NewTicker(100 * time.Millisecond)
@@ -119,6 +123,9 @@ func (v *liveView) draw(final bool) {
 	}
 	lines := 0
 	put := func(s string) {
+		if r := []rune(s); len(r) > v.width-1 {
+			s = string(r[:v.width-2]) + "…"
+		}
 		b.WriteString("\x1b[2K" + s + "\n")
 		lines++
 	}
@@ -153,6 +160,9 @@ func (v *liveView) draw(final bool) {
 		put("")
 	}
 	v.drawn = lines
+	if final {
+		v.drawn = 0
+	}
 	io.WriteString(v.out, b.String())
 }
 

@@ -18,11 +18,12 @@ func TestLiveView(t *testing.T) {
 		{"failure shows the output", "#1 [1/2] FROM busybox\n#1 DONE 0.0s\n#2 [2/2] RUN false\n#2 0.010 some output\n#2 ERROR: exit code: 1\n[Warning] One or more build-args [X] were not consumed\n",
 			[]string{" => ERROR [2/2] RUN false", " > [2/2] RUN false:", "some output", "[Warning] One or more build-args [X]"}, nil},
 		{"split writes", "#1 [1/1] RU", []string{"[1/1] RU"}, nil},
+		{"long lines cut to the width", "#1 [1/1] RUN " + strings.Repeat("x", 300) + "\n#1 DONE 0.1s\n", []string{"x…"}, []string{strings.Repeat("x", 120)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			lv := newLiveView(&out)
+			lv := newLiveView(&out, 0)
 			for i := 0; i < len(tc.stream); i += 7 { // odd chunks: lines arrive split
 				end := min(i+7, len(tc.stream))
 				lv.Write([]byte(tc.stream[i:end]))

@@ -39,7 +39,10 @@ type Error struct {
 	File string
 	Line int // 0 when the error has no position
 	Msg  string
+	Err  error // the cause, for errors.Is (e.g. context.Canceled); may be nil
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Line > 0 {

@@ -275,7 +275,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
 		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
-		Source: storeSource{s: st},
+		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},
 		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
 	}
@@ -327,9 +327,33 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		fmt.Fprintln(a.stdout, res.ID.String())
 	}
 	if f.push {
-		return withHint(errors.New("--push: pushing is not available in this build of berth yet"), "the image is in the local store; push it with berth push once available")
+		if len(f.tags) == 0 {
+			return usageError{errors.New("--push needs a name: add -t REGISTRY/NAME:TAG")}
+		}
+		for _, t := range f.tags {
+			if err := a.runPush(ctx, t, pushOptions{quiet: f.quiet}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// buildPuller pulls a FROM image that is missing from the store (or, with
+// --pull, checks it for a newer version) through the registry client.
+func (a *app) buildPuller(st *store.Store) func(ctx context.Context, name string, platform v1.Platform) error {
+	return func(ctx context.Context, name string, platform v1.Platform) error {
+		r, err := ref.Parse(name)
+		if err != nil {
+			return err
+		}
+		c, err := a.newRemoteClient(&remoteFlags{})
+		if err != nil {
+			return err
+		}
+		_, err = a.pullOne(ctx, c, st, r, &platform, pullOptions{quiet: true})
+		return err
+	}
 }
 
 // loadBuildInput returns the Dockerfile bytes, the context directory ("" for
@@ -520,8 +544,9 @@ func (src storeSource) Image(ctx context.Context, name string, platform v1.Platf
 	}
 	img, err := src.s.Lookup(ctx, name)
 	if err != nil && errors.Is(err, store.ErrNotFound) && src.pull != nil && !pull {
-		if err := src.pull(ctx, name, platform); err != nil {
-			return nil, err
+		if perr := src.pull(ctx, name, platform); perr != nil {
+			return nil, withHint(fmt.Errorf("%s: no such image in the local store, and pulling it failed: %w", name, perr),
+				"import or load the image first (berth import, berth load), or make its registry reachable")
 		}
 		img, err = src.s.Lookup(ctx, name)
 	}
@@ -535,7 +560,7 @@ func (src storeSource) Image(ctx context.Context, name string, platform v1.Platf
 				}
 			}
 			return nil, withHint(fmt.Errorf("%s: no such image in the local store, and pull access denied for %s, repository does not exist or may require 'docker login'", name, repo),
-				"import or load the image first (berth import, berth load); pulling from registries is not wired into build yet")
+				"import or load the image first (berth import, berth load), or pull it (berth pull)")
 		}
 		return nil, err
 	}

@@ -261,7 +261,7 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"unknown instruction", "FROM busybox\nRUN true\nRUNN x\n", nil, 1, []string{"Dockerfile:3: unknown instruction: RUNN"}},
 		{"failing run", "FROM busybox\nRUN echo before-fail && exit 3\n", nil, 1, []string{"before-fail", "Dockerfile:2:", "exit code: 3"}},
-		{"missing image", "FROM nosuch/image:1\n", nil, 1, []string{"pull access denied for nosuch/image"}},
+		{"missing image", "FROM nosuch/image:1\n", nil, 1, []string{"no such image in the local store, and pulling it failed"}},
 		{"missing source", "FROM busybox\nCOPY nothere /x\n", nil, 1, []string{"Dockerfile:2:", "\"/nothere\": not found"}},
 		{"bad target", "FROM busybox AS a\n", []string{"--target", "b"}, 1, []string{"target stage \"b\" could not be found"}},
 		{"bad output", "FROM busybox\n", []string{"--output", "type=nope"}, 125, []string{"invalid output"}},

@@ -1,0 +1,73 @@
+package cli_test
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveRegistry starts `berth registry serve` on a free loopback port and
+// returns its host:port.
+func serveRegistry(t *testing.T, bin string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "registry", "serve", "--addr", addr, "--root", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("registry did not start")
+	return ""
+}
+
+// TestBuildPullsBaseAndPushes is the main job end to end: a base image
+// pushed to berth's own registry, a build in an empty store whose FROM pulls
+// it and whose --push sends the result back, and a pull of that result into
+// a third store.
+func TestBuildPullsBaseAndPushes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RUN needs the sandbox; these tests run as root in CI")
+	}
+	producer := newCLI(t)
+	reg := serveRegistry(t, producer.bin)
+	producer.importImage(reg+"/base/busybox:1", nil, `CMD ["sh"]`)
+	producer.ok("push", reg+"/base/busybox:1")
+
+	builder := newCLI(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+reg+"/base/busybox:1\nRUN echo built > /stamp\nCMD [\"cat\", \"/stamp\"]\n"), 0o644)
+	out, errs, code := builder.run(nil, "build", "--push", "-t", reg+"/app/demo:1", dir)
+	if code != 0 {
+		t.Fatalf("build --push: exit %d\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "1: digest: sha256:") {
+		t.Fatalf("push after build printed no digest line:\n%s", out)
+	}
+
+	consumer := newCLI(t)
+	out = consumer.ok("pull", reg+"/app/demo:1")
+	if !strings.Contains(out, "Status: Downloaded newer image for "+reg+"/app/demo:1") {
+		t.Fatalf("pull output:\n%s", out)
+	}
+	if got := consumer.ok("inspect", "-f", "{{.Config.Cmd}}", reg+"/app/demo:1"); got != "[cat /stamp]\n" {
+		t.Fatalf("pulled image config: %q", got)
+	}
+	consumer.ok("system", "check")
+}

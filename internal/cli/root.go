@@ -72,36 +72,46 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
-		a.newPullCmd(), a.newPushCmd(), a.newLoginCmd(), a.newLogoutCmd(), a.newSearchCmd(),
-		a.newLoadCmd(),
-		a.newSaveCmd(),
-		a.newSBOMCmd(),
-		a.newScoutCmd(),
-		a.newScanCmd(),
-		a.newDiveCmd("dive"),
-		a.newBuildCmd(),
-		a.newRegistryCmd(),
+		// local images
 		a.newImagesCmd("images"),
 		a.newImportCmd(),
 		a.newInspectCmd("inspect"),
 		a.newHistoryCmd("history"),
 		a.newTagCmd("tag"),
 		a.newRmiCmd("rmi"),
-		a.newSandboxExecCmd(),
-	)
-	image.AddCommand(
-		a.newDiveCmd("analyze"),
+		// archives
 		a.newSaveCmd(),
 		a.newLoadCmd(),
-		a.newPullCmd(), a.newPushCmd(),
+		// registries
+		a.newPullCmd(),
+		a.newPushCmd(),
+		a.newLoginCmd(),
+		a.newLogoutCmd(),
+		a.newSearchCmd(),
+		a.newRegistryCmd(),
+		// build and its sandbox
+		a.newBuildCmd(),
+		a.newSandboxExecCmd(),
+		// understanding images
+		a.newDiveCmd("dive"),
+		a.newScanCmd(),
+		a.newScoutCmd(),
+		a.newSBOMCmd(),
+	)
+	image.AddCommand(
 		a.newImagesCmd("ls"),
+		a.newImportCmd(),
 		a.newInspectCmd("inspect"),
 		a.newHistoryCmd("history"),
 		a.newTagCmd("tag"),
 		a.newRmiCmd("rm"),
 		a.newImagePruneCmd(),
+		a.newSaveCmd(),
+		a.newLoadCmd(),
+		a.newPullCmd(),
+		a.newPushCmd(),
+		a.newDiveCmd("analyze"),
 	)
-	image.AddCommand(a.newImportCmd())
 	system.AddCommand(
 		a.newSystemDfCmd(),
 		a.newSystemPruneCmd(),

@@ -21,8 +21,9 @@
 // Docker's image tar format (moby image/spec, "manifest.json" with Config,
 // RepoTags and Layers), POSIX/GNU tar as read by archive/tar.
 //
-// archive builds on ref, fsutil and store (StoreSink adapts the store to the
-// Sink that Load writes into); it must not import cli, remote, build or any
-// network package. Write takes go-containerregistry values, so it saves from
-// any source.
+// archive builds on ref and fsutil only (internal/depcheck pins this); it
+// must not import store, cli, remote, build or any network package. Load
+// writes into a Sink (StoreSink adapts any store with the BlobStore methods;
+// cli passes the local store) and Write takes go-containerregistry values, so
+// neither knows where images live.
 package archive

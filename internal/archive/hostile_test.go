@@ -230,7 +230,7 @@ func TestHostileArchives(t *testing.T) {
 			st := newStore(t)
 			storeImage(t, st, makeImage(t, "linux/amd64", plainLayer(t, "h-1")), "docker.io/library/before:1")
 			before := state(t, st)
-			_, err := archive.Load(context.Background(), bytes.NewReader(tc.data), archive.StoreSink(st), archive.LoadOptions{})
+			_, err := archive.Load(context.Background(), bytes.NewReader(tc.data), sinkOf(st), archive.LoadOptions{})
 			if err == nil {
 				t.Fatal("load succeeded")
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -291,7 +292,7 @@ func TestPartialIndex(t *testing.T) {
 	must(t, err)
 	var buf bytes.Buffer
 	err = archive.Write(ctx, &buf, []archive.Entry{{Index: sidx, Names: []string{"docker.io/library/partial:1"}}},
-		archive.WriteOptions{Missing: func(err error) bool { return strings.Contains(err.Error(), "not found") }})
+		archive.WriteOptions{Missing: func(err error) bool { return errors.Is(err, store.ErrNotFound) }})
 	must(t, err)
 	dst := newStore(t)
 	loaded, err := load(t, dst, buf.Bytes())

@@ -10,14 +10,36 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// StoreSink adapts the local store to Sink.
-func StoreSink(s *store.Store) Sink { return storeSink{s} }
+// BlobStore is what StoreSink needs of a content-addressed store: the local
+// store (package store) through a one-line wrapper in cli, which turns its
+// concrete *BlobWriter into the BlobWriter interface.
+type BlobStore interface {
+	HasBlob(h v1.Hash) bool
+	// Protect reports whether the blob is present and keeps it from a
+	// concurrent garbage collection.
+	Protect(h v1.Hash) (bool, error)
+	// WriteBlob stores r after checking it against h (and size when >= 0).
+	WriteBlob(ctx context.Context, h v1.Hash, size int64, r io.Reader) error
+	// NewBlob starts a blob whose digest is learnt while writing.
+	NewBlob() (BlobWriter, error)
+	OpenBlob(h v1.Hash) (*os.File, error)
+	BlobPath(h v1.Hash) string
+}
 
-type storeSink struct{ s *store.Store }
+// BlobWriter writes one blob of a BlobStore.
+type BlobWriter interface {
+	io.Writer
+	Commit(expected v1.Hash) (v1.Hash, int64, error)
+	Abort()
+}
+
+// StoreSink adapts a content-addressed store to Sink.
+func StoreSink(s BlobStore) Sink { return storeSink{s} }
+
+type storeSink struct{ s BlobStore }
 
 func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, bool, error) {
 	if want != (v1.Hash{}) {
@@ -36,7 +58,7 @@ func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reade
 	}
 	// The digest is learnt while writing; hash alongside the store's writer to
 	// know before the commit whether the blob is new.
-	w, err := k.s.NewBlobWriter()
+	w, err := k.s.NewBlob()
 	if err != nil {
 		return v1.Hash{}, 0, false, err
 	}
@@ -72,7 +94,8 @@ func (k storeSink) Open(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
 
 // Remove deletes a blob this load wrote and nothing references yet. The
 // store's lease would let GC collect it later; removing it now leaves the
-// store as it was before a failed load.
+// store as it was before a failed load. (The store has no blob deletion of
+// its own besides GC; this uses its documented layout.)
 func (k storeSink) Remove(_ context.Context, h v1.Hash) error {
 	err := os.Remove(k.s.BlobPath(h))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -56,19 +56,18 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 				fmt.Sprintf("pack it first: tar -C %s -cf - . | berth load", o.input))
 		}
 		r, source = f, o.input
-	} else if isTerminal(a.stdin) {
+	} else if isTerminalStream(a.stdin) {
 		return withHint(errors.New("requested load from stdin, but stdin is empty"),
 			"use -i FILE or redirect an archive to berth load")
 	}
-	st, err := a.archiveStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if !o.quiet && isTerminal(a.stderr) {
+	if !o.quiet && isTerminalStream(a.stderr) {
 		r = newProgressReader(ctx, r, a.stderr)
 	}
-	loaded, err := archive.Load(ctx, r, archive.StoreSink(st), archive.LoadOptions{Logger: a.logger()})
+	loaded, err := archive.Load(ctx, r, archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: a.logger()})
 	if p, ok := r.(*progressReader); ok {
 		p.done()
 	}
@@ -94,15 +93,6 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 	return nil
 }
 
-// archiveStore opens the local store for save and load.
-func (a *app) archiveStore(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, a.rootDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the image store: %w", err)
-	}
-	return st, nil
-}
-
 // progressReader shows how much of the archive has been read, on a terminal
 // only (the quiet flag turns it off), like docker load's progress line.
 type progressReader struct {
@@ -124,10 +114,10 @@ func newProgressReader(ctx context.Context, r io.Reader, w io.Writer) *progressR
 			case <-ctx.Done():
 				return
 			case <-p.stop:
-				fmt.Fprintf(w, "\rLoading layer data %s\n", humanBytes(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s\n", progressBytes(p.n.Load()))
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "\rLoading layer data %s", humanBytes(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s", progressBytes(p.n.Load()))
 			}
 		}
 	}()
@@ -145,7 +135,7 @@ func (p *progressReader) done() {
 	p.wg.Wait()
 }
 
-func humanBytes(n int64) string {
+func progressBytes(n int64) string {
 	const unit = 1000
 	if n < unit {
 		return fmt.Sprintf("%dB", n)
@@ -157,4 +147,15 @@ func humanBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.3g%cB", f, units[i])
+}
+
+// archiveBlobs gives the local store the archive.BlobStore shape.
+type archiveBlobs struct{ *store.Store }
+
+func (b archiveBlobs) NewBlob() (archive.BlobWriter, error) {
+	w, err := b.NewBlobWriter()
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,13 +72,31 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newImagesCmd("images"),
+		a.newImportCmd(),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rmi"),
 		a.newSaveCmd(),
 		a.newLoadCmd(),
 	)
-	image.AddCommand()
+	image.AddCommand(
+		a.newImagesCmd("ls"),
+		a.newInspectCmd("inspect"),
+		a.newHistoryCmd("history"),
+		a.newTagCmd("tag"),
+		a.newRmiCmd("rm"),
+		a.newImagePruneCmd(),
+	)
+	image.AddCommand(a.newImportCmd())
 	image.AddCommand(a.newSaveCmd())
 	image.AddCommand(a.newLoadCmd())
-	system.AddCommand()
+	system.AddCommand(
+		a.newSystemDfCmd(),
+		a.newSystemPruneCmd(),
+		a.newSystemCheckCmd(),
+	)
 	return root
 }
 
@@ -133,4 +150,4 @@ func (a *app) logger() *slog.Logger {
 	return a.log
 }
 
-var errSilent = errors.New("")
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

@@ -58,14 +58,13 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 		}
 		platform = p
 	}
-	if o.output == "" && isTerminal(a.stdout) {
+	if o.output == "" && isTerminalStream(a.stdout) {
 		return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 	}
-	st, err := a.archiveStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	entries, err := saveEntries(ctx, st, args, platform)
 	if err != nil {
 		return err
@@ -134,7 +133,7 @@ func saveEntries(ctx context.Context, st *store.Store, args []string, platform *
 		n := ""
 		if r, err := ref.Parse(arg); err == nil && !idLike(arg) {
 			full := ref.FullName(r)
-			if _, isDigest := r.(name.Digest); isDigest || contains(img.Names, full) {
+			if _, isDigest := r.(name.Digest); isDigest || hasName(img.Names, full) {
 				n = full
 			}
 		}
@@ -246,7 +245,7 @@ func isRepositoryOnly(s string) bool {
 	return !strings.Contains(last, ":")
 }
 
-func contains(list []string, s string) bool {
+func hasName(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -255,8 +254,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w any) bool {
+// isTerminalStream reports whether w is a terminal.
+func isTerminalStream(w any) bool {
 	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false

@@ -19,7 +19,7 @@ func CheckTarPath(name string) error {
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == ".." {
-			return fmt.Errorf("entry %q climbs out of the archive with ..", name)
+			return fmt.Errorf("entry %q has a \"..\" component that climbs out of the archive", name)
 		}
 	}
 	if strings.ContainsRune(name, 0) {

@@ -33,11 +33,11 @@ func (s *Store) HasBlob(h v1.Hash) bool {
 // OpenBlob opens a blob for reading.
 func (s *Store) OpenBlob(h v1.Hash) (*os.File, error) {
 	if !validHash(h) {
-		return nil, fmt.Errorf("blob %s: invalid digest: %w", h, ErrNotFound)
+		return nil, notFoundf("blob %s: invalid digest", h)
 	}
 	f, err := os.Open(s.BlobPath(h))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
+		return nil, notFoundf("blob %s is not in the store", h)
 	}
 	return f, err
 }

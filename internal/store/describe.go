@@ -93,7 +93,7 @@ func (s *Store) PlatformManifest(m *v1.IndexManifest, p *v1.Platform, present bo
 	if fallback != nil && p == nil {
 		return *fallback, nil
 	}
-	return v1.Descriptor{}, fmt.Errorf("no manifest for platform %s: %w", platformString(want), ErrNotFound)
+	return v1.Descriptor{}, notFoundf("no manifest for platform %s in the store", platformString(want))
 }
 
 func platformString(p v1.Platform) string {
@@ -158,7 +158,7 @@ func (s *Store) describe(desc v1.Descriptor) (Image, error) {
 func (s *Store) checkComplete(desc v1.Descriptor) error {
 	return s.walk(desc, func(d v1.Descriptor, required bool) error {
 		if required && !s.HasBlob(d.Digest) {
-			return fmt.Errorf("blob %s needed by %s is missing: %w", d.Digest, desc.Digest, ErrNotFound)
+			return notFoundf("blob %s needed by %s is missing", d.Digest, desc.Digest)
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -126,6 +127,14 @@ func (s *Store) liveLeases(keep map[v1.Hash]bool) (map[string]bool, error) {
 	}
 	for _, e := range entries {
 		p := s.path("leases", e.Name())
+		if strings.HasPrefix(e.Name(), ".new-") {
+			// Being created: it owns no temp files or blobs yet. A crash
+			// at that moment leaves one, removed once it is old.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+			continue
+		}
 		if e.Name() != own {
 			unlock, ok, err := fsutil.TryLock(p)
 			if err != nil {

@@ -131,7 +131,7 @@ func notFound(query string) error {
 			query = ref.Familiar(r)
 		}
 	}
-	return fmt.Errorf("no such image: %s: %w", query, ErrNotFound)
+	return notFoundf("no such image: %s", query)
 }
 
 func lastPart(s string) string {

@@ -15,8 +15,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNotFound is returned (wrapped) for a blob or image the store lacks.
+// ErrNotFound is matched (errors.Is) by every "missing" error of the store.
 var ErrNotFound = errors.New("not found")
+
+// missing is a not-found error whose message is complete on its own.
+type missing struct{ msg string }
+
+func (e missing) Error() string        { return e.msg }
+func (e missing) Is(target error) bool { return target == ErrNotFound }
+
+func notFoundf(format string, args ...any) error { return missing{fmt.Sprintf(format, args...)} }
 
 // Store is a local image store rooted at a directory. It is safe for use by
 // several goroutines and, through file locks, by several processes.
@@ -102,12 +110,21 @@ func (s *Store) lease() (*os.File, string, error) {
 	var b [6]byte
 	rand.Read(b[:])
 	id := strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
-	f, err := os.OpenFile(s.path("leases", id), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	// The lease appears under its final name only once it is locked: a GC
+	// that found it unlocked would take its writer for dead.
+	tmp := s.path("leases", ".new-"+id)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, "", err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
+		os.Remove(tmp)
+		return nil, "", err
+	}
+	if err := os.Rename(tmp, s.path("leases", id)); err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return nil, "", err
 	}
 	s.leaseFile, s.leaseID = f, id

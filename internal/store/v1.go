@@ -121,7 +121,7 @@ func (x *storeIndex) child(h v1.Hash) (v1.Descriptor, error) {
 			return d, nil
 		}
 	}
-	return v1.Descriptor{}, fmt.Errorf("%s is not in index %s: %w", h, x.desc.Digest, ErrNotFound)
+	return v1.Descriptor{}, notFoundf("%s is not in index %s", h, x.desc.Digest)
 }
 
 func (x *storeIndex) Image(h v1.Hash) (v1.Image, error) {

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) newImagePruneCmd() *cobra.Command {
+	var (
+		all, force bool
+		filters    []string
+	)
+	cmd := &cobra.Command{
+		Use:     "prune [OPTIONS]",
+		Short:   "Remove unused images",
+		Args:    noArgs,
+		Example: "  berth image prune -f\n  berth image prune -a --filter until=24h",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
+			if err != nil {
+				return err
+			}
+			warning := "WARNING! This will remove all dangling images."
+			if all {
+				warning = "WARNING! This will remove all images without at least one container associated to them."
+			}
+			if !force && !a.confirm(warning) {
+				return nil
+			}
+			s, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			if err := resolve(ctx, s); err != nil {
+				return err
+			}
+			events, err := a.pruneImages(ctx, s, f, all)
+			if err != nil {
+				return err
+			}
+			res, err := s.GC(ctx)
+			if err != nil {
+				return err
+			}
+			if len(events) > 0 {
+				a.printf("Deleted Images:\n")
+				printEvents(a, events, "untagged", "deleted")
+				a.printf("\n")
+			}
+			a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Remove all unused images, not just dangling ones")
+	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
+	return cmd
+}
+
+// pruneImages removes dangling images (all images with all) that match f.
+// berth runs no containers, so no image is "in use".
+func (a *app) pruneImages(ctx context.Context, s *store.Store, f *imageFilter, all bool) ([]store.Event, error) {
+	imgs, err := s.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var events []store.Event
+	for _, img := range imgs {
+		if !all && !img.Dangling() {
+			continue
+		}
+		if f != nil && !f.match(img) {
+			continue
+		}
+		if img.Dangling() {
+			if err := s.RemoveDigest(ctx, img.Digest); err != nil {
+				return events, err
+			}
+			events = append(events, store.Event{Deleted: img.ID})
+			continue
+		}
+		ev, err := s.Remove(ctx, img.Digest.String(), true)
+		if err != nil {
+			return events, err
+		}
+		events = append(events, ev...)
+	}
+	return events, nil
+}
+
+// confirm prints Docker's prompt and reads y/N from stdin.
+func (a *app) confirm(warning string) bool {
+	fmt.Fprintf(a.stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	ans := strings.ToLower(strings.TrimSpace(line))
+	return ans == "y" || ans == "yes"
+}

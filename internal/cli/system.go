@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) newSystemDfCmd() *cobra.Command {
+	var verbose bool
+	var format string
+	cmd := &cobra.Command{
+		Use:     "df [OPTIONS]",
+		Short:   "Show berth disk usage",
+		Args:    noArgs,
+		Example: "  berth system df\n  berth system df -v",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			u, err := diskUsage(ctx, s)
+			if err != nil {
+				return err
+			}
+			if verbose {
+				return a.printDfVerbose(u)
+			}
+			rows := []any{
+				dfRow{Type: "Images", TotalCount: fmt.Sprint(len(u.images)), Active: "0", Size: output.HumanSize(u.imagesSize), Reclaimable: reclaimable(u.imagesSize, u.imagesSize)},
+				dfRow{Type: "Containers", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
+				dfRow{Type: "Local Volumes", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
+				dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(u.cacheCount), Active: "0", Size: output.HumanSize(u.cacheSize), Reclaimable: output.HumanSize(u.cacheSize)},
+			}
+			if format == "" {
+				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+			}
+			return output.Table{Format: format, Headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.Write(a.stdout, rows)
+		},
+	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
+	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
+	return cmd
+}
+
+type dfRow struct {
+	Type, TotalCount, Active, Size, Reclaimable string
+}
+
+func reclaimable(n, total int64) string {
+	if total == 0 {
+		return "0B"
+	}
+	return fmt.Sprintf("%s (%d%%)", output.HumanSize(n), n*100/total)
+}
+
+type imageUsage struct {
+	img          store.Image
+	size, shared int64
+}
+
+type usage struct {
+	images     []imageUsage
+	imagesSize int64 // each layer counted once
+	cacheSize  int64
+	cacheCount int
+}
+
+// diskUsage computes Docker's df figures: an image's SIZE is its layers'
+// uncompressed size; SHARED SIZE the part of it in layers other images use
+// too; UNIQUE SIZE the rest.
+func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
+	imgs, err := s.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := map[v1.Hash]int{}
+	layerSize := map[v1.Hash]int64{}
+	layersOf := make([][]v1.Descriptor, len(imgs))
+	for i, img := range imgs {
+		vimg, err := s.Image(ctx, img, nil)
+		if err != nil {
+			continue
+		}
+		m, err := vimg.Manifest()
+		if err != nil {
+			continue
+		}
+		seen := map[v1.Hash]bool{}
+		for _, l := range m.Layers {
+			if seen[l.Digest] {
+				continue
+			}
+			seen[l.Digest] = true
+			users[l.Digest]++
+			if _, ok := layerSize[l.Digest]; !ok {
+				n, err := s.LayerSize(l)
+				if err != nil {
+					return nil, err
+				}
+				layerSize[l.Digest] = n
+			}
+			layersOf[i] = append(layersOf[i], l)
+		}
+	}
+	u := &usage{}
+	for _, n := range layerSize {
+		u.imagesSize += n
+	}
+	for i, img := range imgs {
+		iu := imageUsage{img: img}
+		for _, l := range layersOf[i] {
+			iu.size += layerSize[l.Digest]
+			if users[l.Digest] > 1 {
+				iu.shared += layerSize[l.Digest]
+			}
+		}
+		u.images = append(u.images, iu)
+	}
+	for _, dir := range []string{"build", "cache", "snapshots"} {
+		root := filepath.Join(s.Root(), dir)
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		u.cacheCount += len(entries)
+		filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					u.cacheSize += info.Size()
+				}
+			}
+			return nil
+		})
+	}
+	return u, nil
+}
+
+func (a *app) printDfVerbose(u *usage) error {
+	now := time.Now()
+	a.printf("Images space usage:\n\n")
+	tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
+	for _, iu := range u.images {
+		for _, r := range imageRows(iu.img, false, now) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Repository, r.Tag, r.ID, r.CreatedSince,
+				output.HumanSize(iu.size), output.HumanSize(iu.shared), output.HumanSize(iu.size-iu.shared), 0)
+		}
+	}
+	tw.Flush()
+	a.printf("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n")
+	a.printf("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n")
+	a.printf("\nBuild cache usage: %s\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n", output.HumanSize(u.cacheSize))
+	return nil
+}
+
+func (a *app) newSystemPruneCmd() *cobra.Command {
+	var all, force, volumes bool
+	var filters []string
+	cmd := &cobra.Command{
+		Use:     "prune [OPTIONS]",
+		Short:   "Remove unused data",
+		Args:    noArgs,
+		Example: "  berth system prune -f\n  berth system prune -a",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
+			if err != nil {
+				return err
+			}
+			what := "  - all dangling images"
+			if all {
+				what = "  - all images without at least one container associated to them"
+			}
+			warning := "WARNING! This will remove:\n" + what + "\n  - unused blobs and leftovers of interrupted commands\n"
+			if !force && !a.confirm(warning) {
+				return nil
+			}
+			s, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			if err := resolve(ctx, s); err != nil {
+				return err
+			}
+			events, err := a.pruneImages(ctx, s, f, all)
+			if err != nil {
+				return err
+			}
+			res, err := s.GC(ctx)
+			if err != nil {
+				return err
+			}
+			if len(events) > 0 {
+				a.printf("Deleted Images:\n")
+				printEvents(a, events, "untagged", "deleted")
+				a.printf("\n")
+			}
+			a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Remove all unused images not just dangling ones")
+	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes (berth has none; accepted for compatibility)")
+	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"label=<key>=<value>\")")
+	return cmd
+}
+
+func (a *app) newSystemCheckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "check",
+		Short:   "Verify every blob against its digest and every image against the blobs it needs",
+		Args:    noArgs,
+		Example: "  berth system check",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			n, problems, err := s.Check(ctx)
+			if err != nil {
+				return err
+			}
+			for _, p := range problems {
+				a.printf("%s\n", p)
+			}
+			imgs, _ := s.Images(ctx)
+			if len(problems) > 0 {
+				return exitError{code: exitFailure, msg: fmt.Sprintf("%d problem(s) in the store at %s", len(problems), s.Root())}
+			}
+			a.printf("OK: %d blobs verified, %d images complete\n", n, len(imgs))
+			return nil
+		},
+	}
+}

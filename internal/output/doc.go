@@ -1,0 +1,7 @@
+// Package output owns what berth prints to a terminal: tables aligned as
+// Docker aligns them, --format Go templates with Docker's functions and the
+// `table` and `json` directives, and Docker's wording for sizes and ages. It
+// knows no domain types: callers hand it rows of named fields.
+//
+// It is a leaf: standard library only.
+package output

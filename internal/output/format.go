@@ -1,0 +1,112 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"unicode/utf8"
+)
+
+// Funcs are the template functions Docker's --format offers.
+var Funcs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"split":    strings.Split,
+	"join":     strings.Join,
+	"title":    func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
+	"lower":    strings.ToLower,
+	"upper":    strings.ToUpper,
+	"pad":      func(s string, l, r int) string { return strings.Repeat(" ", l) + s + strings.Repeat(" ", r) },
+	"truncate": func(s string, n int) string { return Truncate(s, n) },
+	"println":  fmt.Sprintln,
+}
+
+// Table renders rows through a --format value. A format starting with
+// "table" prints a header (each field replaced by its column title) and
+// aligns columns; "json" prints each row as one JSON object per line; any
+// other value is a plain Go template run once per row.
+type Table struct {
+	Format  string            // the user's --format, or the default table
+	Headers map[string]string // field name → column title, e.g. "ID" → "IMAGE ID"
+}
+
+// Write renders rows (each a map of field name to value, or a struct).
+func (t Table) Write(w io.Writer, rows []any) error {
+	f := t.Format
+	switch {
+	case f == "json":
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case strings.HasPrefix(f, "table"):
+		body := strings.TrimPrefix(f, "table")
+		body = strings.TrimLeft(body, " ")
+		if body == "" {
+			return fmt.Errorf("template parsing error: table format needs fields")
+		}
+		tmpl, err := Parse(body)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+		if err := tmpl.Execute(tw, t.Headers); err != nil {
+			return fmt.Errorf("template: %w", err)
+		}
+		fmt.Fprintln(tw)
+		for _, r := range rows {
+			if err := tmpl.Execute(tw, r); err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+			fmt.Fprintln(tw)
+		}
+		return tw.Flush()
+	default:
+		tmpl, err := Parse(f)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			var buf bytes.Buffer
+			if err := tmpl.Execute(&buf, r); err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+			buf.WriteByte('\n')
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// Parse parses a --format template with Docker's functions. Docker users
+// write `\t` literally in shells, so the two-character escape is honoured.
+func Parse(f string) (*template.Template, error) {
+	f = strings.ReplaceAll(f, `\t`, "\t")
+	f = strings.ReplaceAll(f, `\n`, "\n")
+	t, err := template.New("format").Funcs(Funcs).Option("missingkey=error").Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("template parsing error: %w", err)
+	}
+	return t, nil
+}
+
+// Truncate shortens s to n runes, ending with "…" as Docker does.
+func Truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n || n <= 0 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

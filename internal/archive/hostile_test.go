@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -243,6 +244,46 @@ func TestHostileArchives(t *testing.T) {
 			}
 			if after := state(t, st); after != before {
 				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// cancelAfter cancels a context once n bytes have been read through it.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	m, err := c.r.Read(p)
+	c.n -= m
+	if c.n <= 0 {
+		c.cancel()
+	}
+	return m, err
+}
+
+// TestLoadCancelled: Ctrl-C in the middle of a load leaves the store as it
+// was, whatever was written before.
+func TestLoadCancelled(t *testing.T) {
+	img := makeImage(t, "linux/amd64", plainLayer(t, "c-1"), gzipLayer(t, "c-2"), plainLayer(t, "c-3"))
+	src := newStore(t)
+	storeImage(t, src, img, "docker.io/library/cancel:1")
+	data := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/cancel:1"}})
+	for _, at := range []int{1, 3000, len(data) / 2, len(data) - 600} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			st := newStore(t)
+			before := state(t, st)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := archive.Load(ctx, &cancelAfter{r: bytes.NewReader(data), n: at, cancel: cancel}, sinkOf(st), archive.LoadOptions{})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if after := state(t, st); after != before {
+				t.Errorf("store changed:\n%s\n---\n%s", before, after)
 			}
 		})
 	}

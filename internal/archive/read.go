@@ -82,21 +82,7 @@ var ErrNotArchive = errors.New("not an image archive")
 // read, and manifest.json/index.json are resolved once the end is reached.
 // On any error the blobs this load added are removed again.
 func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded []Loaded, err error) {
-	l := &loader{
-		sink:  sink,
-		opts:  opts,
-		log:   opts.Logger,
-		files: map[string]fileInfo{},
-		links: map[string]string{},
-		meta:  map[string][]byte{},
-		kept:  map[v1.Hash]bool{},
-	}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
-	}
-	if l.opts.Normalize == nil {
-		l.opts.Normalize = defaultNormalize
-	}
+	l := newLoader(sink, opts)
 	defer func() {
 		l.cleanup(ctx, err != nil)
 	}()
@@ -112,6 +98,25 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded
 		return nil, err
 	}
 	return l.resolve(ctx)
+}
+
+func newLoader(sink Sink, opts LoadOptions) *loader {
+	l := &loader{
+		sink:  sink,
+		opts:  opts,
+		log:   opts.Logger,
+		files: map[string]fileInfo{},
+		links: map[string]string{},
+		meta:  map[string][]byte{},
+		kept:  map[v1.Hash]bool{},
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.opts.Normalize == nil {
+		l.opts.Normalize = defaultNormalize
+	}
+	return l
 }
 
 // cleanup removes the blobs this load added that nothing references, or all
@@ -162,7 +167,7 @@ func truncated(err error) error {
 	return err
 }
 
-func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, br *bufio.Reader) error {
+func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *bufio.Reader) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return fmt.Errorf("refusing archive: %w", err)

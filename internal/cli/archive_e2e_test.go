@@ -210,9 +210,13 @@ func TestLoadSkopeoArchives(t *testing.T) {
 		{"docker-archive", "docker-archive:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", false},
 		{"oci-archive-named", "oci-archive:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", true},
 		{"oci-archive-tag-only", "oci-archive:%s:v1", "Loaded image ID: " + cfgName.String() + "\n", true},
+		{"oci-layout-directory", "oci:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "a.tar")
+			if strings.HasPrefix(tc.dest, "oci:") {
+				file = filepath.Join(t.TempDir(), "layout")
+			}
 			run(t, "skopeo", "copy", "oci:"+src+":v1", fmt.Sprintf(tc.dest, file))
 			root := t.TempDir()
 			if out := berthOK(t, root, "load", "-i", file); out != tc.loaded {

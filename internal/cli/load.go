@@ -29,8 +29,8 @@ func (a *app) newLoadCmd() *cobra.Command {
 		Short: "Load an image from a tar archive or STDIN",
 		Long: "Load an image from a tar archive or STDIN.\n\n" +
 			"Reads the archives of docker save (every version), podman save and skopeo\n" +
-			"(docker-archive: and oci-archive:) and OCI image layouts in a tar, plain or\n" +
-			"compressed with gzip, zstd, bzip2 or xz.",
+			"(docker-archive: and oci-archive:) and OCI image layouts, plain or compressed\n" +
+			"with gzip, zstd, bzip2 or xz; -i also takes an OCI image layout directory.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runLoad(cmd.Context(), o)
@@ -44,7 +44,7 @@ func (a *app) newLoadCmd() *cobra.Command {
 
 func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 	var r io.Reader = a.stdin
-	source := "stdin"
+	source, dir := "stdin", ""
 	if o.input != "" {
 		f, err := os.Open(o.input)
 		if err != nil {
@@ -52,8 +52,7 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			return withHint(fmt.Errorf("%s is a directory, not an archive", o.input),
-				fmt.Sprintf("pack it first: tar -C %s -cf - . | berth load", o.input))
+			dir = o.input // an OCI image layout (or an unpacked archive)
 		}
 		r, source = f, o.input
 	} else if isTerminalStream(a.stdin) {
@@ -67,7 +66,13 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 	if !o.quiet && isTerminalStream(a.stderr) {
 		r = newProgressReader(ctx, r, a.stderr)
 	}
-	loaded, err := archive.Load(ctx, r, archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: a.logger()})
+	sink, opts := archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: a.logger()}
+	var loaded []archive.Loaded
+	if dir != "" {
+		loaded, err = archive.LoadDir(ctx, dir, sink, opts)
+	} else {
+		loaded, err = archive.Load(ctx, r, sink, opts)
+	}
 	if p, ok := r.(*progressReader); ok {
 		p.done()
 	}

@@ -446,6 +446,19 @@ func TestSaveLoadCLI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("tag-moves", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "a.tar")
+		berthOK(t, root, "save", "-o", file, "cli:1")
+		dst := t.TempDir()
+		old := seed(t, dst, testImage(t, "older", "linux/amd64"), "docker.io/library/cli:1")
+		want := "The image cli:1 already exists, renaming the old one with ID " + old.ID.String() + " to empty string\nLoaded image: cli:1\n"
+		if out := berthOK(t, dst, "load", "-i", file); out != want {
+			t.Errorf("load printed %q, want %q", out, want)
+		}
+		if out := berthOK(t, dst, "load", "-i", file); out != "Loaded image: cli:1\n" {
+			t.Errorf("second load printed %q", out)
+		}
+	})
 	t.Run("failed-save-leaves-no-file", func(t *testing.T) {
 		d := t.TempDir()
 		berth(t, root, nil, "save", "-o", filepath.Join(d, "x.tar"), "cli:1", "nope:1")

@@ -83,6 +83,12 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		return fmt.Errorf("loading %s: %w", source, err)
 	}
 	for _, l := range loaded {
+		// Like docker, say when a name moves away from another image.
+		for _, n := range l.Names {
+			if prev, err := st.Lookup(ctx, n); err == nil && prev.Digest != l.Descriptor.Digest && hasName(prev.Names, n) {
+				fmt.Fprintf(a.stdout, "The image %s already exists, renaming the old one with ID %s to empty string\n", ref.FamiliarString(n), prev.ID)
+			}
+		}
 		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
 		if err != nil {
 			return fmt.Errorf("loading %s: recording %s: %w", source, l.Descriptor.Digest, err)

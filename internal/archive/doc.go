@@ -15,7 +15,13 @@
 //     and names are resolved at the end, because Docker archives may list
 //     manifest.json last. Entries with "..", absolute names, links that point
 //     outside the archive, truncated data or a wrong digest make the whole
-//     load fail, and the blobs it added are removed again.
+//     load fail, and the blobs it added are removed again. LoadDir reads an
+//     unpacked archive or OCI layout directory under the same rules.
+//
+// Nothing is recompressed either way: blobs travel byte for byte, so manifest
+// digests survive a save/load round trip, and old-style archives (layers
+// named by path, not digest) get an OCI manifest whose layers are exactly the
+// archived files, compressed or not.
 //
 // Specs: OCI image-layout v1.1 (https://github.com/opencontainers/image-spec/blob/main/image-layout.md),
 // Docker's image tar format (moby image/spec, "manifest.json" with Config,

@@ -14,11 +14,8 @@ import (
 // skopeo's oci: or an extracted docker save — exactly as Load reads the tar
 // of it: every file is an entry, checked and verified the same way. Files
 // are opened through an os.Root, so no link can lead outside dir.
-func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) (loaded []Loaded, err error) {
+func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Loaded, error) {
 	l := newLoader(sink, opts)
-	defer func() {
-		l.cleanup(ctx, err != nil)
-	}()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dir, err)

@@ -15,7 +15,8 @@
 //     and names are resolved at the end, because Docker archives may list
 //     manifest.json last. Entries with "..", absolute names, links that point
 //     outside the archive, truncated data or a wrong digest make the whole
-//     load fail, and the blobs it added are removed again. LoadDir reads an
+//     load fail and name no image; the blobs it stored are left to the
+//     store's garbage collection, which cli runs at once. LoadDir reads an
 //     unpacked archive or OCI layout directory under the same rules.
 //
 // Nothing is recompressed either way: blobs travel byte for byte, so manifest

@@ -33,7 +33,7 @@ func FuzzLoad(f *testing.F) {
 		before := state(t, st)
 		loaded, err := archive.Load(context.Background(), bytes.NewReader(data), sinkOf(st), archive.LoadOptions{})
 		if err != nil {
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Fatalf("failed load (%v) changed the store:\n%s\n---\n%s", err, before, after)
 			}
 			return

@@ -259,3 +259,17 @@ func (b blobs) NewBlob() (archive.BlobWriter, error) {
 }
 
 func sinkOf(st *store.Store) archive.Sink { return archive.StoreSink(blobs{st}) }
+
+// collected is the state of st after what berth load does on failure:
+// release this process's lease and run the store's garbage collection.
+func collected(t testing.TB, st *store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	must(t, st.Close())
+	again, err := store.Open(ctx, st.Root())
+	must(t, err)
+	defer again.Close()
+	_, err = again.GC(ctx)
+	must(t, err)
+	return state(t, again)
+}

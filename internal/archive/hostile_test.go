@@ -245,7 +245,7 @@ func TestHostileArchives(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is not one line: %q", err)
 			}
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
@@ -285,7 +285,7 @@ func TestLoadCancelled(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want context.Canceled", err)
 			}
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Errorf("store changed:\n%s\n---\n%s", before, after)
 			}
 		})
@@ -352,7 +352,7 @@ func TestLoadDir(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Errorf("store changed:\n%s\n---\n%s", before, after)
 			}
 		})

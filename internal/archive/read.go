@@ -19,13 +19,10 @@ import (
 type Sink interface {
 	// Put stores r as a blob. A non-zero want is the digest r must hash to
 	// (and size, when >= 0, its length); a zero want accepts whatever r hashes
-	// to. Nothing is kept unless it matches. added reports whether the blob
-	// was not stored before, so that a failed load can remove it again.
-	Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (d v1.Hash, n int64, added bool, err error)
+	// to. Nothing is kept unless it matches.
+	Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (d v1.Hash, n int64, err error)
 	// Open reads a stored blob.
 	Open(ctx context.Context, h v1.Hash) (io.ReadCloser, error)
-	// Remove deletes a blob that this load added and nothing references.
-	Remove(ctx context.Context, h v1.Hash) error
 }
 
 // Loaded is one image or index found in an archive, its blobs now in the
@@ -70,8 +67,6 @@ type loader struct {
 	files map[string]fileInfo
 	links map[string]string // link entry → target, relative to the root
 	meta  map[string][]byte
-	added []v1.Hash
-	kept  map[v1.Hash]bool
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
@@ -80,12 +75,11 @@ var ErrNotArchive = errors.New("not an image archive")
 // Load reads an image archive from r into sink, verifying every blob, and
 // returns the images it holds. It streams: layers go to the sink as they are
 // read, and manifest.json/index.json are resolved once the end is reached.
-// On any error the blobs this load added are removed again.
-func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded []Loaded, err error) {
+// A failed load names no image: the blobs it stored are referenced by
+// nothing, and the store's garbage collection (safe against concurrent
+// writers, unlike deleting them here) takes them away; cli runs it at once.
+func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Loaded, error) {
 	l := newLoader(sink, opts)
-	defer func() {
-		l.cleanup(ctx, err != nil)
-	}()
 	rc, comp, err := Decompress(r)
 	if err != nil {
 		return nil, err
@@ -108,7 +102,6 @@ func newLoader(sink Sink, opts LoadOptions) *loader {
 		files: map[string]fileInfo{},
 		links: map[string]string{},
 		meta:  map[string][]byte{},
-		kept:  map[v1.Hash]bool{},
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -117,20 +110,6 @@ func newLoader(sink Sink, opts LoadOptions) *loader {
 		l.opts.Normalize = defaultNormalize
 	}
 	return l
-}
-
-// cleanup removes the blobs this load added that nothing references, or all
-// of them when the load failed. It runs even when ctx is cancelled.
-func (l *loader) cleanup(ctx context.Context, failed bool) {
-	ctx = context.WithoutCancel(ctx)
-	for _, h := range l.added {
-		if !failed && l.kept[h] {
-			continue
-		}
-		if err := l.sink.Remove(ctx, h); err != nil {
-			l.log.Debug("removing blob", "digest", h.String(), "err", err)
-		}
-	}
 }
 
 func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
@@ -228,12 +207,9 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 	br.Reset(tr)
 	head, _ := br.Peek(6)
 	comp := detect(head)
-	d, n, added, err := l.sink.Put(ctx, want, hdr.Size, br)
+	d, n, err := l.sink.Put(ctx, want, hdr.Size, br)
 	if err != nil {
 		return fmt.Errorf("entry %q: %w", name, truncated(err))
-	}
-	if added {
-		l.added = append(l.added, d)
 	}
 	if n != hdr.Size {
 		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, hdr.Size)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,7 +24,6 @@ type BlobStore interface {
 	// NewBlob starts a blob whose digest is learnt while writing.
 	NewBlob() (BlobWriter, error)
 	OpenBlob(h v1.Hash) (*os.File, error)
-	BlobPath(h v1.Hash) string
 }
 
 // BlobWriter writes one blob of a BlobStore.
@@ -41,67 +38,42 @@ func StoreSink(s BlobStore) Sink { return storeSink{s} }
 
 type storeSink struct{ s BlobStore }
 
-func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, bool, error) {
+func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, error) {
 	if want != (v1.Hash{}) {
 		if ok, err := k.s.Protect(want); err != nil {
-			return want, 0, false, err
+			return want, 0, err
 		} else if ok {
 			// The store has it, but the archive must still be whole and
 			// truthful: read and check the copy it carries.
 			n, err := verifyCopy(ctx, io.Discard, r, want, size)
-			return want, n, false, err
+			return want, n, err
 		}
 		if err := k.s.WriteBlob(ctx, want, size, r); err != nil {
-			return want, 0, false, err
+			return want, 0, err
 		}
-		return want, size, true, nil
+		return want, size, nil
 	}
-	// The digest is learnt while writing; hash alongside the store's writer to
-	// know before the commit whether the blob is new.
+	// The digest is learnt while writing (old-style archives name layers by
+	// path).
 	w, err := k.s.NewBlob()
 	if err != nil {
-		return v1.Hash{}, 0, false, err
+		return v1.Hash{}, 0, err
 	}
-	h := sha256.New()
-	n, err := copyContext(ctx, io.MultiWriter(w, h), r)
+	n, err := copyContext(ctx, w, r)
 	if err != nil {
 		w.Abort()
-		return v1.Hash{}, n, false, err
+		return v1.Hash{}, n, err
 	}
 	if size >= 0 && n != size {
 		w.Abort()
-		return v1.Hash{}, n, false, fmt.Errorf("read %d bytes, want %d", n, size)
+		return v1.Hash{}, n, fmt.Errorf("read %d bytes, want %d", n, size)
 	}
-	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	existed := k.s.HasBlob(d)
-	if existed {
-		if _, err := k.s.Protect(d); err != nil {
-			w.Abort()
-			return d, n, false, err
-		}
-		w.Abort()
-		return d, n, false, nil
-	}
-	if _, _, err := w.Commit(d); err != nil {
-		return d, n, false, err
-	}
-	return d, n, true, nil
+	d, n, err := w.Commit(v1.Hash{})
+	return d, n, err
 }
 
 func (k storeSink) Open(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
 	return k.s.OpenBlob(h)
-}
-
-// Remove deletes a blob this load wrote and nothing references yet. The
-// store's lease would let GC collect it later; removing it now leaves the
-// store as it was before a failed load. (The store has no blob deletion of
-// its own besides GC; this uses its documented layout.)
-func (k storeSink) Remove(_ context.Context, h v1.Hash) error {
-	err := os.Remove(k.s.BlobPath(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 // verifyCopy copies r to w and checks the digest and, when size >= 0, the

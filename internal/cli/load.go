@@ -77,6 +77,7 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		p.done()
 	}
 	if err != nil {
+		a.discardFailedLoad(ctx, st)
 		if errors.Is(err, archive.ErrNotArchive) {
 			return withHint(fmt.Errorf("loading %s: %w", source, err), "berth load reads the archives of docker save, podman save and skopeo")
 		}
@@ -91,6 +92,7 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
 		if err != nil {
+			a.discardFailedLoad(ctx, st)
 			return fmt.Errorf("loading %s: recording %s: %w", source, l.Descriptor.Digest, err)
 		}
 		if len(l.Names) == 0 {
@@ -158,6 +160,26 @@ func progressBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.3g%cB", f, units[i])
+}
+
+// discardFailedLoad leaves the store as it was before a failed load: it
+// ends this process's hold (lease) on the blobs the load stored and runs the
+// store's garbage collection, which removes them unless an image or another
+// running berth process needs them. Deleting them directly would race with a
+// concurrent load of the same content.
+func (a *app) discardFailedLoad(ctx context.Context, st *store.Store) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	root := st.Root()
+	st.Close()
+	fresh, err := store.Open(ctx, root)
+	if err != nil {
+		a.logger().Debug("reopening the store after a failed load", "err", err)
+		return
+	}
+	defer fresh.Close()
+	res, err := fresh.GC(ctx)
+	a.logger().Debug("collected the blobs of a failed load", "blobs", res.Blobs, "bytes", res.Reclaimed, "err", err)
 }
 
 // archiveBlobs gives the local store the archive.BlobStore shape.

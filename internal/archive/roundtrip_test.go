@@ -380,3 +380,28 @@ func TestNamesFromManifestJSON(t *testing.T) {
 		t.Errorf("loaded %+v", loaded)
 	}
 }
+
+// TestWriteHoldsEveryBlob: Hold sees each blob of the archive once, before
+// anything is written, so the store can keep them from a concurrent GC.
+func TestWriteHoldsEveryBlob(t *testing.T) {
+	f := newFixture(t)
+	var held []string
+	var buf bytes.Buffer
+	err := archive.Write(context.Background(), &buf, f.storeEntries(t), archive.WriteOptions{Hold: func(h v1.Hash) error {
+		if buf.Len() != 0 {
+			t.Errorf("Hold(%s) called after writing began", h)
+		}
+		held = append(held, "blobs/sha256/"+h.Hex)
+		return nil
+	}})
+	must(t, err)
+	var blobs []string
+	for _, n := range tarNames(t, buf.Bytes()) {
+		if strings.HasPrefix(n, "blobs/sha256/") && len(n) > len("blobs/sha256/") {
+			blobs = append(blobs, n)
+		}
+	}
+	if !slices.Equal(held, blobs) {
+		t.Errorf("held %q, archive has %q", held, blobs)
+	}
+}

@@ -58,6 +58,10 @@ type WriteOptions struct {
 	// children are left out as Docker leaves them out; with a nil Missing
 	// every error is fatal.
 	Missing func(error) bool
+	// Hold, when set, is called for every blob before the first byte is
+	// written, so that the source keeps them for the whole save (the local
+	// store leases them against a concurrent garbage collection).
+	Hold func(v1.Hash) error
 }
 
 // epoch is every entry's modification time: archives are a function of
@@ -346,6 +350,13 @@ func (p *plan) write(ctx context.Context, w io.Writer) error {
 		hexes = append(hexes, h)
 	}
 	sort.Strings(hexes)
+	if p.opts.Hold != nil {
+		for _, h := range hexes {
+			if err := p.opts.Hold(p.blobs[h].digest); err != nil {
+				return fmt.Errorf("holding blob %s: %w", p.blobs[h].digest, err)
+			}
+		}
+	}
 	for _, h := range hexes {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -73,6 +73,8 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 		Format:   format,
 		Platform: platform,
 		Missing:  func(err error) bool { return errors.Is(err, store.ErrNotFound) },
+		// A concurrent rmi + prune must not collect what is being saved.
+		Hold: func(h v1.Hash) error { _, err := st.Protect(h); return err },
 	}
 	// archive.Write buffers itself, and copies blobs in the kernel when it
 	// is given a regular file (-o, or stdout redirected to one).

@@ -339,12 +339,6 @@ func (p *plan) addBytes(d v1.Hash, b []byte) {
 }
 
 func (p *plan) write(ctx context.Context, w io.Writer) error {
-	out := newTarOut(w)
-	for _, dir := range []string{blobsDir + "/", blobsDir + "/sha256/"} {
-		if err := out.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
-			return fmt.Errorf("writing archive: %w", err)
-		}
-	}
 	hexes := make([]string, 0, len(p.blobs))
 	for h := range p.blobs {
 		hexes = append(hexes, h)
@@ -355,6 +349,12 @@ func (p *plan) write(ctx context.Context, w io.Writer) error {
 			if err := p.opts.Hold(p.blobs[h].digest); err != nil {
 				return fmt.Errorf("holding blob %s: %w", p.blobs[h].digest, err)
 			}
+		}
+	}
+	out := newTarOut(w)
+	for _, dir := range []string{blobsDir + "/", blobsDir + "/sha256/"} {
+		if err := out.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
+			return fmt.Errorf("writing archive: %w", err)
 		}
 	}
 	for _, h := range hexes {

@@ -303,9 +303,9 @@ func TestPartialIndex(t *testing.T) {
 	}
 }
 
-// TestWriteToFile: into a regular file blobs are copied in the kernel; the
-// bytes are the same as through a stream, and a blob that rotted in the
-// store fails the save on both paths.
+// TestWriteToFile: the bytes written into a regular file are those of the
+// stream, and a blob that rotted in the store fails the save whether the
+// destination is a file or a pipe.
 func TestWriteToFile(t *testing.T) {
 	f := newFixture(t)
 	want := save(t, f.st, archive.FormatDocker, f.storeEntries(t)...)

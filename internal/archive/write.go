@@ -357,11 +357,17 @@ func (p *plan) write(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("writing archive: %w", err)
 		}
 	}
-	for _, h := range hexes {
+	ordered := make([]*blobSource, len(hexes))
+	for i, h := range hexes {
+		ordered[i] = p.blobs[h]
+	}
+	pending, stop := verifyAhead(ctx, ordered, max(2, runtime.GOMAXPROCS(0)))
+	defer stop()
+	for i, b := range ordered {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := out.blob(ctx, p.blobs[h]); err != nil {
+		if err := out.blob(ctx, b, pending[i]); err != nil {
 			return err
 		}
 	}

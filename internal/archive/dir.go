@@ -22,11 +22,12 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 	}
 	defer root.Close()
 	br := bufio.NewReaderSize(nil, 64<<10)
+	gctx := l.begin(ctx)
 	err = fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
+		if err := gctx.Err(); err != nil {
 			return err
 		}
 		if name == "." {
@@ -42,7 +43,7 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 				return err
 			}
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-			return l.entry(ctx, hdr, nil, br)
+			return l.entry(gctx, hdr, nil, br)
 		case t.IsRegular():
 			f, err := root.Open(name)
 			if err != nil {
@@ -54,12 +55,12 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 				return err
 			}
 			hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-			return l.entry(ctx, hdr, f, br)
+			return l.entry(gctx, hdr, f, br)
 		default:
 			return fmt.Errorf("refusing %s: %q is not a regular file, directory or link", dir, name)
 		}
 	})
-	if err != nil {
+	if err := l.finish(err); err != nil {
 		return nil, err
 	}
 	return l.resolve(ctx)

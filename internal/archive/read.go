@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Sink is where Load puts blobs: a content-addressed store. Package cli
@@ -67,6 +69,10 @@ type loader struct {
 	files map[string]fileInfo
 	links map[string]string // link entry → target, relative to the root
 	meta  map[string][]byte
+	seen  map[string]bool // every entry name, to refuse duplicates
+
+	g  *errgroup.Group // blobs being stored
+	mu sync.Mutex      // guards files while blobs are stored
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
@@ -88,7 +94,7 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Load
 	ra := newReadAhead(rc)
 	defer ra.Close()
 	l.log.Debug("reading archive", "compression", string(comp))
-	if err := l.read(ctx, tar.NewReader(ra)); err != nil {
+	if err := l.finish(l.read(l.begin(ctx), tar.NewReader(ra))); err != nil {
 		return nil, err
 	}
 	return l.resolve(ctx)
@@ -102,6 +108,7 @@ func newLoader(sink Sink, opts LoadOptions) *loader {
 		files: map[string]fileInfo{},
 		links: map[string]string{},
 		meta:  map[string][]byte{},
+		seen:  map[string]bool{},
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -207,27 +214,60 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 	br.Reset(tr)
 	head, _ := br.Peek(6)
 	comp := detect(head)
-	d, n, err := l.sink.Put(ctx, want, hdr.Size, br)
-	if err != nil {
+	// The sink stores the blob on another goroutine, fed through a pipe, so
+	// that the store's fsync of one blob overlaps reading the next; at most
+	// two are in flight (the group's limit).
+	size := hdr.Size
+	pr, pw := io.Pipe()
+	l.g.Go(func() error {
+		d, n, err := l.sink.Put(ctx, want, size, pr)
+		if err != nil {
+			pr.CloseWithError(err)
+			return fmt.Errorf("entry %q: %w", name, truncated(err))
+		}
+		pr.CloseWithError(errBlobDone) // a sink that stopped early stops the feeder
+		if n != size {
+			return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, size)
+		}
+		l.mu.Lock()
+		l.files[name] = fileInfo{digest: d, size: n, comp: comp}
+		l.mu.Unlock()
+		l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
+		return nil
+	})
+	_, err = io.Copy(pw, br)
+	pw.CloseWithError(err)
+	if err != nil && !errors.Is(err, errBlobDone) {
 		return fmt.Errorf("entry %q: %w", name, truncated(err))
 	}
-	if n != hdr.Size {
-		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, hdr.Size)
-	}
-	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
-	l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
 	return nil
+}
+
+var errBlobDone = errors.New("blob stored")
+
+// begin starts the group that stores blobs in the background; finish waits
+// for it and prefers its error, the cause, to the cancellation it led to.
+func (l *loader) begin(ctx context.Context) context.Context {
+	var gctx context.Context
+	l.g, gctx = errgroup.WithContext(ctx)
+	l.g.SetLimit(2)
+	return gctx
+}
+
+func (l *loader) finish(err error) error {
+	if werr := l.g.Wait(); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // claim refuses a second entry with the same name: which one counts would
 // depend on the reader, and a verified blob could be swapped behind a check.
 func (l *loader) claim(name string) error {
-	_, isFile := l.files[name]
-	_, isLink := l.links[name]
-	_, isMeta := l.meta[name]
-	if isFile || isLink || isMeta {
+	if l.seen[name] {
 		return fmt.Errorf("refusing archive: entry %q appears twice", name)
 	}
+	l.seen[name] = true
 	return nil
 }
 

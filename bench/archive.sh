@@ -10,15 +10,16 @@
 #   load:  berth load -i FILE (fresh store)  vs  skopeo copy docker-archive:FILE oci:DIR
 #   hash:  sha256sum of the 8 layer files (the bytes every tool must read)
 #
-# Times are hyperfine medians of $RUNS runs with a warm page cache; peak RSS
-# is from one /usr/bin/time -v run of each command.
+# Times are medians of $RUNS interleaved runs (warm page cache), each timed
+# by /usr/bin/time, which also gives peak RSS and CPU time (user+sys). On a
+# shared machine wall times swing with the other tenants; CPU time does not.
 # Usage: bench/archive.sh            (RUNS=3 by default; KEEP=1 keeps outputs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${BENCH_DIR:-/var/tmp/berth-bench-archive}
 RUNS=${RUNS:-3}
 mkdir -p "$W"
-for t in skopeo hyperfine python3 /usr/bin/time; do
+for t in skopeo python3 /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "bench/archive.sh needs $t" >&2; exit 1; }
 done
 
@@ -138,39 +139,56 @@ IMG=$("$B" --root "$W/root" load -i "$W/oci.tar" | sed -n 's/^Loaded image ID: /
 [ -n "$IMG" ] || { echo "loading $W/oci.tar failed" >&2; exit 1; }
 
 declare -A CMD PREP
-CMD[sha256]="sha256sum $LAYERS"; PREP[sha256]="true"
+CMD[sha256]="sha256sum $LAYERS"; PREP[sha256]=":"
 CMD[berth-save]="$B --root $W/root save -o $W/berth.tar $IMG"; PREP[berth-save]="rm -f $W/berth.tar"
+CMD[berth-save-stdout]="$B --root $W/root save $IMG > $W/berth.tar"; PREP[berth-save-stdout]="rm -f $W/berth.tar"
 CMD[skopeo-save]="skopeo copy -q oci:$W/layout:latest docker-archive:$W/skopeo.tar:bench:latest"; PREP[skopeo-save]="rm -f $W/skopeo.tar"
+# berth save -o and berth load fsync what they write (atomic, durable
+# files); skopeo does not. These rows add the same fsync to skopeo's work.
+CMD[skopeo-save+sync]="${CMD[skopeo-save]} && sync $W/skopeo.tar"; PREP[skopeo-save+sync]="${PREP[skopeo-save]}"
 CMD[berth-load]="$B --root $W/root2 load -i $W/berth.tar"; PREP[berth-load]="rm -rf $W/root2"
-CMD[berth-load-stdin]="sh -c '$B --root $W/root2 load < $W/berth.tar'"; PREP[berth-load-stdin]="rm -rf $W/root2"
+CMD[berth-load-stdin]="$B --root $W/root2 load < $W/berth.tar"; PREP[berth-load-stdin]="rm -rf $W/root2"
+# skopeo would gzip every layer for an oci: destination; berth stores what it
+# reads, so skopeo is asked to do the same.
 CMD[skopeo-load]="skopeo copy -q --dest-oci-accept-uncompressed-layers docker-archive:$W/skopeo.tar oci:$W/skopeo-oci:latest"; PREP[skopeo-load]="rm -rf $W/skopeo-oci"
-ORDER="sha256 berth-save skopeo-save berth-load berth-load-stdin skopeo-load"
+CMD[skopeo-load+sync]="${CMD[skopeo-load]} && sync $W/skopeo-oci/blobs/sha256/* $W/skopeo-oci/index.json"; PREP[skopeo-load+sync]="${PREP[skopeo-load]}"
+ORDER="sha256 berth-save berth-save-stdout skopeo-save skopeo-save+sync berth-load berth-load-stdin skopeo-load skopeo-load+sync"
 
-args=()
-for k in $ORDER; do args+=(--prepare "${PREP[$k]}" -n "$k" "${CMD[$k]}"); done
-hyperfine -N --runs "$RUNS" --warmup 0 --export-json "$W/hyperfine.json" "${args[@]}" >&2 || \
-	hyperfine --runs "$RUNS" --warmup 0 --export-json "$W/hyperfine.json" "${args[@]}" >&2
-
-declare -A RSS
-for k in $ORDER; do
-	eval "${PREP[$k]}"
-	RSS[$k]=$( { /usr/bin/time -v sh -c "${CMD[$k]} >/dev/null" ; } 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
+# Runs are interleaved (one of each command per round) so that the load of
+# a shared machine hits every command alike. Each run is timed by
+# /usr/bin/time, which also gives its peak RSS.
+: > "$W/times"
+for r in $(seq "$RUNS"); do
+	for k in $ORDER; do
+		eval "${PREP[$k]}"
+		sync
+		/usr/bin/time -o "$W/t1" -f "%e %M %U %S" sh -c "{ ${CMD[$k]}; } >/dev/null"
+		echo "$k $(cat "$W/t1")" >> "$W/times"
+		echo "round $r: $k $(cat "$W/t1")" >&2
+	done
 done
 
 echo
-echo "berth save/load vs skopeo copy vs sha256sum — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), ${RUNS} runs, warm cache"
-echo "image: $(( BYTES / 1048576 )) MiB, 8 uncompressed layers, 20k small files + random + text"
-python3 - "$W/hyperfine.json" "${RSS[sha256]}" "${RSS[berth-save]}" "${RSS[skopeo-save]}" "${RSS[berth-load]}" "${RSS[berth-load-stdin]}" "${RSS[skopeo-load]}" <<'PY'
-import json, sys
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-rss = dict(zip(["sha256", "berth-save", "skopeo-save", "berth-load", "berth-load-stdin", "skopeo-load"], sys.argv[2:]))
-med = {k: v["median"] for k, v in res.items()}
-print(f"{'command':<18}{'median s':>10}{'min s':>8}{'max s':>8}{'peak RSS MiB':>14}{'vs skopeo':>11}{'vs sha256':>11}")
-for k in ["sha256", "berth-save", "skopeo-save", "berth-load", "berth-load-stdin", "skopeo-load"]:
-    r = res[k]
-    peer = {"berth-save": "skopeo-save", "berth-load": "skopeo-load", "berth-load-stdin": "skopeo-load"}.get(k)
-    vs = f"{med[k]/med[peer]:.2f}x" if peer else ""
+echo "berth save/load vs skopeo copy vs sha256sum — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $(cut -d' ' -f1-3 /proc/loadavg), ${RUNS} interleaved runs, warm page cache"
+echo "image: $(( BYTES / 1048576 )) MiB in 8 uncompressed layers (20k small files, seeded random data, text)"
+python3 - "$W/times" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    k, e, m, u, s = line.split()
+    rows.setdefault(k, []).append((float(e), int(m), float(u) + float(s)))
+med = {k: statistics.median(x[0] for x in v) for k, v in rows.items()}
+print(f"{'command':<19}{'median s':>9}{'min s':>7}{'max s':>7}{'cpu s':>7}{'peak RSS MiB':>13}{'vs skopeo':>10}{'vs +sync':>9}{'vs sha256':>10}{'cpu vs skopeo':>14}")
+cpu = {k: statistics.median(x[2] for x in v) for k, v in rows.items()}
+synced = {"berth-save": "skopeo-save+sync", "berth-load": "skopeo-load+sync", "berth-load-stdin": "skopeo-load+sync"}
+peers = {"berth-save": "skopeo-save", "berth-save-stdout": "skopeo-save", "berth-load": "skopeo-load", "berth-load-stdin": "skopeo-load"}
+for k in ["sha256", "berth-save", "berth-save-stdout", "skopeo-save", "skopeo-save+sync", "berth-load", "berth-load-stdin", "skopeo-load", "skopeo-load+sync"]:
+    v = rows[k]
+    vs = f"{med[k]/med[peers[k]]:.2f}x" if k in peers else ""
     vh = f"{med[k]/med['sha256']:.2f}x" if k != "sha256" else ""
-    print(f"{k:<18}{r['median']:>10.2f}{r['min']:>8.2f}{r['max']:>8.2f}{int(rss[k])/1024:>14.1f}{vs:>11}{vh:>11}")
+    vsync = f"{med[k]/med[synced[k]]:.2f}x" if k in synced else ""
+    vcpu = f"{cpu[k]/cpu[peers[k]]:.2f}x" if k in peers else ""
+    print(f"{k:<19}{med[k]:>9.2f}{min(x[0] for x in v):>7.2f}{max(x[0] for x in v):>7.2f}"
+          f"{statistics.median(x[2] for x in v):>7.2f}{max(x[1] for x in v)/1024:>13.1f}{vs:>10}{vsync:>9}{vh:>10}{vcpu:>14}")
 PY
 if [ -z "${KEEP:-}" ]; then rm -rf "$W/root2" "$W/skopeo-oci" "$W/skopeo.tar" "$W/berth.tar"; fi

@@ -15,14 +15,22 @@
 //     and names are resolved at the end, because Docker archives may list
 //     manifest.json last. Entries with "..", absolute names, links that point
 //     outside the archive, truncated data or a wrong digest make the whole
-//     load fail, and the blobs it added are removed again.
+//     load fail and name no image; the blobs it stored are left to the
+//     store's garbage collection, which cli runs at once. LoadDir reads an
+//     unpacked archive or OCI layout directory under the same rules.
+//
+// Nothing is recompressed either way: blobs travel byte for byte, so manifest
+// digests survive a save/load round trip, and old-style archives (layers
+// named by path, not digest) get an OCI manifest whose layers are exactly the
+// archived files, compressed or not.
 //
 // Specs: OCI image-layout v1.1 (https://github.com/opencontainers/image-spec/blob/main/image-layout.md),
 // Docker's image tar format (moby image/spec, "manifest.json" with Config,
 // RepoTags and Layers), POSIX/GNU tar as read by archive/tar.
 //
-// archive builds on ref, fsutil and store (StoreSink adapts the store to the
-// Sink that Load writes into); it must not import cli, remote, build or any
-// network package. Write takes go-containerregistry values, so it saves from
-// any source.
+// archive builds on ref and fsutil only (internal/depcheck pins this); it
+// must not import store, cli, remote, build or any network package. Load
+// writes into a Sink (StoreSink adapts any store with the BlobStore methods;
+// cli passes the local store) and Write takes go-containerregistry values, so
+// neither knows where images live.
 package archive

@@ -31,9 +31,9 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st := newStore(t)
 		before := state(t, st)
-		loaded, err := archive.Load(context.Background(), bytes.NewReader(data), archive.StoreSink(st), archive.LoadOptions{})
+		loaded, err := archive.Load(context.Background(), bytes.NewReader(data), sinkOf(st), archive.LoadOptions{})
 		if err != nil {
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Fatalf("failed load (%v) changed the store:\n%s\n---\n%s", err, before, after)
 			}
 			return

@@ -141,7 +141,7 @@ func save(t testing.TB, st *store.Store, format archive.Format, entries ...archi
 func load(t testing.TB, st *store.Store, data []byte) ([]archive.Loaded, error) {
 	t.Helper()
 	ctx := context.Background()
-	loaded, err := archive.Load(ctx, bytes.NewReader(data), archive.StoreSink(st), archive.LoadOptions{})
+	loaded, err := archive.Load(ctx, bytes.NewReader(data), sinkOf(st), archive.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -245,4 +245,31 @@ func digestOf(t testing.TB, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
 	d, err := x.Digest()
 	must(t, err)
 	return d
+}
+
+// blobs gives the local store the archive.BlobStore shape, as cli does.
+type blobs struct{ *store.Store }
+
+func (b blobs) NewBlob() (archive.BlobWriter, error) {
+	w, err := b.NewBlobWriter()
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func sinkOf(st *store.Store) archive.Sink { return archive.StoreSink(blobs{st}) }
+
+// collected is the state of st after what berth load does on failure:
+// release this process's lease and run the store's garbage collection.
+func collected(t testing.TB, st *store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	must(t, st.Close())
+	again, err := store.Open(ctx, st.Root())
+	must(t, err)
+	defer again.Close()
+	_, err = again.GC(ctx)
+	must(t, err)
+	return state(t, again)
 }

@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
@@ -230,7 +234,7 @@ func TestHostileArchives(t *testing.T) {
 			st := newStore(t)
 			storeImage(t, st, makeImage(t, "linux/amd64", plainLayer(t, "h-1")), "docker.io/library/before:1")
 			before := state(t, st)
-			_, err := archive.Load(context.Background(), bytes.NewReader(tc.data), archive.StoreSink(st), archive.LoadOptions{})
+			_, err := archive.Load(context.Background(), bytes.NewReader(tc.data), sinkOf(st), archive.LoadOptions{})
 			if err == nil {
 				t.Fatal("load succeeded")
 			}
@@ -241,8 +245,115 @@ func TestHostileArchives(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is not one line: %q", err)
 			}
-			if after := state(t, st); after != before {
+			if after := collected(t, st); after != before {
 				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// cancelAfter cancels a context once n bytes have been read through it.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	m, err := c.r.Read(p)
+	c.n -= m
+	if c.n <= 0 {
+		c.cancel()
+	}
+	return m, err
+}
+
+// TestLoadCancelled: Ctrl-C in the middle of a load leaves the store as it
+// was, whatever was written before.
+func TestLoadCancelled(t *testing.T) {
+	img := makeImage(t, "linux/amd64", plainLayer(t, "c-1"), gzipLayer(t, "c-2"), plainLayer(t, "c-3"))
+	src := newStore(t)
+	storeImage(t, src, img, "docker.io/library/cancel:1")
+	data := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/cancel:1"}})
+	for _, at := range []int{1, 3000, len(data) / 2, len(data) - 600} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			st := newStore(t)
+			before := state(t, st)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := archive.Load(ctx, &cancelAfter{r: bytes.NewReader(data), n: at, cancel: cancel}, sinkOf(st), archive.LoadOptions{})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if after := collected(t, st); after != before {
+				t.Errorf("store changed:\n%s\n---\n%s", before, after)
+			}
+		})
+	}
+}
+
+// TestLoadDir: a layout directory loads like its tar, under the same rules.
+func TestLoadDir(t *testing.T) {
+	img := makeImage(t, "linux/amd64", plainLayer(t, "d-1"), gzipLayer(t, "d-2"))
+	src := newStore(t)
+	storeImage(t, src, img, "docker.io/library/dir:1")
+	data := save(t, src, archive.FormatOCI, archive.Entry{Image: img, Names: []string{"docker.io/library/dir:1"}})
+	layers, err := img.Layers()
+	must(t, err)
+	layer := "blobs/sha256/" + digestOf(t, layers[0]).Hex
+	unpack := func(t *testing.T) string {
+		dir := t.TempDir()
+		tr := tar.NewReader(bytes.NewReader(data))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return dir
+			}
+			must(t, err)
+			p := filepath.Join(dir, h.Name)
+			if h.Typeflag == tar.TypeDir {
+				must(t, os.MkdirAll(p, 0o755))
+				continue
+			}
+			b, err := io.ReadAll(tr)
+			must(t, err)
+			must(t, os.WriteFile(p, b, 0o644))
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(t *testing.T, dir string)
+		want  string
+	}{
+		{"good", func(*testing.T, string) {}, ""},
+		{"symlink-out", func(t *testing.T, dir string) {
+			must(t, os.Symlink("../../../../etc/passwd", filepath.Join(dir, "blobs/sha256/evil")))
+		}, `"blobs/sha256/evil"`},
+		{"wrong-digest", func(t *testing.T, dir string) {
+			must(t, os.WriteFile(filepath.Join(dir, layer), []byte("not the layer"), 0o644))
+		}, layer},
+		{"fifo", func(t *testing.T, dir string) {
+			must(t, syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644))
+		}, `"pipe"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := unpack(t)
+			tc.spoil(t, dir)
+			st := newStore(t)
+			before := state(t, st)
+			loaded, err := archive.LoadDir(context.Background(), dir, sinkOf(st), archive.LoadOptions{})
+			if tc.want == "" {
+				must(t, err)
+				if len(loaded) != 1 || loaded[0].Descriptor.Digest != digestOf(t, img) || loaded[0].Names[0] != "docker.io/library/dir:1" {
+					t.Errorf("loaded %+v", loaded)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+			if after := collected(t, st); after != before {
+				t.Errorf("store changed:\n%s\n---\n%s", before, after)
 			}
 		})
 	}

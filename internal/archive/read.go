@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Sink is where Load puts blobs: a content-addressed store. Package cli
@@ -19,13 +21,10 @@ import (
 type Sink interface {
 	// Put stores r as a blob. A non-zero want is the digest r must hash to
 	// (and size, when >= 0, its length); a zero want accepts whatever r hashes
-	// to. Nothing is kept unless it matches. added reports whether the blob
-	// was not stored before, so that a failed load can remove it again.
-	Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (d v1.Hash, n int64, added bool, err error)
+	// to. Nothing is kept unless it matches.
+	Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (d v1.Hash, n int64, err error)
 	// Open reads a stored blob.
 	Open(ctx context.Context, h v1.Hash) (io.ReadCloser, error)
-	// Remove deletes a blob that this load added and nothing references.
-	Remove(ctx context.Context, h v1.Hash) error
 }
 
 // Loaded is one image or index found in an archive, its blobs now in the
@@ -70,8 +69,10 @@ type loader struct {
 	files map[string]fileInfo
 	links map[string]string // link entry → target, relative to the root
 	meta  map[string][]byte
-	added []v1.Hash
-	kept  map[v1.Hash]bool
+	seen  map[string]bool // every entry name, to refuse duplicates
+
+	g  *errgroup.Group // blobs being stored
+	mu sync.Mutex      // guards files while blobs are stored
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
@@ -80,26 +81,11 @@ var ErrNotArchive = errors.New("not an image archive")
 // Load reads an image archive from r into sink, verifying every blob, and
 // returns the images it holds. It streams: layers go to the sink as they are
 // read, and manifest.json/index.json are resolved once the end is reached.
-// On any error the blobs this load added are removed again.
-func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded []Loaded, err error) {
-	l := &loader{
-		sink:  sink,
-		opts:  opts,
-		log:   opts.Logger,
-		files: map[string]fileInfo{},
-		links: map[string]string{},
-		meta:  map[string][]byte{},
-		kept:  map[v1.Hash]bool{},
-	}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
-	}
-	if l.opts.Normalize == nil {
-		l.opts.Normalize = defaultNormalize
-	}
-	defer func() {
-		l.cleanup(ctx, err != nil)
-	}()
+// A failed load names no image: the blobs it stored are referenced by
+// nothing, and the store's garbage collection (safe against concurrent
+// writers, unlike deleting them here) takes them away; cli runs it at once.
+func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Loaded, error) {
+	l := newLoader(sink, opts)
 	rc, comp, err := Decompress(r)
 	if err != nil {
 		return nil, err
@@ -108,24 +94,29 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) (loaded
 	ra := newReadAhead(rc)
 	defer ra.Close()
 	l.log.Debug("reading archive", "compression", string(comp))
-	if err := l.read(ctx, tar.NewReader(ra)); err != nil {
+	if err := l.finish(l.read(l.begin(ctx), tar.NewReader(ra))); err != nil {
 		return nil, err
 	}
 	return l.resolve(ctx)
 }
 
-// cleanup removes the blobs this load added that nothing references, or all
-// of them when the load failed. It runs even when ctx is cancelled.
-func (l *loader) cleanup(ctx context.Context, failed bool) {
-	ctx = context.WithoutCancel(ctx)
-	for _, h := range l.added {
-		if !failed && l.kept[h] {
-			continue
-		}
-		if err := l.sink.Remove(ctx, h); err != nil {
-			l.log.Debug("removing blob", "digest", h.String(), "err", err)
-		}
+func newLoader(sink Sink, opts LoadOptions) *loader {
+	l := &loader{
+		sink:  sink,
+		opts:  opts,
+		log:   opts.Logger,
+		files: map[string]fileInfo{},
+		links: map[string]string{},
+		meta:  map[string][]byte{},
+		seen:  map[string]bool{},
 	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.opts.Normalize == nil {
+		l.opts.Normalize = defaultNormalize
+	}
+	return l
 }
 
 func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
@@ -162,7 +153,7 @@ func truncated(err error) error {
 	return err
 }
 
-func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, br *bufio.Reader) error {
+func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *bufio.Reader) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return fmt.Errorf("refusing archive: %w", err)
@@ -223,30 +214,60 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr *tar.Reader, br 
 	br.Reset(tr)
 	head, _ := br.Peek(6)
 	comp := detect(head)
-	d, n, added, err := l.sink.Put(ctx, want, hdr.Size, br)
-	if err != nil {
+	// The sink stores the blob on another goroutine, fed through a pipe, so
+	// that the store's fsync of one blob overlaps reading the next; at most
+	// two are in flight (the group's limit).
+	size := hdr.Size
+	pr, pw := io.Pipe()
+	l.g.Go(func() error {
+		d, n, err := l.sink.Put(ctx, want, size, pr)
+		if err != nil {
+			pr.CloseWithError(err)
+			return fmt.Errorf("entry %q: %w", name, truncated(err))
+		}
+		pr.CloseWithError(errBlobDone) // a sink that stopped early stops the feeder
+		if n != size {
+			return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, size)
+		}
+		l.mu.Lock()
+		l.files[name] = fileInfo{digest: d, size: n, comp: comp}
+		l.mu.Unlock()
+		l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
+		return nil
+	})
+	_, err = io.Copy(pw, br)
+	pw.CloseWithError(err)
+	if err != nil && !errors.Is(err, errBlobDone) {
 		return fmt.Errorf("entry %q: %w", name, truncated(err))
 	}
-	if added {
-		l.added = append(l.added, d)
-	}
-	if n != hdr.Size {
-		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, hdr.Size)
-	}
-	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
-	l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
 	return nil
+}
+
+var errBlobDone = errors.New("blob stored")
+
+// begin starts the group that stores blobs in the background; finish waits
+// for it and prefers its error, the cause, to the cancellation it led to.
+func (l *loader) begin(ctx context.Context) context.Context {
+	var gctx context.Context
+	l.g, gctx = errgroup.WithContext(ctx)
+	l.g.SetLimit(2)
+	return gctx
+}
+
+func (l *loader) finish(err error) error {
+	if werr := l.g.Wait(); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // claim refuses a second entry with the same name: which one counts would
 // depend on the reader, and a verified blob could be swapped behind a check.
 func (l *loader) claim(name string) error {
-	_, isFile := l.files[name]
-	_, isLink := l.links[name]
-	_, isMeta := l.meta[name]
-	if isFile || isLink || isMeta {
+	if l.seen[name] {
 		return fmt.Errorf("refusing archive: entry %q appears twice", name)
 	}
+	l.seen[name] = true
 	return nil
 }
 

@@ -129,7 +129,6 @@ func (l *loader) check(ctx context.Context, d v1.Descriptor, depth int, required
 	if f.size != d.Size {
 		return "", fmt.Errorf("blob %s is %d bytes, its descriptor says %d", d.Digest, f.size, d.Size)
 	}
-	l.kept[d.Digest] = true
 	mt := d.MediaType
 	if !mt.IsIndex() && !mt.IsImage() && depth == 0 {
 		// Some writers leave the media type out of index.json; the
@@ -210,7 +209,6 @@ func (l *loader) checkLeaf(d v1.Descriptor, required bool) error {
 	if f.size != d.Size {
 		return fmt.Errorf("blob %s is %d bytes, its descriptor says %d", d.Digest, f.size, d.Size)
 	}
-	l.kept[d.Digest] = true
 	return nil
 }
 
@@ -253,7 +251,6 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 	if err != nil {
 		return Loaded{}, err
 	}
-	l.kept[cf.digest] = true
 	raw, err := l.readBlob(ctx, cf.digest, maxManifest)
 	if err != nil {
 		return Loaded{}, err
@@ -276,7 +273,6 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 		if err != nil {
 			return Loaded{}, err
 		}
-		l.kept[f.digest] = true
 		mt, err := l.verifyDiffID(ctx, p, f, cfg.RootFS.DiffIDs[i])
 		if err != nil {
 			return Loaded{}, err
@@ -287,14 +283,10 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 	if err != nil {
 		return Loaded{}, fmt.Errorf("encoding manifest: %w", err)
 	}
-	d, n, added, err := l.sink.Put(ctx, sha256Hash(mb), int64(len(mb)), bytes.NewReader(mb))
+	d, n, err := l.sink.Put(ctx, sha256Hash(mb), int64(len(mb)), bytes.NewReader(mb))
 	if err != nil {
 		return Loaded{}, fmt.Errorf("storing manifest: %w", err)
 	}
-	if added {
-		l.added = append(l.added, d)
-	}
-	l.kept[d] = true
 	desc := v1.Descriptor{MediaType: m.MediaType, Size: n, Digest: d}
 	var names []string
 	for _, t := range it.RepoTags {

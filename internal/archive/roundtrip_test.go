@@ -1,9 +1,11 @@
 package archive_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -291,7 +293,7 @@ func TestPartialIndex(t *testing.T) {
 	must(t, err)
 	var buf bytes.Buffer
 	err = archive.Write(ctx, &buf, []archive.Entry{{Index: sidx, Names: []string{"docker.io/library/partial:1"}}},
-		archive.WriteOptions{Missing: func(err error) bool { return strings.Contains(err.Error(), "not found") }})
+		archive.WriteOptions{Missing: func(err error) bool { return errors.Is(err, store.ErrNotFound) }})
 	must(t, err)
 	dst := newStore(t)
 	loaded, err := load(t, dst, buf.Bytes())
@@ -301,9 +303,9 @@ func TestPartialIndex(t *testing.T) {
 	}
 }
 
-// TestWriteToFile: into a regular file blobs are copied in the kernel; the
-// bytes are the same as through a stream, and a blob that rotted in the
-// store fails the save on both paths.
+// TestWriteToFile: the bytes written into a regular file are those of the
+// stream, and a blob that rotted in the store fails the save whether the
+// destination is a file or a pipe.
 func TestWriteToFile(t *testing.T) {
 	f := newFixture(t)
 	want := save(t, f.st, archive.FormatDocker, f.storeEntries(t)...)
@@ -343,5 +345,63 @@ func TestWriteToFile(t *testing.T) {
 				t.Errorf("save of a rotten blob: %v", err)
 			}
 		})
+	}
+}
+
+// TestNamesFromManifestJSON: when index.json carries no names (some writers
+// only annotate manifest.json), the RepoTags of the matching config apply.
+func TestNamesFromManifestJSON(t *testing.T) {
+	f := newFixture(t)
+	data := save(t, f.st, archive.FormatDocker, archive.Entry{Image: f.a, Names: []string{"docker.io/library/alpha:1"}})
+	var entries []tarEntry
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		must(t, err)
+		b, err := io.ReadAll(tr)
+		must(t, err)
+		if h.Name == "index.json" {
+			var idx v1.IndexManifest
+			must(t, json.Unmarshal(b, &idx))
+			for i := range idx.Manifests {
+				idx.Manifests[i].Annotations = nil
+			}
+			b, err = json.Marshal(idx)
+			must(t, err)
+		}
+		entries = append(entries, tarEntry{name: h.Name, body: b, typ: h.Typeflag})
+	}
+	loaded, err := load(t, newStore(t), makeTar(t, entries...))
+	must(t, err)
+	if len(loaded) != 1 || !slices.Equal(loaded[0].Names, []string{"docker.io/library/alpha:1"}) {
+		t.Errorf("loaded %+v", loaded)
+	}
+}
+
+// TestWriteHoldsEveryBlob: Hold sees each blob of the archive once, before
+// anything is written, so the store can keep them from a concurrent GC.
+func TestWriteHoldsEveryBlob(t *testing.T) {
+	f := newFixture(t)
+	var held []string
+	var buf bytes.Buffer
+	err := archive.Write(context.Background(), &buf, f.storeEntries(t), archive.WriteOptions{Hold: func(h v1.Hash) error {
+		if buf.Len() != 0 {
+			t.Errorf("Hold(%s) called after writing began", h)
+		}
+		held = append(held, "blobs/sha256/"+h.Hex)
+		return nil
+	}})
+	must(t, err)
+	var blobs []string
+	for _, n := range tarNames(t, buf.Bytes()) {
+		if strings.HasPrefix(n, "blobs/sha256/") && len(n) > len("blobs/sha256/") {
+			blobs = append(blobs, n)
+		}
+	}
+	if !slices.Equal(held, blobs) {
+		t.Errorf("held %q, archive has %q", held, blobs)
 	}
 }

@@ -4,81 +4,76 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
-	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// StoreSink adapts the local store to Sink.
-func StoreSink(s *store.Store) Sink { return storeSink{s} }
+// BlobStore is what StoreSink needs of a content-addressed store: the local
+// store (package store) through a one-line wrapper in cli, which turns its
+// concrete *BlobWriter into the BlobWriter interface.
+type BlobStore interface {
+	HasBlob(h v1.Hash) bool
+	// Protect reports whether the blob is present and keeps it from a
+	// concurrent garbage collection.
+	Protect(h v1.Hash) (bool, error)
+	// WriteBlob stores r after checking it against h (and size when >= 0).
+	WriteBlob(ctx context.Context, h v1.Hash, size int64, r io.Reader) error
+	// NewBlob starts a blob whose digest is learnt while writing.
+	NewBlob() (BlobWriter, error)
+	OpenBlob(h v1.Hash) (*os.File, error)
+}
 
-type storeSink struct{ s *store.Store }
+// BlobWriter writes one blob of a BlobStore.
+type BlobWriter interface {
+	io.Writer
+	Commit(expected v1.Hash) (v1.Hash, int64, error)
+	Abort()
+}
 
-func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, bool, error) {
+// StoreSink adapts a content-addressed store to Sink.
+func StoreSink(s BlobStore) Sink { return storeSink{s} }
+
+type storeSink struct{ s BlobStore }
+
+func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reader) (v1.Hash, int64, error) {
 	if want != (v1.Hash{}) {
 		if ok, err := k.s.Protect(want); err != nil {
-			return want, 0, false, err
+			return want, 0, err
 		} else if ok {
 			// The store has it, but the archive must still be whole and
 			// truthful: read and check the copy it carries.
 			n, err := verifyCopy(ctx, io.Discard, r, want, size)
-			return want, n, false, err
+			return want, n, err
 		}
 		if err := k.s.WriteBlob(ctx, want, size, r); err != nil {
-			return want, 0, false, err
+			return want, 0, err
 		}
-		return want, size, true, nil
+		return want, size, nil
 	}
-	// The digest is learnt while writing; hash alongside the store's writer to
-	// know before the commit whether the blob is new.
-	w, err := k.s.NewBlobWriter()
+	// The digest is learnt while writing (old-style archives name layers by
+	// path).
+	w, err := k.s.NewBlob()
 	if err != nil {
-		return v1.Hash{}, 0, false, err
+		return v1.Hash{}, 0, err
 	}
-	h := sha256.New()
-	n, err := copyContext(ctx, io.MultiWriter(w, h), r)
+	n, err := copyContext(ctx, w, r)
 	if err != nil {
 		w.Abort()
-		return v1.Hash{}, n, false, err
+		return v1.Hash{}, n, err
 	}
 	if size >= 0 && n != size {
 		w.Abort()
-		return v1.Hash{}, n, false, fmt.Errorf("read %d bytes, want %d", n, size)
+		return v1.Hash{}, n, fmt.Errorf("read %d bytes, want %d", n, size)
 	}
-	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	existed := k.s.HasBlob(d)
-	if existed {
-		if _, err := k.s.Protect(d); err != nil {
-			w.Abort()
-			return d, n, false, err
-		}
-		w.Abort()
-		return d, n, false, nil
-	}
-	if _, _, err := w.Commit(d); err != nil {
-		return d, n, false, err
-	}
-	return d, n, true, nil
+	d, n, err := w.Commit(v1.Hash{})
+	return d, n, err
 }
 
 func (k storeSink) Open(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
 	return k.s.OpenBlob(h)
-}
-
-// Remove deletes a blob this load wrote and nothing references yet. The
-// store's lease would let GC collect it later; removing it now leaves the
-// store as it was before a failed load.
-func (k storeSink) Remove(_ context.Context, h v1.Hash) error {
-	err := os.Remove(k.s.BlobPath(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 // verifyCopy copies r to w and checks the digest and, when size >= 0, the

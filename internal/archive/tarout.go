@@ -11,33 +11,32 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 )
 
-// tarOut writes a tar stream with two fast paths for blobs, the bulk of
-// every archive:
+// tarOut writes a tar stream. Blob bytes go out with plain write(2)s of
+// 1 MiB while their digest checks run on other goroutines (verifyAhead,
+// reading the store's files with pread, or asyncHash on a copy of each chunk
+// from other sources), so hashing overlaps the copy.
 //
-//   - into a regular file, blob bytes go from the store's file by
-//     copy_file_range (os.File.ReadFrom), never through user space;
-//   - the digest check runs on another goroutine, reading the source with
-//     pread (or from a copy of each chunk), so hashing overlaps the copy.
+// copy_file_range was tried for regular files and measured slower here
+// (ext4 on a virtual disk: 2.7-5.5 s against 1.3-2.4 s for 1 GiB, and more
+// system time), so the output is wrapped to hide io.ReaderFrom and keep Go
+// from choosing it.
 //
 // Headers come from archive/tar, so the bytes are those tar.Writer would
 // write: a 512-byte header (plus PAX records when needed), the content,
 // zero padding to 512 bytes, and two zero blocks at the end.
 type tarOut struct {
 	bw  *bufio.Writer
-	dst *os.File // set when the destination is a regular file
 	buf []byte
 }
 
+// writerOnly hides any ReadFrom method of the writer it wraps.
+type writerOnly struct{ io.Writer }
+
 func newTarOut(w io.Writer) *tarOut {
-	t := &tarOut{bw: bufio.NewWriterSize(w, 256<<10), buf: make([]byte, 1<<20)}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			t.dst = f
-		}
-	}
-	return t
+	return &tarOut{bw: bufio.NewWriterSize(writerOnly{w}, 256<<10), buf: make([]byte, 1<<20)}
 }
 
 const blockSize = 512
@@ -85,8 +84,10 @@ func (t *tarOut) close() error {
 
 // blob streams one blob into the archive and checks it against its digest:
 // the store verified it when it was written, but a disk can rot and an
-// archive must not carry a blob that does not match its name.
-func (t *tarOut) blob(ctx context.Context, b *blobSource) error {
+// archive must not carry a blob that does not match its name. A file-backed
+// blob is checked by the verifier pool (pending), on other cores, while it
+// is copied; any other source is hashed chunk by chunk as it is copied.
+func (t *tarOut) blob(ctx context.Context, b *blobSource, pending <-chan verified) error {
 	name := blobPath("sha256", b.digest.Hex)
 	if b.data != nil {
 		if got := sha256Hash(b.data); got != b.digest {
@@ -104,8 +105,9 @@ func (t *tarOut) blob(ctx context.Context, b *blobSource) error {
 	}
 	var n int64
 	var sum []byte
-	if src, ok := rc.(*os.File); ok && t.dst != nil {
-		n, sum, err = t.copyFile(src, b.size)
+	_, isFile := rc.(*os.File)
+	if isFile {
+		n, err = t.copy(ctx, rc, b.size)
 	} else {
 		n, sum, err = t.copyStream(ctx, rc, b.size)
 	}
@@ -115,34 +117,124 @@ func (t *tarOut) blob(ctx context.Context, b *blobSource) error {
 	if n != b.size {
 		return fmt.Errorf("blob %s: %d bytes, want %d", b.digest, n, b.size)
 	}
+	if isFile {
+		v := <-pending
+		if v.err != nil {
+			return fmt.Errorf("verifying blob %s: %w", b.digest, v.err)
+		}
+		sum = v.sum
+	}
 	if got := hex.EncodeToString(sum); got != b.digest.Hex {
 		return fmt.Errorf("blob %s: content has digest sha256:%s", b.digest, got)
 	}
 	return t.pad(b.size)
 }
 
-// copyFile copies size bytes of src into the destination file in the
-// kernel while another goroutine hashes the same bytes with pread.
-func (t *tarOut) copyFile(src *os.File, size int64) (int64, []byte, error) {
-	if err := t.bw.Flush(); err != nil {
-		return 0, nil, err
+// verified is the verifier's answer for one blob: the sha256 of exactly
+// size bytes, or why it could not be computed.
+type verified struct {
+	sum []byte
+	err error
+}
+
+// verifyAhead hashes the file-backed blobs of an archive on a pool of
+// goroutines, in archive order, each from its own descriptor with pread, so
+// that checking runs on other cores while the copy runs. It returns one
+// channel per blob (nil for blobs held in memory) and a stop function.
+func verifyAhead(ctx context.Context, blobs []*blobSource, workers int) ([]chan verified, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make([]chan verified, len(blobs))
+	jobs := make(chan int)
+	for i, b := range blobs {
+		if b.data == nil {
+			out[i] = make(chan verified, 1)
+		}
 	}
-	type result struct {
-		sum []byte
-		err error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1<<20)
+			for i := range jobs {
+				sum, err := hashFile(ctx, blobs[i], buf)
+				out[i] <- verified{sum, err}
+			}
+		}()
 	}
-	done := make(chan result, 1)
 	go func() {
-		h := sha256.New()
-		_, err := io.CopyBuffer(h, io.NewSectionReader(src, 0, size), make([]byte, 1<<20))
-		done <- result{h.Sum(nil), err}
+		defer close(jobs)
+		for i := range blobs {
+			if out[i] == nil {
+				continue
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
 	}()
-	n, err := t.dst.ReadFrom(io.LimitReader(src, size))
-	r := <-done
-	if err == nil {
-		err = r.err
+	return out, func() { cancel(); wg.Wait() }
+}
+
+// hashFile hashes a blob's file; sources that are not files are hashed by
+// the copy instead (their channel is never read).
+func hashFile(ctx context.Context, b *blobSource, buf []byte) ([]byte, error) {
+	rc, err := b.open()
+	if err != nil {
+		return nil, err
 	}
-	return n, r.sum, err
+	defer rc.Close()
+	f, ok := rc.(*os.File)
+	if !ok {
+		return nil, nil
+	}
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if fi.Size() != b.size {
+		return nil, fmt.Errorf("file is %d bytes, want %d", fi.Size(), b.size)
+	}
+	h := sha256.New()
+	r := io.NewSectionReader(f, 0, b.size)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := r.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			return h.Sum(nil), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// copy copies size bytes of r into the archive, stopping when ctx ends.
+func (t *tarOut) copy(ctx context.Context, r io.Reader, size int64) (int64, error) {
+	var n int64
+	for n < size {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k := min(int64(len(t.buf)), size-n)
+		m, err := io.ReadFull(r, t.buf[:k])
+		if m > 0 {
+			if _, werr := t.bw.Write(t.buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // copyStream copies through the buffer, handing each chunk to a hashing

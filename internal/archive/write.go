@@ -58,6 +58,10 @@ type WriteOptions struct {
 	// children are left out as Docker leaves them out; with a nil Missing
 	// every error is fatal.
 	Missing func(error) bool
+	// Hold, when set, is called for every blob before the first byte is
+	// written, so that the source keeps them for the whole save (the local
+	// store leases them against a concurrent garbage collection).
+	Hold func(v1.Hash) error
 }
 
 // epoch is every entry's modification time: archives are a function of
@@ -335,22 +339,35 @@ func (p *plan) addBytes(d v1.Hash, b []byte) {
 }
 
 func (p *plan) write(ctx context.Context, w io.Writer) error {
+	hexes := make([]string, 0, len(p.blobs))
+	for h := range p.blobs {
+		hexes = append(hexes, h)
+	}
+	sort.Strings(hexes)
+	if p.opts.Hold != nil {
+		for _, h := range hexes {
+			if err := p.opts.Hold(p.blobs[h].digest); err != nil {
+				return fmt.Errorf("holding blob %s: %w", p.blobs[h].digest, err)
+			}
+		}
+	}
 	out := newTarOut(w)
 	for _, dir := range []string{blobsDir + "/", blobsDir + "/sha256/"} {
 		if err := out.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
 			return fmt.Errorf("writing archive: %w", err)
 		}
 	}
-	hexes := make([]string, 0, len(p.blobs))
-	for h := range p.blobs {
-		hexes = append(hexes, h)
+	ordered := make([]*blobSource, len(hexes))
+	for i, h := range hexes {
+		ordered[i] = p.blobs[h]
 	}
-	sort.Strings(hexes)
-	for _, h := range hexes {
+	pending, stop := verifyAhead(ctx, ordered, max(2, runtime.GOMAXPROCS(0)))
+	defer stop()
+	for i, b := range ordered {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := out.blob(ctx, p.blobs[h]); err != nil {
+		if err := out.blob(ctx, b, pending[i]); err != nil {
 			return err
 		}
 	}

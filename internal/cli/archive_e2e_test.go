@@ -210,9 +210,13 @@ func TestLoadSkopeoArchives(t *testing.T) {
 		{"docker-archive", "docker-archive:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", false},
 		{"oci-archive-named", "oci-archive:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", true},
 		{"oci-archive-tag-only", "oci-archive:%s:v1", "Loaded image ID: " + cfgName.String() + "\n", true},
+		{"oci-layout-directory", "oci:%s:example.com/app:v1", "Loaded image: example.com/app:v1\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "a.tar")
+			if strings.HasPrefix(tc.dest, "oci:") {
+				file = filepath.Join(t.TempDir(), "layout")
+			}
 			run(t, "skopeo", "copy", "oci:"+src+":v1", fmt.Sprintf(tc.dest, file))
 			root := t.TempDir()
 			if out := berthOK(t, root, "load", "-i", file); out != tc.loaded {
@@ -442,6 +446,19 @@ func TestSaveLoadCLI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("tag-moves", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "a.tar")
+		berthOK(t, root, "save", "-o", file, "cli:1")
+		dst := t.TempDir()
+		old := seed(t, dst, testImage(t, "older", "linux/amd64"), "docker.io/library/cli:1")
+		want := "The image cli:1 already exists, renaming the old one with ID " + old.ID.String() + " to empty string\nLoaded image: cli:1\n"
+		if out := berthOK(t, dst, "load", "-i", file); out != want {
+			t.Errorf("load printed %q, want %q", out, want)
+		}
+		if out := berthOK(t, dst, "load", "-i", file); out != "Loaded image: cli:1\n" {
+			t.Errorf("second load printed %q", out)
+		}
+	})
 	t.Run("failed-save-leaves-no-file", func(t *testing.T) {
 		d := t.TempDir()
 		berth(t, root, nil, "save", "-o", filepath.Join(d, "x.tar"), "cli:1", "nope:1")
@@ -450,4 +467,77 @@ func TestSaveLoadCLI(t *testing.T) {
 			t.Errorf("failed save left %v", entries)
 		}
 	})
+}
+
+// storeState lists what a load may change: blobs, temp files, references.
+func storeState(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dir := range []string{"blobs/sha256", "tmp"} {
+		entries, _ := os.ReadDir(filepath.Join(root, dir))
+		for _, e := range entries {
+			fmt.Fprintf(&b, "%s/%s\n", dir, e.Name())
+		}
+	}
+	idx, _ := os.ReadFile(filepath.Join(root, "index.json"))
+	b.Write(idx)
+	return b.String()
+}
+
+// TestLoadRefusesHostileArchives: through the command, a bad archive exits
+// 1 with one error line naming the entry, and the store is as it was.
+func TestLoadRefusesHostileArchives(t *testing.T) {
+	img := testImage(t, "hostile", "linux/amd64")
+	src := t.TempDir()
+	seed(t, src, img, "example.com/hostile:1")
+	good := filepath.Join(t.TempDir(), "good.tar")
+	berthOK(t, src, "save", "-o", good, "example.com/hostile:1")
+	data, err := os.ReadFile(good)
+	must(t, err)
+	layers, err := img.Layers()
+	must(t, err)
+	rc, err := layers[1].Compressed()
+	must(t, err)
+	layerBytes, err := io.ReadAll(rc)
+	must(t, err)
+	layerDigest, err := layers[1].Digest()
+	must(t, err)
+
+	withEntry := func(h *tar.Header, body []byte) []byte {
+		// good's entries, then h (its end-of-archive blocks dropped).
+		var buf bytes.Buffer
+		buf.Write(data[:len(data)-1024])
+		tw := tar.NewWriter(&buf)
+		h.Size = int64(len(body))
+		must(t, tw.WriteHeader(h))
+		tw.Write(body)
+		must(t, tw.Close())
+		return buf.Bytes()
+	}
+	flipped := bytes.Clone(data)
+	i := bytes.Index(flipped, layerBytes)
+	flipped[i+len(layerBytes)/2] ^= 0xff
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"traversal", withEntry(&tar.Header{Typeflag: tar.TypeReg, Name: "../../etc/cron.d/x", Mode: 0o644}, []byte("x")), `"../../etc/cron.d/x"`},
+		{"escaping-link", withEntry(&tar.Header{Typeflag: tar.TypeSymlink, Name: "blobs/x", Linkname: "../../../etc/shadow"}, nil), `"blobs/x"`},
+		{"wrong-digest", flipped, layerDigest.Hex},
+		{"truncated", data[:i+len(layerBytes)/2], "truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			seed(t, root, testImage(t, "already-here", "linux/amd64"), "example.com/before:1")
+			before := storeState(t, root)
+			r := berth(t, root, bytes.NewReader(tc.data), "load")
+			if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 and one line naming %s", r.code, r.stderr, tc.want)
+			}
+			if after := storeState(t, root); after != before {
+				t.Errorf("store changed:\n%s\n---\n%s", before, after)
+			}
+		})
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/output"
 	"io"
 	"os"
 	"sync"
@@ -30,8 +29,8 @@ func (a *app) newLoadCmd() *cobra.Command {
 		Short: "Load an image from a tar archive or STDIN",
 		Long: "Load an image from a tar archive or STDIN.\n\n" +
 			"Reads the archives of docker save (every version), podman save and skopeo\n" +
-			"(docker-archive: and oci-archive:) and OCI image layouts in a tar, plain or\n" +
-			"compressed with gzip, zstd, bzip2 or xz.",
+			"(docker-archive: and oci-archive:) and OCI image layouts, plain or compressed\n" +
+			"with gzip, zstd, bzip2 or xz; -i also takes an OCI image layout directory.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runLoad(cmd.Context(), o)
@@ -45,7 +44,7 @@ func (a *app) newLoadCmd() *cobra.Command {
 
 func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 	var r io.Reader = a.stdin
-	source := "stdin"
+	source, dir := "stdin", ""
 	if o.input != "" {
 		f, err := os.Open(o.input)
 		if err != nil {
@@ -53,35 +52,47 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			return withHint(fmt.Errorf("%s is a directory, not an archive", o.input),
-				fmt.Sprintf("pack it first: tar -C %s -cf - . | berth load", o.input))
+			dir = o.input // an OCI image layout (or an unpacked archive)
 		}
 		r, source = f, o.input
 	} else if isTerminal(a.stdin) {
 		return withHint(errors.New("requested load from stdin, but stdin is empty"),
 			"use -i FILE or redirect an archive to berth load")
 	}
-	st, err := a.archiveStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	if !o.quiet && isTerminal(a.stderr) {
 		r = newProgressReader(ctx, r, a.stderr)
 	}
-	loaded, err := archive.Load(ctx, r, archive.StoreSink(st), archive.LoadOptions{Logger: a.logger()})
+	sink, opts := archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: a.logger()}
+	var loaded []archive.Loaded
+	if dir != "" {
+		loaded, err = archive.LoadDir(ctx, dir, sink, opts)
+	} else {
+		loaded, err = archive.Load(ctx, r, sink, opts)
+	}
 	if p, ok := r.(*progressReader); ok {
 		p.done()
 	}
 	if err != nil {
+		a.discardFailedLoad(ctx, st)
 		if errors.Is(err, archive.ErrNotArchive) {
 			return withHint(fmt.Errorf("loading %s: %w", source, err), "berth load reads the archives of docker save, podman save and skopeo")
 		}
 		return fmt.Errorf("loading %s: %w", source, err)
 	}
 	for _, l := range loaded {
+		// Like docker, say when a name moves away from another image.
+		for _, n := range l.Names {
+			if prev, err := st.Lookup(ctx, n); err == nil && prev.Digest != l.Descriptor.Digest && hasName(prev.Names, n) {
+				fmt.Fprintf(a.stdout, "The image %s already exists, renaming the old one with ID %s to empty string\n", ref.FamiliarString(n), prev.ID)
+			}
+		}
 		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
 		if err != nil {
+			a.discardFailedLoad(ctx, st)
 			return fmt.Errorf("loading %s: recording %s: %w", source, l.Descriptor.Digest, err)
 		}
 		if len(l.Names) == 0 {
@@ -93,15 +104,6 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 	}
 	return nil
-}
-
-// archiveStore opens the local store for save and load.
-func (a *app) archiveStore(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, a.rootDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the image store: %w", err)
-	}
-	return st, nil
 }
 
 // progressReader shows how much of the archive has been read, on a terminal
@@ -125,10 +127,10 @@ func newProgressReader(ctx context.Context, r io.Reader, w io.Writer) *progressR
 			case <-ctx.Done():
 				return
 			case <-p.stop:
-				fmt.Fprintf(w, "\rLoading layer data %s\n", output.HumanSize(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s\n", progressBytes(p.n.Load()))
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "\rLoading layer data %s", output.HumanSize(p.n.Load()))
+				fmt.Fprintf(w, "\rLoading layer data %s", progressBytes(p.n.Load()))
 			}
 		}
 	}()
@@ -144,4 +146,49 @@ func (p *progressReader) Read(b []byte) (int, error) {
 func (p *progressReader) done() {
 	close(p.stop)
 	p.wg.Wait()
+}
+
+func progressBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	f, units := float64(n), "kMGTPE"
+	i := -1
+	for f >= unit && i < len(units)-1 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.3g%cB", f, units[i])
+}
+
+// discardFailedLoad leaves the store as it was before a failed load: it
+// ends this process's hold (lease) on the blobs the load stored and runs the
+// store's garbage collection, which removes them unless an image or another
+// running berth process needs them. Deleting them directly would race with a
+// concurrent load of the same content.
+func (a *app) discardFailedLoad(ctx context.Context, st *store.Store) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	root := st.Root()
+	st.Close()
+	fresh, err := store.Open(ctx, root)
+	if err != nil {
+		a.logger().Debug("reopening the store after a failed load", "err", err)
+		return
+	}
+	defer fresh.Close()
+	res, err := fresh.GC(ctx)
+	a.logger().Debug("collected the blobs of a failed load", "blobs", res.Blobs, "bytes", res.Reclaimed, "err", err)
+}
+
+// archiveBlobs gives the local store the archive.BlobStore shape.
+type archiveBlobs struct{ *store.Store }
+
+func (b archiveBlobs) NewBlob() (archive.BlobWriter, error) {
+	w, err := b.NewBlobWriter()
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -60,11 +60,10 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 	if o.output == "" && isTerminal(a.stdout) {
 		return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 	}
-	st, err := a.archiveStore(ctx)
+	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	entries, err := saveEntries(ctx, st, args, platform)
 	if err != nil {
 		return err
@@ -73,6 +72,8 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 		Format:   format,
 		Platform: platform,
 		Missing:  func(err error) bool { return errors.Is(err, store.ErrNotFound) },
+		// A concurrent rmi + prune must not collect what is being saved.
+		Hold: func(h v1.Hash) error { _, err := st.Protect(h); return err },
 	}
 	// archive.Write buffers itself, and copies blobs in the kernel when it
 	// is given a regular file (-o, or stdout redirected to one).
@@ -133,7 +134,7 @@ func saveEntries(ctx context.Context, st *store.Store, args []string, platform *
 		n := ""
 		if r, err := ref.Parse(arg); err == nil && !idLike(arg) {
 			full := ref.FullName(r)
-			if _, isDigest := r.(name.Digest); isDigest || contains(img.Names, full) {
+			if _, isDigest := r.(name.Digest); isDigest || hasName(img.Names, full) {
 				n = full
 			}
 		}
@@ -245,7 +246,7 @@ func isRepositoryOnly(s string) bool {
 	return !strings.Contains(last, ":")
 }
 
-func contains(list []string, s string) bool {
+func hasName(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -253,3 +254,4 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -128,10 +127,11 @@ func (s *Store) liveLeases(keep map[v1.Hash]bool) (map[string]bool, error) {
 	for _, e := range entries {
 		p := s.path("leases", e.Name())
 		if strings.HasPrefix(e.Name(), ".new-") {
-			// Being created: it owns no temp files or blobs yet. A crash
-			// at that moment leaves one, removed once it is old.
-			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+			// Being created: it owns no temp files or blobs yet. Unlocked,
+			// its writer died (or has not locked it yet and will retry).
+			if unlock, ok, err := fsutil.TryLock(p); err == nil && ok {
 				os.Remove(p)
+				unlock()
 			}
 			continue
 		}

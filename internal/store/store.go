@@ -111,21 +111,30 @@ func (s *Store) lease() (*os.File, string, error) {
 	rand.Read(b[:])
 	id := strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 	// The lease appears under its final name only once it is locked: a GC
-	// that found it unlocked would take its writer for dead.
-	tmp := s.path("leases", ".new-"+id)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, "", err
-	}
-	if err := os.Rename(tmp, s.path("leases", id)); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, "", err
+	// that found it unlocked would take its writer for dead. GC also removes
+	// unlocked ".new-" files (left by a writer killed right here); if it
+	// removes ours between open and flock, the rename fails and we retry.
+	var f *os.File
+	for attempt := 0; ; attempt++ {
+		tmp := s.path("leases", ".new-"+id)
+		nf, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := unix.Flock(int(nf.Fd()), unix.LOCK_EX); err != nil {
+			nf.Close()
+			os.Remove(tmp)
+			return nil, "", err
+		}
+		err = os.Rename(tmp, s.path("leases", id))
+		if err == nil {
+			f = nf
+			break
+		}
+		nf.Close()
+		if !errors.Is(err, os.ErrNotExist) || attempt == 4 {
+			return nil, "", err
+		}
 	}
 	s.leaseFile, s.leaseID = f, id
 	return f, id, nil

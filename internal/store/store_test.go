@@ -188,3 +188,27 @@ func TestCheckFindsCorruption(t *testing.T) {
 		t.Fatalf("problems = %v, %v", problems, err)
 	}
 }
+
+func TestAdoptBlob(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := []byte("downloaded")
+	src := filepath.Join(s.Root(), "partial-1")
+	os.WriteFile(src, data, 0o644)
+	if err := s.AdoptBlob(ctx, sha(data), int64(len(data))+1, src); err == nil {
+		t.Fatal("wrong size adopted")
+	}
+	if err := s.AdoptBlob(ctx, sha(data), int64(len(data)), src); err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasBlob(sha(data)) {
+		t.Fatal("blob not adopted")
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Fatal("source file still there")
+	}
+}

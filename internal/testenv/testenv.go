@@ -5,6 +5,9 @@
 package testenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,18 +49,28 @@ var (
 func Berth(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-bin-")
-		if err != nil {
+		// One directory per checkout, reused by every test binary, so test
+		// runs leave nothing new in /tmp. Each binary builds into a temp
+		// name and renames it into place, so concurrent packages never see
+		// a half-written file.
+		root := ModuleRoot(t)
+		sum := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), "berth-test-bin-"+hex.EncodeToString(sum[:6]))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
-		buildPath = filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
-		cmd.Dir = ModuleRoot(t)
+		tmp := filepath.Join(dir, fmt.Sprintf("berth.%d", os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/berth")
+		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
+			os.Remove(tmp)
 			buildErr = &buildError{err: err, out: string(out)}
+			return
 		}
+		buildPath = filepath.Join(dir, "berth")
+		buildErr = os.Rename(tmp, buildPath)
 	})
 	if buildErr != nil {
 		t.Fatalf("building berth: %v", buildErr)

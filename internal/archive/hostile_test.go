@@ -229,26 +229,34 @@ func TestHostileArchives(t *testing.T) {
 		}(), "config says"},
 		{"old-escaping-config", oldEdit(`"Config":"`, `"Config":"../`), `..`},
 	}
+	// Each archive is read both ways: seekable (a file: blobs are read at
+	// their offsets, in parallel) and as a stream (a pipe).
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			st := newStore(t)
-			storeImage(t, st, makeImage(t, "linux/amd64", plainLayer(t, "h-1")), "docker.io/library/before:1")
-			before := state(t, st)
-			_, err := archive.Load(context.Background(), bytes.NewReader(tc.data), sinkOf(st), archive.LoadOptions{})
-			if err == nil {
-				t.Fatal("load succeeded")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
-			t.Logf("error: %v", err)
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error is not one line: %q", err)
-			}
-			if after := collected(t, st); after != before {
-				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
-			}
-		})
+		for _, mode := range []string{"seekable", "stream"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				st := newStore(t)
+				storeImage(t, st, makeImage(t, "linux/amd64", plainLayer(t, "h-1")), "docker.io/library/before:1")
+				before := state(t, st)
+				var r io.Reader = bytes.NewReader(tc.data)
+				if mode == "stream" {
+					r = struct{ io.Reader }{r}
+				}
+				_, err := archive.Load(context.Background(), r, sinkOf(st), archive.LoadOptions{})
+				if err == nil {
+					t.Fatal("load succeeded")
+				}
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %q does not mention %q", err, tc.want)
+				}
+				t.Logf("error: %v", err)
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("error is not one line: %q", err)
+				}
+				if after := collected(t, st); after != before {
+					t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+				}
+			})
+		}
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -73,6 +75,11 @@ type loader struct {
 
 	g  *errgroup.Group // blobs being stored
 	mu sync.Mutex      // guards files while blobs are stored
+
+	// For a seekable archive (loadIndexed): where blob data is read from,
+	// and the offset of the current entry's data.
+	src io.ReaderAt
+	pos func() int64
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
@@ -86,6 +93,9 @@ var ErrNotArchive = errors.New("not an image archive")
 // writers, unlike deleting them here) takes them away; cli runs it at once.
 func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Loaded, error) {
 	l := newLoader(sink, opts)
+	if src, base, ok := seekableTar(r); ok {
+		return l.loadIndexed(ctx, src, base)
+	}
 	rc, comp, err := Decompress(r)
 	if err != nil {
 		return nil, err
@@ -98,6 +108,67 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Load
 		return nil, err
 	}
 	return l.resolve(ctx)
+}
+
+// seekableTar reports whether r is an uncompressed archive that can be read
+// at any offset (a regular file, or bytes in memory), from its current
+// position base.
+func seekableTar(r io.Reader) (io.ReaderAt, int64, bool) {
+	ra, ok1 := r.(io.ReaderAt)
+	sk, ok2 := r.(io.Seeker)
+	if !ok1 || !ok2 {
+		return nil, 0, false
+	}
+	base, err := sk.Seek(0, io.SeekCurrent) // fails on pipes
+	if err != nil {
+		return nil, 0, false
+	}
+	head := make([]byte, 6)
+	n, _ := ra.ReadAt(head, base)
+	if detect(head[:n]) != Uncompressed {
+		return nil, 0, false
+	}
+	return ra, base, true
+}
+
+// loadIndexed reads a seekable uncompressed archive: the tar headers are
+// read in order, but each blob is handed to the sink as a section of the
+// file, read with pread on its own goroutine, while the tar reader seeks
+// past it. Blobs are hashed in parallel, one per core.
+func (l *loader) loadIndexed(ctx context.Context, src io.ReaderAt, base int64) ([]Loaded, error) {
+	sr := io.NewSectionReader(src, base, math.MaxInt64-base)
+	l.src = src
+	l.pos = func() int64 {
+		off, _ := sr.Seek(0, io.SeekCurrent)
+		return base + off
+	}
+	if err := l.finish(l.read(l.begin(ctx), tar.NewReader(sr))); err != nil {
+		return nil, err
+	}
+	return l.resolve(ctx)
+}
+
+// exactReader reads n bytes of r and reports io.ErrUnexpectedEOF, not EOF,
+// when r ends first: a section past the end of a file is a truncated
+// archive.
+type exactReader struct {
+	r io.Reader
+	n int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.n {
+		p = p[:e.n]
+	}
+	m, err := e.r.Read(p)
+	e.n -= int64(m)
+	if err == io.EOF && e.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return m, err
 }
 
 func newLoader(sink Sink, opts LoadOptions) *loader {
@@ -211,28 +282,30 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 	if isBlob {
 		want = v1.Hash{Algorithm: alg, Hex: hexDigest}
 	}
+	size := hdr.Size
+	if l.src != nil {
+		off := l.pos()
+		head := make([]byte, 6)
+		k, _ := l.src.ReadAt(head[:min(6, size)], off)
+		comp := detect(head[:k])
+		r := &exactReader{r: io.NewSectionReader(l.src, off, size), n: size}
+		l.g.Go(func() error { return l.put(ctx, name, want, size, comp, r) })
+		return nil // the tar reader seeks past the data
+	}
 	br.Reset(tr)
 	head, _ := br.Peek(6)
 	comp := detect(head)
-	// The sink stores the blob on another goroutine, fed through a pipe, so
-	// that the store's fsync of one blob overlaps reading the next; at most
-	// two are in flight (the group's limit).
-	size := hdr.Size
+	// From a stream, the sink stores the blob on another goroutine, fed
+	// through a pipe, so that the store's fsync of one blob overlaps reading
+	// the next (the group bounds how many are in flight).
 	pr, pw := io.Pipe()
 	l.g.Go(func() error {
-		d, n, err := l.sink.Put(ctx, want, size, pr)
+		err := l.put(ctx, name, want, size, comp, pr)
 		if err != nil {
 			pr.CloseWithError(err)
-			return fmt.Errorf("entry %q: %w", name, truncated(err))
+			return err
 		}
 		pr.CloseWithError(errBlobDone) // a sink that stopped early stops the feeder
-		if n != size {
-			return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, size)
-		}
-		l.mu.Lock()
-		l.files[name] = fileInfo{digest: d, size: n, comp: comp}
-		l.mu.Unlock()
-		l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
 		return nil
 	})
 	_, err = io.Copy(pw, br)
@@ -245,12 +318,28 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 
 var errBlobDone = errors.New("blob stored")
 
+// put stores one blob entry and records it.
+func (l *loader) put(ctx context.Context, name string, want v1.Hash, size int64, comp Compression, r io.Reader) error {
+	d, n, err := l.sink.Put(ctx, want, size, r)
+	if err != nil {
+		return fmt.Errorf("entry %q: %w", name, truncated(err))
+	}
+	if n != size {
+		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, size)
+	}
+	l.mu.Lock()
+	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
+	l.mu.Unlock()
+	l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
+	return nil
+}
+
 // begin starts the group that stores blobs in the background; finish waits
 // for it and prefers its error, the cause, to the cancellation it led to.
 func (l *loader) begin(ctx context.Context) context.Context {
 	var gctx context.Context
 	l.g, gctx = errgroup.WithContext(ctx)
-	l.g.SetLimit(2)
+	l.g.SetLimit(2 * max(2, runtime.GOMAXPROCS(0)))
 	return gctx
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"io"
 	"os"
 
@@ -59,7 +60,7 @@ func (k storeSink) Put(ctx context.Context, want v1.Hash, size int64, r io.Reade
 	if err != nil {
 		return v1.Hash{}, 0, err
 	}
-	n, err := copyContext(ctx, w, r)
+	n, err := fsutil.CopyContext(ctx, w, r)
 	if err != nil {
 		w.Abort()
 		return v1.Hash{}, n, err
@@ -80,7 +81,7 @@ func (k storeSink) Open(_ context.Context, h v1.Hash) (io.ReadCloser, error) {
 // length.
 func verifyCopy(ctx context.Context, w io.Writer, r io.Reader, want v1.Hash, size int64) (int64, error) {
 	h := sha256.New()
-	n, err := copyContext(ctx, io.MultiWriter(w, h), r)
+	n, err := fsutil.CopyContext(ctx, io.MultiWriter(w, h), r)
 	if err != nil {
 		return n, err
 	}
@@ -91,29 +92,4 @@ func verifyCopy(ctx context.Context, w io.Writer, r io.Reader, want v1.Hash, siz
 		return n, fmt.Errorf("digest mismatch: content is sha256:%s, expected %s", got, want)
 	}
 	return n, nil
-}
-
-// copyContext copies like io.Copy with a large buffer and stops when ctx is
-// cancelled.
-func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		m, err := src.Read(buf)
-		if m > 0 {
-			if _, werr := dst.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }

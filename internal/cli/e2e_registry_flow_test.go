@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // serveRegistry starts `berth registry serve` on a free loopback port and
@@ -70,4 +72,35 @@ func TestBuildPullsBaseAndPushes(t *testing.T) {
 		t.Fatalf("pulled image config: %q", got)
 	}
 	consumer.ok("system", "check")
+}
+
+// TestBuildOutputsArchives checks that --output type=docker and type=oci
+// write archives that berth load and skopeo read back as the built image.
+func TestBuildOutputsArchives(t *testing.T) {
+	skopeo := testenv.Peer(t, "skopeo")
+	c := newCLI(t)
+	c.importImage("base:1", nil)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base:1\nCOPY hello /hello\nCMD [\"cat\", \"/hello\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "hello"), []byte("hi\n"), 0o644)
+	for _, typ := range []string{"docker", "oci"} {
+		t.Run(typ, func(t *testing.T) {
+			dest := filepath.Join(t.TempDir(), "out.tar")
+			c.ok("build", "-q", "-t", "out/"+typ+":1", "--output", "type="+typ+",dest="+dest, dir)
+			other := newCLI(t)
+			if out := other.ok("load", "-i", dest); !strings.Contains(out, "Loaded image: out/"+typ+":1") {
+				t.Fatalf("load of the build output: %q", out)
+			}
+			if got := other.ok("inspect", "-f", "{{.Config.Cmd}}", "out/"+typ+":1"); got != "[cat /hello]\n" {
+				t.Fatalf("loaded config: %q", got)
+			}
+			transport := "docker-archive:"
+			if typ == "oci" {
+				transport = "oci-archive:"
+			}
+			if out, err := exec.Command(skopeo, "inspect", "--raw", transport+dest).CombinedOutput(); err != nil {
+				t.Fatalf("skopeo inspect %s%s: %v\n%s", transport, dest, err, out)
+			}
+		})
+	}
 }

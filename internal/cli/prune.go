@@ -22,40 +22,11 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 		Args:    noArgs,
 		Example: "  berth image prune -f\n  berth image prune -a --filter until=24h",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
-			if err != nil {
-				return err
-			}
 			warning := "WARNING! This will remove all dangling images."
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !force && !a.confirm(warning) {
-				return nil
-			}
-			s, err := a.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			if err := resolve(ctx, s); err != nil {
-				return err
-			}
-			events, err := a.pruneImages(ctx, s, f, all)
-			if err != nil {
-				return err
-			}
-			res, err := s.GC(ctx)
-			if err != nil {
-				return err
-			}
-			if len(events) > 0 {
-				a.printf("Deleted Images:\n")
-				printEvents(a, events, "untagged", "deleted")
-				a.printf("\n")
-			}
-			a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
-			return nil
+			return a.runPrune(cmd.Context(), filters, all, force, warning)
 		},
 	}
 	fl := cmd.Flags()
@@ -63,6 +34,40 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
 	return cmd
+}
+
+// runPrune is image prune and system prune: confirm, remove the images,
+// collect their blobs, report as Docker does.
+func (a *app) runPrune(ctx context.Context, filters []string, all, force bool, warning string) error {
+	f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
+	if err != nil {
+		return err
+	}
+	if !force && !a.confirm(warning) {
+		return nil
+	}
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if err := resolve(ctx, s); err != nil {
+		return err
+	}
+	events, err := a.pruneImages(ctx, s, f, all)
+	if err != nil {
+		return err
+	}
+	res, err := s.GC(ctx)
+	if err != nil {
+		return err
+	}
+	if len(events) > 0 {
+		a.printf("Deleted Images:\n")
+		printEvents(a, events, "untagged", "deleted")
+		a.printf("\n")
+	}
+	a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
+	return nil
 }
 
 // pruneImages removes dangling images (all images with all) that match f.

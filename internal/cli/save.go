@@ -254,4 +254,3 @@ func hasName(list []string, s string) bool {
 	}
 	return false
 }
-

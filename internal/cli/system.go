@@ -173,41 +173,12 @@ func (a *app) newSystemPruneCmd() *cobra.Command {
 		Args:    noArgs,
 		Example: "  berth system prune -f\n  berth system prune -a",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
-			if err != nil {
-				return err
-			}
 			what := "  - all dangling images"
 			if all {
 				what = "  - all images without at least one container associated to them"
 			}
 			warning := "WARNING! This will remove:\n" + what + "\n  - unused blobs and leftovers of interrupted commands\n"
-			if !force && !a.confirm(warning) {
-				return nil
-			}
-			s, err := a.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			if err := resolve(ctx, s); err != nil {
-				return err
-			}
-			events, err := a.pruneImages(ctx, s, f, all)
-			if err != nil {
-				return err
-			}
-			res, err := s.GC(ctx)
-			if err != nil {
-				return err
-			}
-			if len(events) > 0 {
-				a.printf("Deleted Images:\n")
-				printEvents(a, events, "untagged", "deleted")
-				a.printf("\n")
-			}
-			a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
-			return nil
+			return a.runPrune(cmd.Context(), filters, all, force, warning)
 		},
 	}
 	fl := cmd.Flags()

@@ -76,7 +76,7 @@ func (s *Store) WriteBlob(ctx context.Context, h v1.Hash, size int64, r io.Reade
 	if err != nil {
 		return err
 	}
-	if _, err := copyContext(ctx, w, r); err != nil {
+	if _, err := fsutil.CopyContext(ctx, w, r); err != nil {
 		w.Abort()
 		return err
 	}
@@ -244,30 +244,6 @@ func validHash(h v1.Hash) bool {
 		}
 	}
 	return true
-}
-
-// copyContext copies like io.Copy but stops when ctx is cancelled.
-func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		m, err := src.Read(buf)
-		if m > 0 {
-			if _, werr := dst.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }
 
 // AdoptBlob moves a finished file at path (on the store's file system, e.g.

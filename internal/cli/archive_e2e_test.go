@@ -115,19 +115,8 @@ type result struct {
 // berth runs the berth binary against the store at root.
 func berth(t *testing.T, root string, stdin io.Reader, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(testenv.Berth(t), append([]string{"--root", root}, args...)...)
-	cmd.Stdin = stdin
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	r := testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: append([]string{"--root", root}, args...), Stdin: stdin})
+	return result{r.Stdout, r.Stderr, r.Code}
 }
 
 func berthOK(t *testing.T, root string, args ...string) string {

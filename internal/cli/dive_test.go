@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,19 +26,8 @@ func wasteDir(t *testing.T) string {
 
 func runBerth(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(testenv.Berth(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "BERTH_ROOT="+filepath.Join(dir, "root")), env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	r := testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: args, Dir: dir, Env: append([]string{"BERTH_ROOT=" + filepath.Join(dir, "root")}, env...)})
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // TestDiveCIMatchesDive compares berth's CI output with dive 0.13.1's own,

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,24 +28,12 @@ func newCLI(t *testing.T) *berthCLI {
 // run returns stdout, stderr and the exit status.
 func (c *berthCLI) run(stdin []byte, args ...string) (string, string, int) {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, append([]string{"--root", c.root}, args...)...)
-	cmd.Env = append(os.Environ(), c.env...)
+	cmd := testenv.Cmd{Args: append([]string{"--root", c.root}, args...), Env: c.env}
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("running berth %v: %v", args, err)
-	}
-	if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic:") {
-		c.t.Fatalf("berth %v crashed:\n%s", args, errb.String())
-	}
-	return out.String(), errb.String(), code
+	r := testenv.Run(c.t, c.bin, cmd)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // ok runs a command that must succeed and returns its stdout.

@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,7 +35,7 @@ func newBerthEnv(t *testing.T) *berthEnv {
 	return &berthEnv{
 		bin: testenv.Berth(t),
 		dir: dir,
-		env: append(os.Environ(),
+		env: append([]string{},
 			"BERTH_ROOT="+filepath.Join(dir, "root"),
 			"DOCKER_CONFIG="+filepath.Join(dir, "docker"),
 			"BERTH_CONFIG="+filepath.Join(dir, "berth.json"),
@@ -49,19 +46,8 @@ func newBerthEnv(t *testing.T) *berthEnv {
 
 func (b *berthEnv) run(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(b.bin, args...)
-	cmd.Env = b.env
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	r := testenv.Run(t, b.bin, testenv.Cmd{Args: args, Env: b.env, Stdin: strings.NewReader(stdin)})
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // seedSized pushes a one-layer random image of about size bytes.

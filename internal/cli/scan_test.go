@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -31,18 +30,8 @@ type scanRun struct {
 
 func scanBerth(t *testing.T, env []string, args ...string) scanRun {
 	t.Helper()
-	cmd := exec.Command(testenv.Berth(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return scanRun{so.String(), se.String(), code}
+	r := testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: args, Env: env})
+	return scanRun{r.Stdout, r.Stderr, r.Code}
 }
 
 // TestScanCLI drives berth scan, scout cves, sbom and scan db end to end on

@@ -582,23 +582,11 @@ func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.
 	if err != nil {
 		return v1.Hash{}, 0, err
 	}
-	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+	if _, err := fsutil.CopyContext(ctx, w, r); err != nil {
 		w.Abort()
 		return v1.Hash{}, 0, err
 	}
 	return w.Commit(want)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // sandboxExec runs RUN steps in berth's sandbox over unpacked snapshots.

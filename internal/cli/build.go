@@ -193,6 +193,13 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
 		return err
 	}
+	// Held for the whole build: system prune leaves the cache alone while
+	// any build runs.
+	unlockBuild, err := fsutil.LockShared(buildLockPath(st))
+	if err != nil {
+		return err
+	}
+	defer unlockBuild()
 	sweepBuildTemps(tmpRoot)
 	tmp, err := os.MkdirTemp(tmpRoot, "build-")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -103,4 +104,49 @@ func TestBuildOutputsArchives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSystemPruneBuildCache: system prune -a reclaims the build cache a
+// build left (unpacked layers, step records) unless a build is running, and
+// the next build still works.
+func TestSystemPruneBuildCache(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RUN needs the sandbox; these tests run as root in CI")
+	}
+	c := newCLI(t)
+	c.importImage("base:1", nil)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base:1\nRUN echo x > /x\n"), 0o644)
+	c.ok("build", "-q", "-t", "app:1", dir)
+	if df := c.ok("system", "df"); strings.Contains(df, "Build Cache     0 ") {
+		t.Fatalf("no build cache after a build:\n%s", df)
+	}
+
+	// A running build holds the lock shared: prune leaves the cache alone.
+	unlock, err := fsutil.LockShared(filepath.Join(c.root, "build", "build.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := c.run(nil, "system", "prune", "-a", "-f")
+	unlock()
+	if code != 0 || !strings.Contains(errs, "a build is running") {
+		t.Fatalf("prune during a build: exit %d, %q", code, errs)
+	}
+	snaps, _ := os.ReadDir(filepath.Join(c.root, "snapshots", "sha256"))
+	if len(snaps) == 0 {
+		t.Fatal("prune removed unpacked layers while a build held the lock")
+	}
+
+	c.importImage("base:1", nil)
+	c.ok("build", "-q", "-t", "app:1", dir)
+	out := c.ok("system", "prune", "-a", "-f")
+	if strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Fatalf("system prune -a reclaimed nothing:\n%s", out)
+	}
+	if df := c.ok("system", "df"); !strings.Contains(df, "Build Cache     0         0         0B        0B") {
+		t.Fatalf("build cache left after system prune -a:\n%s", df)
+	}
+	c.importImage("base:1", nil)
+	c.ok("build", "-q", "-t", "app:1", dir)
+	c.ok("system", "check")
 }

@@ -26,7 +26,7 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			return a.runPrune(cmd.Context(), filters, all, force, warning)
+			return a.runPrune(cmd.Context(), filters, all, force, false, warning)
 		},
 	}
 	fl := cmd.Flags()
@@ -38,7 +38,7 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 
 // runPrune is image prune and system prune: confirm, remove the images,
 // collect their blobs, report as Docker does.
-func (a *app) runPrune(ctx context.Context, filters []string, all, force bool, warning string) error {
+func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildCache bool, warning string) error {
 	f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
 	if err != nil {
 		return err
@@ -65,6 +65,16 @@ func (a *app) runPrune(ctx context.Context, filters []string, all, force bool, w
 		a.printf("Deleted Images:\n")
 		printEvents(a, events, "untagged", "deleted")
 		a.printf("\n")
+	}
+	if buildCache {
+		freed, busy, err := a.pruneBuildCache(ctx, s, all)
+		if err != nil {
+			return err
+		}
+		if busy {
+			fmt.Fprintln(a.stderr, "berth: a build is running; its cache was left as it is")
+		}
+		res.Reclaimed += freed
 	}
 	a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
 	return nil

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -127,21 +126,19 @@ func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
 		}
 		u.images = append(u.images, iu)
 	}
-	for _, dir := range []string{"build", "cache", "snapshots"} {
-		root := filepath.Join(s.Root(), dir)
-		entries, err := os.ReadDir(root)
-		if err != nil {
-			continue
-		}
-		u.cacheCount += len(entries)
-		filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				if info, err := d.Info(); err == nil {
-					u.cacheSize += info.Size()
-				}
+	// Build cache: unpacked layers, step cache records, RUN cache mounts and
+	// resumable downloads — what system prune reclaims.
+	root := s.Root()
+	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				u.cacheCount++
 			}
-			return nil
-		})
+		}
+	}
+	u.cacheCount += len(globFiles(filepath.Join(root, "build", "cache", "*", "*.json")))
+	for _, p := range []string{"snapshots", "build/cache", "build/mounts", "build/last", "remote/partial"} {
+		u.cacheSize += sizeOf(filepath.Join(root, p))
 	}
 	return u, nil
 }
@@ -177,8 +174,12 @@ func (a *app) newSystemPruneCmd() *cobra.Command {
 			if all {
 				what = "  - all images without at least one container associated to them"
 			}
-			warning := "WARNING! This will remove:\n" + what + "\n  - unused blobs and leftovers of interrupted commands\n"
-			return a.runPrune(cmd.Context(), filters, all, force, warning)
+			cache := "  - unused build cache (unpacked layers no image uses)"
+			if all {
+				cache = "  - all build cache"
+			}
+			warning := "WARNING! This will remove:\n" + what + "\n" + cache + "\n  - unused blobs and leftovers of interrupted commands\n"
+			return a.runPrune(cmd.Context(), filters, all, force, true, warning)
 		},
 	}
 	fl := cmd.Flags()

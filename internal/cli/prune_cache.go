@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/sandbox"
+	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// buildLockPath is held shared by every running build and exclusively by
+// system prune while it removes build cache, so a prune never takes a layer
+// or cache record from under a build.
+func buildLockPath(st *store.Store) string { return filepath.Join(st.Root(), "build", "build.lock") }
+
+// pruneBuildCache removes what `system prune` calls unused build cache:
+// unpacked layers (ROOT/snapshots) no image in the store uses, and resumable
+// downloads of interrupted pulls nobody is continuing. With all it also
+// removes every unpacked layer, the step cache records and RUN cache mounts.
+// It reports the bytes freed, and busy when a build was running (the cache
+// is then left alone).
+func (a *app) pruneBuildCache(ctx context.Context, st *store.Store, all bool) (freed int64, busy bool, err error) {
+	root := st.Root()
+	for _, p := range globFiles(filepath.Join(root, "remote", "partial", "*")) {
+		unlock, ok, err := fsutil.TryLock(p)
+		if err != nil || !ok {
+			continue // a pull is continuing it
+		}
+		freed += sizeOf(p)
+		os.Remove(p)
+		unlock()
+	}
+	if err := os.MkdirAll(filepath.Dir(buildLockPath(st)), 0o755); err != nil {
+		return freed, false, err
+	}
+	unlock, ok, err := fsutil.TryLock(buildLockPath(st))
+	if err != nil {
+		return freed, false, err
+	}
+	if !ok {
+		return freed, true, nil
+	}
+	defer unlock()
+
+	used := map[string]bool{}
+	if !all {
+		imgs, err := st.Images(ctx)
+		if err != nil {
+			return freed, false, err
+		}
+		for _, img := range imgs {
+			vimg, err := st.Image(ctx, img, nil)
+			if err != nil {
+				continue
+			}
+			cfg, err := vimg.ConfigFile()
+			if err != nil {
+				continue
+			}
+			for _, d := range cfg.RootFS.DiffIDs {
+				used[d.Hex] = true
+			}
+		}
+	}
+	snapRoot := filepath.Join(root, "snapshots")
+	if entries, err := os.ReadDir(filepath.Join(snapRoot, "sha256")); err == nil && len(entries) > 0 {
+		snaps, err := sandbox.NewSnapshots(snapRoot)
+		if err != nil {
+			return freed, false, err
+		}
+		for _, e := range entries {
+			if !e.IsDir() || used[e.Name()] {
+				continue
+			}
+			h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
+			n := sizeOf(filepath.Join(snapRoot, "sha256", e.Name()))
+			if err := snaps.Remove(ctx, h); err != nil {
+				return freed, false, err
+			}
+			freed += n
+		}
+	}
+	if all {
+		for _, dir := range []string{"cache", "mounts", "last"} {
+			p := filepath.Join(root, "build", dir)
+			freed += sizeOf(p)
+			if err := os.RemoveAll(p); err != nil {
+				return freed, false, err
+			}
+		}
+	}
+	return freed, false, nil
+}
+
+func globFiles(pattern string) []string {
+	m, _ := filepath.Glob(pattern)
+	return m
+}
+
+// sizeOf is the size of the regular files under p.
+func sizeOf(p string) int64 {
+	var n int64
+	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,6 +46,22 @@ func (a *app) newRemoteClient(f *remoteFlags) (*remote.Client, error) {
 type storeSink struct{ *store.Store }
 
 func (s storeSink) NewBlobWriter() (remote.BlobWriter, error) { return s.Store.NewBlobWriter() }
+
+// AdoptBlob stores a finished download and, for a large blob (a layer),
+// works out its uncompressed size while other layers are still downloading,
+// so that recording the image afterwards does not decompress every layer
+// one after another.
+func (s storeSink) AdoptBlob(ctx context.Context, h v1.Hash, size int64, path string) error {
+	if err := s.Store.AdoptBlob(ctx, h, size, path); err != nil {
+		return err
+	}
+	if size >= 1<<20 {
+		if _, err := s.Store.LayerSize(v1.Descriptor{Digest: h, Size: size}); err != nil {
+			return fmt.Errorf("reading layer %s: %w", h, err)
+		}
+	}
+	return nil
+}
 
 // partialDir is where interrupted blob downloads wait to be resumed.
 func partialDir(st *store.Store) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
 )
 
 // Manifest reads and parses an image manifest blob.
@@ -142,11 +143,22 @@ func (s *Store) describe(desc v1.Descriptor) (Image, error) {
 	}
 	rec.Created = cfg.Created.Time
 	rec.Labels = cfg.Config.Labels
-	for _, l := range m.Layers {
-		n, err := s.LayerSize(l)
-		if err != nil {
-			return rec, err
-		}
+	// Sizes not yet known mean decompressing those layers once; do it on
+	// every core rather than one layer after another.
+	sizes := make([]int64, len(m.Layers))
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
+	for i, l := range m.Layers {
+		g.Go(func() error {
+			n, err := s.LayerSize(l)
+			sizes[i] = n
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return rec, err
+	}
+	for _, n := range sizes {
 		rec.Size += n
 	}
 	return rec, nil
@@ -226,7 +238,7 @@ func (s *Store) LayerSize(l v1.Descriptor) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	n, err := uncompressedSize(f)
+	n, err := uncompressedSize(f, l.Size)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
@@ -242,7 +254,9 @@ func (s *Store) SetLayerSize(h v1.Hash, n int64) {
 	_ = fsutil.WriteFileAtomic(p, []byte(strconv.FormatInt(n, 10)), 0o644)
 }
 
-func uncompressedSize(r io.Reader) (int64, error) {
+// uncompressedSize decompresses a gzip or zstd blob to count its bytes; a
+// plain blob is its own size and is not read past its first bytes.
+func uncompressedSize(r io.Reader, size int64) (int64, error) {
 	var head [4]byte
 	br := &peekReader{r: r}
 	n, _ := io.ReadFull(br, head[:])
@@ -261,6 +275,9 @@ func uncompressedSize(r io.Reader) (int64, error) {
 		}
 		defer zr.Close()
 		return io.Copy(io.Discard, zr)
+	}
+	if size >= 0 {
+		return size, nil
 	}
 	return io.Copy(io.Discard, br)
 }

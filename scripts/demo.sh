@@ -13,7 +13,7 @@ if ! [ -x /bin/busybox ]; then
 fi
 
 mkdir -p bin
-go build -o bin/berth ./cmd/berth
+CGO_ENABLED=0 go build -trimpath -o bin/berth ./cmd/berth # static, as shipped
 BERTH="$PWD/bin/berth"
 work=$(mktemp -d)
 export BERTH_ROOT="$work/store"

@@ -61,7 +61,9 @@ func Berth(t testing.TB) string {
 			return
 		}
 		tmp := filepath.Join(dir, fmt.Sprintf("berth.%d", os.Getpid()))
+		// Static, as shipped: tests run the binary users get.
 		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/berth")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {

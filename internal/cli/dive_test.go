@@ -233,12 +233,9 @@ func TestDiveFromStore(t *testing.T) {
 
 // TestDiveBuild builds an image that copies the same file twice and checks
 // that `berth dive build` analyzes it in CI mode. It needs `berth build`,
-// which comes from the build area; until that is merged it skips.
+// which comes from the build area.
 func TestDiveBuild(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, code := runBerth(t, dir, nil, "build", "--help"); code != 0 {
-		t.Skip("berth build is not part of this tree yet")
-	}
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY big /big\nCOPY big /big\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), 300000), 0o644)
 	os.WriteFile(filepath.Join(dir, ".dive-ci"), []byte("rules:\n  highestWastedBytes: 100KB\n"), 0o644)

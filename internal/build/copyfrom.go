@@ -71,39 +71,18 @@ func (b *Builder) streamDeferred(ctx context.Context, lw *layerWriter, t *fsTree
 		if !needed {
 			continue
 		}
-		rc, err := b.v1Layer(l).Uncompressed()
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer rc.Close()
-			tr := tar.NewReader(rc)
-			for {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				h, err := tr.Next()
-				if err == io.EOF {
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("reading layer %s: %w", l.Digest, err)
-				}
-				name, err := cleanTarPath(h.Name)
-				if err != nil {
-					return err
-				}
-				hdrs, ok := want[name]
-				if !ok || t.from[name] != i || h.Typeflag != tar.TypeReg {
-					continue
-				}
-				if err := writeCopies(lw, hdrs, tr, h.Size); err != nil {
-					return err
-				}
-				delete(want, name)
-				left--
+		err := b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
+			hdrs, ok := want[name]
+			if !ok || t.from[name] != i || h.Typeflag != tar.TypeReg {
+				return nil
 			}
-		}()
+			if err := writeCopies(lw, hdrs, r, h.Size); err != nil {
+				return err
+			}
+			delete(want, name)
+			left--
+			return nil
+		})
 		if err != nil {
 			return err
 		}

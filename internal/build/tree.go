@@ -45,34 +45,14 @@ func (b *Builder) scanLayer(ctx context.Context, l Layer) (*layerScan, error) {
 	if v, ok := b.scans.Load(l.DiffID); ok {
 		return v.(*layerScan), nil
 	}
-	rc, err := b.v1Layer(l).Uncompressed()
-	if err != nil {
-		return nil, fmt.Errorf("reading layer %s: %w", l.Digest, err)
-	}
-	defer rc.Close()
 	s := &layerScan{}
-	tr := tar.NewReader(rc)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading layer %s: %w", l.Digest, err)
-		}
-		name, err := cleanTarPath(h.Name)
-		if err != nil {
-			return nil, err
-		}
+	err := b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
 		h.Name = name
 		s.hdrs = append(s.hdrs, h)
 		if (name == "etc/passwd" || name == "etc/group") && h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			data, err := io.ReadAll(tr)
+			data, err := io.ReadAll(r)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if name == "etc/passwd" {
 				s.passwd = data
@@ -80,9 +60,44 @@ func (b *Builder) scanLayer(ctx context.Context, l Layer) (*layerScan, error) {
 				s.group = data
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	b.scans.Store(l.DiffID, s)
 	return s, nil
+}
+
+// walkLayer reads a layer's tar once, in order, and calls fn for each entry
+// with its cleaned name (entries that climb out are an error) and a reader
+// of its content. It stops when ctx is done.
+func (b *Builder) walkLayer(ctx context.Context, l Layer, fn func(h *tar.Header, name string, r io.Reader) error) error {
+	rc, err := b.v1Layer(l).Uncompressed()
+	if err != nil {
+		return fmt.Errorf("reading layer %s: %w", l.Digest, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading layer %s: %w", l.Digest, err)
+		}
+		name, err := cleanTarPath(h.Name)
+		if err != nil {
+			return err
+		}
+		if err := fn(h, name, tr); err != nil {
+			return err
+		}
+	}
 }
 
 func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
@@ -205,29 +220,9 @@ func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string)
 }
 
 func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners map[string][2]int) error {
-	rc, err := b.v1Layer(l).Uncompressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
+	return b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
+		if name == "" {
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading layer %s: %w", l.Digest, err)
-		}
-		name, err := cleanTarPath(h.Name)
-		if err != nil || name == "" {
-			if err != nil {
-				return err
-			}
-			continue
 		}
 		if err := safeParents(root, name); err != nil {
 			return err
@@ -240,11 +235,11 @@ func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners m
 			for _, e := range ents {
 				os.RemoveAll(filepath.Join(d, e.Name()))
 			}
-			continue
+			return nil
 		}
 		if strings.HasPrefix(base, ".wh.") {
 			os.RemoveAll(filepath.Join(root, filepath.FromSlash(dirName), strings.TrimPrefix(base, ".wh.")))
-			continue
+			return nil
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err
@@ -264,7 +259,7 @@ func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners m
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(f, tr)
+			_, err = io.Copy(f, r)
 			f.Close()
 			if err != nil {
 				return err
@@ -287,13 +282,14 @@ func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners m
 			}
 		default:
 			// Devices and fifos are not copied by COPY --from.
-			continue
+			return nil
 		}
 		owners[name] = [2]int{h.Uid, h.Gid}
 		if h.Typeflag != tar.TypeSymlink {
 			os.Chtimes(target, h.ModTime, h.ModTime)
 		}
-	}
+		return nil
+	})
 }
 
 // safeParents rejects a path whose parent directories inside root are

@@ -115,8 +115,7 @@ func (a *app) promptCredentials(o *loginOptions) error {
 		}
 	}
 	if o.pass == "" {
-		fmt.Fprint(a.stdout, "Password: ")
-		pass, err := readNoEcho(in, rd)
+		pass, err := readNoEcho(in, rd, func() { fmt.Fprint(a.stdout, "Password: ") })
 		fmt.Fprintln(a.stdout)
 		if err != nil {
 			return fmt.Errorf("reading the password: %w", err)
@@ -129,8 +128,10 @@ func (a *app) promptCredentials(o *loginOptions) error {
 	return nil
 }
 
-// readNoEcho reads a line with terminal echo switched off.
-func readNoEcho(f *os.File, rd *bufio.Reader) (string, error) {
+// readNoEcho switches terminal echo off, then prompts and reads a line.
+// Prompting only once echo is off means a password typed ahead of the
+// prompt is not shown either.
+func readNoEcho(f *os.File, rd *bufio.Reader, prompt func()) (string, error) {
 	fd := int(f.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
@@ -143,6 +144,7 @@ func readNoEcho(f *os.File, rd *bufio.Reader) (string, error) {
 		return "", err
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	prompt()
 	line, err := rd.ReadString('\n')
 	if err != nil && line == "" {
 		return "", err

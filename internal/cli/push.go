@@ -17,9 +17,10 @@ import (
 
 type pushOptions struct {
 	remoteFlags
-	allTags bool
-	quiet   bool
-	jobs    int
+	allTags  bool
+	quiet    bool
+	jobs     int
+	platform string
 }
 
 func (a *app) newPushCmd() *cobra.Command {
@@ -39,6 +40,7 @@ func (a *app) newPushCmd() *cobra.Command {
 	f.BoolVarP(&o.allTags, "all-tags", "a", false, "Push all tags of an image to the repository")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress verbose output")
 	f.IntVar(&o.jobs, "max-concurrent-uploads", 0, "Maximum number of layers uploaded in parallel (default 5, or max-concurrent-uploads in berth's settings)")
+	f.StringVar(&o.platform, "platform", "", "Push only this platform's manifest of a multi-platform image, as a single-platform image (os[/arch[/variant]])")
 	f.StringSliceVar(&o.insecure, "insecure-registry", nil, "Allow plain HTTP and unverified TLS for this registry (HOST[:PORT] or CIDR)")
 	f.Bool("disable-content-trust", true, "Skip image signing (accepted for Docker compatibility)")
 	return cmd
@@ -54,6 +56,10 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	}
 	if _, ok := r.(name.Digest); ok {
 		return usageError{errors.New("push by digest is not supported: push a tag")}
+	}
+	platform, err := parsePlatformFlag(o.platform)
+	if err != nil {
+		return err
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
@@ -98,7 +104,12 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 			return err
 		}
 		var content gremote.Taggable
-		if img.IsIndex() {
+		if platform != nil {
+			content, err = platformImage(ctx, st, img, ref.Familiar(t), *platform)
+			if err != nil {
+				return err
+			}
+		} else if img.IsIndex() {
 			content, err = st.Index(ctx, img)
 		} else {
 			content, err = st.Image(ctx, img, nil)

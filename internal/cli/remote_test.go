@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/remote/remotetest"
 	"github.com/berth-dev/berth/internal/testenv"
@@ -18,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -382,5 +386,149 @@ func TestAllTagsCLI(t *testing.T) {
 		if !strings.Contains(out, ": digest: "+d.String()+" size: ") || !strings.Contains(out, ld.Hex[:12]+": Mounted from all/src") {
 			t.Fatalf("push -a output lacks the digest %s or the mount of %s:\n%s", d, ld, out)
 		}
+	}
+}
+
+// TestQueuedLayersWait: layers past the transfer limit print Docker's
+// "Waiting" before they start, on pull and on push.
+func TestQueuedLayersWait(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	ref := reg.Host + "/queue/img:v1"
+	img := seed(t, ref, 3)
+	ls, _ := img.Layers()
+	b := newBerthEnv(t)
+	for _, tc := range []struct {
+		args    []string
+		waiting int
+	}{
+		{[]string{"pull", "--max-concurrent-downloads", "1", ref}, 2},
+		{[]string{"push", "--max-concurrent-uploads", "2", reg.Host + "/queue/copy:v1"}, 1},
+	} {
+		if tc.args[0] == "push" {
+			if _, errOut, code := b.run(t, "", "tag", ref, tc.args[len(tc.args)-1]); code != 0 {
+				t.Fatal(errOut)
+			}
+		}
+		out, errOut, code := b.run(t, "", tc.args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d %s", tc.args[0], code, errOut)
+		}
+		got := 0
+		for _, l := range ls {
+			d, _ := l.Digest()
+			if strings.Contains(out, d.Hex[:12]+": Waiting\n") {
+				got++
+			}
+		}
+		if got != tc.waiting {
+			t.Errorf("%s: %d layers waiting, want %d:\n%s", tc.args[0], got, tc.waiting, out)
+		}
+	}
+}
+
+// TestPushPlatform: push --platform sends one platform of a multi-platform
+// image as a single-platform image, as docker push --platform does.
+func TestPushPlatform(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	amd, _ := random.Image(4<<10, 1)
+	arm, _ := random.Image(4<<10, 1)
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	src, _ := name.ParseReference(reg.Host + "/multi/src:v1")
+	if err := gremote.WriteIndex(src, idx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBerthEnv(t)
+	// Pull the index for both platforms so the store has the whole of it.
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		if _, errOut, code := b.run(t, "", "pull", "-q", "--platform", p, src.String()); code != 0 {
+			t.Fatalf("pull %s: %s", p, errOut)
+		}
+	}
+	dst := reg.Host + "/multi/arm:v1"
+	if _, errOut, code := b.run(t, "", "tag", src.String(), dst); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := b.run(t, "", "push", "--platform", "linux/arm64", dst)
+	if code != 0 {
+		t.Fatalf("push --platform: exit %d %s", code, errOut)
+	}
+	want, _ := arm.Digest()
+	if !strings.Contains(out, "v1: digest: "+want.String()+" ") {
+		t.Fatalf("push --platform did not push the arm64 manifest %s:\n%s", want, out)
+	}
+	dr, _ := name.ParseReference(dst)
+	desc, err := gremote.Head(dr)
+	if err != nil || desc.Digest != want {
+		t.Fatalf("registry has %v (%v) for %s, want %s", desc, err, dst, want)
+	}
+	_, errOut, code = b.run(t, "", "push", "--platform", "linux/s390x", dst)
+	if code != 1 || !strings.Contains(errOut, "does not provide the specified platform (linux/s390x)") {
+		t.Fatalf("push of a missing platform: exit %d %s", code, errOut)
+	}
+}
+
+// TestLoginPrompt: on a terminal, login asks for the username with echo and
+// the password without, as docker login does, and saves what was typed.
+func TestLoginPrompt(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{User: "alice", Password: "s3cret"})
+	b := newBerthEnv(t)
+	master, tty := openPTY(t)
+	var errOut bytes.Buffer
+	cmd := exec.Command(b.bin, "login", reg.Host)
+	cmd.Env = append(os.Environ(), b.env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	screen := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if n > 0 {
+				screen <- string(buf[:n])
+			}
+			if err != nil {
+				close(screen)
+				return
+			}
+		}
+	}()
+	var seen strings.Builder
+	waitFor := func(s string) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for !strings.Contains(seen.String(), s) {
+			select {
+			case chunk, ok := <-screen:
+				if !ok {
+					t.Fatalf("terminal closed before %q; screen so far:\n%s\nstderr: %s", s, seen.String(), errOut.String())
+				}
+				seen.WriteString(chunk)
+			case <-deadline:
+				t.Fatalf("no %q on the terminal; screen so far:\n%s", s, seen.String())
+			}
+		}
+	}
+	waitFor("Username: ")
+	master.WriteString("alice\n")
+	waitFor("Password: ")
+	master.WriteString("s3cret\n")
+	waitFor("Login Succeeded")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("login: %v\n%s", err, errOut.String())
+	}
+	if strings.Contains(seen.String(), "s3cret") {
+		t.Errorf("the password was echoed:\n%s", seen.String())
+	}
+	if !strings.Contains(seen.String(), "alice") {
+		t.Errorf("the username was not echoed:\n%s", seen.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(b.dir, "docker", "config.json"))
+	if err != nil || !strings.Contains(string(raw), reg.Host) {
+		t.Fatalf("config.json after the prompt: %v\n%s", err, raw)
 	}
 }

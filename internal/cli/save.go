@@ -158,21 +158,15 @@ func saveEntry(ctx context.Context, st *store.Store, img store.Image, n string, 
 		}
 		return archive.Entry{Index: idx, Names: names}, nil
 	}
-	im, err := st.Image(ctx, img, platform)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) && platform != nil {
-			return archive.Entry{}, fmt.Errorf("image %s does not provide the specified platform (%s)", displayName(img, n), platform.String())
-		}
-		return archive.Entry{}, fmt.Errorf("opening %s: %w", img.Digest, err)
+	var im v1.Image
+	var err error
+	if platform != nil {
+		im, err = platformImage(ctx, st, img, displayName(img, n), *platform)
+	} else if im, err = st.Image(ctx, img, nil); err != nil {
+		err = fmt.Errorf("opening %s: %w", img.Digest, err)
 	}
-	if platform != nil && !img.IsIndex() {
-		cfg, err := im.ConfigFile()
-		if err != nil {
-			return archive.Entry{}, fmt.Errorf("reading config of %s: %w", img.Digest, err)
-		}
-		if !cfg.Platform().Satisfies(*platform) {
-			return archive.Entry{}, fmt.Errorf("image %s does not provide the specified platform (%s)", displayName(img, n), platform.String())
-		}
+	if err != nil {
+		return archive.Entry{}, err
 	}
 	// A digest name that pointed at the index does not name the platform's
 	// manifest.

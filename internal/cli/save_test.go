@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openPTY returns the terminal side of a new pseudo-terminal.
-func openPTY(t *testing.T) *os.File {
+// openPTY returns both sides of a new pseudo-terminal: the master, where a
+// test types and reads the screen, and the terminal a program is given.
+func openPTY(t *testing.T) (master, tty *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
@@ -31,13 +32,13 @@ func openPTY(t *testing.T) *os.File {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return m, s
 }
 
 // TestTerminalStreams: save refuses to write an archive to a terminal and
 // load refuses to wait for one on a terminal, as docker does.
 func TestTerminalStreams(t *testing.T) {
-	tty := openPTY(t)
+	_, tty := openPTY(t)
 	for _, tc := range []struct {
 		name  string
 		args  []string

@@ -210,7 +210,7 @@ func contentRangeStart(v string) (int64, bool) {
 func transient(err error) bool {
 	var te *transport.Error
 	if errors.As(err, &te) {
-		return te.StatusCode >= 500
+		return te.StatusCode >= 500 || te.StatusCode == http.StatusTooManyRequests
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		return true

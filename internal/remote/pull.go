@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -225,9 +226,26 @@ func refSuffix(ref name.Reference) string {
 	return ":" + ref.Identifier()
 }
 
-// manifest GETs a manifest by tag or digest, reads at most maxManifestSize
-// bytes and checks the digest when the reference is one.
+// manifest GETs a manifest by tag or digest, retrying what a registry under
+// load or a broken connection makes fail (5xx, 429, reset) a few times with
+// a growing pause, as the blob transfers do.
 func (f *repoFetcher) manifest(ctx context.Context, ident string) ([]byte, v1.Descriptor, error) {
+	for attempt := 1; ; attempt++ {
+		raw, d, err := f.manifestOnce(ctx, ident)
+		if err == nil || attempt >= maxAttempts || ctx.Err() != nil || !transient(err) {
+			return raw, d, err
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, v1.Descriptor{}, ctx.Err()
+		}
+	}
+}
+
+// manifestOnce GETs a manifest, reads at most maxManifestSize bytes and
+// checks the digest when the reference is one.
+func (f *repoFetcher) manifestOnce(ctx context.Context, ident string) ([]byte, v1.Descriptor, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+"/manifests/"+ident, nil)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
@@ -339,6 +357,10 @@ func (c *Client) fetchBlobs(ctx context.Context, f *repoFetcher, m *v1.Manifest,
 		}
 		o.Progress.Status(ShortID(l.Digest), "Pulling fs layer")
 		todo = append(todo, l)
+	}
+	// Like Docker, layers past the download limit say they wait their turn.
+	for _, l := range todo[min(o.Jobs, len(todo)):] {
+		o.Progress.Status(ShortID(l.Digest), "Waiting")
 	}
 	if !seen[m.Config.Digest] && !sink.HasBlob(m.Config.Digest) {
 		todo = append(todo, m.Config)

@@ -123,6 +123,18 @@ func (c *Client) push(ctx context.Context, ref name.Reference, t remote.Taggable
 			layers = append(layers, hiddenLayer{cl})
 		}
 	}
+	// Like Docker, layers past the upload limit say they wait their turn.
+	shown := 0
+	for _, l := range layers {
+		if _, hidden := l.(hiddenLayer); hidden {
+			continue
+		}
+		if shown++; shown > o.Jobs {
+			if d, err := l.Digest(); err == nil {
+				o.Progress.Status(ShortID(d), "Waiting")
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Jobs)
 	for _, l := range layers {

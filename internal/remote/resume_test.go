@@ -27,9 +27,19 @@ type cuttingProxy struct {
 	cuts     atomic.Int64
 	mu       sync.Mutex
 	ranges   []string // Range header of each GET of the blob ("" for none)
+
+	busy      atomic.Int64 // manifest GETs still to answer 503
+	manifests atomic.Int64 // manifest GETs seen
 }
 
 func (p *cuttingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
+		p.manifests.Add(1)
+		if p.busy.Add(-1) >= 0 {
+			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}`, http.StatusServiceUnavailable)
+			return
+		}
+	}
 	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
 	req.Header = r.Header.Clone()
 	resp, err := http.DefaultTransport.RoundTrip(req)
@@ -180,4 +190,31 @@ func sizeOf(st os.FileInfo) int64 {
 		return -1
 	}
 	return st.Size()
+}
+
+// A registry that answers a manifest GET with 503 a few times is asked
+// again; one that keeps failing gets maxAttempts tries and an error.
+func TestManifestRetry(t *testing.T) {
+	for _, tc := range []struct {
+		busy     int64
+		wantErr  bool
+		attempts int64
+	}{
+		{busy: 0, attempts: 1},
+		{busy: maxAttempts - 1, attempts: maxAttempts},
+		{busy: 100, wantErr: true, attempts: maxAttempts},
+	} {
+		t.Run(fmt.Sprint(tc.busy), func(t *testing.T) {
+			p, host, _, _ := setupResume(t)
+			p.busy.Store(tc.busy)
+			e := newEnv(t, Settings{})
+			_, err := e.c.Pull(context.Background(), mustRef(t, host+"/resume/img:v1"), e.st, PullOptions{PartialDir: t.TempDir()})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("pull error %v, want error: %v", err, tc.wantErr)
+			}
+			if got := p.manifests.Load(); got != tc.attempts {
+				t.Fatalf("%d manifest GETs, want %d", got, tc.attempts)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/sandbox"
+	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -46,7 +47,8 @@ func (a *app) pruneBuildCache(ctx context.Context, st *store.Store, all bool) (f
 	}
 	defer unlock()
 
-	used := map[string]bool{}
+	used := map[string]bool{}       // diff IDs (hex) of local images' layers
+	usedChains := map[string]bool{} // their chain IDs
 	if !all {
 		imgs, err := st.Images(ctx)
 		if err != nil {
@@ -61,11 +63,27 @@ func (a *app) pruneBuildCache(ctx context.Context, st *store.Store, all bool) (f
 			if err != nil {
 				continue
 			}
-			for _, d := range cfg.RootFS.DiffIDs {
+			diffIDs := make([]string, len(cfg.RootFS.DiffIDs))
+			for i, d := range cfg.RootFS.DiffIDs {
 				used[d.Hex] = true
+				diffIDs[i] = d.String()
+			}
+			for _, c := range scan.ChainIDs(diffIDs) {
+				usedChains[c] = true
 			}
 		}
 	}
+	// Scan inventories of layer stacks no local image has any more (all of
+	// them with -a); scans of archives and directories fill it again.
+	var keepChain func(string) bool
+	if !all {
+		keepChain = func(c string) bool { return usedChains[c] }
+	}
+	n, err := scan.PruneCache(filepath.Join(root, "scan", "layers.db"), keepChain)
+	if err != nil {
+		return freed, false, err
+	}
+	freed += n
 	snapRoot := filepath.Join(root, "snapshots")
 	if entries, err := os.ReadDir(filepath.Join(snapRoot, "sha256")); err == nil && len(entries) > 0 {
 		snaps, err := sandbox.NewSnapshots(snapRoot)

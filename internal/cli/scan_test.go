@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/scan"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/internal/scan/scantest"
 	"github.com/berth-dev/berth/internal/testenv"
@@ -339,4 +341,88 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestSystemPruneScanCache: system prune drops the scan inventories of
+// layer stacks no local image has any more and shrinks the cache file;
+// system prune -a empties it.
+func TestSystemPruneScanCache(t *testing.T) {
+	root := t.TempDir()
+	env := []string{"BERTH_ROOT=" + root}
+	dir := t.TempDir()
+	chains := map[string][]string{}
+	for _, n := range []string{"keep", "gone"} {
+		img := scantest.Image(t,
+			scantest.Step{CreatedBy: "ADD rootfs /", Files: []scantest.File{{Name: "etc/os-release", Data: scantest.DebianOSRelease}}},
+			// Many npm packages make a large record, so the shrink shows.
+			scantest.Step{CreatedBy: "COPY . /" + n, Files: npmPackages(n, 1000)},
+		)
+		archive := filepath.Join(dir, n+".tar")
+		tag, _ := name.NewTag("example.com/" + n + ":1")
+		if err := tarball.WriteToFile(archive, tag, img); err != nil {
+			t.Fatal(err)
+		}
+		if r := scanBerth(t, env, "load", "-q", "-i", archive); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		if r := scanBerth(t, env, "sbom", "example.com/"+n+":1"); r.code != 0 {
+			t.Fatalf("sbom %s: exit %d %s", n, r.code, r.stderr)
+		}
+		cfg, _ := img.ConfigFile()
+		var diffIDs []string
+		for _, d := range cfg.RootFS.DiffIDs {
+			diffIDs = append(diffIDs, d.String())
+		}
+		chains[n] = scan.ChainIDs(diffIDs)
+	}
+	cache := filepath.Join(root, "scan", "layers.db")
+	has := func(chain string) bool {
+		t.Helper()
+		db, err := bolt.Open(cache, 0o644, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		found := false
+		db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("layers")).ForEach(func(k, _ []byte) error {
+				found = found || strings.HasSuffix(string(k), " "+chain)
+				return nil
+			})
+		})
+		return found
+	}
+	if !has(chains["keep"][1]) || !has(chains["gone"][1]) {
+		t.Fatal("sbom did not cache the layer inventories")
+	}
+	before, _ := os.Stat(cache)
+	if r := scanBerth(t, env, "rmi", "example.com/gone:1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := scanBerth(t, env, "system", "prune", "-f"); r.code != 0 {
+		t.Fatalf("system prune: %s", r.stderr)
+	}
+	after, _ := os.Stat(cache)
+	if has(chains["gone"][1]) || !has(chains["keep"][1]) || !has(chains["keep"][0]) {
+		t.Fatalf("after prune: gone cached %v, keep cached %v/%v", has(chains["gone"][1]), has(chains["keep"][0]), has(chains["keep"][1]))
+	}
+	if after.Size() >= before.Size() {
+		t.Errorf("cache file %d bytes before prune, %d after", before.Size(), after.Size())
+	}
+	if r := scanBerth(t, env, "system", "prune", "-a", "-f"); r.code != 0 {
+		t.Fatalf("system prune -a: %s", r.stderr)
+	}
+	if has(chains["keep"][1]) {
+		t.Fatal("system prune -a kept scan inventories")
+	}
+}
+
+// npmPackages is n installed npm packages under /DIR/node_modules.
+func npmPackages(dir string, n int) []scantest.File {
+	fs := make([]scantest.File, n)
+	for i := range fs {
+		pkg := fmt.Sprintf("%s-pkg-%04d", dir, i)
+		fs[i] = scantest.File{Name: dir + "/node_modules/" + pkg + "/package.json", Data: []byte(`{"name":"` + pkg + `","version":"1.0.` + fmt.Sprint(i) + `"}`)}
+	}
+	return fs
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
 type loadOptions struct {
-	input string
-	quiet bool
+	input    string
+	quiet    bool
+	platform string
 }
 
 // newLoadCmd is `berth load` and `berth image load`.
@@ -39,10 +41,15 @@ func (a *app) newLoadCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&o.input, "input", "i", "", "Read from tar archive file, instead of STDIN")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the load output")
+	f.StringVar(&o.platform, "platform", "", "Load only this platform of a multi-platform image (os[/arch[/variant]])")
 	return cmd
 }
 
 func (a *app) runLoad(ctx context.Context, o loadOptions) error {
+	platform, err := parsePlatformFlag(o.platform)
+	if err != nil {
+		return err
+	}
 	var r io.Reader = a.stdin
 	source, dir := "stdin", ""
 	if o.input != "" {
@@ -83,6 +90,14 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 		return fmt.Errorf("loading %s: %w", source, err)
 	}
+	if platform != nil {
+		for i := range loaded {
+			if loaded[i].Descriptor, err = loadedPlatform(st, loaded[i], *platform); err != nil {
+				a.discardFailedLoad(ctx, st)
+				return fmt.Errorf("loading %s: %w", source, err)
+			}
+		}
+	}
 	for _, l := range loaded {
 		// Like docker, say when a name moves away from another image.
 		for _, n := range l.Names {
@@ -104,6 +119,40 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		}
 	}
 	return nil
+}
+
+// loadedPlatform narrows a loaded image to platform p: the matching child
+// of an index (the rest of the index stays unreferenced, for GC), or the
+// image itself when its config is for p.
+func loadedPlatform(st *store.Store, l archive.Loaded, p v1.Platform) (v1.Descriptor, error) {
+	shown := l.Descriptor.Digest.String()
+	if len(l.Names) > 0 {
+		shown = ref.FamiliarString(l.Names[0])
+	}
+	notProvided := fmt.Errorf("image %s does not provide the specified platform (%s)", shown, p.String())
+	if l.Descriptor.MediaType.IsIndex() {
+		m, err := st.IndexManifest(l.Descriptor.Digest)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		child, err := st.PlatformManifest(m, &p, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return v1.Descriptor{}, notProvided
+		}
+		return child, err
+	}
+	m, err := st.Manifest(l.Descriptor.Digest)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	cfg, err := st.ConfigFile(m.Config.Digest)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if !cfg.Platform().Satisfies(p) {
+		return v1.Descriptor{}, notProvided
+	}
+	return l.Descriptor, nil
 }
 
 // progressReader shows how much of the archive has been read, on a terminal

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
@@ -224,7 +227,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		}
 	}
 
-	df, contextDir, dfName, err := a.loadBuildInput(f, ctxArg, tmp)
+	df, contextDir, dfName, err := a.loadBuildInput(ctx, f, ctxArg, tmp)
 	if err != nil {
 		return err
 	}
@@ -363,8 +366,6 @@ func (a *app) buildPuller(st *store.Store) func(ctx context.Context, name string
 	}
 }
 
-// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
-// none) and the Dockerfile's path (for <Dockerfile>.dockerignore).
 // sweepBuildTemps removes the scratch directories of builds that died
 // (their lock is free). A directory without a lock file is only taken when
 // it is an hour old: its build may be between creating it and locking it.
@@ -406,42 +407,83 @@ func termWidth(w io.Writer) int {
 	return int(ws.Col)
 }
 
-func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
+// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
+// none) and the Dockerfile's path (for <Dockerfile>.dockerignore). The
+// context is a directory, "-" (a tar or a Dockerfile on stdin), a Git URL
+// (cloned) or an http(s) URL (a tar or a Dockerfile), as for docker build.
+func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
 	contextDir := ctxArg
-	if ctxArg == "-" {
+	remoteCtx := true // -f names a file inside the context, not on the host
+	switch {
+	case ctxArg == "-":
 		if f.file == "-" {
 			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
 		}
-		// A tar on stdin is the context; anything else is a Dockerfile.
-		br := bufio.NewReaderSize(a.stdin, 1<<16)
-		head, _ := br.Peek(512)
-		if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
-			contextDir = filepath.Join(tmp, "context")
-			if err := untarContext(br, contextDir); err != nil {
-				return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
-			}
-		} else {
-			data, err := io.ReadAll(io.LimitReader(br, dockerfile.MaxSize+1))
-			if err != nil {
-				return nil, "", "", err
-			}
-			return data, "", "Dockerfile", nil
+		df, dir, err := contextFromStream(a.stdin, filepath.Join(tmp, "context"))
+		if err != nil {
+			return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
 		}
-	} else if fi, err := os.Stat(ctxArg); err != nil || !fi.IsDir() {
-		return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
-	} else if abs, err := filepath.Abs(ctxArg); err == nil {
-		// Absolute: RUN --mount=type=bind sources are host paths.
-		contextDir = abs
+		if df != nil {
+			return df, "", "Dockerfile", nil
+		}
+		contextDir = dir
+	case remotecontext.IsGitURL(ctxArg):
+		dir, err := remotecontext.Clone(ctx, ctxArg, filepath.Join(tmp, "context"))
+		if err != nil {
+			return nil, "", "", withHint(fmt.Errorf("unable to prepare context: %w", err), "check the repository URL and the #ref:subdir after it")
+		}
+		contextDir = dir
+	case remotecontext.IsURL(ctxArg):
+		path, err := remotecontext.Download(ctx, http.DefaultClient, ctxArg, tmp)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("unable to prepare context: %w", err)
+		}
+		r, err := os.Open(path)
+		if err != nil {
+			return nil, "", "", err
+		}
+		df, dir, err := contextFromStream(r, filepath.Join(tmp, "context"))
+		r.Close()
+		if err != nil {
+			return nil, "", "", fmt.Errorf("unable to prepare context from %s: %w", ctxArg, err)
+		}
+		if df != nil {
+			return df, "", "Dockerfile", nil
+		}
+		contextDir = dir
+	default:
+		remoteCtx = false
+		fi, err := os.Stat(ctxArg)
+		if err != nil || !fi.IsDir() {
+			return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+		}
+		if abs, err := filepath.Abs(ctxArg); err == nil {
+			// Absolute: RUN --mount=type=bind sources are host paths.
+			contextDir = abs
+		}
 	}
 	if f.file == "-" {
 		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))
 		return data, contextDir, "Dockerfile", err
 	}
 	name := f.file
+	if remoteCtx && name == "" {
+		name = "Dockerfile"
+	}
 	if name == "" {
 		name = filepath.Join(contextDir, "Dockerfile")
-	} else if !filepath.IsAbs(name) && ctxArg == "-" {
-		name = filepath.Join(contextDir, name)
+	} else if remoteCtx {
+		// docker build -f names a path inside a remote context, which
+		// may not lead back out to the host's files.
+		p, err := fsutil.ResolveIn(contextDir, name)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
+		}
+		if err == nil {
+			name = p
+		} else {
+			name = filepath.Join(contextDir, filepath.Clean("/"+name))
+		}
 	}
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -455,6 +497,30 @@ func (a *app) loadBuildInput(f buildFlags, ctxArg, tmp string) ([]byte, string, 
 		name = abs
 	}
 	return data, contextDir, name, nil
+}
+
+// contextFromStream reads what docker build accepts on stdin or from a URL:
+// a tar archive (plain, gzip, zstd or bzip2), extracted into dir, or else a
+// Dockerfile, returned as bytes (with an empty context).
+func contextFromStream(r io.Reader, dir string) (dockerfileData []byte, contextDir string, err error) {
+	plain, err := image.Decompress(r)
+	if err != nil {
+		return nil, "", err
+	}
+	defer plain.Close()
+	br := bufio.NewReaderSize(plain, 1<<16)
+	head, _ := br.Peek(512)
+	if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
+		if err := untarContext(br, dir); err != nil {
+			return nil, "", err
+		}
+		return nil, dir, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(br, dockerfile.MaxSize+1))
+	if err != nil {
+		return nil, "", err
+	}
+	return data, "", nil
 }
 
 // untarContext extracts a context tar safely: no absolute or ".." paths, no

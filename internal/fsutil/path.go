@@ -80,3 +80,23 @@ func CheckLinkTarget(entry, target string, hard bool) error {
 	}
 	return nil
 }
+
+// ResolveIn joins name under root and follows symlinks, refusing a result
+// outside root (through "..", an absolute link or a link that climbs out).
+// The path must exist. Use it to read files named by someone else's tree,
+// such as the Dockerfile of a cloned repository.
+func ResolveIn(root, name string) (string, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	p, err := filepath.EvalSymlinks(filepath.Join(realRoot, filepath.FromSlash(name)))
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(realRoot, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s leads out of %s", name, root)
+	}
+	return p, nil
+}

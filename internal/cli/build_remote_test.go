@@ -1,0 +1,176 @@
+package cli_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+// gitServer serves the repositories under a directory over Git's smart
+// HTTP protocol (git http-backend) on 127.0.0.1, as a Git host would.
+func gitServer(t *testing.T, reposDir string) string {
+	t.Helper()
+	gitBin := testenv.Peer(t, "git")
+	srv := httptest.NewServer(&cgi.Handler{
+		Path: gitBin,
+		Args: []string{"http-backend"},
+		Env:  []string{"GIT_PROJECT_ROOT=" + reposDir, "GIT_HTTP_EXPORT_ALL=1"},
+	})
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// buildFiles builds with berth and returns the regular files of the result
+// (path → content), through --output type=tar.
+func buildFiles(t *testing.T, bin, root string, args ...string) (map[string]string, string, int) {
+	t.Helper()
+	r := testenv.Run(t, bin, testenv.Cmd{Args: append([]string{"--root", root, "build", "-q", "--output", "type=tar,dest=-"}, args...)})
+	if r.Code != 0 {
+		return nil, r.Stderr, r.Code
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(strings.NewReader(r.Stdout))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Typeflag == tar.TypeReg {
+			data, _ := io.ReadAll(tr)
+			files[strings.TrimPrefix(h.Name, "./")] = string(data)
+		}
+	}
+	return files, r.Stderr, 0
+}
+
+// TestBuildGitContext: docker build's Git contexts (URL#ref:subdir) against
+// a real Git server, and the ways they are refused.
+func TestBuildGitContext(t *testing.T) {
+	repos := t.TempDir()
+	work := filepath.Join(repos, "src")
+	os.MkdirAll(work, 0o755)
+	gitIn(t, work, "init", "-q", "-b", "main")
+	write(t, filepath.Join(work, "app/Dockerfile"), "FROM scratch\nCOPY hello.txt /\n", 0o644)
+	write(t, filepath.Join(work, "app/Dockerfile.alt"), "FROM scratch\nCOPY hello.txt /alt.txt\n", 0o644)
+	write(t, filepath.Join(work, "app/hello.txt"), "v1\n", 0o644)
+	write(t, filepath.Join(work, "Dockerfile"), "FROM scratch\nCOPY app/hello.txt /root.txt\n", 0o644)
+	os.Symlink("/etc", filepath.Join(work, "escape"))
+	os.Symlink("/etc/passwd", filepath.Join(work, "app/Dockerfile.evil"))
+	gitIn(t, work, "add", "-A")
+	gitIn(t, work, "commit", "-q", "-m", "v1")
+	gitIn(t, work, "tag", "v1")
+	first := gitIn(t, work, "rev-parse", "HEAD")
+	write(t, filepath.Join(work, "app/hello.txt"), "v2\n", 0o644)
+	gitIn(t, work, "commit", "-q", "-am", "v2")
+	gitIn(t, repos, "clone", "-q", "--bare", work, "repo.git")
+	url := gitServer(t, repos) + "/repo.git"
+
+	bin, root := testenv.Berth(t), t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		file  string
+		want  string
+		error string
+	}{
+		{"default branch, root", []string{url}, "root.txt", "v2\n", ""},
+		{"branch and subdir", []string{url + "#main:app"}, "hello.txt", "v2\n", ""},
+		{"tag", []string{url + "#v1:app"}, "hello.txt", "v1\n", ""},
+		{"commit", []string{url + "#" + first + ":app"}, "hello.txt", "v1\n", ""},
+		{"-f inside the context", []string{"-f", "Dockerfile.alt", url + "#main:app"}, "alt.txt", "v2\n", ""},
+		{"no such ref", []string{url + "#nope"}, "", "", "unable to prepare context: fetching nope"},
+		{"subdir missing", []string{url + "#main:nodir"}, "", "", `subdirectory "nodir" is not in the repository`},
+		{"subdir escapes", []string{url + "#main:escape"}, "", "", "leads out of"},
+		{"subdir climbs", []string{url + "#main:../.."}, "", "", "leads out of"},
+		{"-f escapes", []string{"-f", "Dockerfile.evil", url + "#main:app"}, "", "", "failed to read dockerfile"},
+		{"ref as option", []string{url + "#--upload-pack=touch /tmp/x"}, "", "", "invalid Git reference"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, stderr, code := buildFiles(t, bin, root, tc.args...)
+			if tc.error != "" {
+				if code != 1 || !strings.Contains(stderr, tc.error) || strings.Contains(stderr, "goroutine") {
+					t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr, tc.error)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("build: exit %d %s", code, stderr)
+			}
+			if files[tc.file] != tc.want {
+				t.Fatalf("%s = %q, want %q (files %v)", tc.file, files[tc.file], tc.want, files)
+			}
+		})
+	}
+}
+
+// TestBuildURLContext: an http URL as the context is a tar archive
+// (compressed or not) or else a Dockerfile with an empty context.
+func TestBuildURLContext(t *testing.T) {
+	var plain bytes.Buffer
+	tw := tar.NewWriter(&plain)
+	for name, body := range map[string]string{"Dockerfile": "FROM scratch\nCOPY data.txt /\n", "data.txt": "from a tar\n"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	bodies := map[string][]byte{
+		"/ctx.tar":    plain.Bytes(),
+		"/ctx.tar.gz": gz.Bytes(),
+		"/Dockerfile": []byte("FROM scratch\nLABEL from=url\n"),
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := bodies[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	bin, root := testenv.Berth(t), t.TempDir()
+	for _, path := range []string{"/ctx.tar", "/ctx.tar.gz"} {
+		files, stderr, code := buildFiles(t, bin, root, srv.URL+path)
+		if code != 0 || files["data.txt"] != "from a tar\n" {
+			t.Fatalf("build %s: exit %d %s files %v", path, code, stderr, files)
+		}
+	}
+	r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "build", "-q", "-t", "fromurl:1", srv.URL + "/Dockerfile"}})
+	if r.Code != 0 {
+		t.Fatalf("build of a Dockerfile URL: exit %d %s", r.Code, r.Stderr)
+	}
+	r = testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "inspect", "-f", "{{.Config.Labels.from}}", "fromurl:1"}})
+	if strings.TrimSpace(r.Stdout) != "url" {
+		t.Fatalf("label of the Dockerfile-URL build: %q %s", r.Stdout, r.Stderr)
+	}
+	r = testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "build", srv.URL + "/missing.tar"}})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "404 Not Found") {
+		t.Fatalf("build of a missing URL: exit %d %s", r.Code, r.Stderr)
+	}
+}

@@ -1,0 +1,42 @@
+package fsutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestResolveIn(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
+	os.WriteFile(filepath.Join(root, "a/b/f"), nil, 0o644)
+	os.Symlink("b", filepath.Join(root, "a/inside"))
+	os.Symlink("../../..", filepath.Join(root, "a/up"))
+	os.Symlink("/etc", filepath.Join(root, "abs"))
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"a/b/f", "a/b/f", true},
+		{"a/inside/f", "a/b/f", true},
+		{"/a/b", "a/b", true}, // absolute names are taken inside root
+		{"a/b/../b/f", "a/b/f", true},
+		{"..", "", false},
+		{"a/../../x", "", false},
+		{"a/up", "", false},
+		{"abs", "", false},
+		{"missing", "", false},
+	} {
+		got, err := ResolveIn(root, tc.name)
+		if !tc.ok {
+			if err == nil {
+				t.Errorf("ResolveIn(%q) = %q, want an error", tc.name, got)
+			}
+			continue
+		}
+		real, _ := filepath.EvalSymlinks(root)
+		if err != nil || got != filepath.Join(real, tc.want) {
+			t.Errorf("ResolveIn(%q) = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}

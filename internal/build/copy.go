@@ -85,7 +85,18 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		}
 	}
 	src := copySource{fs: b.ctxfs}
-	var urls []string
+	// ADD URL sources: without --checksum the content is only known by
+	// fetching it, so it is fetched now and its digest keys the cache (a
+	// changed file is a miss, not a stale hit); with --checksum the
+	// checksum is the key and the fetch waits until the step runs.
+	urls := map[string]*download{}
+	defer func() {
+		for _, d := range urls {
+			if d != nil {
+				os.Remove(d.path)
+			}
+		}
+	}()
 	var fromLayers []Layer
 	if a.from != "" {
 		var err error
@@ -99,8 +110,18 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		rec.Files = map[string]string{}
 		for _, s := range a.sd.SourcePaths {
 			if a.add && isURL(s) {
-				urls = append(urls, s)
-				keyParts = append(keyParts, "url:"+s+"@"+a.checksum)
+				if a.checksum != "" {
+					urls[s] = nil
+					keyParts = append(keyParts, "url:"+s+"@"+a.checksum)
+					continue
+				}
+				d, err := b.fetchURL(ctx, s, "")
+				if err != nil {
+					return err
+				}
+				urls[s] = d
+				keyParts = append(keyParts, "url:"+s+"@"+d.digest+"@"+d.modTime.UTC().Format(time.RFC3339))
+				rec.Files[s] = d.digest // a miss then says "1 file changed: URL"
 				continue
 			}
 			ents, err := b.ctxfs.match(s)
@@ -214,7 +235,7 @@ type copyWriter struct {
 	chmod    *fs.FileMode
 }
 
-func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) ([]deferredFile, error) {
+func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls map[string]*download) ([]deferredFile, error) {
 	cw, err := b.writeCopyEntries(ctx, lw, tree, st, a, src, excl, urls)
 	if err != nil {
 		return nil, err
@@ -222,7 +243,7 @@ func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, 
 	return cw.deferred, nil
 }
 
-func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls []string) (*copyWriter, error) {
+func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls map[string]*download) (*copyWriter, error) {
 	cw := &copyWriter{b: b, lw: lw, tree: tree, written: map[string]bool{}}
 	if a.chown != "" {
 		uid, gid, err := resolveOwner(tree, a.chown)
@@ -273,7 +294,15 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 
 	for _, s := range a.sd.SourcePaths {
 		if a.add && isURL(s) {
-			if err := cw.addURL(ctx, s, a.checksum, destRel, destIsDir); err != nil {
+			d := urls[s]
+			if d == nil {
+				var err error
+				if d, err = b.fetchURL(ctx, s, a.checksum); err != nil {
+					return nil, err
+				}
+				urls[s] = d
+			}
+			if err := cw.addURL(s, d, destRel, destIsDir); err != nil {
 				return nil, err
 			}
 			continue
@@ -547,39 +576,56 @@ func isOldTar(hdr []byte) bool {
 	return err == nil && want == sum && hdr[0] != 0
 }
 
-// addURL downloads src (verifying --checksum) into the layer; the file is
-// 0600 like Docker's, dated by Last-Modified.
-func (cw *copyWriter) addURL(ctx context.Context, src, checksum, destRel string, destIsDir bool) error {
-	u, err := url.Parse(src)
-	if err != nil {
-		return fmt.Errorf("invalid URL %s: %w", src, err)
-	}
+// download is an ADD URL source fetched into the build's temp dir.
+type download struct {
+	path    string
+	digest  string // sha256:… of the content
+	size    int64
+	modTime time.Time // Last-Modified, else zero
+}
+
+// fetchURL downloads src into a temp file, verifying checksum when given.
+func (b *Builder) fetchURL(ctx context.Context, src, checksum string) (*download, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("invalid URL %s: %w", src, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", src, err)
+		return nil, fmt.Errorf("downloading %s: %w", src, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("downloading %s: %s", src, resp.Status)
+		return nil, fmt.Errorf("downloading %s: %s", src, resp.Status)
 	}
-	tmp, err := os.CreateTemp(cw.b.tempDir(), "add-")
+	tmp, err := os.CreateTemp(b.tempDir(), "add-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", src, err)
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("downloading %s: %w", src, err)
 	}
-	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
-	if checksum != "" && checksum != got {
-		return fmt.Errorf("digest mismatch for %s: expected %s, got %s", src, checksum, got)
+	d := &download{path: tmp.Name(), digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), size: n}
+	if checksum != "" && checksum != d.digest {
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("digest mismatch for %s: expected %s, got %s", src, checksum, d.digest)
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		d.modTime = lm
+	}
+	return d, nil
+}
+
+// addURL writes a downloaded ADD source into the layer; the file is 0600
+// like Docker's, dated by Last-Modified.
+func (cw *copyWriter) addURL(src string, d *download, destRel string, destIsDir bool) error {
+	u, err := url.Parse(src)
+	if err != nil {
+		return fmt.Errorf("invalid URL %s: %w", src, err)
 	}
 	target := destRel
 	if destIsDir {
@@ -590,20 +636,20 @@ func (cw *copyWriter) addURL(ctx context.Context, src, checksum, destRel string,
 		target = strings.TrimPrefix(path.Join(destRel, name), "/")
 	}
 	mt := cw.b.now
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		mt = lm
+	if !d.modTime.IsZero() {
+		mt = d.modTime
 	}
 	mode := fs.FileMode(0o600)
 	if cw.chmod != nil {
 		mode = *cw.chmod
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	f, err := os.Open(d.path)
+	if err != nil {
 		return err
 	}
-	return cw.write(&tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: n, Uid: cw.uid, Gid: cw.gid, ModTime: mt}, tmp)
+	defer f.Close()
+	return cw.write(&tar.Header{Typeflag: tar.TypeReg, Name: target, Mode: int64(mode), Size: d.size, Uid: cw.uid, Gid: cw.gid, ModTime: mt}, f)
 }
-
-var _ = time.Second
 
 // trimPivot applies COPY --parents' "/./" pivot: in "app/./src/*.go" the
 // path is kept from "src" on. Without a pivot the whole path is kept.

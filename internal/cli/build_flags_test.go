@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,7 +202,13 @@ RUN --mount=type=bind,source=src,target=/mnt cat /mnt/a/one.txt > /bound
 func TestBuildAddURL(t *testing.T) {
 	e := newBuildEnv(t)
 	body := "downloaded content\n"
+	var changing atomic.Value
+	changing.Store("one\n")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/files/changing.txt" {
+			io.WriteString(w, changing.Load().(string))
+			return
+		}
 		if r.URL.Path != "/files/tool.txt" {
 			http.NotFound(w, r)
 			return
@@ -237,6 +244,25 @@ func TestBuildAddURL(t *testing.T) {
 			}
 		})
 	}
+	// Without --checksum the content keys the cache: the same bytes are a
+	// hit, changed bytes a miss (never the stale file).
+	t.Run("content keys the cache", func(t *testing.T) {
+		dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nADD " + srv.URL + "/files/changing.txt /dl/\n"})
+		for i, v := range []string{"one\n", "one\n", "two\n"} {
+			changing.Store(v)
+			se := e.mustBuild(dir, "-t", "addurl:1")
+			cached := strings.Contains(stepBlock(se, "ADD "), "CACHED")
+			if cached != (i == 1) {
+				t.Fatalf("build %d (content %q): cached %v:\n%s", i, v, cached, se)
+			}
+			if i == 2 && !strings.Contains(stepBlock(se, "ADD "), "1 file changed: "+srv.URL+"/files/changing.txt") {
+				t.Fatalf("the miss does not name the changed URL:\n%s", se)
+			}
+			if got := e.files(dir)["dl/changing.txt"].PAXRecords["content"]; got != v {
+				t.Fatalf("build %d: file holds %q, want %q", i, got, v)
+			}
+		}
+	})
 }
 
 // TestBuildInterrupt: Ctrl-C during a RUN stops the build with status 130

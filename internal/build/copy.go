@@ -16,11 +16,13 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -40,6 +42,7 @@ type copyArgs struct {
 	exclude  []string
 	checksum string
 	unpack   *bool
+	keepGit  bool // ADD --keep-git-dir
 	src      string
 }
 
@@ -88,15 +91,10 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	// ADD URL sources: without --checksum the content is only known by
 	// fetching it, so it is fetched now and its digest keys the cache (a
 	// changed file is a miss, not a stale hit); with --checksum the
-	// checksum is the key and the fetch waits until the step runs.
-	urls := map[string]*download{}
-	defer func() {
-		for _, d := range urls {
-			if d != nil {
-				os.Remove(d.path)
-			}
-		}
-	}()
+	// checksum is the key and the fetch waits until the step runs. Git
+	// sources are keyed by the commit their ref names now.
+	remote := &remoteSources{urls: map[string]*download{}, gits: map[string]*gitCheckout{}}
+	defer remote.cleanup()
 	var fromLayers []Layer
 	if a.from != "" {
 		var err error
@@ -109,9 +107,26 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	} else {
 		rec.Files = map[string]string{}
 		for _, s := range a.sd.SourcePaths {
+			if a.add && remotecontext.IsGitURL(s) {
+				commit, err := remotecontext.ResolveCommit(ctx, s)
+				if err != nil {
+					return err
+				}
+				if commit == "" { // an abbreviated hash: only a clone tells
+					g, err := b.cloneGit(ctx, s, "", a.keepGit)
+					if err != nil {
+						return err
+					}
+					remote.gits[s], commit = g, g.commit
+				}
+				keyParts = append(keyParts, fmt.Sprintf("git:%s@%s keep=%v", s, commit, a.keepGit))
+				rec.Files[s] = commit
+				remote.commits = append(remote.commits, [2]string{s, commit})
+				continue
+			}
 			if a.add && isURL(s) {
 				if a.checksum != "" {
-					urls[s] = nil
+					remote.urls[s] = nil
 					keyParts = append(keyParts, "url:"+s+"@"+a.checksum)
 					continue
 				}
@@ -119,7 +134,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 				if err != nil {
 					return err
 				}
-				urls[s] = d
+				remote.urls[s] = d
 				keyParts = append(keyParts, "url:"+s+"@"+d.digest+"@"+d.modTime.UTC().Format(time.RFC3339))
 				rec.Files[s] = d.digest // a miss then says "1 file changed: URL"
 				continue
@@ -193,7 +208,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		if err != nil {
 			return nil, err
 		}
-		deferred, err := b.writeCopy(ctx, lw, tree, st, a, src, excl, urls)
+		deferred, err := b.writeCopy(ctx, lw, tree, st, a, src, excl, remote)
 		if err == nil {
 			err = b.streamDeferred(ctx, lw, srcTree, fromLayers, deferred)
 		}
@@ -235,15 +250,15 @@ type copyWriter struct {
 	chmod    *fs.FileMode
 }
 
-func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls map[string]*download) ([]deferredFile, error) {
-	cw, err := b.writeCopyEntries(ctx, lw, tree, st, a, src, excl, urls)
+func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, remote *remoteSources) ([]deferredFile, error) {
+	cw, err := b.writeCopyEntries(ctx, lw, tree, st, a, src, excl, remote)
 	if err != nil {
 		return nil, err
 	}
 	return cw.deferred, nil
 }
 
-func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, urls map[string]*download) (*copyWriter, error) {
+func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, remote *remoteSources) (*copyWriter, error) {
 	cw := &copyWriter{b: b, lw: lw, tree: tree, written: map[string]bool{}}
 	if a.chown != "" {
 		uid, gid, err := resolveOwner(tree, a.chown)
@@ -293,14 +308,37 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 	join := func(elem ...string) string { return strings.TrimPrefix(path.Join(elem...), "/") }
 
 	for _, s := range a.sd.SourcePaths {
+		if a.add && remotecontext.IsGitURL(s) {
+			g, err := remote.git(ctx, b, s, a.keepGit)
+			if err != nil {
+				return nil, err
+			}
+			// A repository is a directory: its contents go under dest.
+			if err := cw.mkdirs(destRel); err != nil {
+				return nil, err
+			}
+			gsrc := copySource{fs: newContextFS(g.dir, nil, "")}
+			if err := gsrc.fs.load(); err != nil {
+				return nil, err
+			}
+			for _, f := range gsrc.fs.under("") {
+				if excl != nil && excl.Excluded(f.rel) {
+					continue
+				}
+				if err := cw.entry(gsrc, f, join(destRel, f.rel)); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		if a.add && isURL(s) {
-			d := urls[s]
+			d := remote.urls[s]
 			if d == nil {
 				var err error
 				if d, err = b.fetchURL(ctx, s, a.checksum); err != nil {
 					return nil, err
 				}
-				urls[s] = d
+				remote.urls[s] = d
 			}
 			if err := cw.addURL(s, d, destRel, destIsDir); err != nil {
 				return nil, err
@@ -574,6 +612,89 @@ func isOldTar(hdr []byte) bool {
 	}
 	want, err := strconv.ParseInt(strings.TrimSpace(strings.Trim(string(hdr[148:156]), "\x00 ")), 8, 64)
 	return err == nil && want == sum && hdr[0] != 0
+}
+
+// remoteSources are an ADD step's URL and Git sources, fetched once each.
+type remoteSources struct {
+	urls    map[string]*download
+	gits    map[string]*gitCheckout
+	commits [][2]string // Git source → the commit its key was made with
+}
+
+func (r *remoteSources) cleanup() {
+	for _, d := range r.urls {
+		if d != nil {
+			os.Remove(d.path)
+		}
+	}
+	for _, g := range r.gits {
+		os.RemoveAll(g.root)
+	}
+}
+
+// git returns the checkout of Git source s, cloning it at the commit the
+// step's key was made with (not whatever the ref names by now).
+func (r *remoteSources) git(ctx context.Context, b *Builder, s string, keep bool) (*gitCheckout, error) {
+	if g, ok := r.gits[s]; ok {
+		return g, nil
+	}
+	commit := ""
+	for _, c := range r.commits {
+		if c[0] == s {
+			commit = c[1]
+		}
+	}
+	g, err := b.cloneGit(ctx, s, commit, keep)
+	if err != nil {
+		return nil, err
+	}
+	r.gits[s] = g
+	return g, nil
+}
+
+// gitCheckout is a Git source cloned into the build's temp dir.
+type gitCheckout struct {
+	root   string // the clone
+	dir    string // root, or the subdirectory the URL named
+	commit string
+}
+
+// cloneGit clones Git source s (at commit when given), drops .git unless
+// keep, and names the commit checked out.
+func (b *Builder) cloneGit(ctx context.Context, s, commit string, keep bool) (*gitCheckout, error) {
+	root, err := os.MkdirTemp(b.tempDir(), "git-")
+	if err != nil {
+		return nil, err
+	}
+	url := s
+	if commit != "" {
+		g, err := remotecontext.ParseGitURL(s)
+		if err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+		url = g.Remote + "#" + commit
+		if g.Subdir != "" {
+			url += ":" + g.Subdir
+		}
+	}
+	dir, err := remotecontext.Clone(ctx, url, root)
+	if err != nil {
+		os.RemoveAll(root)
+		return nil, fmt.Errorf("ADD %s: %w", s, err)
+	}
+	head, err := remotecontext.Head(ctx, root)
+	if err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
+	if !keep {
+		if err := os.RemoveAll(filepath.Join(root, ".git")); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+	}
+	return &gitCheckout{root: root, dir: dir, commit: head}, nil
 }
 
 // download is an ADD URL source fetched into the build's temp dir.

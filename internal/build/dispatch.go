@@ -140,7 +140,7 @@ func (b *Builder) dispatch(ctx context.Context, st *stageState, id string, c ins
 	case *instructions.CopyCommand:
 		return b.copyStep(ctx, st, id, copyArgs{cmd: c, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, link: c.Link, parents: c.Parents, exclude: c.ExcludePatterns, src: c.String()})
 	case *instructions.AddCommand:
-		return b.copyStep(ctx, st, id, copyArgs{cmd: c, add: true, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack, src: c.String()})
+		return b.copyStep(ctx, st, id, copyArgs{cmd: c, add: true, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack, keepGit: c.KeepGitDir != nil && *c.KeepGitDir, src: c.String()})
 	}
 	return fmt.Errorf("unsupported instruction %T", c)
 }

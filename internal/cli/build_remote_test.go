@@ -174,3 +174,62 @@ func TestBuildURLContext(t *testing.T) {
 		t.Fatalf("build of a missing URL: exit %d %s", r.Code, r.Stderr)
 	}
 }
+
+// TestBuildAddGit: ADD of a Git URL puts the repository's files (at the
+// ref, without .git unless --keep-git-dir) into the image; the cache is
+// keyed by the commit the ref names, so a new commit is a miss that says so.
+func TestBuildAddGit(t *testing.T) {
+	repos := t.TempDir()
+	work := filepath.Join(repos, "src")
+	os.MkdirAll(work, 0o755)
+	gitIn(t, work, "init", "-q", "-b", "main")
+	write(t, filepath.Join(work, "app/hello.txt"), "v1\n", 0o644)
+	gitIn(t, work, "add", "-A")
+	gitIn(t, work, "commit", "-q", "-m", "v1")
+	gitIn(t, work, "tag", "-a", "-m", "release", "v1")
+	bare := filepath.Join(repos, "repo.git")
+	gitIn(t, repos, "clone", "-q", "--bare", work, bare)
+	url := gitServer(t, repos) + "/repo.git"
+	bin, root := testenv.Berth(t), t.TempDir()
+
+	ctx := ctxDir(t, map[string]string{"Dockerfile": "FROM scratch\nADD " + url + "#v1:app /tagged/\nADD --keep-git-dir=true " + url + " /repo\nADD " + url + "#main /plain\n"})
+	files, stderr, code := buildFiles(t, bin, root, ctx)
+	if code != 0 {
+		t.Fatalf("build: exit %d %s", code, stderr)
+	}
+	if files["tagged/hello.txt"] != "v1\n" || files["plain/app/hello.txt"] != "v1\n" {
+		t.Fatalf("ADD git files: %v", files)
+	}
+	if _, ok := files["repo/.git/HEAD"]; !ok {
+		t.Fatalf("--keep-git-dir lost .git: %v", files)
+	}
+	for f := range files {
+		if strings.HasPrefix(f, "plain/.git/") || strings.HasPrefix(f, "tagged/.git") {
+			t.Fatalf("ADD without --keep-git-dir kept %s", f)
+		}
+	}
+
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM scratch\nADD " + url + "#main /src\n"})
+	build := func() string {
+		t.Helper()
+		r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "build", "--progress", "plain", "-t", "addgit:1", dir}})
+		if r.Code != 0 {
+			t.Fatalf("build: exit %d %s", r.Code, r.Stderr)
+		}
+		return r.Stderr
+	}
+	build()
+	if out := build(); !strings.Contains(stepBlock(out, "ADD "), "CACHED") {
+		t.Fatalf("unchanged repository was not a cache hit:\n%s", out)
+	}
+	write(t, filepath.Join(work, "app/hello.txt"), "v2\n", 0o644)
+	gitIn(t, work, "commit", "-q", "-am", "v2")
+	gitIn(t, work, "push", "-q", bare, "main")
+	out := build()
+	if block := stepBlock(out, "ADD "); strings.Contains(block, "CACHED") || !strings.Contains(block, "1 file changed: "+url+"#main") {
+		t.Fatalf("a new commit was not a miss naming the source:\n%s", out)
+	}
+	if files, _, _ := buildFiles(t, bin, root, dir); files["src/app/hello.txt"] != "v2\n" {
+		t.Fatalf("after the new commit: %v", files)
+	}
+}

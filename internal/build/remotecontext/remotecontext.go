@@ -116,6 +116,58 @@ func Clone(ctx context.Context, url, dir string) (string, error) {
 	return subdir(dir, g.Subdir)
 }
 
+// fullHash is a complete SHA-1 or SHA-256 commit name.
+var fullHash = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// ResolveCommit names the commit a Git URL's ref points at now, asking the
+// server (git ls-remote) without fetching anything, so a build cache can
+// be keyed by it before deciding whether to clone. A full commit hash is
+// its own answer; an abbreviated one cannot be resolved remotely and is
+// returned as "" with no error, meaning "clone to find out".
+func ResolveCommit(ctx context.Context, url string) (string, error) {
+	g, err := ParseGitURL(url)
+	if err != nil {
+		return "", err
+	}
+	if fullHash.MatchString(g.Ref) {
+		return g.Ref, nil
+	}
+	ref := g.Ref
+	if ref == "" {
+		ref = "HEAD"
+	}
+	out, err := gitOutput(ctx, "", "ls-remote", g.Remote, ref, "refs/tags/"+ref+"^{}")
+	if err != nil {
+		return "", fmt.Errorf("resolving %s of %s: %w", ref, g.Remote, err)
+	}
+	// Prefer a peeled tag (the commit, not the tag object), then a branch
+	// or tag by that name, then any ref ending in it.
+	found := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		hash, name, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if ok {
+			found[name] = hash
+		}
+	}
+	for _, name := range []string{"refs/tags/" + ref + "^{}", ref, "refs/heads/" + ref, "refs/tags/" + ref} {
+		if h, ok := found[name]; ok {
+			return h, nil
+		}
+	}
+	for name, h := range found {
+		if strings.HasSuffix(name, "/"+ref) {
+			return h, nil
+		}
+	}
+	return "", nil
+}
+
+// Head names the commit checked out in the clone at dir.
+func Head(ctx context.Context, dir string) (string, error) {
+	out, err := gitOutput(ctx, dir, "rev-parse", "HEAD")
+	return strings.TrimSpace(out), err
+}
+
 // subdir resolves sub inside root, following symlinks only as far as they
 // stay inside root.
 func subdir(root, sub string) (string, error) {
@@ -137,26 +189,32 @@ func subdir(root, sub string) (string, error) {
 // read local paths are refused, for the repository and its submodules
 // alike: a context URL or a .gitmodules file comes from someone else.
 func git(ctx context.Context, dir string, args ...string) error {
+	_, err := gitOutput(ctx, dir, args...)
+	return err
+}
+
+// gitOutput is git returning the command's standard output.
+func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
 	full := append([]string{"-c", "protocol.ext.allow=never", "-c", "protocol.file.allow=never"}, args...)
 	cmd := exec.CommandContext(ctx, "git", full...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "LC_ALL=C")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return errors.New("git is not installed; Git build contexts need it")
+			return "", errors.New("git is not installed; Git sources need it")
 		}
-		msg := strings.TrimSpace(out.String())
+		msg := strings.TrimSpace(stderr.String())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = strings.TrimSpace(msg[i+1:]) // git's last line says what failed
 		}
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("git %s: %s", subcommand(args), msg)
+		return "", fmt.Errorf("git %s: %s", subcommand(args), msg)
 	}
-	return nil
+	return stdout.String(), nil
 }
 
 // subcommand is the git command among args, past any "-c key=value".

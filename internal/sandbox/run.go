@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,7 +112,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		defer lock.Close()
 	}
 	defer func() {
-		if rerr := removeAll(state); rerr != nil && err == nil {
+		if rerr := fsutil.RemoveAll(state); rerr != nil && err == nil {
 			err = fmt.Errorf("removing sandbox state dir: %w", rerr)
 		}
 	}()
@@ -307,7 +308,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	if _, err := os.Stat(state); err != nil {
 		return
 	}
-	if removeAll(state) == nil {
+	if fsutil.RemoveAll(state) == nil {
 		return
 	}
 	r, w, err := os.Pipe()
@@ -324,7 +325,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	_ = json.NewEncoder(w).Encode(&supervisorSpec{State: state, CleanupOnly: true, Rootless: true})
 	w.Close()
 	_ = cmd.Wait()
-	_ = removeAll(state)
+	_ = fsutil.RemoveAll(state)
 }
 
 // statePrefix names the per-step state dirs in TempDir.
@@ -363,7 +364,7 @@ func Sweep(ctx context.Context, tempDir string) error {
 			if mapper != nil {
 				cleanupAs(p, mapper)
 			} else {
-				_ = removeAll(p)
+				_ = fsutil.RemoveAll(p)
 			}
 		}
 		f.Close()
@@ -394,19 +395,4 @@ func describe(args []string) string {
 		s = s[:77] + "..."
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// removeAll is os.RemoveAll that first makes unreadable directories (mode 0,
-// which a RUN step may leave in its upper dir) accessible to the owner.
-func removeAll(p string) error {
-	if err := os.RemoveAll(p); err == nil {
-		return nil
-	}
-	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +33,7 @@ func NewSnapshots(root string) (*snapshot.Store, error) {
 			return m.extract(ctx, extractSpec{Dir: dir}, r)
 		},
 		RemoveAll: func(ctx context.Context, path string) error {
-			if removeAll(path) == nil {
+			if fsutil.RemoveAll(path) == nil {
 				return nil
 			}
 			return m.extract(ctx, extractSpec{Dir: path, Remove: true}, nil)
@@ -110,7 +111,7 @@ func extractMain() int {
 		return 1
 	}
 	if spec.Remove {
-		if err := removeAll(spec.Dir); err != nil {
+		if err := fsutil.RemoveAll(spec.Dir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

@@ -121,36 +121,24 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	sup := supervisorSpec{Spec: spec, State: state, Rootless: rootless, WantLayer: layer != nil, ForceCopy: spec.forceCopy}
 	sup.Stdout, sup.Stderr = nil, nil
 
-	specR, specW, err := os.Pipe()
+	pipes, closePipes, err := openPipes(3)
 	if err != nil {
 		return err
 	}
-	defer specR.Close()
-	defer specW.Close()
-	layerR, layerW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer layerR.Close()
-	defer layerW.Close()
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer resR.Close()
-	defer resW.Close()
+	defer closePipes()
+	specPipe, layerPipe, resPipe := pipes[0], pipes[1], pipes[2]
 
 	var mapper *idMapper
 	if rootless {
 		mapper = lookupIDMapper()
 	}
 	sup.SubIDs = mapper != nil
-	extra := []*os.File{specR, layerW, resW}
-	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	extra := []*os.File{specPipe.r, layerPipe.w, resPipe.w}
+	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specPipe.w, rootless, mapper)
 	if err != nil && mapper != nil {
 		// newuidmap refused (e.g. a misconfigured range): one id still works.
 		mapper, sup.SubIDs = nil, false
-		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specPipe.w, rootless, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
@@ -160,9 +148,9 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		// delete from outside the namespace.
 		defer cleanupAs(state, mapper)
 	}
-	specR.Close()
-	layerW.Close()
-	resW.Close()
+	specPipe.r.Close()
+	layerPipe.w.Close()
+	resPipe.w.Close()
 	pgid := cmd.Process.Pid
 
 	// Kill the whole step when ctx is cancelled; the init's PID namespace
@@ -179,7 +167,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	}()
 	defer close(stop)
 
-	enc := json.NewEncoder(specW)
+	enc := json.NewEncoder(specPipe.w)
 	if err := enc.Encode(&sup); err != nil {
 		_ = unix.Kill(-pgid, unix.SIGKILL)
 		_ = cmd.Wait()
@@ -188,7 +176,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		}
 		return fmt.Errorf("sending spec to sandbox: %w", err)
 	}
-	specW.Close()
+	specPipe.w.Close()
 
 	copied := make(chan error, 1)
 	go func() {
@@ -196,17 +184,17 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		if w == nil {
 			w = io.Discard
 		}
-		_, err := io.Copy(w, layerR)
+		_, err := io.Copy(w, layerPipe.r)
 		if err != nil {
 			// Unblock the supervisor: it gets EPIPE and reports it.
-			layerR.Close()
+			layerPipe.r.Close()
 		}
 		copied <- err
 	}()
 
 	var res result
 	initPid := 0
-	sc := bufio.NewScanner(resR)
+	sc := bufio.NewScanner(resPipe.r)
 	for sc.Scan() {
 		var r result
 		if json.Unmarshal(sc.Bytes(), &r) != nil {
@@ -246,6 +234,32 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		return fmt.Errorf("writing layer: %w", cerr)
 	}
 	return nil
+}
+
+// pipe is one os.Pipe: r is its read end, w its write end.
+type pipe struct{ r, w *os.File }
+
+// openPipes opens n pipes for talking to a child, or none on error. The
+// returned closeAll closes every end. Callers close the child's ends
+// themselves as soon as it has started (so they see EOF when it exits) and
+// their own ends when done writing; closeAll closing those again is
+// harmless, as a second os.File.Close only returns os.ErrClosed.
+func openPipes(n int) (pipes []pipe, closeAll func(), err error) {
+	closeAll = func() {
+		for _, p := range pipes {
+			p.r.Close()
+			p.w.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		pipes = append(pipes, pipe{r, w})
+	}
+	return pipes, closeAll, nil
 }
 
 // startChild re-executes berth as the sandbox supervisor in a new mount

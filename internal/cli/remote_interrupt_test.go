@@ -54,7 +54,7 @@ func (p *slowProxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Rea
 // next pull asks only for the rest.
 func TestInterruptedPullResumesCLI(t *testing.T) {
 	reg := remotetest.Start(t, remotetest.Options{})
-	img := seedSized(t, reg.Host+"/slow/img:v1", 2<<20)
+	img := seedRandom(t, reg.Host+"/slow/img:v1", 2<<20, 1)
 	dig, _ := img.Digest()
 	p := newSlowProxy(reg.Host)
 	p.slow.Store(true)

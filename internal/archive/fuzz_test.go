@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ import (
 func FuzzLoad(f *testing.F) {
 	img := testenv.Image(f, "linux/amd64", testenv.Layer(f, "fz-1"), testenv.GzipLayer(f, "fz-2"))
 	src := newStore(f)
-	storeImage(f, src, img, "docker.io/library/fuzz:1")
+	storetest.Add(f, src, img, "docker.io/library/fuzz:1")
 	docker := save(f, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/fuzz:1"}})
 	oci := save(f, src, archive.FormatOCI, archive.Entry{Image: img})
 	f.Add(docker)

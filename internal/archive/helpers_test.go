@@ -16,7 +16,6 @@ import (
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,23 +43,6 @@ func newStore(t testing.TB) *store.Store {
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// storeImage writes img (a v1.Image or v1.ImageIndex) into st under names.
-func storeImage(t testing.TB, st *store.Store, x partial.Describable, names ...string) store.Image {
-	t.Helper()
-	ctx := context.Background()
-	switch v := x.(type) {
-	case v1.ImageIndex:
-		must(t, st.WriteIndex(ctx, v))
-	case v1.Image:
-		must(t, st.WriteImage(ctx, v))
-	}
-	d, err := partial.Descriptor(x)
-	must(t, err)
-	img, err := st.AddImage(ctx, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, names...)
-	must(t, err)
-	return img
 }
 
 // save writes entries from st into a byte slice.

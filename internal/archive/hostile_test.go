@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -129,7 +130,7 @@ func TestLoadOldFormat(t *testing.T) {
 func TestHostileArchives(t *testing.T) {
 	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "h-1"), testenv.GzipLayer(t, "h-2"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/good:1")
+	storetest.Add(t, src, img, "docker.io/library/good:1")
 	good := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/good:1"}})
 	layers, err := img.Layers()
 	must(t, err)
@@ -236,7 +237,7 @@ func TestHostileArchives(t *testing.T) {
 		for _, mode := range []string{"seekable", "stream"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				st := newStore(t)
-				storeImage(t, st, testenv.Image(t, "linux/amd64", testenv.Layer(t, "h-1")), "docker.io/library/before:1")
+				storetest.Add(t, st, testenv.Image(t, "linux/amd64", testenv.Layer(t, "h-1")), "docker.io/library/before:1")
 				before := state(t, st)
 				var r io.Reader = bytes.NewReader(tc.data)
 				if mode == "stream" {
@@ -282,7 +283,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 func TestLoadCancelled(t *testing.T) {
 	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "c-1"), testenv.GzipLayer(t, "c-2"), testenv.Layer(t, "c-3"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/cancel:1")
+	storetest.Add(t, src, img, "docker.io/library/cancel:1")
 	data := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/cancel:1"}})
 	for _, at := range []int{1, 3000, len(data) / 2, len(data) - 600} {
 		t.Run(fmt.Sprint(at), func(t *testing.T) {
@@ -305,7 +306,7 @@ func TestLoadCancelled(t *testing.T) {
 func TestLoadDir(t *testing.T) {
 	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "d-1"), testenv.GzipLayer(t, "d-2"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/dir:1")
+	storetest.Add(t, src, img, "docker.io/library/dir:1")
 	data := save(t, src, archive.FormatOCI, archive.Entry{Image: img, Names: []string{"docker.io/library/dir:1"}})
 	layers, err := img.Layers()
 	must(t, err)

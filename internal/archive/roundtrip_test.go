@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -45,9 +46,9 @@ func newFixture(t *testing.T) *fixture {
 	f.amd64 = testenv.Image(t, "linux/amd64", testenv.GzipLayer(t, "multi-amd64"))
 	f.arm64 = testenv.Image(t, "linux/arm64/v8", testenv.GzipLayer(t, "multi-arm64"))
 	f.idx = makeIndex(t, map[string]v1.Image{"linux/amd64": f.amd64, "linux/arm64/v8": f.arm64})
-	f.recA = storeImage(t, f.st, f.a, "docker.io/library/alpha:1", "docker.io/library/alpha:latest")
-	f.recB = storeImage(t, f.st, f.b, "localhost:5000/team/beta:2")
-	f.recIdx = storeImage(t, f.st, f.idx, "docker.io/me/multi:latest")
+	f.recA = storetest.Add(t, f.st, f.a, "docker.io/library/alpha:1", "docker.io/library/alpha:latest")
+	f.recB = storetest.Add(t, f.st, f.b, "localhost:5000/team/beta:2")
+	f.recIdx = storetest.Add(t, f.st, f.idx, "docker.io/me/multi:latest")
 	return f
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -50,17 +51,7 @@ func seed(t *testing.T, root string, x partial.Describable, names ...string) sto
 	st, err := store.Open(ctx, root)
 	must(t, err)
 	defer st.Close()
-	switch v := x.(type) {
-	case v1.ImageIndex:
-		must(t, st.WriteIndex(ctx, v))
-	case v1.Image:
-		must(t, st.WriteImage(ctx, v))
-	}
-	d, err := partial.Descriptor(x)
-	must(t, err)
-	img, err := st.AddImage(ctx, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, names...)
-	must(t, err)
-	return img
+	return storetest.Add(t, st, x, names...)
 }
 
 func lookup(t *testing.T, root, query string) store.Image {

@@ -8,22 +8,24 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/store/storetest"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // FuzzLoad feeds arbitrary bytes to the archive reader. Whatever the input,
 // Load must not panic, and a failed load must leave the store as it was; a
 // successful one must leave every image it reports complete in the store.
 func FuzzLoad(f *testing.F) {
-	img := makeImage(f, "linux/amd64", plainLayer(f, "fz-1"), gzipLayer(f, "fz-2"))
+	img := testenv.Image(f, "linux/amd64", testenv.Layer(f, "fz-1"), testenv.GzipLayer(f, "fz-2"))
 	src := newStore(f)
-	storeImage(f, src, img, "docker.io/library/fuzz:1")
+	storetest.Add(f, src, img, "docker.io/library/fuzz:1")
 	docker := save(f, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/fuzz:1"}})
 	oci := save(f, src, archive.FormatOCI, archive.Entry{Image: img})
 	f.Add(docker)
 	f.Add(oci)
 	f.Add(oldArchive(f, img, []string{"fuzz:old"}, oldOpts{}))
 	f.Add(oldArchive(f, img, nil, oldOpts{gzipLayers: true, hardlinks: true, metadataFirst: true}))
-	f.Add(gzipBytes(f, docker))
+	f.Add(testenv.Gzip(f, docker))
 	f.Add(makeTar(f, tarEntry{name: "a", typ: tar.TypeSymlink, linkname: "b"}, tarEntry{name: "b", typ: tar.TypeSymlink, linkname: "a"},
 		tarEntry{name: "manifest.json", body: []byte(`[{"Config":"a","Layers":["b"]}]`)}))
 	f.Add(makeTar(f, tarEntry{name: "index.json", body: []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2}]}`)}))

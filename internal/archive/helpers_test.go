@@ -11,81 +11,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
-
-// layerTar builds a small deterministic layer: a directory and a few files
-// whose contents derive from seed.
-func layerTar(t testing.TB, seed string, files int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mod := time.Unix(1700000000, 0)
-	must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: seed + "/", Mode: 0o755, ModTime: mod}))
-	for i := 0; i < files; i++ {
-		body := []byte(strings.Repeat(fmt.Sprintf("%s-%d\n", seed, i), 10+i))
-		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("%s/f%d", seed, i), Mode: 0o644, Size: int64(len(body)), ModTime: mod}))
-		_, err := tw.Write(body)
-		must(t, err)
-	}
-	must(t, tw.Close())
-	return buf.Bytes()
-}
-
-func gzipBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(b)
-	must(t, err)
-	must(t, zw.Close())
-	return buf.Bytes()
-}
-
-// plainLayer is an uncompressed OCI layer; gzipLayer a gzip one.
-func plainLayer(t testing.TB, seed string) v1.Layer {
-	return static.NewLayer(layerTar(t, seed, 3), types.OCIUncompressedLayer)
-}
-
-func gzipLayer(t testing.TB, seed string) v1.Layer {
-	t.Helper()
-	gz := gzipBytes(t, layerTar(t, seed, 3))
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(gz)), nil },
-		tarball.WithMediaType(types.OCILayer))
-	must(t, err)
-	return l
-}
-
-// makeImage builds an OCI image of layers for platform os/arch, with a
-// fixed creation time so that it is the same image on every run.
-func makeImage(t testing.TB, platform string, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layers...)
-	must(t, err)
-	cfg, err := img.ConfigFile()
-	must(t, err)
-	cfg = cfg.DeepCopy()
-	p, err := v1.ParsePlatform(platform)
-	must(t, err)
-	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-	cfg.Created = v1.Time{Time: time.Unix(1700000000, 0).UTC()}
-	cfg.Config.Env = []string{"PATH=/bin"}
-	img, err = mutate.ConfigFile(img, cfg)
-	must(t, err)
-	return img
-}
 
 func makeIndex(t testing.TB, imgs map[string]v1.Image) v1.ImageIndex {
 	t.Helper()
@@ -109,23 +43,6 @@ func newStore(t testing.TB) *store.Store {
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// storeImage writes img (a v1.Image or v1.ImageIndex) into st under names.
-func storeImage(t testing.TB, st *store.Store, x partial.Describable, names ...string) store.Image {
-	t.Helper()
-	ctx := context.Background()
-	switch v := x.(type) {
-	case v1.ImageIndex:
-		must(t, st.WriteIndex(ctx, v))
-	case v1.Image:
-		must(t, st.WriteImage(ctx, v))
-	}
-	d, err := partial.Descriptor(x)
-	must(t, err)
-	img, err := st.AddImage(ctx, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, names...)
-	must(t, err)
-	return img
 }
 
 // save writes entries from st into a byte slice.

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/store/storetest"
+	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -48,7 +50,7 @@ func oldArchive(t testing.TB, img v1.Image, tags []string, o oldOpts) []byte {
 		must(t, err)
 		file := diffID.Hex + ".tar"
 		if o.gzipLayers {
-			b, file = gzipBytes(t, b), diffID.Hex+".tar.gz"
+			b, file = testenv.Gzip(t, b), diffID.Hex+".tar.gz"
 		}
 		legacy := fmt.Sprintf("%064x", i+1)
 		body = append(body, tarEntry{name: file, body: b}, tarEntry{name: legacy + "/", typ: tar.TypeDir})
@@ -74,7 +76,7 @@ func oldArchive(t testing.TB, img v1.Image, tags []string, o oldOpts) []byte {
 }
 
 func TestLoadOldFormat(t *testing.T) {
-	img := makeImage(t, "linux/amd64", plainLayer(t, "old-1"), gzipLayer(t, "old-2"))
+	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "old-1"), testenv.GzipLayer(t, "old-2"))
 	cfgName, err := img.ConfigName()
 	must(t, err)
 	for _, tc := range []struct {
@@ -126,9 +128,9 @@ func TestLoadOldFormat(t *testing.T) {
 // TestHostileArchives: every damaged or malicious archive is refused with an
 // error naming what was wrong, and the store is exactly as it was.
 func TestHostileArchives(t *testing.T) {
-	img := makeImage(t, "linux/amd64", plainLayer(t, "h-1"), gzipLayer(t, "h-2"))
+	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "h-1"), testenv.GzipLayer(t, "h-2"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/good:1")
+	storetest.Add(t, src, img, "docker.io/library/good:1")
 	good := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/good:1"}})
 	layers, err := img.Layers()
 	must(t, err)
@@ -171,8 +173,8 @@ func TestHostileArchives(t *testing.T) {
 		return buf.Bytes()
 	}
 	// Truncation mid-blob: keep the headers and part of the first layer.
-	cut := bytes.Index(good, layerTar(t, "h-1", 3)[:512])
-	oldImg := makeImage(t, "linux/amd64", plainLayer(t, "old-h"))
+	cut := bytes.Index(good, testenv.LayerTar(t, "h-1")[:512])
+	oldImg := testenv.Image(t, "linux/amd64", testenv.Layer(t, "old-h"))
 	oldEdit := func(from, to string) []byte {
 		return oldArchive(t, oldImg, []string{"old:h"}, oldOpts{edit: func(b []byte) []byte {
 			return bytes.Replace(b, []byte(from), []byte(to), 1)
@@ -235,7 +237,7 @@ func TestHostileArchives(t *testing.T) {
 		for _, mode := range []string{"seekable", "stream"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				st := newStore(t)
-				storeImage(t, st, makeImage(t, "linux/amd64", plainLayer(t, "h-1")), "docker.io/library/before:1")
+				storetest.Add(t, st, testenv.Image(t, "linux/amd64", testenv.Layer(t, "h-1")), "docker.io/library/before:1")
 				before := state(t, st)
 				var r io.Reader = bytes.NewReader(tc.data)
 				if mode == "stream" {
@@ -279,9 +281,9 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 // TestLoadCancelled: Ctrl-C in the middle of a load leaves the store as it
 // was, whatever was written before.
 func TestLoadCancelled(t *testing.T) {
-	img := makeImage(t, "linux/amd64", plainLayer(t, "c-1"), gzipLayer(t, "c-2"), plainLayer(t, "c-3"))
+	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "c-1"), testenv.GzipLayer(t, "c-2"), testenv.Layer(t, "c-3"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/cancel:1")
+	storetest.Add(t, src, img, "docker.io/library/cancel:1")
 	data := save(t, src, archive.FormatDocker, archive.Entry{Image: img, Names: []string{"docker.io/library/cancel:1"}})
 	for _, at := range []int{1, 3000, len(data) / 2, len(data) - 600} {
 		t.Run(fmt.Sprint(at), func(t *testing.T) {
@@ -302,9 +304,9 @@ func TestLoadCancelled(t *testing.T) {
 
 // TestLoadDir: a layout directory loads like its tar, under the same rules.
 func TestLoadDir(t *testing.T) {
-	img := makeImage(t, "linux/amd64", plainLayer(t, "d-1"), gzipLayer(t, "d-2"))
+	img := testenv.Image(t, "linux/amd64", testenv.Layer(t, "d-1"), testenv.GzipLayer(t, "d-2"))
 	src := newStore(t)
-	storeImage(t, src, img, "docker.io/library/dir:1")
+	storetest.Add(t, src, img, "docker.io/library/dir:1")
 	data := save(t, src, archive.FormatOCI, archive.Entry{Image: img, Names: []string{"docker.io/library/dir:1"}})
 	layers, err := img.Layers()
 	must(t, err)

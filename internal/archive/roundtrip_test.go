@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -39,15 +40,15 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{st: newStore(t)}
-	f.base = gzipLayer(t, "base")
-	f.a = makeImage(t, "linux/amd64", f.base, gzipLayer(t, "app-a"))
-	f.b = makeImage(t, "linux/amd64", f.base, plainLayer(t, "app-b"))
-	f.amd64 = makeImage(t, "linux/amd64", gzipLayer(t, "multi-amd64"))
-	f.arm64 = makeImage(t, "linux/arm64/v8", gzipLayer(t, "multi-arm64"))
+	f.base = testenv.GzipLayer(t, "base")
+	f.a = testenv.Image(t, "linux/amd64", f.base, testenv.GzipLayer(t, "app-a"))
+	f.b = testenv.Image(t, "linux/amd64", f.base, testenv.Layer(t, "app-b"))
+	f.amd64 = testenv.Image(t, "linux/amd64", testenv.GzipLayer(t, "multi-amd64"))
+	f.arm64 = testenv.Image(t, "linux/arm64/v8", testenv.GzipLayer(t, "multi-arm64"))
 	f.idx = makeIndex(t, map[string]v1.Image{"linux/amd64": f.amd64, "linux/arm64/v8": f.arm64})
-	f.recA = storeImage(t, f.st, f.a, "docker.io/library/alpha:1", "docker.io/library/alpha:latest")
-	f.recB = storeImage(t, f.st, f.b, "localhost:5000/team/beta:2")
-	f.recIdx = storeImage(t, f.st, f.idx, "docker.io/me/multi:latest")
+	f.recA = storetest.Add(t, f.st, f.a, "docker.io/library/alpha:1", "docker.io/library/alpha:latest")
+	f.recB = storetest.Add(t, f.st, f.b, "localhost:5000/team/beta:2")
+	f.recIdx = storetest.Add(t, f.st, f.idx, "docker.io/me/multi:latest")
 	return f
 }
 
@@ -278,8 +279,8 @@ func TestSaveUnnamedAndDigest(t *testing.T) {
 // single-platform pull) saves and loads with the child that is there.
 func TestPartialIndex(t *testing.T) {
 	src := newStore(t)
-	amd := makeImage(t, "linux/amd64", gzipLayer(t, "p-amd"))
-	arm := makeImage(t, "linux/arm64/v8", gzipLayer(t, "p-arm"))
+	amd := testenv.Image(t, "linux/amd64", testenv.GzipLayer(t, "p-amd"))
+	arm := testenv.Image(t, "linux/arm64/v8", testenv.GzipLayer(t, "p-arm"))
 	idx := makeIndex(t, map[string]v1.Image{"linux/amd64": amd, "linux/arm64/v8": arm})
 	ctx := context.Background()
 	must(t, src.WriteImage(ctx, amd))

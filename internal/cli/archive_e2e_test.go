@@ -15,56 +15,23 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 )
 
-// testImage builds a small OCI image with gzip layers for platform, its
-// files derived from seed, with a fixed creation time.
+// testImage builds a small OCI image for platform with two gzip layers
+// whose files derive from seed (SEED-0/ and SEED-1/).
 func testImage(t *testing.T, seed, platform string) v1.Image {
 	t.Helper()
-	var layers []v1.Layer
-	for i := 0; i < 2; i++ {
-		var tb bytes.Buffer
-		tw := tar.NewWriter(&tb)
-		mod := time.Unix(1700000000, 0)
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755, ModTime: mod})
-		body := []byte(strings.Repeat(fmt.Sprintf("%s layer %d\n", seed, i), 100))
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("etc/%s-%d", seed, i), Mode: 0o644, Size: int64(len(body)), ModTime: mod})
-		tw.Write(body)
-		tw.Close()
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		zw.Write(tb.Bytes())
-		zw.Close()
-		b := gz.Bytes()
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, tarball.WithMediaType(types.OCILayer))
-		must(t, err)
-		layers = append(layers, l)
-	}
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layers...)
-	must(t, err)
-	cfg, err := img.ConfigFile()
-	must(t, err)
-	cfg = cfg.DeepCopy()
-	p, err := v1.ParsePlatform(platform)
-	must(t, err)
-	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-	cfg.Created = v1.Time{Time: time.Unix(1700000000, 0).UTC()}
-	cfg.Config.Cmd = []string{"/bin/sh"}
-	img, err = mutate.ConfigFile(img, cfg)
-	must(t, err)
-	return img
+	return testenv.Image(t, platform, testenv.GzipLayer(t, seed+"-0"), testenv.GzipLayer(t, seed+"-1"))
 }
 
 // ociDir writes img to an OCI layout directory under tag.
@@ -84,17 +51,7 @@ func seed(t *testing.T, root string, x partial.Describable, names ...string) sto
 	st, err := store.Open(ctx, root)
 	must(t, err)
 	defer st.Close()
-	switch v := x.(type) {
-	case v1.ImageIndex:
-		must(t, st.WriteIndex(ctx, v))
-	case v1.Image:
-		must(t, st.WriteImage(ctx, v))
-	}
-	d, err := partial.Descriptor(x)
-	must(t, err)
-	img, err := st.AddImage(ctx, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, names...)
-	must(t, err)
-	return img
+	return storetest.Add(t, st, x, names...)
 }
 
 func lookup(t *testing.T, root, query string) store.Image {
@@ -325,7 +282,7 @@ func TestSaveReadByPeers(t *testing.T) {
 			args = append([]string{"unpack", "--rootless"}, args[1:]...)
 		}
 		run(t, umoci, args...)
-		if _, err := os.Stat(filepath.Join(bundle, "rootfs", "etc", "to-skopeo-1")); err != nil {
+		if _, err := os.Stat(filepath.Join(bundle, "rootfs", "to-skopeo-1", "f0")); err != nil {
 			t.Errorf("umoci unpack: %v", err)
 		}
 	})

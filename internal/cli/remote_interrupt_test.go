@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,41 +17,26 @@ import (
 	"github.com/berth-dev/berth/internal/remote/remotetest"
 )
 
-// slowProxy forwards to a registry, trickling blob bodies while slow is set,
-// and records the Range header of every blob GET.
+// slowProxy forwards to a registry, trickling blob bodies while slow is set.
 type slowProxy struct {
-	upstream string
-	slow     atomic.Bool
-	mu       sync.Mutex
-	ranges   []string
+	*remotetest.Proxy
+	slow atomic.Bool
 }
 
-func (p *slowProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
-	req.Header = r.Header.Clone()
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs
-	}
-	blob := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/")
-	if blob {
-		p.mu.Lock()
-		p.ranges = append(p.ranges, r.Header.Get("Range"))
-		p.mu.Unlock()
-	}
-	w.WriteHeader(resp.StatusCode)
-	if !blob || !p.slow.Load() {
-		io.Copy(w, resp.Body)
+func newSlowProxy(upstream string) *slowProxy {
+	p := &slowProxy{}
+	p.Proxy = &remotetest.Proxy{Upstream: upstream, CopyBody: p.copyBody}
+	return p
+}
+
+func (p *slowProxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	if _, blob := remotetest.BlobGet(r); !blob || !p.slow.Load() {
+		io.Copy(w, body)
 		return
 	}
 	buf := make([]byte, 16<<10)
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return
@@ -71,13 +54,11 @@ func (p *slowProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // next pull asks only for the rest.
 func TestInterruptedPullResumesCLI(t *testing.T) {
 	reg := remotetest.Start(t, remotetest.Options{})
-	img := seedSized(t, reg.Host+"/slow/img:v1", 2<<20)
+	img := seedRandom(t, reg.Host+"/slow/img:v1", 2<<20, 1)
 	dig, _ := img.Digest()
-	p := &slowProxy{upstream: reg.Host}
+	p := newSlowProxy(reg.Host)
 	p.slow.Store(true)
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/slow/img:v1"
+	ref := p.Start(t) + "/slow/img:v1"
 	b := newBerthEnv(t)
 
 	cmd := exec.Command(b.bin, "pull", ref)
@@ -110,16 +91,12 @@ func TestInterruptedPullResumesCLI(t *testing.T) {
 	kept := st.Size()
 
 	p.slow.Store(false)
-	p.mu.Lock()
-	before := len(p.ranges)
-	p.mu.Unlock()
+	before := len(p.Ranges(""))
 	out, errOut, code := b.run(t, "", "pull", ref)
 	if code != 0 || !strings.Contains(out, "Digest: "+dig.String()) {
 		t.Fatalf("resumed pull: exit %d\n%s%s", code, out, errOut)
 	}
-	p.mu.Lock()
-	got := strings.Join(p.ranges[before:], ",")
-	p.mu.Unlock()
+	got := strings.Join(p.Ranges("")[before:], ",")
 	if want := "bytes=" + strconv.FormatInt(kept, 10) + "-"; !strings.Contains(got, want) {
 		t.Fatalf("resumed pull sent ranges %q, want one %q", got, want)
 	}

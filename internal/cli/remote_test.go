@@ -54,10 +54,11 @@ func (b *berthEnv) run(t *testing.T, stdin string, args ...string) (stdout, stde
 	return r.Stdout, r.Stderr, r.Code
 }
 
-// seedSized pushes a one-layer random image of about size bytes.
-func seedSized(t *testing.T, ref string, size int64) v1.Image {
+// seedRandom pushes a random image of layers layers, each about size bytes,
+// with go-containerregistry (an independent client) and returns it.
+func seedRandom(t *testing.T, ref string, size, layers int64) v1.Image {
 	t.Helper()
-	img, err := random.Image(size, 1)
+	img, err := random.Image(size, layers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,22 +72,10 @@ func seedSized(t *testing.T, ref string, size int64) v1.Image {
 	return img
 }
 
-// seed pushes a random image with go-containerregistry (an independent
-// client) and returns it.
+// seed pushes a random image of small (32 KiB) layers.
 func seed(t *testing.T, ref string, layers int) v1.Image {
 	t.Helper()
-	img, err := random.Image(32<<10, int64(layers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gremote.Write(r, img); err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return seedRandom(t, ref, 32<<10, int64(layers))
 }
 
 func TestPullPushOutput(t *testing.T) {

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -19,62 +17,45 @@ import (
 )
 
 // cuttingProxy forwards to a registry and breaks the connection after cutAt
-// bytes of the response body for GETs of one blob, while cuts > 0.
+// bytes of the response body for GETs of one blob, while cuts > 0; it
+// answers manifest GETs 503 while busy > 0.
 type cuttingProxy struct {
-	upstream string
-	blob     string
-	cutAt    int64
-	cuts     atomic.Int64
-	mu       sync.Mutex
-	ranges   []string // Range header of each GET of the blob ("" for none)
+	*remotetest.Proxy
+	blob  string
+	cutAt int64
+	cuts  atomic.Int64
 
 	busy      atomic.Int64 // manifest GETs still to answer 503
 	manifests atomic.Int64 // manifest GETs seen
 }
 
-func (p *cuttingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
-		p.manifests.Add(1)
-		if p.busy.Add(-1) >= 0 {
-			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}`, http.StatusServiceUnavailable)
-			return
-		}
+func (p *cuttingProxy) intercept(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/manifests/") {
+		return false
 	}
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
-	req.Header = r.Header.Clone()
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
+	p.manifests.Add(1)
+	if p.busy.Add(-1) < 0 {
+		return false
 	}
-	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs
-	}
-	isBlob := r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+p.blob)
-	if isBlob {
-		p.mu.Lock()
-		p.ranges = append(p.ranges, r.Header.Get("Range"))
-		p.mu.Unlock()
-	}
-	w.WriteHeader(resp.StatusCode)
-	if isBlob && p.cuts.Add(-1) >= 0 {
-		io.CopyN(w, resp.Body, p.cutAt)
-		w.(http.Flusher).Flush()
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-		return
-	}
-	io.Copy(w, resp.Body)
+	http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}`, http.StatusServiceUnavailable)
+	return true
 }
 
-func (p *cuttingProxy) seen() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.ranges...)
+func (p *cuttingProxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	if d, ok := remotetest.BlobGet(r); !ok || d != p.blob || p.cuts.Add(-1) < 0 {
+		io.Copy(w, body)
+		return
+	}
+	io.CopyN(w, body, p.cutAt)
+	w.(http.Flusher).Flush()
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
 }
+
+// seen is the Range header of each GET of the blob ("" for none).
+func (p *cuttingProxy) seen() []string { return p.Ranges(p.blob) }
 
 func setupResume(t *testing.T) (*cuttingProxy, string, v1.Image, v1.Hash) {
 	t.Helper()
@@ -83,10 +64,9 @@ func setupResume(t *testing.T) (*cuttingProxy, string, v1.Image, v1.Hash) {
 	skopeoPush(t, img, reg.Host+"/resume/img:v1")
 	ls, _ := img.Layers()
 	d, _ := ls[0].Digest()
-	p := &cuttingProxy{upstream: reg.Host, blob: d.String(), cutAt: 64 << 10}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return p, strings.TrimPrefix(srv.URL, "http://"), img, d
+	p := &cuttingProxy{blob: d.String(), cutAt: 64 << 10}
+	p.Proxy = &remotetest.Proxy{Upstream: reg.Host, Intercept: p.intercept, CopyBody: p.copyBody}
+	return p, p.Start(t), img, d
 }
 
 // teeStore offers the store's BlobWriter, as the CLI wires it, so pulls

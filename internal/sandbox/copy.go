@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,12 +40,12 @@ func copyLayer(ctx context.Context, src, dst string, rootless bool) error {
 		}
 		kind := st.Mode & unix.S_IFMT
 		if kind == unix.S_IFCHR && st.Rdev == 0 {
-			return removeAll(target)
+			return fsutil.RemoveAll(target)
 		}
 		var old unix.Stat_t
 		exists := unix.Lstat(target, &old) == nil
 		if exists && (kind != unix.S_IFDIR || old.Mode&unix.S_IFMT != unix.S_IFDIR || isOpaqueDir(p)) {
-			if err := removeAll(target); err != nil {
+			if err := fsutil.RemoveAll(target); err != nil {
 				return err
 			}
 			exists = false

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -157,7 +158,7 @@ func testSnapshots(t testing.TB) *snapshot.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if removeAll(root) == nil {
+		if fsutil.RemoveAll(root) == nil {
 			return
 		}
 		if m := lookupIDMapper(); m != nil {

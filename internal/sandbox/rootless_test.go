@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -51,7 +52,7 @@ func TestRootless(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer removeAll(tmp)
+			defer fsutil.RemoveAll(tmp)
 			if err := os.Chown(tmp, uid, gid); err != nil {
 				t.Fatal(err)
 			}

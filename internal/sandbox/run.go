@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,7 +112,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		defer lock.Close()
 	}
 	defer func() {
-		if rerr := removeAll(state); rerr != nil && err == nil {
+		if rerr := fsutil.RemoveAll(state); rerr != nil && err == nil {
 			err = fmt.Errorf("removing sandbox state dir: %w", rerr)
 		}
 	}()
@@ -120,36 +121,24 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	sup := supervisorSpec{Spec: spec, State: state, Rootless: rootless, WantLayer: layer != nil, ForceCopy: spec.forceCopy}
 	sup.Stdout, sup.Stderr = nil, nil
 
-	specR, specW, err := os.Pipe()
+	pipes, closePipes, err := openPipes(3)
 	if err != nil {
 		return err
 	}
-	defer specR.Close()
-	defer specW.Close()
-	layerR, layerW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer layerR.Close()
-	defer layerW.Close()
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer resR.Close()
-	defer resW.Close()
+	defer closePipes()
+	specPipe, layerPipe, resPipe := pipes[0], pipes[1], pipes[2]
 
 	var mapper *idMapper
 	if rootless {
 		mapper = lookupIDMapper()
 	}
 	sup.SubIDs = mapper != nil
-	extra := []*os.File{specR, layerW, resW}
-	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, mapper)
+	extra := []*os.File{specPipe.r, layerPipe.w, resPipe.w}
+	cmd, err := startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specPipe.w, rootless, mapper)
 	if err != nil && mapper != nil {
 		// newuidmap refused (e.g. a misconfigured range): one id still works.
 		mapper, sup.SubIDs = nil, false
-		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specW, rootless, nil)
+		cmd, err = startChild(modeSupervisor, state, spec.Stdout, spec.Stderr, extra, specPipe.w, rootless, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("starting sandbox: %w", err)
@@ -159,9 +148,9 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		// delete from outside the namespace.
 		defer cleanupAs(state, mapper)
 	}
-	specR.Close()
-	layerW.Close()
-	resW.Close()
+	specPipe.r.Close()
+	layerPipe.w.Close()
+	resPipe.w.Close()
 	pgid := cmd.Process.Pid
 
 	// Kill the whole step when ctx is cancelled; the init's PID namespace
@@ -178,7 +167,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 	}()
 	defer close(stop)
 
-	enc := json.NewEncoder(specW)
+	enc := json.NewEncoder(specPipe.w)
 	if err := enc.Encode(&sup); err != nil {
 		_ = unix.Kill(-pgid, unix.SIGKILL)
 		_ = cmd.Wait()
@@ -187,7 +176,7 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		}
 		return fmt.Errorf("sending spec to sandbox: %w", err)
 	}
-	specW.Close()
+	specPipe.w.Close()
 
 	copied := make(chan error, 1)
 	go func() {
@@ -195,17 +184,17 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		if w == nil {
 			w = io.Discard
 		}
-		_, err := io.Copy(w, layerR)
+		_, err := io.Copy(w, layerPipe.r)
 		if err != nil {
 			// Unblock the supervisor: it gets EPIPE and reports it.
-			layerR.Close()
+			layerPipe.r.Close()
 		}
 		copied <- err
 	}()
 
 	var res result
 	initPid := 0
-	sc := bufio.NewScanner(resR)
+	sc := bufio.NewScanner(resPipe.r)
 	for sc.Scan() {
 		var r result
 		if json.Unmarshal(sc.Bytes(), &r) != nil {
@@ -245,6 +234,32 @@ func run(ctx context.Context, spec Spec, layer io.Writer) (err error) {
 		return fmt.Errorf("writing layer: %w", cerr)
 	}
 	return nil
+}
+
+// pipe is one os.Pipe: r is its read end, w its write end.
+type pipe struct{ r, w *os.File }
+
+// openPipes opens n pipes for talking to a child, or none on error. The
+// returned closeAll closes every end. Callers close the child's ends
+// themselves as soon as it has started (so they see EOF when it exits) and
+// their own ends when done writing; closeAll closing those again is
+// harmless, as a second os.File.Close only returns os.ErrClosed.
+func openPipes(n int) (pipes []pipe, closeAll func(), err error) {
+	closeAll = func() {
+		for _, p := range pipes {
+			p.r.Close()
+			p.w.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		pipes = append(pipes, pipe{r, w})
+	}
+	return pipes, closeAll, nil
 }
 
 // startChild re-executes berth as the sandbox supervisor in a new mount
@@ -307,7 +322,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	if _, err := os.Stat(state); err != nil {
 		return
 	}
-	if removeAll(state) == nil {
+	if fsutil.RemoveAll(state) == nil {
 		return
 	}
 	r, w, err := os.Pipe()
@@ -324,7 +339,7 @@ func cleanupAs(state string, mapper *idMapper) {
 	_ = json.NewEncoder(w).Encode(&supervisorSpec{State: state, CleanupOnly: true, Rootless: true})
 	w.Close()
 	_ = cmd.Wait()
-	_ = removeAll(state)
+	_ = fsutil.RemoveAll(state)
 }
 
 // statePrefix names the per-step state dirs in TempDir.
@@ -363,7 +378,7 @@ func Sweep(ctx context.Context, tempDir string) error {
 			if mapper != nil {
 				cleanupAs(p, mapper)
 			} else {
-				_ = removeAll(p)
+				_ = fsutil.RemoveAll(p)
 			}
 		}
 		f.Close()
@@ -394,19 +409,4 @@ func describe(args []string) string {
 		s = s[:77] + "..."
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-// removeAll is os.RemoveAll that first makes unreadable directories (mode 0,
-// which a RUN step may leave in its upper dir) accessible to the owner.
-func removeAll(p string) error {
-	if err := os.RemoveAll(p); err == nil {
-		return nil
-	}
-	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

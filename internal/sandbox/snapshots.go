@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +33,7 @@ func NewSnapshots(root string) (*snapshot.Store, error) {
 			return m.extract(ctx, extractSpec{Dir: dir}, r)
 		},
 		RemoveAll: func(ctx context.Context, path string) error {
-			if removeAll(path) == nil {
+			if fsutil.RemoveAll(path) == nil {
 				return nil
 			}
 			return m.extract(ctx, extractSpec{Dir: path, Remove: true}, nil)
@@ -50,25 +51,19 @@ type extractSpec struct {
 // extract runs snapshot.Extract (or a removal) in a child that is root of a
 // user namespace with m's mapping.
 func (m *idMapper) extract(ctx context.Context, spec extractSpec, r io.Reader) error {
-	specR, specW, err := os.Pipe()
+	pipes, closePipes, err := openPipes(2)
 	if err != nil {
 		return err
 	}
-	defer specR.Close()
-	defer specW.Close()
-	dataR, dataW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer dataR.Close()
-	defer dataW.Close()
+	defer closePipes()
+	specPipe, dataPipe := pipes[0], pipes[1]
 	var stderr strings.Builder
-	cmd, err := startChild(modeExtract, spec.Dir, nil, &stderr, []*os.File{specR, dataR}, specW, true, m)
+	cmd, err := startChild(modeExtract, spec.Dir, nil, &stderr, []*os.File{specPipe.r, dataPipe.r}, specPipe.w, true, m)
 	if err != nil {
 		return fmt.Errorf("starting layer extraction: %w", err)
 	}
-	specR.Close()
-	dataR.Close()
+	specPipe.r.Close()
+	dataPipe.r.Close()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -78,17 +73,17 @@ func (m *idMapper) extract(ctx context.Context, spec extractSpec, r io.Reader) e
 		case <-stop:
 		}
 	}()
-	if err := json.NewEncoder(specW).Encode(&spec); err != nil {
+	if err := json.NewEncoder(specPipe.w).Encode(&spec); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return err
 	}
-	specW.Close()
+	specPipe.w.Close()
 	var cerr error
 	if r != nil {
-		_, cerr = io.Copy(dataW, r)
+		_, cerr = io.Copy(dataPipe.w, r)
 	}
-	dataW.Close()
+	dataPipe.w.Close()
 	werr := cmd.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -110,7 +105,7 @@ func extractMain() int {
 		return 1
 	}
 	if spec.Remove {
-		if err := removeAll(spec.Dir); err != nil {
+		if err := fsutil.RemoveAll(spec.Dir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

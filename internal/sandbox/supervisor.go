@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/sandbox/layerdiff"
 	"golang.org/x/sys/unix"
 )
@@ -171,6 +172,6 @@ func (fs *rootfs) cleanupState() {
 		return
 	}
 	for _, e := range ents {
-		_ = removeAll(filepath.Join(fs.state, e.Name()))
+		_ = fsutil.RemoveAll(filepath.Join(fs.state, e.Name()))
 	}
 }

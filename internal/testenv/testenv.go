@@ -1,5 +1,6 @@
 // Package testenv gives tests the real peers they run against (skopeo, umoci,
-// the CNCF registry, busybox-static, buildah) and a built berth binary. When
+// the CNCF registry, busybox-static, buildah), a built berth binary, and
+// small deterministic image fixtures (LayerTar, Layer, GzipLayer, Image). When
 // BERTH_REQUIRE_PEERS=1 (set by scripts/test.sh, so always in CI) a missing
 // peer fails the test instead of skipping it.
 package testenv

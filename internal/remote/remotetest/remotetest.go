@@ -1,7 +1,8 @@
 // Package remotetest starts real registries for berth's registry tests: the
 // CNCF distribution registry (/usr/bin/docker-registry) on 127.0.0.1 with a
 // temp config, plain, behind htpasswd (bcrypt) auth, or with TLS from a CA
-// made for the test. Only tests import it.
+// made for the test; and a Proxy in front of one that can slow, cut or refuse
+// what it forwards. Only tests import it.
 package remotetest
 
 import (

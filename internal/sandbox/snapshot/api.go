@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
@@ -32,8 +33,8 @@ type Options struct {
 	// Extract of this package. Rootless berth passes one that extracts as
 	// root of its user namespace, so file ownership survives.
 	Extract func(ctx context.Context, dir string, r io.Reader) error
-	// RemoveAll deletes a directory tree; nil means os.RemoveAll (after
-	// making unreadable directories readable). It must match Extract: files
+	// RemoveAll deletes a directory tree; nil means fsutil.RemoveAll (which
+	// copes with unreadable directories). It must match Extract: files
 	// owned by subordinate ids can only be deleted inside the namespace.
 	RemoveAll func(ctx context.Context, path string) error
 }
@@ -53,7 +54,7 @@ func NewWith(root string, opts Options) (*Store, error) {
 		opts.Extract = Extract
 	}
 	if opts.RemoveAll == nil {
-		opts.RemoveAll = func(_ context.Context, p string) error { return removeAll(p) }
+		opts.RemoveAll = func(_ context.Context, p string) error { return fsutil.RemoveAll(p) }
 	}
 	s := &Store{root: root, opts: opts, busy: map[string]*sync.Mutex{}}
 	s.sweep()
@@ -236,19 +237,4 @@ func syncDir(p string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-// removeAll is os.RemoveAll that first makes unreadable directories (mode
-// 0, as a layer may ship them) accessible to the owner.
-func removeAll(p string) error {
-	if err := os.RemoveAll(p); err == nil {
-		return nil
-	}
-	_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

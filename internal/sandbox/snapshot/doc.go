@@ -14,6 +14,7 @@
 // writes through symlinks (every parent is opened with openat2
 // RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), hard links only to entries inside.
 //
-// It imports only the standard library, x/sys and go-containerregistry's v1
-// types; it implements the layer half of the OCI image spec (layer.md).
+// It imports only the standard library, x/sys, berth's fsutil leaf and
+// go-containerregistry's v1 types; it implements the layer half of the OCI
+// image spec (layer.md).
 package snapshot

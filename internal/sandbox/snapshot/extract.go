@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -276,7 +277,7 @@ func (x *extractor) removeExisting(pfd int, parent, base string) error {
 		return unix.Unlinkat(pfd, base, 0)
 	}
 	// The parent was opened without symlinks just now, so this path is inside.
-	return removeAll(filepath.Join(x.root, parent, base))
+	return fsutil.RemoveAll(filepath.Join(x.root, parent, base))
 }
 
 func (x *extractor) setOpaque(rel string) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -175,6 +176,24 @@ func (c *Client) repo(ctx context.Context, repo name.Repository) (name.Repositor
 	return reg.Repo(repo.RepositoryStr()), hc, nil
 }
 
+// handshake pings the registry and answers its challenge: no auth, Basic
+// (go-containerregistry's transport) or Bearer (berth's own, which follows
+// token servers on internal addresses for internal registries).
+func (c *Client) handshake(ctx context.Context, reg name.Registry, hc *hostConn, auth authn.Authenticator, scopes []string) (http.RoundTripper, error) {
+	pr, err := transport.Ping(ctx, reg, hc.base)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(pr.Scheme, "bearer") {
+		return transport.NewWithContext(ctx, reg, auth, hc.base, scopes)
+	}
+	cfg, err := authn.Authorization(ctx, auth)
+	if err != nil {
+		return nil, fmt.Errorf("reading credentials for %s: %w", reg.RegistryStr(), err)
+	}
+	return newBearerTransport(ctx, hc.base, reg.RegistryStr(), pr.Insecure, Challenge{Scheme: "bearer", Params: pr.Parameters}, *cfg, scopes)
+}
+
 // authTransport returns a transport authenticated for repo with the given
 // actions (transport.PullScope, PushScope), plus the URL scheme to use.
 func (c *Client) authTransport(ctx context.Context, repo name.Repository, scopes ...string) (http.RoundTripper, string, error) {
@@ -190,7 +209,7 @@ func (c *Client) authTransport(ctx context.Context, repo name.Repository, scopes
 	for _, s := range scopes {
 		sc = append(sc, r.Scope(s))
 	}
-	rt, err := transport.NewWithContext(ctx, r.Registry, auth, hc.base, sc)
+	rt, err := c.handshake(ctx, r.Registry, hc, auth, sc)
 	if err != nil {
 		return nil, "", err
 	}

@@ -53,7 +53,7 @@ func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable
 }
 
 func (c *Client) push(ctx context.Context, ref name.Reference, t remote.Taggable, o PushOptions) (*PushResult, error) {
-	repo, hc, err := c.repo(ctx, ref.Context())
+	repo, _, err := c.repo(ctx, ref.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +65,10 @@ func (c *Client) push(ctx context.Context, ref name.Reference, t remote.Taggable
 	if err != nil {
 		return nil, err
 	}
+	// The fetcher's transport is already authenticated (and holds the
+	// token for this repository); go-containerregistry rides on it.
 	pusher, err := remote.NewPusher(
-		remote.WithTransport(hc.base),
-		remote.WithAuthFromKeychain(c.creds.Keychain()),
+		remote.WithTransport(f.client.Transport),
 		remote.WithJobs(o.Jobs),
 		remote.WithContext(ctx),
 		remote.WithUserAgent(c.userAgent),

@@ -45,7 +45,18 @@ type registrySettings struct {
 	TLSKey        string
 	DeleteEnabled bool
 	ReadOnly      bool
+	Token         tokenSettings
 }
+
+// tokenSettings are registry:2's auth.token keys.
+type tokenSettings struct {
+	Realm          string `yaml:"realm"`
+	Service        string `yaml:"service"`
+	Issuer         string `yaml:"issuer"`
+	RootCertBundle string `yaml:"rootcertbundle"`
+}
+
+func (t tokenSettings) enabled() bool { return t != tokenSettings{} }
 
 // registryConfigFile is the subset of registry:2's config.yml berth reads.
 type registryConfigFile struct {
@@ -61,6 +72,7 @@ type registryConfigFile struct {
 			Realm string `yaml:"realm"`
 			Path  string `yaml:"path"`
 		} `yaml:"htpasswd"`
+		Token *tokenSettings `yaml:"token"`
 	} `yaml:"auth"`
 	Storage struct {
 		Filesystem struct {
@@ -95,6 +107,9 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 			set(&s.Realm, c.Auth.Htpasswd.Realm)
 			set(&s.Htpasswd, c.Auth.Htpasswd.Path)
 		}
+		if c.Auth.Token != nil {
+			s.Token = *c.Auth.Token
+		}
 		set(&s.Root, c.Storage.Filesystem.RootDirectory)
 		if c.Storage.Delete.Enabled != nil {
 			s.DeleteEnabled = *c.Storage.Delete.Enabled
@@ -105,8 +120,23 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 	set(&s.TLSCert, getenv("REGISTRY_HTTP_TLS_CERTIFICATE"))
 	set(&s.TLSKey, getenv("REGISTRY_HTTP_TLS_KEY"))
 	set(&s.Root, getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"))
-	if v := getenv("REGISTRY_AUTH"); v != "" && v != "htpasswd" {
-		return s, withHint(fmt.Errorf("REGISTRY_AUTH=%s is not supported", v), "berth supports REGISTRY_AUTH=htpasswd")
+	if v := getenv("REGISTRY_AUTH"); v != "" && v != "htpasswd" && v != "token" {
+		return s, withHint(fmt.Errorf("REGISTRY_AUTH=%s is not supported", v), "berth supports REGISTRY_AUTH=htpasswd and REGISTRY_AUTH=token")
+	}
+	set(&s.Token.Realm, getenv("REGISTRY_AUTH_TOKEN_REALM"))
+	set(&s.Token.Service, getenv("REGISTRY_AUTH_TOKEN_SERVICE"))
+	set(&s.Token.Issuer, getenv("REGISTRY_AUTH_TOKEN_ISSUER"))
+	set(&s.Token.RootCertBundle, getenv("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE"))
+	if getenv("REGISTRY_AUTH") == "token" && !s.Token.enabled() {
+		return s, withHint(errors.New("REGISTRY_AUTH=token needs REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER and _ROOTCERTBUNDLE"), "set them as for registry:2")
+	}
+	if s.Token.enabled() {
+		if s.Token.Realm == "" || s.Token.Service == "" || s.Token.Issuer == "" || s.Token.RootCertBundle == "" {
+			return s, withHint(errors.New("token auth needs realm, service, issuer and rootcertbundle"), "set auth.token in config.yml or REGISTRY_AUTH_TOKEN_* as for registry:2")
+		}
+		if getenv("REGISTRY_AUTH") == "token" {
+			s.Htpasswd = "" // REGISTRY_AUTH picks the one in force
+		}
 	}
 	if getenv("REGISTRY_AUTH") == "htpasswd" || getenv("REGISTRY_AUTH_HTPASSWD_PATH") != "" {
 		set(&s.Htpasswd, getenv("REGISTRY_AUTH_HTPASSWD_PATH"))
@@ -157,7 +187,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 		Short: "Serve an OCI distribution registry (a drop-in for registry:2)",
 		Long: "Serve an OCI distribution registry over HTTP(S).\n\n" +
 			"Settings come from --config (registry:2's config.yml keys), then the REGISTRY_* variables registry:2 reads\n" +
-			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
+			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
 			"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, REGISTRY_STORAGE_DELETE_ENABLED), then flags.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -225,6 +255,16 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtr
 		return withHint(err, "pass a writable directory with --root")
 	}
 	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled, MaxBlobSize: x.maxBlobSize}
+	if s.Token.enabled() && s.Htpasswd != "" {
+		return usageError{errors.New("both htpasswd and token auth are configured; registry:2 takes one")}
+	}
+	if s.Token.enabled() {
+		v, err := auth.NewTokenVerifier(s.Token.Issuer, s.Token.Service, s.Token.RootCertBundle)
+		if err != nil {
+			return withHint(err, "rootcertbundle is the PEM file of the certificates that sign the token server's tokens")
+		}
+		opts.Token, opts.TokenRealm, opts.TokenService = v, s.Token.Realm, s.Token.Service
+	}
 	if s.Htpasswd != "" {
 		v, err := auth.NewVerifier(s.Htpasswd, auth.Options{})
 		if err != nil {

@@ -33,6 +33,11 @@ storage:
   filesystem: {rootdirectory: /cfgroot}
   delete: {enabled: false}
 `), 0o644)
+	tokenCfg := filepath.Join(dir, "token.yml")
+	os.WriteFile(tokenCfg, []byte(`version: 0.1
+auth:
+  token: {realm: "https://auth.example/token", service: reg.example, issuer: acme, rootcertbundle: /bundle.pem}
+`), 0o644)
 	tests := []struct {
 		name   string
 		config string
@@ -47,7 +52,12 @@ storage:
 			"REGISTRY_AUTH_HTPASSWD_REALM": "env", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/envroot",
 			"REGISTRY_STORAGE_DELETE_ENABLED": "true", "REGISTRY_HTTP_TLS_CERTIFICATE": "/e.pem", "REGISTRY_HTTP_TLS_KEY": "/ek.pem",
 		}, registrySettings{Addr: "127.0.0.1:7000", Root: "/envroot", Htpasswd: "/env.htpasswd", Realm: "env", TLSCert: "/e.pem", TLSKey: "/ek.pem", DeleteEnabled: true}, ""},
-		{"unsupported auth", "", map[string]string{"REGISTRY_AUTH": "token"}, registrySettings{}, "not supported"},
+		{"token from the config file", tokenCfg, nil, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true,
+			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "acme", RootCertBundle: "/bundle.pem"}}, ""},
+		{"token env over config", tokenCfg, map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_ISSUER": "other"}, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true,
+			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "other", RootCertBundle: "/bundle.pem"}}, ""},
+		{"unsupported auth", "", map[string]string{"REGISTRY_AUTH": "silly"}, registrySettings{}, "not supported"},
+		{"token without its settings", "", map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_REALM": "https://auth/token"}, registrySettings{}, "needs realm, service, issuer and rootcertbundle"},
 		{"htpasswd without path", "", map[string]string{"REGISTRY_AUTH": "htpasswd"}, registrySettings{}, "needs REGISTRY_AUTH_HTPASSWD_PATH"},
 		{"bad boolean", "", map[string]string{"REGISTRY_STORAGE_DELETE_ENABLED": "maybe"}, registrySettings{}, "not a boolean"},
 		{"missing config", filepath.Join(dir, "none.yml"), nil, registrySettings{}, "reading registry config"},

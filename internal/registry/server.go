@@ -40,6 +40,12 @@ type Options struct {
 	Logger *slog.Logger // access and error logs; nil discards them
 	Auth   Authenticator
 	Realm  string // Basic realm sent with 401; default "berth registry"
+	// Token, when set, is registry:2's token auth instead of Basic: every
+	// request carries a bearer token from the server at TokenRealm, issued
+	// for TokenService and scoped per repository and action.
+	Token        TokenVerifier
+	TokenRealm   string
+	TokenService string
 	// ReadOnly refuses every write with 405 UNSUPPORTED.
 	ReadOnly bool
 	// DisableDelete refuses blob, manifest and tag deletion (registry:2's
@@ -147,7 +153,13 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 	}
 	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	rt := parseRoute(p, r.Method)
-	if s.opts.Auth != nil {
+	if s.opts.Token != nil {
+		var ok bool
+		if r, user, ok = s.authorizeToken(w, r, rt); !ok {
+			s.writeError(w, r, errUnauthorized())
+			return rt.kind.String(), user
+		}
+	} else if s.opts.Auth != nil {
 		u, err := s.authenticate(r)
 		if err != nil {
 			if isThrottled(err) {

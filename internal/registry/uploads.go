@@ -78,12 +78,17 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name string
 // mount links blob m from repository from into name; false (no error) when
 // the source does not have it, so that the caller falls back to an upload.
 // Without from, any blob the registry stores can be mounted (the spec's
-// anonymous mount): authentication is registry-wide, so no repository is
-// more private than another.
+// anonymous mount) when authentication is registry-wide (none or Basic), as
+// no repository is then more private than another.
 func (s *Server) mount(ctx context.Context, name, m, from string) (bool, error) {
 	d, ok := parseDigest(m)
 	if !ok {
 		return false, errDigestInvalid("invalid or unsupported digest " + quote(m))
+	}
+	// Under token auth repositories are private to their grants: mount
+	// only from a named repository the token may pull from.
+	if g, ok := grantsFrom(ctx); ok && (from == "" || !g.allow("repository", from, "pull")) {
+		return false, nil
 	}
 	if from != "" {
 		if !validName(from) {

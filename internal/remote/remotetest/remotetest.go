@@ -29,6 +29,13 @@ import (
 type Options struct {
 	User, Password string // non-empty: htpasswd (bcrypt) auth
 	TLS            bool   // serve HTTPS with a certificate from a fresh CA
+	Token          *Token // non-nil: token auth (auth.token) instead
+}
+
+// Token is registry:2's auth.token configuration.
+type Token struct {
+	Realm, Service, Issuer string
+	RootCertBundle         string // PEM file
 }
 
 // Registry is a running registry.
@@ -62,6 +69,10 @@ func Start(t testing.TB, o Options) *Registry {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&cfg, "auth:\n  htpasswd:\n    realm: berth-test\n    path: %s\n", htp)
+	}
+	if o.Token != nil {
+		fmt.Fprintf(&cfg, "auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
+			o.Token.Realm, o.Token.Service, o.Token.Issuer, o.Token.RootCertBundle)
 	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {

@@ -72,14 +72,8 @@ func TestBuildFlags(t *testing.T) {
 		}
 	})
 	t.Run("context tar from stdin", func(t *testing.T) {
-		var ctxTar bytes.Buffer
-		tw := tar.NewWriter(&ctxTar)
-		for name, data := range map[string]string{"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "hi"} {
-			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
-			tw.Write([]byte(data))
-		}
-		tw.Close()
-		so, se, code := e.run("", &ctxTar, "build", "-q", "-t", "tarctx:1", "-")
+		ctxTar := tarOf(map[string]string{"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "hi"})
+		so, se, code := e.run("", ctxTar, "build", "-q", "-t", "tarctx:1", "-")
 		if code != 0 || !strings.HasPrefix(so, "sha256:") {
 			t.Fatalf("exit %d: %s%s", code, so, se)
 		}

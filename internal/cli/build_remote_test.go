@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -52,27 +51,31 @@ func buildFiles(t *testing.T, bin, root string, args ...string) (map[string]stri
 		return nil, r.Stderr, r.Code
 	}
 	files := map[string]string{}
-	tr := tar.NewReader(strings.NewReader(r.Stdout))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
+	for name, h := range readTar(r.Stdout) {
 		if h.Typeflag == tar.TypeReg {
-			data, _ := io.ReadAll(tr)
-			files[strings.TrimPrefix(h.Name, "./")] = string(data)
+			files[name] = h.PAXRecords["content"]
 		}
 	}
 	return files, r.Stderr, 0
 }
 
+// newWorkRepo makes a directory for repositories and a work tree "src" in
+// it, on branch main.
+func newWorkRepo(t *testing.T) (repos, work string) {
+	t.Helper()
+	repos = t.TempDir()
+	work = filepath.Join(repos, "src")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, work, "init", "-q", "-b", "main")
+	return repos, work
+}
+
 // TestBuildGitContext: docker build's Git contexts (URL#ref:subdir) against
 // a real Git server, and the ways they are refused.
 func TestBuildGitContext(t *testing.T) {
-	repos := t.TempDir()
-	work := filepath.Join(repos, "src")
-	os.MkdirAll(work, 0o755)
-	gitIn(t, work, "init", "-q", "-b", "main")
+	repos, work := newWorkRepo(t)
 	write(t, filepath.Join(work, "app/Dockerfile"), "FROM scratch\nCOPY hello.txt /\n", 0o644)
 	write(t, filepath.Join(work, "app/Dockerfile.alt"), "FROM scratch\nCOPY hello.txt /alt.txt\n", 0o644)
 	write(t, filepath.Join(work, "app/hello.txt"), "v1\n", 0o644)
@@ -129,13 +132,7 @@ func TestBuildGitContext(t *testing.T) {
 // TestBuildURLContext: an http URL as the context is a tar archive
 // (compressed or not) or else a Dockerfile with an empty context.
 func TestBuildURLContext(t *testing.T) {
-	var plain bytes.Buffer
-	tw := tar.NewWriter(&plain)
-	for name, body := range map[string]string{"Dockerfile": "FROM scratch\nCOPY data.txt /\n", "data.txt": "from a tar\n"} {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(body))
-	}
-	tw.Close()
+	plain := tarOf(map[string]string{"Dockerfile": "FROM scratch\nCOPY data.txt /\n", "data.txt": "from a tar\n"})
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(plain.Bytes())
@@ -179,10 +176,7 @@ func TestBuildURLContext(t *testing.T) {
 // ref, without .git unless --keep-git-dir) into the image; the cache is
 // keyed by the commit the ref names, so a new commit is a miss that says so.
 func TestBuildAddGit(t *testing.T) {
-	repos := t.TempDir()
-	work := filepath.Join(repos, "src")
-	os.MkdirAll(work, 0o755)
-	gitIn(t, work, "init", "-q", "-b", "main")
+	repos, work := newWorkRepo(t)
 	write(t, filepath.Join(work, "app/hello.txt"), "v1\n", 0o644)
 	gitIn(t, work, "add", "-A")
 	gitIn(t, work, "commit", "-q", "-m", "v1")

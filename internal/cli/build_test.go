@@ -133,8 +133,14 @@ func (e *buildEnv) files(dir string, args ...string) map[string]*tar.Header {
 	if code != 0 {
 		e.t.Fatalf("build: %s", se)
 	}
+	return readTar(so)
+}
+
+// readTar indexes a tar by path ("./" and a trailing "/" trimmed); each
+// regular file's content is in its PAXRecords["content"].
+func readTar(data string) map[string]*tar.Header {
 	out := map[string]*tar.Header{}
-	tr := tar.NewReader(strings.NewReader(so))
+	tr := tar.NewReader(strings.NewReader(data))
 	for {
 		h, err := tr.Next()
 		if err != nil {
@@ -147,6 +153,18 @@ func (e *buildEnv) files(dir string, args ...string) map[string]*tar.Header {
 		out[strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")] = h
 	}
 	return out
+}
+
+// tarOf is a tar of regular files (path → content), as a build context.
+func tarOf(files map[string]string) *bytes.Buffer {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, data := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	return &buf
 }
 
 func TestBuildInstructions(t *testing.T) {

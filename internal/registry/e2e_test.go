@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -274,6 +275,26 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *served {
 	return serveCmd(t, cmd)
 }
 
+// ociLayoutImage writes a random image of layers layers of size bytes as
+// tag "v1" of a new OCI layout at dir, for skopeo's oci: transport (which
+// lists only OCI media types).
+func ociLayoutImage(t *testing.T, dir string, size, layers int64) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	p, err := layout.Write(dir, mustEmptyIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // TestSkopeoInterop: skopeo copies an image into berth's registry and back;
 // the digests are identical. Auth on, as users run it.
 func TestSkopeoInterop(t *testing.T) {
@@ -282,16 +303,7 @@ func TestSkopeoInterop(t *testing.T) {
 	htpasswd := makeHtpasswd(t, "sk", "opeo")
 	srv := serve(t, filepath.Join(dir, "root"), "--htpasswd", htpasswd)
 	src := filepath.Join(dir, "src")
-	img, _ := random.Image(256<<10, 3)
-	// skopeo's oci: transport lists only OCI media types.
-	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
-	p, err := layout.Write(src, mustEmptyIndex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
-		t.Fatal(err)
-	}
+	img := ociLayoutImage(t, src, 256<<10, 3)
 	want, _ := img.Digest()
 	run := func(args ...string) {
 		t.Helper()

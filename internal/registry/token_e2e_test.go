@@ -8,11 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/auth/authtest"
 	"github.com/berth-dev/berth/internal/remote/remotetest"
@@ -64,15 +59,7 @@ func TestTokenAuth(t *testing.T) {
 	}})
 
 	src := filepath.Join(dir, "src")
-	img, _ := random.Image(64<<10, 2)
-	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
-	p, err := layout.Write(src, mustEmptyIndex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
-		t.Fatal(err)
-	}
+	ociLayoutImage(t, src, 64<<10, 2)
 	copyAs := func(creds string, from, to string) error {
 		args := []string{"--insecure-policy", "copy", "--src-tls-verify=false", "--dest-tls-verify=false"}
 		if creds != "" {

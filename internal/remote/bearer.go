@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -225,27 +224,12 @@ func (bt *bearerTransport) fetch(ctx context.Context, scopes []string) (string, 
 	if err != nil {
 		return "", err
 	}
-	resp, err := bt.hcl.Do(req)
+	tr, err := askTokenServer(bt.hcl, req, "the token server refused the credentials")
 	if err != nil {
-		return "", fmt.Errorf("token server: %w", err)
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return "", &authError{msg: "the token server refused the credentials"}
-	default:
-		return "", fmt.Errorf("token server %s: unexpected status %s", req.URL.Host, resp.Status)
-	}
-	var tr tokenReply
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return "", fmt.Errorf("token server %s: invalid reply: %w", req.URL.Host, err)
+		return "", err
 	}
 	if tr.AccessToken != "" {
 		return tr.AccessToken, nil
-	}
-	if tr.Token == "" {
-		return "", fmt.Errorf("token server %s: reply has no token", req.URL.Host)
 	}
 	return tr.Token, nil
 }

@@ -99,26 +99,36 @@ func (c *Client) bearerLogin(ctx context.Context, hcl *http.Client, ch Challenge
 		return "", err
 	}
 	req.SetBasicAuth(user, pass)
-	resp, err := hcl.Do(req)
+	tr, err := askTokenServer(hcl, req, "incorrect username or password")
 	if err != nil {
 		return "", err
+	}
+	return tr.RefreshToken, nil
+}
+
+// askTokenServer sends req to a token server and reads its reply, which
+// must hold a token. refused is the message for a 401 or 403.
+func askTokenServer(hcl *http.Client, req *http.Request, refused string) (*tokenReply, error) {
+	resp, err := hcl.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token server: %w", err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return "", &authError{msg: "incorrect username or password"}
+		return nil, &authError{msg: refused}
 	default:
-		return "", fmt.Errorf("token server %s: unexpected status %s", u.Host, resp.Status)
+		return nil, fmt.Errorf("token server %s: unexpected status %s", req.URL.Host, resp.Status)
 	}
 	var tr tokenReply
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return "", fmt.Errorf("token server %s: invalid reply: %w", u.Host, err)
+		return nil, fmt.Errorf("token server %s: invalid reply: %w", req.URL.Host, err)
 	}
 	if tr.Token == "" && tr.AccessToken == "" {
-		return "", fmt.Errorf("token server %s: reply has no token", u.Host)
+		return nil, fmt.Errorf("token server %s: reply has no token", req.URL.Host)
 	}
-	return tr.RefreshToken, nil
+	return &tr, nil
 }
 
 // Login checks the credentials and saves them to Docker's config (or its

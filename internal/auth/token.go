@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -62,7 +63,23 @@ type TokenVerifier struct {
 	roots           *x509.CertPool
 	keys            map[string]crypto.PublicKey // by key ID
 	now             func() time.Time
+
+	// Verified tokens, by SHA-256 of the token: a client sends the same
+	// token with every request for minutes, and checking its signature
+	// each time (tens of µs for ES256) would cost the registry most of
+	// its throughput.
+	mu    sync.Mutex
+	cache map[[32]byte]cachedToken
 }
+
+type cachedToken struct {
+	claims    *TokenClaims
+	notBefore time.Time
+	expiry    time.Time
+}
+
+// maxCachedTokens bounds the cache; past it the cache starts again empty.
+const maxCachedTokens = 8192
 
 // NewTokenVerifier reads the PEM certificate bundle at bundlePath.
 func NewTokenVerifier(issuer, service, bundlePath string) (*TokenVerifier, error) {
@@ -77,7 +94,7 @@ func newTokenVerifier(issuer, service string, bundle []byte) (*TokenVerifier, er
 	if issuer == "" || service == "" {
 		return nil, errors.New("token auth needs an issuer and a service")
 	}
-	v := &TokenVerifier{issuer: issuer, service: service, roots: x509.NewCertPool(), keys: map[string]crypto.PublicKey{}, now: time.Now}
+	v := &TokenVerifier{issuer: issuer, service: service, roots: x509.NewCertPool(), keys: map[string]crypto.PublicKey{}, now: time.Now, cache: map[[32]byte]cachedToken{}}
 	for rest := bundle; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -136,28 +153,57 @@ type tokenClaims struct {
 // why a token was refused, for the registry's log; clients only learn
 // that it was.
 func (v *TokenVerifier) Verify(raw string) (*TokenClaims, error) {
-	tok, err := jwt.ParseSigned(raw, tokenAlgorithms)
-	if err != nil {
-		return nil, fmt.Errorf("malformed token: %w", err)
+	sum := sha256.Sum256([]byte(raw))
+	now := v.now()
+	v.mu.Lock()
+	c, ok := v.cache[sum]
+	v.mu.Unlock()
+	if ok {
+		if now.Before(c.notBefore.Add(-tokenLeeway)) || now.After(c.expiry.Add(tokenLeeway)) {
+			return nil, errors.New("token claims: token is expired or not yet valid")
+		}
+		return c.claims, nil
 	}
-	if len(tok.Headers) != 1 {
-		return nil, errors.New("token must carry exactly one signature")
-	}
-	key, err := v.signingKey(tok.Headers[0])
+	claims, nbf, exp, err := v.verify(raw, now)
 	if err != nil {
 		return nil, err
 	}
+	v.mu.Lock()
+	if len(v.cache) >= maxCachedTokens {
+		clear(v.cache)
+	}
+	v.cache[sum] = cachedToken{claims: claims, notBefore: nbf, expiry: exp}
+	v.mu.Unlock()
+	return claims, nil
+}
+
+// verify checks a token not seen before.
+func (v *TokenVerifier) verify(raw string, now time.Time) (claims *TokenClaims, notBefore, expiry time.Time, err error) {
+	tok, err := jwt.ParseSigned(raw, tokenAlgorithms)
+	if err != nil {
+		return nil, notBefore, expiry, fmt.Errorf("malformed token: %w", err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, notBefore, expiry, errors.New("token must carry exactly one signature")
+	}
+	key, err := v.signingKey(tok.Headers[0])
+	if err != nil {
+		return nil, notBefore, expiry, err
+	}
 	var c tokenClaims
 	if err := tok.Claims(key, &c); err != nil {
-		return nil, fmt.Errorf("token signature: %w", err)
+		return nil, notBefore, expiry, fmt.Errorf("token signature: %w", err)
 	}
 	if c.Expiry == nil {
-		return nil, errors.New("token has no expiry")
+		return nil, notBefore, expiry, errors.New("token has no expiry")
 	}
-	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.service}, Time: v.now()}, tokenLeeway); err != nil {
-		return nil, fmt.Errorf("token claims: %w", err)
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.service}, Time: now}, tokenLeeway); err != nil {
+		return nil, notBefore, expiry, fmt.Errorf("token claims: %w", err)
 	}
-	return &TokenClaims{Subject: c.Subject, Access: c.Access}, nil
+	if c.NotBefore != nil {
+		notBefore = c.NotBefore.Time()
+	}
+	return &TokenClaims{Subject: c.Subject, Access: c.Access}, notBefore, c.Expiry.Time(), nil
 }
 
 // Authorize verifies raw and returns its subject and a check of what it

@@ -3,7 +3,10 @@ package cli_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,6 +259,37 @@ func TestImportRefusesHostileTar(t *testing.T) {
 	var inspect []map[string]any
 	if err := json.Unmarshal([]byte(c.ok("inspect", "abs:1")), &inspect); err != nil || len(inspect) != 1 {
 		t.Fatalf("inspect: %v", err)
+	}
+	c.ok("system", "check")
+}
+
+// TestImportURL: import takes an http(s) URL, as docker import does; the
+// history says where the layer came from, and a failed download leaves
+// nothing.
+func TestImportURL(t *testing.T) {
+	c := newCLI(t)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "etc/motd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3})
+	tw.Write([]byte("hi\n"))
+	tw.Close()
+	zw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/rootfs.tar.gz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(buf.Bytes())
+	}))
+	defer srv.Close()
+	c.ok("import", srv.URL+"/rootfs.tar.gz", "fromurl:1")
+	if out := c.ok("history", "--no-trunc", "--format", "{{.Comment}}", "fromurl:1"); strings.TrimSpace(out) != "Imported from "+srv.URL+"/rootfs.tar.gz" {
+		t.Fatalf("history comment %q", out)
+	}
+	_, errs, code := c.run(nil, "import", srv.URL+"/missing.tar", "missing:1")
+	if code != 1 || !strings.Contains(errs, "404 Not Found") {
+		t.Fatalf("import of a missing URL: exit %d %s", code, errs)
 	}
 	c.ok("system", "check")
 }

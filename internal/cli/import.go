@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 
+	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,12 +22,13 @@ func (a *app) newImportCmd() *cobra.Command {
 		platform string
 	)
 	cmd := &cobra.Command{
-		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
+		Use:   "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
 		Short: "Import the contents from a tarball to create a filesystem image",
 		Long: "Import a root filesystem from a tar archive (plain, gzip, zstd or bzip2, detected from its bytes)\n" +
 			"as a single-layer image. This is how a base image is made without a registry.",
 		Example: "  mkdir -p rootfs/bin && cp /bin/busybox rootfs/bin/ && tar -C rootfs -c . | berth import - busybox:latest\n" +
-			"  berth import --change 'CMD [\"sh\"]' --change 'ENV PATH=/bin' rootfs.tar.gz mybase:1",
+			"  berth import --change 'CMD [\"sh\"]' --change 'ENV PATH=/bin' rootfs.tar.gz mybase:1\n" +
+			"  berth import https://example.com/rootfs.tar.gz mybase:2",
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -50,7 +53,22 @@ func (a *app) newImportCmd() *cobra.Command {
 			}
 			var in io.Reader = a.stdin
 			src := "-"
-			if args[0] != "-" {
+			if remotecontext.IsURL(args[0]) {
+				// As docker import URL: the archive is streamed, not saved.
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+				if err != nil {
+					return usageError{fmt.Errorf("import: %w", err)}
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return fmt.Errorf("import: downloading %s: %w", args[0], err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("import: downloading %s: %s", args[0], resp.Status)
+				}
+				in, src = resp.Body, args[0]
+			} else if args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
 					return fmt.Errorf("import: %w", err)

@@ -39,8 +39,9 @@ type Mount struct {
 	// UID and GID own a created cache directory or the secret file.
 	UID, GID int
 	// Sharing is the cache sharing mode: "shared" (default) lets concurrent
-	// runs use the directory together, "locked" and "private" serialise them
-	// with a lock on the directory.
+	// runs use the directory together, "locked" serialises them with a lock
+	// on the directory, "private" gives each concurrent run its own
+	// instance of the cache.
 	Sharing string
 	// Size limits a tmpfs in bytes (0: the kernel's default).
 	Size int64

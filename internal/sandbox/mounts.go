@@ -131,14 +131,15 @@ func (fs *rootfs) mountUser(m Mount) error {
 		}
 		return bind(m.Source, dst, m.ReadOnly)
 	case MountCache:
-		if err := fs.prepareCache(m); err != nil {
+		src, err := fs.prepareCache(m)
+		if err != nil {
 			return err
 		}
 		dst, err := fs.mountpoint(m.Target, false)
 		if err != nil {
 			return err
 		}
-		return bind(m.Source, dst, m.ReadOnly)
+		return bind(src, dst, m.ReadOnly)
 	case MountSecret:
 		src, err := fs.stageSecret(m)
 		if err != nil {
@@ -228,42 +229,90 @@ func bind(src, dst string, ro bool) error {
 	return unix.Mount("", dst, "", flags, "")
 }
 
-// prepareCache creates a cache directory on first use and, for the locked
-// and private sharing modes, holds its lock for the whole step.
-func (fs *rootfs) prepareCache(m Mount) error {
-	if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(m.Source), 0o700); err != nil {
-			return err
+// maxPrivateCaches bounds the instances sharing=private makes of one cache;
+// past it a step waits for one, as with sharing=locked.
+const maxPrivateCaches = 16
+
+// prepareCache returns the directory to mount for a cache mount, created
+// on first use. sharing=locked holds the cache's lock for the whole step,
+// so concurrent steps take turns. sharing=private, as in BuildKit, gives a
+// step the cache when no other step holds it and otherwise another
+// instance of it (SOURCE.private-N, kept for later steps), so concurrent
+// steps never wait for each other nor see each other's writes.
+func (fs *rootfs) prepareCache(m Mount) (string, error) {
+	switch m.Sharing {
+	case "locked":
+		if err := fs.ensureCacheDir(m.Source, m); err != nil {
+			return "", err
 		}
-		tmp, err := os.MkdirTemp(filepath.Dir(m.Source), ".tmp-cache-")
-		if err != nil {
-			return err
+		return m.Source, fs.lockCache(m.Source, true)
+	case "private":
+		for i := 0; i < maxPrivateCaches; i++ {
+			src := m.Source
+			if i > 0 {
+				src = fmt.Sprintf("%s.private-%d", m.Source, i)
+			}
+			if err := fs.ensureCacheDir(src, m); err != nil {
+				return "", err
+			}
+			if err := fs.lockCache(src, false); err == nil {
+				return src, nil
+			} else if !errors.Is(err, unix.EWOULDBLOCK) {
+				return "", err
+			}
 		}
-		mode := m.Mode.Perm()
-		if mode == 0 {
-			mode = 0o755
-		}
-		if err := os.Chown(tmp, m.UID, m.GID); err != nil && !fs.rootless {
-			return err
-		}
-		if err := os.Chmod(tmp, mode); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, m.Source); err != nil {
-			os.Remove(tmp) // another step created it first
-		}
+		return m.Source, fs.lockCache(m.Source, true)
 	}
-	if m.Sharing == "locked" || m.Sharing == "private" {
-		f, err := os.OpenFile(m.Source+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return err
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			f.Close()
-			return err
-		}
-		fs.locks = append(fs.locks, f)
+	return m.Source, fs.ensureCacheDir(m.Source, m)
+}
+
+// ensureCacheDir creates dir with the mount's owner and mode unless it
+// exists; concurrent steps creating it at once end with one directory.
+func (fs *rootfs) ensureCacheDir(dir string, m Mount) error {
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-cache-")
+	if err != nil {
+		return err
+	}
+	mode := m.Mode.Perm()
+	if mode == 0 {
+		mode = 0o755
+	}
+	if err := os.Chown(tmp, m.UID, m.GID); err != nil && !fs.rootless {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Remove(tmp) // another step created it first
+	}
+	return nil
+}
+
+// lockCache takes dir's lock for the rest of the step; without wait it
+// fails with EWOULDBLOCK when another step holds it.
+func (fs *rootfs) lockCache(dir string, wait bool) error {
+	f, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return err
+	}
+	fs.locks = append(fs.locks, f)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func rootless() bool { return os.Geteuid() != 0 }
@@ -312,5 +313,72 @@ func TestRunBindFromStage(t *testing.T) {
 		if _, order := readLayer(t, layer); len(order) != 0 {
 			t.Errorf("source %s: layer %v, want empty", source, order)
 		}
+	}
+}
+
+// TestCacheSharing: with a step holding a cache mount, a second step
+// shares it (shared), waits for it (locked) or gets its own instance
+// (private), as BuildKit's sharing modes do.
+func TestCacheSharing(t *testing.T) {
+	lowers := baseLowers(t)
+	for _, tc := range []struct {
+		sharing      string
+		bWaits       bool   // the second step finishes only after the first
+		bSees, aSees string // what each step reads back from the cache
+	}{
+		{"shared", false, "A", "B"},
+		{"locked", true, "A", "A"},
+		{"private", false, "none", "A"},
+	} {
+		t.Run(tc.sharing, func(t *testing.T) {
+			cache := filepath.Join(t.TempDir(), "cache", "c")
+			sig := t.TempDir()
+			os.Chmod(sig, 0o755)
+			mounts := []Mount{
+				{Type: MountCache, Source: cache, Target: "/c", Sharing: tc.sharing},
+				{Type: MountBind, Source: sig, Target: "/sig", ReadOnly: true},
+			}
+			type result struct {
+				out string
+				err error
+			}
+			aDone, bDone := make(chan result, 1), make(chan result, 1)
+			go func() {
+				out, _, err := runScript(t, Spec{Lowers: lowers, Mounts: mounts}, "echo A > /c/who; while [ ! -e /sig/go ]; do sleep 0.05; done; cat /c/who")
+				aDone <- result{out, err}
+			}()
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if _, err := os.Stat(filepath.Join(cache, "who")); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the first step never wrote to its cache")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			go func() {
+				out, _, err := runScript(t, Spec{Lowers: lowers, Mounts: mounts}, "cat /c/who 2>/dev/null || echo none; echo B > /c/who")
+				bDone <- result{out, err}
+			}()
+			var b result
+			waited := true
+			select {
+			case b = <-bDone:
+				waited = false
+			case <-time.After(3 * time.Second):
+			}
+			os.WriteFile(filepath.Join(sig, "go"), nil, 0o644)
+			a := <-aDone
+			if waited {
+				b = <-bDone
+			}
+			if a.err != nil || b.err != nil {
+				t.Fatalf("runs: %v %s / %v %s", a.err, a.out, b.err, b.out)
+			}
+			if waited != tc.bWaits || strings.TrimSpace(b.out) != tc.bSees || strings.TrimSpace(a.out) != tc.aSees {
+				t.Fatalf("second step waited %v, read %q; first read %q; want %v, %q, %q", waited, b.out, a.out, tc.bWaits, tc.bSees, tc.aSees)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/sandbox/layerdiff"
@@ -60,10 +61,13 @@ func (fs *rootfs) setup(ctx context.Context, sp *supervisorSpec) error {
 	return nil
 }
 
+// maxOverlayLayers is overlayfs's limit on lower layers (OVL_MAX_STACK).
+const maxOverlayLayers = 500
+
 // mountOverlay mounts the lowers (bottom first) with a fresh upper dir.
 // Lowers that share a parent directory (the snapshot store) are passed by
 // name from that directory, so about 60 layers fit in the one page of mount
-// options the kernel accepts.
+// options the kernel accepts; past that they are passed by short links.
 func (fs *rootfs) mountOverlay(lowers []string) error {
 	fs.root = filepath.Join(fs.state, "merged")
 	fs.upper = filepath.Join(fs.state, "upper")
@@ -99,15 +103,40 @@ func (fs *rootfs) mountOverlay(lowers []string) error {
 	}
 	// volatile: the upper dir is read once and deleted, so the syncfs that
 	// overlayfs does on unmount (of the whole host filesystem) is pure cost.
-	opts := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work + ",volatile"
-	if fs.rootless {
-		opts += ",userxattr"
+	options := func(names []string) string {
+		o := "lowerdir=" + strings.Join(names, ":") + ",upperdir=" + fs.upper + ",workdir=" + work + ",volatile"
+		if fs.rootless {
+			o += ",userxattr"
+		}
+		return o
 	}
+	opts := options(names)
+	dir := common
 	if len(opts) >= os.Getpagesize() {
-		return fmt.Errorf("too many layers (%d) for one overlay mount", len(lowers))
+		// Still too long: name each lower by a one-to-three digit link in
+		// a directory of our own (overlayfs follows links in lowerdir),
+		// which fits overlayfs's own limit of 500 layers.
+		if len(lowers) > maxOverlayLayers {
+			return fmt.Errorf("too many layers (%d) for one overlay mount", len(lowers))
+		}
+		dir = filepath.Join(fs.state, "l")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		for i, l := range lowers {
+			n := strconv.Itoa(i)
+			if err := os.Symlink(l, filepath.Join(dir, n)); err != nil {
+				return err
+			}
+			names[len(lowers)-1-i] = n
+		}
+		opts = options(names)
+		if len(opts) >= os.Getpagesize() {
+			return fmt.Errorf("too many layers (%d) for one overlay mount", len(lowers))
+		}
 	}
-	if common != "" {
-		if err := os.Chdir(common); err != nil {
+	if dir != "" {
+		if err := os.Chdir(dir); err != nil {
 			return err
 		}
 		defer os.Chdir("/")

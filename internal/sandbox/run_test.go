@@ -382,3 +382,28 @@ func TestCacheSharing(t *testing.T) {
 		})
 	}
 }
+
+// TestManyLayers: a stage of 200 layers still runs on overlayfs (the
+// lowers passed by short links once their names overflow the page of
+// mount options), with every layer visible.
+func TestManyLayers(t *testing.T) {
+	lowers := baseLowers(t)
+	parent := t.TempDir()
+	for i := 0; i < 200; i++ {
+		dir := filepath.Join(parent, fmt.Sprintf("%064x", i), "fs")
+		if err := os.MkdirAll(filepath.Join(dir, "layers"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "layers", fmt.Sprint(i)), []byte(fmt.Sprint(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lowers = append(lowers, dir)
+	}
+	out, _, err := runScript(t, Spec{Lowers: lowers}, "ls /layers | wc -l; cat /layers/0 /layers/199; echo; grep -c ' - overlay ' /proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if f := strings.Fields(out); len(f) != 3 || f[0] != "200" || f[1] != "0199" || f[2] == "0" {
+		t.Fatalf("output %q: want 200 layer files, the bottom and top one, and an overlay root", out)
+	}
+}

@@ -81,7 +81,7 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl.StringVarP(&f.severity, "severity", "s", strings.Join(reverse(scan.Severities), ","), "Severities to report, comma separated")
 	fl.IntVar(&f.exitCode, "exit-code", 0, "Exit code when vulnerabilities are found")
 	fl.BoolVar(&f.unfixed, "ignore-unfixed", false, "Report only vulnerabilities with a fixed version")
-	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file (one id per line, optional exp:YYYY-MM-DD)")
+	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file: .trivyignore (one id per line, optional exp:YYYY-MM-DD) or .trivyignore.yaml (id, paths, purls, expired_at)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress warnings")
 	fl.DurationVar(&f.timeout, "timeout", 0, "Give up after this long (e.g. 5m)")
 	// trivy flags that scripts pass and berth's offline design makes moot.
@@ -308,7 +308,11 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 		fh, err := os.Open(f.ignoreFile)
 		switch {
 		case err == nil:
-			pol.Ignore, err = scan.ParseIgnore(f.ignoreFile, fh)
+			if strings.HasSuffix(f.ignoreFile, ".yaml") || strings.HasSuffix(f.ignoreFile, ".yml") {
+				pol.Ignore, err = scan.ParseIgnoreYAML(f.ignoreFile, fh)
+			} else {
+				pol.Ignore, err = scan.ParseIgnore(f.ignoreFile, fh)
+			}
 			fh.Close()
 			if err != nil {
 				return scanFailure(err, "")

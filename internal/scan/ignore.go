@@ -4,16 +4,43 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // IgnoreEntry is one line of a .trivyignore file: an id, optionally with an
-// expiry date after which it no longer applies ("CVE-2023-1234 exp:2025-01-31").
+// expiry date after which it no longer applies ("CVE-2023-1234 exp:2025-01-31"),
+// or one entry of a .trivyignore.yaml, which may also narrow the id to
+// packages found in some files or with some package URLs.
 type IgnoreEntry struct {
 	ID      string
 	Expires time.Time // zero: never
 	Line    int
+	Paths   []string // glob patterns (path.Match) of the file a package was found in; empty: any
+	PURLs   []string // package URLs; empty: any
+}
+
+// matches reports whether the entry hides f.
+func (e IgnoreEntry) matches(f Finding) bool {
+	if e.ID != f.ID && !contains(f.Aliases, e.ID) {
+		return false
+	}
+	if len(e.PURLs) > 0 && !contains(e.PURLs, f.Package.PURL) {
+		return false
+	}
+	if len(e.Paths) == 0 {
+		return true
+	}
+	p := strings.TrimPrefix(f.Package.Path, "/")
+	for _, pat := range e.Paths {
+		if ok, _ := path.Match(strings.TrimPrefix(pat, "/"), p); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // IgnoreFile is a parsed .trivyignore.
@@ -64,6 +91,69 @@ func ParseIgnore(name string, r io.Reader) (*IgnoreFile, error) {
 	}
 	return f, nil
 }
+
+// ignoreYAML is the part of trivy's .trivyignore.yaml a vulnerability
+// scan reads; its misconfigurations, secrets and licenses lists are for
+// scanners berth does not have.
+type ignoreYAML struct {
+	Vulnerabilities []yaml.Node `yaml:"vulnerabilities"`
+}
+
+type ignoreYAMLEntry struct {
+	ID        string   `yaml:"id"`
+	Paths     []string `yaml:"paths"`
+	PURLs     []string `yaml:"purls"`
+	ExpiredAt string   `yaml:"expired_at"`
+	Statement string   `yaml:"statement"`
+}
+
+// ParseIgnoreYAML reads trivy's .trivyignore.yaml: a "vulnerabilities"
+// list of entries with an id and optional paths, purls, expired_at
+// (YYYY-MM-DD) and statement.
+func ParseIgnoreYAML(name string, r io.Reader) (*IgnoreFile, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxIgnoreYAML+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > maxIgnoreYAML {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxIgnoreYAML)
+	}
+	var doc ignoreYAML
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := &IgnoreFile{Name: name}
+	for _, n := range doc.Vulnerabilities {
+		var y ignoreYAMLEntry
+		if err := n.Decode(&y); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, n.Line, err)
+		}
+		if y.ID == "" {
+			return nil, fmt.Errorf("%s:%d: entry has no id", name, n.Line)
+		}
+		if err := checkIgnoreID(y.ID); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, n.Line, err)
+		}
+		e := IgnoreEntry{ID: y.ID, Line: n.Line, Paths: y.Paths, PURLs: y.PURLs}
+		for _, p := range y.Paths {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("%s:%d: bad path pattern %q", name, n.Line, p)
+			}
+		}
+		if y.ExpiredAt != "" {
+			t, err := time.Parse("2006-01-02", y.ExpiredAt)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: bad expired_at %q (want YYYY-MM-DD)", name, n.Line, y.ExpiredAt)
+			}
+			e.Expires = t
+		}
+		f.Entries = append(f.Entries, e)
+	}
+	return f, nil
+}
+
+// maxIgnoreYAML bounds a .trivyignore.yaml, a hand-written file.
+const maxIgnoreYAML = 4 << 20
 
 func checkIgnoreID(id string) error {
 	if len(id) > 256 {
@@ -122,7 +212,7 @@ func (p Policy) Apply(findings []Finding) Result {
 			if !e.Expires.IsZero() && !now.Before(e.Expires.AddDate(0, 0, 1)) {
 				continue
 			}
-			if e.ID == f.ID || contains(f.Aliases, e.ID) {
+			if e.matches(f) {
 				ignored, used[i] = true, true
 			}
 		}

@@ -101,3 +101,93 @@ func FuzzParseIgnore(f *testing.F) {
 		Policy{Ignore: ign}.Apply([]Finding{{ID: "CVE-1", Aliases: []string{"GO-1"}, Severity: "LOW"}})
 	})
 }
+
+const ignoreYAMLSample = `vulnerabilities:
+  - id: CVE-2022-32149
+    paths:
+      - "usr/local/bin/app*"
+    statement: only the app binary, which never parses user locales
+  - id: GO-2022-0956
+    purls:
+      - "pkg:golang/gopkg.in/yaml.v2@2.2.2"
+  - id: DEBIAN-CVE-1
+    expired_at: 2020-01-01
+misconfigurations:
+  - id: AVD-DS-0002
+`
+
+func TestParseIgnoreYAML(t *testing.T) {
+	f, err := ParseIgnoreYAML(".trivyignore.yaml", strings.NewReader(ignoreYAMLSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []IgnoreEntry{
+		{ID: "CVE-2022-32149", Line: 2, Paths: []string{"usr/local/bin/app*"}},
+		{ID: "GO-2022-0956", Line: 6, PURLs: []string{"pkg:golang/gopkg.in/yaml.v2@2.2.2"}},
+		{ID: "DEBIAN-CVE-1", Line: 9, Expires: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	if len(f.Entries) != len(want) {
+		t.Fatalf("entries %+v", f.Entries)
+	}
+	for i, e := range f.Entries {
+		w := want[i]
+		if e.ID != w.ID || e.Line != w.Line || !e.Expires.Equal(w.Expires) || strings.Join(e.Paths, ",") != strings.Join(w.Paths, ",") || strings.Join(e.PURLs, ",") != strings.Join(w.PURLs, ",") {
+			t.Errorf("entry %d: %+v, want %+v", i, e, w)
+		}
+	}
+	for _, tc := range []struct{ in, err string }{
+		{"vulnerabilities:\n  - paths: [x]\n", "no id"},
+		{"vulnerabilities:\n  - id: X\n    expired_at: soon\n", "bad expired_at"},
+		{"vulnerabilities:\n  - id: X\n    paths: ['[']\n", "bad path pattern"},
+		{"vulnerabilities: {", "yaml"},
+	} {
+		if _, err := ParseIgnoreYAML("y", strings.NewReader(tc.in)); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: err %v, want %q", tc.in, err, tc.err)
+		}
+	}
+
+	// Paths and purls narrow an id to some packages.
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	findings := []Finding{
+		{ID: "GO-2022-1059", Aliases: []string{"CVE-2022-32149"}, Package: Package{Path: "/usr/local/bin/app", PURL: "pkg:golang/golang.org/x/text@0.3.2"}},
+		{ID: "GO-2022-1059", Aliases: []string{"CVE-2022-32149"}, Package: Package{Path: "usr/bin/other", PURL: "pkg:golang/golang.org/x/text@0.3.2"}},
+		{ID: "GO-2022-0956", Package: Package{Path: "usr/local/bin/app", PURL: "pkg:golang/gopkg.in/yaml.v2@2.2.2"}},
+		{ID: "GO-2022-0956", Package: Package{Path: "usr/local/bin/app", PURL: "pkg:golang/gopkg.in/yaml.v2@2.2.3"}},
+		{ID: "DEBIAN-CVE-1", Package: Package{Path: "var/lib/dpkg/status"}},
+	}
+	res := Policy{Now: now, Ignore: f}.Apply(findings)
+	var left []string
+	for _, x := range res.Findings {
+		left = append(left, x.ID+" "+x.Package.Path+" "+x.Package.PURL)
+	}
+	wantLeft := []string{
+		"GO-2022-1059 usr/bin/other pkg:golang/golang.org/x/text@0.3.2",
+		"GO-2022-0956 usr/local/bin/app pkg:golang/gopkg.in/yaml.v2@2.2.3",
+		"DEBIAN-CVE-1 var/lib/dpkg/status ",
+	}
+	if strings.Join(left, "\n") != strings.Join(wantLeft, "\n") {
+		t.Fatalf("left:\n%s\nwant:\n%s", strings.Join(left, "\n"), strings.Join(wantLeft, "\n"))
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "expired") {
+		t.Fatalf("notes %q", res.Notes)
+	}
+}
+
+// FuzzParseIgnoreYAML: no .trivyignore.yaml makes the parser panic, and
+// every accepted entry has a valid id and path patterns.
+func FuzzParseIgnoreYAML(f *testing.F) {
+	f.Add(ignoreYAMLSample)
+	f.Add("vulnerabilities: [{id: a, paths: ['*']}]")
+	f.Fuzz(func(t *testing.T, in string) {
+		ign, err := ParseIgnoreYAML("fuzz", strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, e := range ign.Entries {
+			if e.ID == "" || checkIgnoreID(e.ID) != nil {
+				t.Fatalf("accepted bad id %q", e.ID)
+			}
+		}
+		Policy{Ignore: ign}.Apply([]Finding{{ID: "CVE-1", Aliases: []string{"GO-1"}, Package: Package{Path: "a/b"}}})
+	})
+}

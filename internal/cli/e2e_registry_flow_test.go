@@ -150,3 +150,32 @@ func TestSystemPruneBuildCache(t *testing.T) {
 	c.ok("build", "-q", "-t", "app:1", dir)
 	c.ok("system", "check")
 }
+
+// TestBuilderPrune: builder prune reclaims build cache and leaves images,
+// as docker builder prune does; a second prune finds nothing.
+func TestBuilderPrune(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RUN needs the sandbox; these tests run as root in CI")
+	}
+	c := newCLI(t)
+	c.importImage("base:1", nil)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base:1\nRUN echo x > /x\n"), 0o644)
+	c.ok("image", "build", "-q", "-t", "app:1", dir)
+	images := c.ok("images", "-q")
+	out := c.ok("builder", "prune", "-a", "-f")
+	if !strings.HasPrefix(out, "Total:\t") || strings.Contains(out, "Total:\t0B") {
+		t.Fatalf("builder prune -a: %q", out)
+	}
+	if got := c.ok("images", "-q"); got != images {
+		t.Fatalf("builder prune removed images: %q, was %q", got, images)
+	}
+	if out := c.ok("builder", "prune", "-a", "-f"); out != "Total:\t0B\n" {
+		t.Fatalf("second builder prune: %q", out)
+	}
+	if _, errs, code := c.run(nil, "builder", "prune", "-f", "--keep-storage", "1g"); code != 125 || !strings.Contains(errs, "--keep-storage") {
+		t.Fatalf("--keep-storage: exit %d %s", code, errs)
+	}
+	c.ok("builder", "build", "-q", "-t", "app:2", dir)
+	c.ok("system", "check")
+}

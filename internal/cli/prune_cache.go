@@ -2,16 +2,65 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
 )
+
+// newBuilderPruneCmd is `berth builder prune`, Docker's command for the
+// build cache alone: images stay.
+func (a *app) newBuilderPruneCmd() *cobra.Command {
+	var all, force bool
+	var filters []string
+	var keep string
+	cmd := &cobra.Command{
+		Use:     "prune [OPTIONS]",
+		Short:   "Remove build cache",
+		Args:    noArgs,
+		Example: "  berth builder prune -f\n  berth builder prune -a -f",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(filters) > 0 || keep != "" {
+				return usageError{fmt.Errorf("berth builder prune takes no --filter or --keep-storage: the cache berth keeps is per layer, not per record")}
+			}
+			warning := "WARNING! This will remove all dangling build cache."
+			if all {
+				warning = "WARNING! This will remove all build cache."
+			}
+			if !force && !a.confirm(warning) {
+				return nil
+			}
+			ctx := cmd.Context()
+			s, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			freed, busy, err := a.pruneBuildCache(ctx, s, all)
+			if err != nil {
+				return err
+			}
+			if busy {
+				fmt.Fprintln(a.stderr, "berth: a build is running; its cache was left as it is")
+			}
+			a.printf("Total:\t%s\n", output.HumanSize(freed))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Remove all build cache, not just what no image uses")
+	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
+	fl.StringArrayVar(&filters, "filter", nil, "Not supported (accepted so that a wrong use says so)")
+	fl.StringVar(&keep, "keep-storage", "", "Not supported (accepted so that a wrong use says so)")
+	return cmd
+}
 
 // buildLockPath is held shared by every running build and exclusively by
 // system prune while it removes build cache, so a prune never takes a layer

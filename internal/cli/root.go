@@ -66,7 +66,8 @@ func (a *app) newRootCmd() *cobra.Command {
 
 	image := &cobra.Command{Use: "image", Short: "Manage images", Args: noArgs}
 	system := &cobra.Command{Use: "system", Short: "Manage berth's local store", Args: noArgs}
-	root.AddCommand(image, system)
+	builder := &cobra.Command{Use: "builder", Short: "Manage builds", Args: noArgs}
+	root.AddCommand(image, system, builder)
 
 	// One constructor per verb; each file owns its command. Where Docker has
 	// both `berth X` and `berth image X`, the same constructor serves both.
@@ -111,6 +112,11 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newPullCmd(),
 		a.newPushCmd(),
 		a.newDiveCmd("analyze"),
+		a.newBuildCmd(),
+	)
+	builder.AddCommand(
+		a.newBuildCmd(),
+		a.newBuilderPruneCmd(),
 	)
 	system.AddCommand(
 		a.newSystemDfCmd(),

@@ -135,7 +135,7 @@ func TestTokenAuth(t *testing.T) {
 		t.Fatal(r.Stderr)
 	}
 	r = testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: []string{"push", berthHost + "/team/app:v2"}, Env: env})
-	if r.Code != 1 || !strings.Contains(r.Stderr, "denied") && !strings.Contains(r.Stderr, "unauthorized") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") || !strings.Contains(r.Stderr, "you are logged in to "+berthHost+" as bob") {
 		t.Fatalf("berth push as a pull-only user: exit %d %s", r.Code, r.Stderr)
 	}
 

@@ -30,6 +30,10 @@ type Error struct {
 	Ref   string // HOST/NAME:TAG when known
 	Op    string // "pulling", "pushing", "logging in to", "searching"
 	Err   error
+	// User is who the saved credentials for Host name, when an auth
+	// failure happened while logged in: the advice is then about that
+	// account's rights, not about logging in.
+	User string
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -65,6 +69,13 @@ func (e *Error) Hint() string {
 	case CauseUnreachable:
 		return "check the registry address and that it is running and reachable from here"
 	case CauseAuth:
+		if e.User != "" {
+			what := e.Ref
+			if what == "" {
+				what = e.Host
+			}
+			return fmt.Sprintf("you are logged in to %s as %s: check that this account may access %s, or log in as another with: berth login %s", e.Host, e.User, what, loginName(e.Host))
+		}
 		return "to authenticate, run: berth login " + loginName(e.Host)
 	case CauseNotFound:
 		return "check the repository name and tag (or digest); the image may not exist or you may need to log in"

@@ -119,7 +119,18 @@ func (c *Client) Pull(ctx context.Context, ref name.Reference, sink BlobSink, o 
 		}
 		firstErr = err
 	}
-	return nil, firstErr
+	return nil, c.withUser(ctx, firstErr)
+}
+
+// withUser notes on an auth failure who the saved credentials name.
+func (c *Client) withUser(ctx context.Context, err error) error {
+	var re *Error
+	if errors.As(err, &re) && re.Cause == CauseAuth {
+		if e, gerr := c.creds.Get(ctx, re.Host); gerr == nil && e.Username != "" {
+			re.User = e.Username
+		}
+	}
+	return err
 }
 
 // candidates lists where to look for repo: each mirror, then the origin.

@@ -47,7 +47,7 @@ func (c *Client) Push(ctx context.Context, ref name.Reference, t remote.Taggable
 	shown := host + "/" + ref.Context().RepositoryStr() + refSuffix(ref)
 	res, err := c.push(ctx, ref, t, o)
 	if err != nil {
-		return nil, classify(err, "pushing", host, shown)
+		return nil, c.withUser(ctx, classify(err, "pushing", host, shown))
 	}
 	return res, nil
 }

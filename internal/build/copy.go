@@ -96,7 +96,14 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 	remote := &remoteSources{urls: map[string]*download{}, gits: map[string]*gitCheckout{}}
 	defer remote.cleanup()
 	var fromLayers []Layer
-	if a.from != "" {
+	cfs := b.ctxfs // the directory files come from: the context or a named one
+	namedFS, fromDir := b.namedDir(a.from, st.sp.Index)
+	if fromDir {
+		cfs = namedFS
+		src = copySource{fs: namedFS}
+		keyParts = append(keyParts, "context:"+strings.ToLower(a.from))
+	}
+	if a.from != "" && !fromDir {
 		var err error
 		if fromLayers, err = b.fromLayers(ctx, a.from, st.sp.Index); err != nil {
 			return err
@@ -139,34 +146,11 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 				rec.Files[s] = d.digest // a miss then says "1 file changed: URL"
 				continue
 			}
-			ents, err := b.ctxfs.match(s)
-			if err != nil {
+			if err := hashSources(ctx, cfs, s, excl, rec.Files); err != nil {
 				return err
 			}
-			for _, e := range ents {
-				e = b.ctxfs.follow(e)
-				for _, f := range append([]*ctxEntry{e}, b.ctxfs.under(e.rel)...) {
-					if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
-						continue
-					}
-					d, err := b.ctxfs.digestOf(ctx, f)
-					if err != nil {
-						return err
-					}
-					rec.Files[f.rel] = fmt.Sprintf("%o:%s", f.info.Mode(), d)
-				}
-			}
 		}
-		names := make([]string, 0, len(rec.Files))
-		for k := range rec.Files {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		h := sha256.New()
-		for _, k := range names {
-			fmt.Fprintf(h, "%s\x00%s\n", k, rec.Files[k])
-		}
-		keyParts = append(keyParts, hex.EncodeToString(h.Sum(nil)))
+		keyParts = append(keyParts, filesKey(rec.Files))
 	}
 	for _, c := range a.sd.SourceContents {
 		keyParts = append(keyParts, "heredoc:"+c.Path+"\x00"+c.Data)
@@ -222,6 +206,44 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		}
 		return &l, nil
 	})
+}
+
+// hashSources records in files (path → "mode:digest") every file src
+// names in cfs (a path or pattern; a directory with all under it), minus
+// what excl leaves out.
+func hashSources(ctx context.Context, cfs *contextFS, src string, excl *dockerfile.Ignore, files map[string]string) error {
+	ents, err := cfs.match(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		e = cfs.follow(e)
+		for _, f := range append([]*ctxEntry{e}, cfs.under(e.rel)...) {
+			if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
+				continue
+			}
+			d, err := cfs.digestOf(ctx, f)
+			if err != nil {
+				return err
+			}
+			files[f.rel] = fmt.Sprintf("%o:%s", f.info.Mode(), d)
+		}
+	}
+	return nil
+}
+
+// filesKey is one cache key part for a set of files and their digests.
+func filesKey(files map[string]string) string {
+	names := make([]string, 0, len(files))
+	for k := range files {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, k := range names {
+		fmt.Fprintf(h, "%s\x00%s\n", k, files[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func relTo(root, p string) string {

@@ -494,6 +494,47 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 	text := "RUN " + strings.Join(c.CmdLine, " ")
 	rec := &stepRecord{Text: text + flagsText(c), Args: argVals}
 	keyParts := []string{c.String(), network, strings.Join(st.runEnv(nil), "\x00"), st.cfg.Config.WorkingDir, st.cfg.Config.User}
+	// What a bind mount shows the command is an input like its text: the
+	// files it binds from the context (a changed go.mod re-runs
+	// "RUN --mount=type=bind,source=go.mod ... go mod download"), or the
+	// layers of the stage or image it binds from.
+	for _, m := range mounts {
+		if m.Type != instructions.MountTypeBind {
+			continue
+		}
+		src := strings.TrimPrefix(path.Clean("/"+m.Source), "/")
+		if src == "" {
+			src = "."
+		}
+		cfs, fromDir := b.namedDir(m.From, st.sp.Index)
+		if m.From == "" {
+			cfs, fromDir = b.ctxfs, b.opts.ContextDir != ""
+		}
+		if fromDir {
+			if rec.Files == nil {
+				rec.Files = map[string]string{}
+			}
+			files := map[string]string{}
+			if err := hashSources(ctx, cfs, src, nil, files); err != nil {
+				return fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
+			}
+			for k, v := range files {
+				rec.Files[k] = v
+			}
+			keyParts = append(keyParts, "bind:"+m.From+":"+src+":"+filesKey(files))
+			continue
+		}
+		if m.From == "" {
+			continue // no context: runMounts says so
+		}
+		layers, err := b.fromLayers(ctx, m.From, st.sp.Index)
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			keyParts = append(keyParts, "bind:"+m.From+":"+l.DiffID.String())
+		}
+	}
 	return b.layerStep(ctx, st, id, stepText(c), createdBy, rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
 		rms, cleanup, err := b.runMounts(ctx, st, mounts)
 		defer cleanup()
@@ -654,7 +695,9 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 			}
 		case instructions.MountTypeBind:
 			src := strings.TrimPrefix(path.Clean("/"+m.Source), "/")
-			if m.From == "" {
+			if nfs, ok := b.namedDir(m.From, st.sp.Index); ok && m.From != "" {
+				rm.Source = filepath.Join(nfs.dir, filepath.FromSlash(src))
+			} else if m.From == "" {
 				if b.opts.ContextDir == "" {
 					return nil, cleanup, errors.New("bind mount from the build context: no context")
 				}

@@ -227,3 +227,84 @@ func TestBuildAddGit(t *testing.T) {
 		t.Fatalf("after the new commit: %v", files)
 	}
 }
+
+// TestBuildNamedContexts: --build-context name=DIR feeds COPY --from and
+// RUN --mount=from (keyed by the files, so a change is a miss that names
+// them); name=docker-image://REF stands in for FROM name.
+func TestBuildNamedContexts(t *testing.T) {
+	e := newBuildEnv(t)
+	extra := ctxDir(t, map[string]string{"hello.txt": "one\n", "sub/deep.txt": "deep\n"})
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM base\n" +
+		"COPY --from=extra hello.txt /copied.txt\n" +
+		"RUN --mount=type=bind,from=extra,target=/x cat /x/sub/deep.txt > /mounted.txt\n"})
+	args := []string{"--build-context", "extra=" + extra, "--build-context", "BASE=docker-image://busybox:latest"}
+	fs := e.files(dir, args...)
+	if fs["copied.txt"].PAXRecords["content"] != "one\n" || fs["mounted.txt"].PAXRecords["content"] != "deep\n" || fs["bin/busybox"] == nil {
+		t.Fatalf("files of the build: copied %v, mounted %v, busybox %v", fs["copied.txt"], fs["mounted.txt"], fs["bin/busybox"] != nil)
+	}
+	se := e.mustBuild(dir, append([]string{"--progress", "plain", "-t", "named:1"}, args...)...)
+	if !strings.Contains(stepBlock(se, "COPY --from=extra"), "CACHED") {
+		t.Fatalf("unchanged named context was not a cache hit:\n%s", se)
+	}
+	write(t, filepath.Join(extra, "hello.txt"), "two\n", 0o644)
+	se = e.mustBuild(dir, append([]string{"--progress", "plain", "-t", "named:1"}, args...)...)
+	if block := stepBlock(se, "COPY --from=extra"); !strings.Contains(block, "1 file changed: hello.txt") {
+		t.Fatalf("a changed file in the named context was not a miss naming it:\n%s", se)
+	}
+	for _, tc := range []struct {
+		dockerfile string
+		args       []string
+		code       int
+		err        string
+	}{
+		{"FROM extra\n", []string{"--build-context", "extra=" + extra}, 1, "is a directory"},
+		{"FROM scratch\n", []string{"--build-context", "noequals"}, 125, "want name=value"},
+		{"FROM scratch\n", []string{"--build-context", "x=/does/not/exist"}, 1, "is not a directory"},
+		{"FROM scratch\n", []string{"--build-context", "x=oci-layout:///tmp/l"}, 125, "not supported"},
+	} {
+		d := ctxDir(t, map[string]string{"Dockerfile": tc.dockerfile})
+		_, stderr, code := e.run(d, nil, append(append([]string{"build"}, tc.args...), ".")...)
+		if code != tc.code || !strings.Contains(stderr, tc.err) {
+			t.Errorf("%v: exit %d %q; want %d and %q", tc.args, code, stderr, tc.code, tc.err)
+		}
+	}
+}
+
+// TestBuildRunBindKeys: a RUN whose bind mount reads from the context or
+// from a stage re-runs when what it reads changes (the RUN
+// --mount=type=bind,source=go.mod pattern), and says why.
+func TestBuildRunBindKeys(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox AS gen\nCOPY gen.txt /gen.txt\n" +
+			"FROM busybox\n" +
+			"RUN --mount=type=bind,source=mod.txt,target=/mod.txt cat /mod.txt > /from-context\n" +
+			"RUN --mount=type=bind,from=gen,source=/gen.txt,target=/gen.txt cat /gen.txt > /from-stage\n",
+		"mod.txt": "v1\n",
+		"gen.txt": "g1\n",
+	})
+	check := func(wantMod, wantGen string) string {
+		t.Helper()
+		se := e.mustBuild(dir, "--progress", "plain", "-t", "binds:1")
+		fs := e.files(dir)
+		if got := fs["from-context"].PAXRecords["content"]; got != wantMod {
+			t.Fatalf("/from-context = %q, want %q\n%s", got, wantMod, se)
+		}
+		if got := fs["from-stage"].PAXRecords["content"]; got != wantGen {
+			t.Fatalf("/from-stage = %q, want %q\n%s", got, wantGen, se)
+		}
+		return se
+	}
+	check("v1\n", "g1\n")
+	se := check("v1\n", "g1\n")
+	if !strings.Contains(stepBlock(se, "RUN --mount=type=bind,source=mod.txt"), "CACHED") {
+		t.Fatalf("unchanged bind source was not a cache hit:\n%s", se)
+	}
+	write(t, filepath.Join(dir, "mod.txt"), "v2\n", 0o644)
+	se = check("v2\n", "g1\n")
+	if !strings.Contains(stepBlock(se, "RUN --mount=type=bind,source=mod.txt"), "1 file changed: mod.txt") {
+		t.Fatalf("the miss does not name the bound file:\n%s", se)
+	}
+	write(t, filepath.Join(dir, "gen.txt"), "g2\n", 0o644)
+	check("v2\n", "g2\n")
+}

@@ -25,6 +25,7 @@ type Builder struct {
 	opts  Options
 	plan  *Plan
 	ctxfs *contextFS
+	named map[string]*contextFS // directory --build-contexts, by name
 	prog  *progress
 	now   time.Time
 
@@ -84,10 +85,16 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		opts:  opts,
 		plan:  plan,
 		ctxfs: newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
+		named: map[string]*contextFS{},
 		prog:  newProgress(opts.Progress),
 		now:   time.Now().UTC().Truncate(time.Second),
 
 		runSlots: make(chan struct{}, runtime.NumCPU()),
+	}
+	for name, nc := range opts.NamedContexts {
+		if nc.Dir != "" {
+			b.named[name] = newContextFS(nc.Dir, nil, "")
+		}
 	}
 	if opts.Epoch != nil {
 		b.now = opts.Epoch.UTC()
@@ -223,8 +230,15 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		}
 		platform = *p
 	}
-	title := b.title(st, "FROM "+fullName(sp.Base), true)
-	img, err := b.opts.Source.Image(ctx, sp.Base, platform, b.opts.Pull)
+	base := sp.Base
+	if nc, ok := b.opts.NamedContexts[strings.ToLower(base)]; ok {
+		if nc.Image == "" {
+			return nil, fmt.Errorf("FROM %s: the build context %q is a directory; use it with COPY --from or RUN --mount=from, or pass docker-image://REF", sp.Base, base)
+		}
+		base = nc.Image
+	}
+	title := b.title(st, "FROM "+fullName(base), true)
+	img, err := b.opts.Source.Image(ctx, base, platform, b.opts.Pull)
 	if err != nil {
 		b.prog.vertex(title).fail(err)
 		return nil, err

@@ -88,6 +88,9 @@ func (b *Builder) fromLayers(ctx context.Context, from string, cur int) ([]Layer
 		}
 		return st.layers, nil
 	}
+	if nc, ok := b.opts.NamedContexts[strings.ToLower(from)]; ok && nc.Image != "" {
+		from = nc.Image
+	}
 	img, err := b.opts.Source.Image(ctx, from, b.opts.Platform, b.opts.Pull)
 	if err != nil {
 		return nil, err
@@ -107,6 +110,19 @@ func (b *Builder) fromLayers(ctx context.Context, from string, cur int) ([]Layer
 		out = append(out, ll)
 	}
 	return out, nil
+}
+
+// namedDir is the directory build context from names, unless a stage of
+// that name comes first.
+func (b *Builder) namedDir(from string, cur int) (*contextFS, bool) {
+	if from == "" {
+		return nil, false
+	}
+	if _, ok := b.plan.stageRef(from, b.stageNames(), cur); ok {
+		return nil, false
+	}
+	fs, ok := b.named[strings.ToLower(from)]
+	return fs, ok
 }
 
 func (b *Builder) stageNames() map[string]int {

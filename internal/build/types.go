@@ -74,15 +74,26 @@ type Options struct {
 	Platform   v1.Platform       // target platform; default this machine's
 	Network    string            // --network for RUN: default, none, host
 	Secrets    map[string]string // --secret id → host file
-	Zstd       bool              // --compression zstd
-	Epoch      *time.Time        // SOURCE_DATE_EPOCH
-	StateDir   string            // ROOT/build: cache and index; "" disables the cache
-	Progress   io.Writer         // plain progress output; nil discards
-	Log        *slog.Logger
+	// NamedContexts are --build-context name=value: an image that stands
+	// in for FROM name / COPY --from=name / RUN --mount=from=name, or a
+	// directory those read files from. Names are lower-case; a stage of
+	// the same name wins, as a stage does over an image.
+	NamedContexts map[string]NamedContext
+	Zstd          bool       // --compression zstd
+	Epoch         *time.Time // SOURCE_DATE_EPOCH
+	StateDir      string     // ROOT/build: cache and index; "" disables the cache
+	Progress      io.Writer  // plain progress output; nil discards
+	Log           *slog.Logger
 
 	Source ImageSource
 	Blobs  BlobStore
 	Exec   Executor
+}
+
+// NamedContext is one --build-context: Image (a reference) or Dir.
+type NamedContext struct {
+	Image string
+	Dir   string
 }
 
 // Result is the built image: its manifest is in Blobs with every blob it

@@ -43,6 +43,7 @@ type buildFlags struct {
 	iidfile     string
 	network     string
 	secrets     []string
+	contexts    []string
 	outputs     []string
 	push        bool
 	compression string
@@ -72,6 +73,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.contexts, "build-context", nil, `Additional build context (format: "name=path", "name=docker-image://ref", a Git URL or an http(s) tar)`)
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
 	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
@@ -231,6 +233,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	named, err := namedContexts(ctx, f.contexts, tmp)
+	if err != nil {
+		return err
+	}
 	file, err := dockerfile.Parse(filepath.Base(dfName), df)
 	if err != nil {
 		return err
@@ -283,7 +289,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},
@@ -497,6 +503,61 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 		name = abs
 	}
 	return data, contextDir, name, nil
+}
+
+// namedContexts reads --build-context name=value: docker-image://REF, a
+// Git URL (cloned), an http(s) URL of a tar (extracted) or a local
+// directory, as docker buildx takes them.
+func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]build.NamedContext, error) {
+	out := map[string]build.NamedContext{}
+	for i, spec := range specs {
+		name, value, ok := strings.Cut(spec, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if !ok || name == "" || value == "" {
+			return nil, usageError{fmt.Errorf("invalid --build-context %q: want name=value", spec)}
+		}
+		dir := filepath.Join(tmp, "named-"+strconv.Itoa(i))
+		switch {
+		case strings.HasPrefix(value, "docker-image://"):
+			out[name] = build.NamedContext{Image: strings.TrimPrefix(value, "docker-image://")}
+		case strings.HasPrefix(value, "oci-layout://"), strings.HasPrefix(value, "target:"):
+			return nil, usageError{fmt.Errorf("--build-context %s: %q sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, strings.SplitN(value, ":", 2)[0])}
+		case remotecontext.IsGitURL(value):
+			d, err := remotecontext.Clone(ctx, value, dir)
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			out[name] = build.NamedContext{Dir: d}
+		case remotecontext.IsURL(value):
+			p, err := remotecontext.Download(ctx, http.DefaultClient, value, tmp)
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			r, err := os.Open(p)
+			if err != nil {
+				return nil, err
+			}
+			df, d, err := contextFromStream(r, dir)
+			r.Close()
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			if df != nil {
+				return nil, fmt.Errorf("--build-context %s: %s is not a tar archive", name, value)
+			}
+			out[name] = build.NamedContext{Dir: d}
+		default:
+			abs, err := filepath.Abs(value)
+			if err != nil {
+				return nil, err
+			}
+			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("--build-context %s: %s is not a directory", name, value)
+			}
+			out[name] = build.NamedContext{Dir: abs}
+		}
+	}
+	return out, nil
 }
 
 // contextFromStream reads what docker build accepts on stdin or from a URL:

@@ -308,3 +308,19 @@ func TestBuildRunBindKeys(t *testing.T) {
 	write(t, filepath.Join(dir, "gen.txt"), "g2\n", 0o644)
 	check("v2\n", "g2\n")
 }
+
+// TestBuildHeredocKeys: the body of a RUN or COPY heredoc is part of the
+// step's key, not just the "<<EOF" marker.
+func TestBuildHeredocKeys(t *testing.T) {
+	e := newBuildEnv(t)
+	for _, body := range []string{"one", "two"} {
+		dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN <<EOF\necho " + body + " > /run.txt\nEOF\nCOPY <<EOF /copy.txt\n" + body + "\nEOF\n"})
+		fs := e.files(dir)
+		if got := fs["run.txt"].PAXRecords["content"]; got != body+"\n" {
+			t.Fatalf("RUN heredoc %q: /run.txt = %q", body, got)
+		}
+		if got := fs["copy.txt"].PAXRecords["content"]; got != body+"\n" {
+			t.Fatalf("COPY heredoc %q: /copy.txt = %q", body, got)
+		}
+	}
+}

@@ -106,10 +106,10 @@ func TestBuildOutputsArchives(t *testing.T) {
 	}
 }
 
-// TestSystemPruneBuildCache: system prune -a reclaims the build cache a
-// build left (unpacked layers, step records) unless a build is running, and
-// the next build still works.
-func TestSystemPruneBuildCache(t *testing.T) {
+// newRunCLI is a store with base:1 imported and a context whose Dockerfile
+// RUNs one command on it, so a build leaves build cache behind.
+func newRunCLI(t *testing.T) (*berthCLI, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("RUN needs the sandbox; these tests run as root in CI")
 	}
@@ -117,6 +117,14 @@ func TestSystemPruneBuildCache(t *testing.T) {
 	c.importImage("base:1", nil)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base:1\nRUN echo x > /x\n"), 0o644)
+	return c, dir
+}
+
+// TestSystemPruneBuildCache: system prune -a reclaims the build cache a
+// build left (unpacked layers, step records) unless a build is running, and
+// the next build still works.
+func TestSystemPruneBuildCache(t *testing.T) {
+	c, dir := newRunCLI(t)
 	c.ok("build", "-q", "-t", "app:1", dir)
 	if df := c.ok("system", "df"); strings.Contains(df, "Build Cache     0 ") {
 		t.Fatalf("no build cache after a build:\n%s", df)
@@ -154,13 +162,7 @@ func TestSystemPruneBuildCache(t *testing.T) {
 // TestBuilderPrune: builder prune reclaims build cache and leaves images,
 // as docker builder prune does; a second prune finds nothing.
 func TestBuilderPrune(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("RUN needs the sandbox; these tests run as root in CI")
-	}
-	c := newCLI(t)
-	c.importImage("base:1", nil)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base:1\nRUN echo x > /x\n"), 0o644)
+	c, dir := newRunCLI(t)
 	c.ok("image", "build", "-q", "-t", "app:1", dir)
 	images := c.ok("images", "-q")
 	out := c.ok("builder", "prune", "-a", "-f")

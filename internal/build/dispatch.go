@@ -563,8 +563,12 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		for _, l := range st.layers {
 			layers = append(layers, b.v1Layer(l))
 		}
+		env := st.runEnv(b.opts.BuildArgs)
+		if sock := sshAuthSock(mounts, rms); sock != "" && !hasEnv(env, "SSH_AUTH_SOCK") {
+			env = append(env, "SSH_AUTH_SOCK="+sock)
+		}
 		req := RunRequest{
-			Layers: layers, Args: args, Env: st.runEnv(b.opts.BuildArgs), Dir: st.cfg.Config.WorkingDir,
+			Layers: layers, Args: args, Env: env, Dir: st.cfg.Config.WorkingDir,
 			User: st.cfg.Config.User, Network: network, Mounts: rms, Output: v,
 		}
 		// Stages run concurrently, but at most one RUN per CPU at a time.
@@ -576,6 +580,37 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		defer func() { <-b.runSlots }()
 		return b.execRun(ctx, st, req)
 	})
+}
+
+// sshAuthSock is where the first forwarded ssh mount sits, for
+// SSH_AUTH_SOCK (as BuildKit sets it), or "".
+func sshAuthSock(mounts []*instructions.Mount, rms []RunMount) string {
+	n := 0
+	for _, m := range mounts {
+		if m.Type != instructions.MountTypeSSH {
+			continue
+		}
+		target := m.Target
+		if target == "" {
+			target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", n)
+		}
+		n++
+		for _, rm := range rms {
+			if rm.Target == target && rm.Type == "bind" {
+				return target
+			}
+		}
+	}
+	return ""
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func flagsText(c *instructions.RunCommand) string {
@@ -649,8 +684,31 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 			os.RemoveAll(t)
 		}
 	}
+	nssh := 0
 	for _, m := range mounts {
 		rm := RunMount{Type: string(m.Type), Target: m.Target, ReadOnly: m.ReadOnly, Sharing: string(m.CacheSharing)}
+		if m.Type == instructions.MountTypeSSH {
+			// An ssh-agent socket the user forwarded with --ssh, bound in
+			// where BuildKit puts it (/run/buildkit/ssh_agent.N).
+			id := m.CacheID
+			if id == "" {
+				id = "default"
+			}
+			if rm.Target == "" {
+				rm.Target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", nssh)
+			}
+			nssh++
+			sock, ok := b.opts.SSH[id]
+			if !ok {
+				if m.Required {
+					return nil, cleanup, fmt.Errorf("ssh %s: not forwarded (use --ssh %s, or --ssh %s=SOCKET)", id, id, id)
+				}
+				continue
+			}
+			rm.Type, rm.Source = "bind", sock
+			out = append(out, rm)
+			continue
+		}
 		if !path.IsAbs(rm.Target) && rm.Target != "" {
 			rm.Target = path.Join(orRoot(st.cfg.Config.WorkingDir), rm.Target)
 		}

@@ -74,6 +74,7 @@ type Options struct {
 	Platform   v1.Platform       // target platform; default this machine's
 	Network    string            // --network for RUN: default, none, host
 	Secrets    map[string]string // --secret id → host file
+	SSH        map[string]string // --ssh id → ssh-agent socket
 	// NamedContexts are --build-context name=value: an image that stands
 	// in for FROM name / COPY --from=name / RUN --mount=from=name, or a
 	// directory those read files from. Names are lower-case; a stage of

@@ -44,6 +44,7 @@ type buildFlags struct {
 	network     string
 	secrets     []string
 	contexts    []string
+	ssh         []string
 	outputs     []string
 	push        bool
 	compression string
@@ -73,6 +74,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket to expose to RUN --mount=type=ssh (format: "default|<id>[=<socket>]")`)
 	fl.StringArrayVar(&f.contexts, "build-context", nil, `Additional build context (format: "name=path", "name=docker-image://ref", a Git URL or an http(s) tar)`)
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
@@ -237,6 +239,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	ssh, err := sshSockets(f.ssh)
+	if err != nil {
+		return err
+	}
 	file, err := dockerfile.Parse(filepath.Base(dfName), df)
 	if err != nil {
 		return err
@@ -289,7 +295,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},
@@ -503,6 +509,34 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 		name = abs
 	}
 	return data, contextDir, name, nil
+}
+
+// sshSockets reads --ssh ID[=SOCKET]: an ssh-agent socket per id, from
+// $SSH_AUTH_SOCK when none is named. Key files are not taken: BuildKit
+// would start an agent for them; with berth, ssh-add them to your agent.
+func sshSockets(specs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, spec := range specs {
+		id, sock, _ := strings.Cut(spec, "=")
+		if id == "" {
+			return nil, usageError{fmt.Errorf("invalid --ssh %q: want ID[=SOCKET]", spec)}
+		}
+		if sock == "" {
+			sock = os.Getenv("SSH_AUTH_SOCK")
+			if sock == "" {
+				return nil, withHint(fmt.Errorf("--ssh %s: SSH_AUTH_SOCK is not set", id), "start ssh-agent and ssh-add your key, or pass --ssh "+id+"=SOCKET")
+			}
+		}
+		fi, err := os.Stat(sock)
+		if err != nil {
+			return nil, fmt.Errorf("--ssh %s: %w", id, err)
+		}
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, withHint(fmt.Errorf("--ssh %s: %s is not an ssh-agent socket", id, sock), "load the key into ssh-agent with ssh-add and pass --ssh "+id)
+		}
+		out[id] = sock
+	}
+	return out, nil
 }
 
 // namedContexts reads --build-context name=value: docker-image://REF, a

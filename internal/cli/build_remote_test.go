@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/testenv"
 )
@@ -322,5 +323,47 @@ func TestBuildHeredocKeys(t *testing.T) {
 		if got := fs["copy.txt"].PAXRecords["content"]; got != body+"\n" {
 			t.Fatalf("COPY heredoc %q: /copy.txt = %q", body, got)
 		}
+	}
+}
+
+// TestBuildSSH: --ssh forwards an ssh-agent socket to RUN
+// --mount=type=ssh at BuildKit's path, with SSH_AUTH_SOCK set; a required
+// ssh mount without --ssh fails, an optional one is left out.
+func TestBuildSSH(t *testing.T) {
+	e := newBuildEnv(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agent := exec.Command(testenv.Peer(t, "ssh-agent"), "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatal("ssh-agent did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /sock.txt\n" +
+		"RUN --mount=type=ssh,id=other,required=false test ! -e /run/buildkit/ssh_agent.0 && echo absent > /optional.txt\n"})
+	fs := e.files(dir, "--ssh", "default="+sock)
+	if got := fs["sock.txt"].PAXRecords["content"]; got != "/run/buildkit/ssh_agent.0\n" {
+		t.Fatalf("SSH_AUTH_SOCK in RUN: %q", got)
+	}
+	if fs["optional.txt"] == nil {
+		t.Fatal("an optional ssh mount that was not forwarded was not left out")
+	}
+	if _, ok := fs["run/buildkit/ssh_agent.0"]; ok {
+		t.Fatal("the agent socket's mount point is in the layer")
+	}
+	req := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=ssh,required=true true\n"})
+	if _, stderr, code := e.run(req, nil, "build", "."); code != 1 || !strings.Contains(stderr, "ssh default: not forwarded") {
+		t.Fatalf("required ssh without --ssh: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := e.run(req, nil, "build", "--ssh", "default="+filepath.Join(dir, "Dockerfile"), "."); code != 1 || !strings.Contains(stderr, "is not an ssh-agent socket") {
+		t.Fatalf("--ssh with a plain file: exit %d %s", code, stderr)
 	}
 }

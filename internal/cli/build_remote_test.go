@@ -367,3 +367,26 @@ func TestBuildSSH(t *testing.T) {
 		t.Fatalf("--ssh with a plain file: exit %d %s", code, stderr)
 	}
 }
+
+// TestBuildForeignRUN: a RUN whose program is for another CPU fails with
+// a message that says so and what would run it, not a bare "exec format
+// error".
+func TestBuildForeignRUN(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RUN needs the sandbox; these tests run as root in CI")
+	}
+	// The smallest aarch64 ELF executable header: enough for the kernel
+	// to refuse it (when no binfmt handler takes it).
+	elf := make([]byte, 120)
+	copy(elf, "\x7fELF\x02\x01\x01")
+	elf[16], elf[18] = 2, 183 // ET_EXEC, EM_AARCH64
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY sh /bin/sh\nRUN echo hi\n"})
+	write(t, filepath.Join(dir, "sh"), string(elf), 0o755)
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err == nil {
+		t.Skip("qemu-aarch64 is registered here: the program would run")
+	}
+	r := testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: []string{"--root", t.TempDir(), "build", "--platform", "linux/arm64", dir}})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "it is a program for linux/arm64") || !strings.Contains(r.Stderr, "qemu-user-static") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Stderr)
+	}
+}

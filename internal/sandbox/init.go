@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"os"
 	"path/filepath"
@@ -113,9 +114,57 @@ func startCommand(is *initSpec) (int, error) {
 	}
 	p, err := os.StartProcess(argv0, is.Args, attr)
 	if err != nil {
+		if errors.Is(err, syscall.ENOEXEC) {
+			if arch := elfArch(argv0); arch != "" && arch != runtime.GOARCH {
+				err = fmt.Errorf("%w: it is a program for linux/%s and this machine is linux/%s; running it needs qemu-user-static registered with binfmt_misc", err, arch, runtime.GOARCH)
+			}
+		}
 		return 0, &ExitError{Code: 126, err: fmt.Errorf("exec %s: %w", is.Args[0], err)}
 	}
 	return p.Pid, nil
+}
+
+// elfArch names the GOARCH an ELF executable is for, "" when the file is
+// not one berth recognises.
+func elfArch(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:4]) != "\x7fELF" {
+		return ""
+	}
+	var machine uint16
+	if h[5] == 2 { // big-endian
+		machine = uint16(h[18])<<8 | uint16(h[19])
+	} else {
+		machine = uint16(h[19])<<8 | uint16(h[18])
+	}
+	switch machine {
+	case 3:
+		return "386"
+	case 8:
+		return "mips"
+	case 20:
+		return "ppc"
+	case 21:
+		return "ppc64le"
+	case 22:
+		return "s390x"
+	case 40:
+		return "arm"
+	case 62:
+		return "amd64"
+	case 183:
+		return "arm64"
+	case 243:
+		return "riscv64"
+	case 258:
+		return "loong64"
+	}
+	return ""
 }
 
 // pivot makes root the root of this mount namespace and detaches the old

@@ -440,7 +440,7 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 		}
 		contextDir = dir
 	case remotecontext.IsGitURL(ctxArg):
-		dir, err := remotecontext.Clone(ctx, ctxArg, filepath.Join(tmp, "context"))
+		dir, err := cloneContext(ctx, ctxArg, filepath.Join(tmp, "context"))
 		if err != nil {
 			return nil, "", "", withHint(fmt.Errorf("unable to prepare context: %w", err), "check the repository URL and the #ref:subdir after it")
 		}
@@ -539,6 +539,21 @@ func sshSockets(specs []string) (map[string]string, error) {
 	return out, nil
 }
 
+// cloneContext clones a Git build context into dir and returns the
+// context directory. The clone's .git goes, as with BuildKit's Git
+// contexts: it is not the project's content, and its config may hold the
+// remote's credentials, which COPY . would put in the image.
+func cloneContext(ctx context.Context, url, dir string) (string, error) {
+	d, err := remotecontext.Clone(ctx, url, dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
 // namedContexts reads --build-context name=value: docker-image://REF, a
 // Git URL (cloned), an http(s) URL of a tar (extracted) or a local
 // directory, as docker buildx takes them.
@@ -557,7 +572,7 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 		case strings.HasPrefix(value, "oci-layout://"), strings.HasPrefix(value, "target:"):
 			return nil, usageError{fmt.Errorf("--build-context %s: %q sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, strings.SplitN(value, ":", 2)[0])}
 		case remotecontext.IsGitURL(value):
-			d, err := remotecontext.Clone(ctx, value, dir)
+			d, err := cloneContext(ctx, value, dir)
 			if err != nil {
 				return nil, fmt.Errorf("--build-context %s: %w", name, err)
 			}

@@ -81,6 +81,7 @@ func TestBuildGitContext(t *testing.T) {
 	write(t, filepath.Join(work, "app/Dockerfile.alt"), "FROM scratch\nCOPY hello.txt /alt.txt\n", 0o644)
 	write(t, filepath.Join(work, "app/hello.txt"), "v1\n", 0o644)
 	write(t, filepath.Join(work, "Dockerfile"), "FROM scratch\nCOPY app/hello.txt /root.txt\n", 0o644)
+	write(t, filepath.Join(work, "app/Dockerfile.all"), "FROM scratch\nCOPY . /all/\n", 0o644)
 	os.Symlink("/etc", filepath.Join(work, "escape"))
 	os.Symlink("/etc/passwd", filepath.Join(work, "app/Dockerfile.evil"))
 	gitIn(t, work, "add", "-A")
@@ -105,6 +106,7 @@ func TestBuildGitContext(t *testing.T) {
 		{"tag", []string{url + "#v1:app"}, "hello.txt", "v1\n", ""},
 		{"commit", []string{url + "#" + first + ":app"}, "hello.txt", "v1\n", ""},
 		{"-f inside the context", []string{"-f", "Dockerfile.alt", url + "#main:app"}, "alt.txt", "v2\n", ""},
+		{"no .git in the context", []string{"-f", "app/Dockerfile.all", url}, "all/app/hello.txt", "v2\n", ""},
 		{"no such ref", []string{url + "#nope"}, "", "", "unable to prepare context: fetching nope"},
 		{"subdir missing", []string{url + "#main:nodir"}, "", "", `subdirectory "nodir" is not in the repository`},
 		{"subdir escapes", []string{url + "#main:escape"}, "", "", "leads out of"},
@@ -125,6 +127,11 @@ func TestBuildGitContext(t *testing.T) {
 			}
 			if files[tc.file] != tc.want {
 				t.Fatalf("%s = %q, want %q (files %v)", tc.file, files[tc.file], tc.want, files)
+			}
+			for f := range files {
+				if strings.Contains(f, ".git/") {
+					t.Fatalf("the clone's %s is in the image", f)
+				}
 			}
 		})
 	}

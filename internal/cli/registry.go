@@ -46,6 +46,8 @@ type registrySettings struct {
 	DeleteEnabled bool
 	ReadOnly      bool
 	Token         tokenSettings
+	LogLevel      string // registry:2's log.level: error, warn, info, debug
+	NoAccessLog   bool   // log.accesslog.disabled
 }
 
 // tokenSettings are registry:2's auth.token keys.
@@ -60,6 +62,12 @@ func (t tokenSettings) enabled() bool { return t != tokenSettings{} }
 
 // registryConfigFile is the subset of registry:2's config.yml berth reads.
 type registryConfigFile struct {
+	Log struct {
+		Level     string `yaml:"level"`
+		AccessLog struct {
+			Disabled bool `yaml:"disabled"`
+		} `yaml:"accesslog"`
+	} `yaml:"log"`
 	HTTP struct {
 		Addr string `yaml:"addr"`
 		TLS  struct {
@@ -100,6 +108,8 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 		if err := yaml.Unmarshal(data, &c); err != nil {
 			return s, fmt.Errorf("parsing %s: %w", configPath, err)
 		}
+		set(&s.LogLevel, c.Log.Level)
+		s.NoAccessLog = c.Log.AccessLog.Disabled
 		set(&s.Addr, c.HTTP.Addr)
 		set(&s.TLSCert, c.HTTP.TLS.Certificate)
 		set(&s.TLSKey, c.HTTP.TLS.Key)
@@ -152,11 +162,36 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 		}
 		s.DeleteEnabled = b
 	}
+	set(&s.LogLevel, getenv("REGISTRY_LOG_LEVEL"))
+	if v := getenv("REGISTRY_LOG_ACCESSLOG_DISABLED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return s, fmt.Errorf("REGISTRY_LOG_ACCESSLOG_DISABLED=%q is not a boolean", v)
+		}
+		s.NoAccessLog = b
+	}
+	if s.LogLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
+			return s, fmt.Errorf("log level %q: want error, warn, info or debug", s.LogLevel)
+		}
+	}
 	if v := getenv("REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED"); v != "" {
 		b, _ := strconv.ParseBool(v)
 		s.ReadOnly = b
 	}
 	return s, nil
+}
+
+// authKind names the auth in force for the startup log line.
+func authKind(s registrySettings) string {
+	switch {
+	case s.Token.enabled():
+		return "token"
+	case s.Htpasswd != "":
+		return "htpasswd"
+	}
+	return "none"
 }
 
 func set(dst *string, v string) {
@@ -187,7 +222,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 		Short: "Serve an OCI distribution registry (a drop-in for registry:2)",
 		Long: "Serve an OCI distribution registry over HTTP(S).\n\n" +
 			"Settings come from --config (registry:2's config.yml keys), then the REGISTRY_* variables registry:2 reads\n" +
-			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
+			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_LOG_LEVEL, REGISTRY_LOG_ACCESSLOG_DISABLED, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
 			"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, REGISTRY_STORAGE_DELETE_ENABLED), then flags.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -218,9 +253,16 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 				s.DeleteEnabled = false
 			}
 			s.Root = registryRoot(root, s)
+			// Access logs are Info records: -l, else registry:2's log.level,
+			// sets the level; log.accesslog.disabled drops them.
 			accessLevel := slog.LevelInfo
 			if cmd.Flags().Changed("log-level") {
 				_ = accessLevel.UnmarshalText([]byte(a.logLevel))
+			} else if s.LogLevel != "" {
+				_ = accessLevel.UnmarshalText([]byte(s.LogLevel))
+			}
+			if s.NoAccessLog && accessLevel <= slog.LevelInfo {
+				accessLevel = slog.LevelWarn
 			}
 			return a.serveRegistry(cmd.Context(), s, serveExtras{gcInterval, gcDelay, maxBlob, accessLevel})
 		},
@@ -300,7 +342,9 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtr
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "root", s.Root, "tls", hs.TLSConfig != nil, "auth", s.Htpasswd != "", "read_only", s.ReadOnly)
+	// The address line is printed whatever the level: with --addr :0 it is
+	// the only way to learn the port.
+	log.Log(ctx, max(slog.LevelInfo, x.logLevel), "listening", "addr", ln.Addr().String(), "root", s.Root, "tls", hs.TLSConfig != nil, "auth", authKind(s), "read_only", s.ReadOnly)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	gcCtx, stopGC := context.WithCancel(context.Background())

@@ -56,6 +56,8 @@ auth:
 			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "acme", RootCertBundle: "/bundle.pem"}}, ""},
 		{"token env over config", tokenCfg, map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_ISSUER": "other"}, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true,
 			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "other", RootCertBundle: "/bundle.pem"}}, ""},
+		{"log settings", "", map[string]string{"REGISTRY_LOG_LEVEL": "debug", "REGISTRY_LOG_ACCESSLOG_DISABLED": "true"}, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true, LogLevel: "debug", NoAccessLog: true}, ""},
+		{"bad log level", "", map[string]string{"REGISTRY_LOG_LEVEL": "loud"}, registrySettings{}, "want error, warn, info or debug"},
 		{"unsupported auth", "", map[string]string{"REGISTRY_AUTH": "silly"}, registrySettings{}, "not supported"},
 		{"token without its settings", "", map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_REALM": "https://auth/token"}, registrySettings{}, "needs realm, service, issuer and rootcertbundle"},
 		{"htpasswd without path", "", map[string]string{"REGISTRY_AUTH": "htpasswd"}, registrySettings{}, "needs REGISTRY_AUTH_HTPASSWD_PATH"},

@@ -176,7 +176,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("request in flight: %+v", res)
 	}
 	if err := srv.stop(t, syscall.SIGTERM); err != nil {
-		t.Fatalf("exit: %v\n%s", err, srv.logs)
+		t.Fatalf("exit: %v\n%s", err, srv.logText())
 	}
 }
 
@@ -328,5 +328,32 @@ func TestSkopeoInterop(t *testing.T) {
 	res := httpDo(t, http.DefaultClient, "HEAD", "http://sk:opeo@"+srv.addr+"/v2/skopeo/img/manifests/v1", nil)
 	if res.Header.Get("Docker-Content-Digest") != want.String() {
 		t.Fatalf("registry digest %q, want %s", res.Header.Get("Docker-Content-Digest"), want)
+	}
+}
+
+// TestAccessLogSettings: registry:2's log.accesslog.disabled and log.level
+// are honoured, and the startup line with the address is printed whatever
+// the level.
+func TestAccessLogSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env        []string
+		wantAccess bool
+	}{
+		{nil, true},
+		{[]string{"REGISTRY_LOG_ACCESSLOG_DISABLED=true"}, false},
+		{[]string{"REGISTRY_LOG_LEVEL=error"}, false},
+	} {
+		cmd := exec.Command(testenv.Berth(t), "registry", "serve", "--root", t.TempDir(), "--addr", "127.0.0.1:0")
+		cmd.Env = append(os.Environ(), tc.env...)
+		s := startCmd(t, cmd)
+		httpDo(t, http.DefaultClient, "GET", "http://"+s.addr+"/v2/", nil)
+		deadline := time.Now().Add(2 * time.Second)
+		for tc.wantAccess && !strings.Contains(s.logText(), `"msg":"request"`) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := strings.Contains(s.logText(), `"msg":"request"`); got != tc.wantAccess {
+			t.Errorf("%v: access log written %v, want %v:\n%s", tc.env, got, tc.wantAccess, s.logText())
+		}
 	}
 }

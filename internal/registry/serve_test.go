@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,8 +25,16 @@ type served struct {
 	cmd  *exec.Cmd
 	addr string
 	root string
+	mu   sync.Mutex // guards logs, written by the reader goroutine
 	logs *strings.Builder
 	done chan struct{}
+}
+
+// logText is what the registry has logged so far.
+func (s *served) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
 }
 
 // serve starts the berth binary's registry on 127.0.0.1 with a random port
@@ -58,9 +67,11 @@ func serveCmd(t *testing.T, cmd *exec.Cmd) *served {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			s.mu.Lock()
 			if s.logs.Len() < 1<<20 {
 				s.logs.WriteString(line + "\n")
 			}
+			s.mu.Unlock()
 			var m struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "listening" {
 				addrc <- m.Addr
@@ -73,9 +84,9 @@ func serveCmd(t *testing.T, cmd *exec.Cmd) *served {
 	case s.addr = <-addrc:
 	case <-s.done:
 		cmd.Wait()
-		t.Fatalf("registry exited: %s", s.logs.String())
+		t.Fatalf("registry exited: %s", s.logText())
 	case <-time.After(20 * time.Second):
-		t.Fatalf("registry did not start: %s", s.logs.String())
+		t.Fatalf("registry did not start: %s", s.logText())
 	}
 	return s
 }

@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/build/remotecontext"
+	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
+)
+
+// The build context and its relatives: a directory, stdin, a Git or http(s)
+// URL, named contexts (--build-context) and ssh-agent sockets (--ssh).
+
+// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
+// none) and the Dockerfile's path (for <Dockerfile>.dockerignore). The
+// context is a directory, "-" (a tar or a Dockerfile on stdin), a Git URL
+// (cloned) or an http(s) URL (a tar or a Dockerfile), as for docker build.
+func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
+	contextDir := ctxArg
+	remoteCtx := true // -f names a file inside the context, not on the host
+	switch {
+	case ctxArg == "-":
+		if f.file == "-" {
+			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
+		}
+		df, dir, err := contextFromStream(a.stdin, filepath.Join(tmp, "context"))
+		if err != nil {
+			return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
+		}
+		if df != nil {
+			return df, "", "Dockerfile", nil
+		}
+		contextDir = dir
+	case remotecontext.IsGitURL(ctxArg):
+		dir, err := cloneContext(ctx, ctxArg, filepath.Join(tmp, "context"))
+		if err != nil {
+			return nil, "", "", withHint(fmt.Errorf("unable to prepare context: %w", err), "check the repository URL and the #ref:subdir after it")
+		}
+		contextDir = dir
+	case remotecontext.IsURL(ctxArg):
+		path, err := remotecontext.Download(ctx, http.DefaultClient, ctxArg, tmp)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("unable to prepare context: %w", err)
+		}
+		r, err := os.Open(path)
+		if err != nil {
+			return nil, "", "", err
+		}
+		df, dir, err := contextFromStream(r, filepath.Join(tmp, "context"))
+		r.Close()
+		if err != nil {
+			return nil, "", "", fmt.Errorf("unable to prepare context from %s: %w", ctxArg, err)
+		}
+		if df != nil {
+			return df, "", "Dockerfile", nil
+		}
+		contextDir = dir
+	default:
+		remoteCtx = false
+		fi, err := os.Stat(ctxArg)
+		if err != nil || !fi.IsDir() {
+			return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+		}
+		if abs, err := filepath.Abs(ctxArg); err == nil {
+			// Absolute: RUN --mount=type=bind sources are host paths.
+			contextDir = abs
+		}
+	}
+	if f.file == "-" {
+		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))
+		return data, contextDir, "Dockerfile", err
+	}
+	name := f.file
+	if remoteCtx && name == "" {
+		name = "Dockerfile"
+	}
+	if name == "" {
+		name = filepath.Join(contextDir, "Dockerfile")
+	} else if remoteCtx {
+		// docker build -f names a path inside a remote context, which
+		// may not lead back out to the host's files.
+		p, err := fsutil.ResolveIn(contextDir, name)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
+		}
+		if err == nil {
+			name = p
+		} else {
+			name = filepath.Join(contextDir, filepath.Clean("/"+name))
+		}
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", "", fmt.Errorf("failed to read dockerfile: open %s: no such file or directory", name)
+		}
+		return nil, "", "", fmt.Errorf("failed to read dockerfile: %w", err)
+	}
+	// <Dockerfile>.dockerignore is looked up beside the Dockerfile.
+	if abs, err := filepath.Abs(name); err == nil {
+		name = abs
+	}
+	return data, contextDir, name, nil
+}
+
+// sshSockets reads --ssh ID[=SOCKET]: an ssh-agent socket per id, from
+// $SSH_AUTH_SOCK when none is named. Key files are not taken: BuildKit
+// would start an agent for them; with berth, ssh-add them to your agent.
+func sshSockets(specs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, spec := range specs {
+		id, sock, _ := strings.Cut(spec, "=")
+		if id == "" {
+			return nil, usageError{fmt.Errorf("invalid --ssh %q: want ID[=SOCKET]", spec)}
+		}
+		if sock == "" {
+			sock = os.Getenv("SSH_AUTH_SOCK")
+			if sock == "" {
+				return nil, withHint(fmt.Errorf("--ssh %s: SSH_AUTH_SOCK is not set", id), "start ssh-agent and ssh-add your key, or pass --ssh "+id+"=SOCKET")
+			}
+		}
+		fi, err := os.Stat(sock)
+		if err != nil {
+			return nil, fmt.Errorf("--ssh %s: %w", id, err)
+		}
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, withHint(fmt.Errorf("--ssh %s: %s is not an ssh-agent socket", id, sock), "load the key into ssh-agent with ssh-add and pass --ssh "+id)
+		}
+		out[id] = sock
+	}
+	return out, nil
+}
+
+// cloneContext clones a Git build context into dir and returns the
+// context directory. The clone's .git goes, as with BuildKit's Git
+// contexts: it is not the project's content, and its config may hold the
+// remote's credentials, which COPY . would put in the image.
+func cloneContext(ctx context.Context, url, dir string) (string, error) {
+	d, err := remotecontext.Clone(ctx, url, dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, ".git")); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// namedContexts reads --build-context name=value: docker-image://REF, a
+// Git URL (cloned), an http(s) URL of a tar (extracted) or a local
+// directory, as docker buildx takes them.
+func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]build.NamedContext, error) {
+	out := map[string]build.NamedContext{}
+	for i, spec := range specs {
+		name, value, ok := strings.Cut(spec, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if !ok || name == "" || value == "" {
+			return nil, usageError{fmt.Errorf("invalid --build-context %q: want name=value", spec)}
+		}
+		dir := filepath.Join(tmp, "named-"+strconv.Itoa(i))
+		switch {
+		case strings.HasPrefix(value, "docker-image://"):
+			out[name] = build.NamedContext{Image: strings.TrimPrefix(value, "docker-image://")}
+		case strings.HasPrefix(value, "oci-layout://"), strings.HasPrefix(value, "target:"):
+			return nil, usageError{fmt.Errorf("--build-context %s: %q sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, strings.SplitN(value, ":", 2)[0])}
+		case remotecontext.IsGitURL(value):
+			d, err := cloneContext(ctx, value, dir)
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			out[name] = build.NamedContext{Dir: d}
+		case remotecontext.IsURL(value):
+			p, err := remotecontext.Download(ctx, http.DefaultClient, value, tmp)
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			r, err := os.Open(p)
+			if err != nil {
+				return nil, err
+			}
+			df, d, err := contextFromStream(r, dir)
+			r.Close()
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			if df != nil {
+				return nil, fmt.Errorf("--build-context %s: %s is not a tar archive", name, value)
+			}
+			out[name] = build.NamedContext{Dir: d}
+		default:
+			abs, err := filepath.Abs(value)
+			if err != nil {
+				return nil, err
+			}
+			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("--build-context %s: %s is not a directory", name, value)
+			}
+			out[name] = build.NamedContext{Dir: abs}
+		}
+	}
+	return out, nil
+}
+
+// contextFromStream reads what docker build accepts on stdin or from a URL:
+// a tar archive (plain, gzip, zstd or bzip2), extracted into dir, or else a
+// Dockerfile, returned as bytes (with an empty context).
+func contextFromStream(r io.Reader, dir string) (dockerfileData []byte, contextDir string, err error) {
+	plain, err := image.Decompress(r)
+	if err != nil {
+		return nil, "", err
+	}
+	defer plain.Close()
+	br := bufio.NewReaderSize(plain, 1<<16)
+	head, _ := br.Peek(512)
+	if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
+		if err := untarContext(br, dir); err != nil {
+			return nil, "", err
+		}
+		return nil, dir, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(br, dockerfile.MaxSize+1))
+	if err != nil {
+		return nil, "", err
+	}
+	return data, "", nil
+}
+
+// untarContext extracts a context tar safely: no absolute or ".." paths, no
+// writing through symlinks.
+func untarContext(r io.Reader, dir string) error { return untarTo(r, dir, false) }
+
+// untarTo extracts safely; with owners (and as root) it keeps uid/gid.
+func untarTo(r io.Reader, dir string, owners bool) error {
+	owners = owners && os.Geteuid() == 0
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean("/" + h.Name)
+		if strings.Contains(h.Name, "..") {
+			for _, c := range strings.Split(h.Name, "/") {
+				if c == ".." {
+					return fmt.Errorf("tar entry %q escapes the context", h.Name)
+				}
+			}
+		}
+		target := filepath.Join(dir, name)
+		for p := filepath.Dir(target); p != dir && len(p) > len(dir); p = filepath.Dir(p) {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return fmt.Errorf("tar entry %q passes through a symlink", h.Name)
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+			// Modes are set explicitly: MkdirAll leaves existing
+			// directories alone and the umask would drop bits.
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode&0o777))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, tr)
+			out.Close()
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+				return err
+			}
+			os.Chtimes(target, h.ModTime, h.ModTime)
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		if owners {
+			// As root, keep the image's ownership (--output type=local);
+			// chown clears setuid bits, so the mode is applied again.
+			_ = os.Lchown(target, h.Uid, h.Gid)
+			if h.Typeflag != tar.TypeSymlink {
+				_ = os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+			}
+		}
+	}
+}

@@ -494,6 +494,9 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 	text := "RUN " + strings.Join(c.CmdLine, " ")
 	rec := &stepRecord{Text: text + flagsText(c), Args: argVals}
 	keyParts := []string{c.String(), network, strings.Join(st.runEnv(nil), "\x00"), st.cfg.Config.WorkingDir, st.cfg.Config.User}
+	if len(b.opts.ExtraHosts) > 0 { // as BuildKit, the hosts a step sees are part of it
+		keyParts = append(keyParts, "hosts:"+strings.Join(b.opts.ExtraHosts, "\n"))
+	}
 	// What a bind mount shows the command is an input like its text: the
 	// files it binds from the context (a changed go.mod re-runs
 	// "RUN --mount=type=bind,source=go.mod ... go mod download"), or the
@@ -569,7 +572,7 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		}
 		req := RunRequest{
 			Layers: layers, Args: args, Env: env, Dir: st.cfg.Config.WorkingDir,
-			User: st.cfg.Config.User, Network: network, Mounts: rms, Output: v,
+			User: st.cfg.Config.User, Network: network, Hosts: b.opts.ExtraHosts, Mounts: rms, Output: v,
 		}
 		// Stages run concurrently, but at most one RUN per CPU at a time.
 		select {

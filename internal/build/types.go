@@ -39,7 +39,8 @@ type RunRequest struct {
 	Env     []string
 	Dir     string
 	User    string
-	Network string // "default", "none" or "host"
+	Network string   // "default", "none" or "host"
+	Hosts   []string // extra /etc/hosts lines ("IP\tNAME"), --add-host
 	Mounts  []RunMount
 	Output  io.Writer // the command's stdout and stderr
 }
@@ -75,6 +76,7 @@ type Options struct {
 	Network    string            // --network for RUN: default, none, host
 	Secrets    map[string]string // --secret id → host file
 	SSH        map[string]string // --ssh id → ssh-agent socket
+	ExtraHosts []string          // --add-host, as /etc/hosts lines "IP\tNAME"
 	// NamedContexts are --build-context name=value: an image that stands
 	// in for FROM name / COPY --from=name / RUN --mount=from=name, or a
 	// directory those read files from. Names are lower-case; a stage of

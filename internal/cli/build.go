@@ -39,6 +39,7 @@ type buildFlags struct {
 	secrets     []string
 	contexts    []string
 	ssh         []string
+	addHosts    []string
 	outputs     []string
 	push        bool
 	compression string
@@ -68,6 +69,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
+	fl.StringArrayVar(&f.addHosts, "add-host", nil, `Add a custom host-to-IP mapping to RUN's /etc/hosts (format: "host:ip"; ip "host-gateway" is this machine)`)
 	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket to expose to RUN --mount=type=ssh (format: "default|<id>[=<socket>]")`)
 	fl.StringArrayVar(&f.contexts, "build-context", nil, `Additional build context (format: "name=path", "name=docker-image://ref", a Git URL or an http(s) tar)`)
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
@@ -237,6 +239,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	hosts, err := extraHosts(f.addHosts)
+	if err != nil {
+		return err
+	}
 	file, err := dockerfile.Parse(filepath.Base(dfName), df)
 	if err != nil {
 		return err
@@ -289,7 +295,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},
@@ -513,7 +519,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 	}
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
-		Network: req.Network, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
+		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
 	}
 	for _, m := range req.Mounts {
 		sm := sandbox.Mount{

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -141,6 +142,27 @@ func sshSockets(specs []string) (map[string]string, error) {
 			return nil, withHint(fmt.Errorf("--ssh %s: %s is not an ssh-agent socket", id, sock), "load the key into ssh-agent with ssh-add and pass --ssh "+id)
 		}
 		out[id] = sock
+	}
+	return out, nil
+}
+
+// extraHosts reads --add-host HOST:IP (or HOST=IP) into /etc/hosts lines.
+// "host-gateway" is this machine: RUN shares its network, so 127.0.0.1.
+func extraHosts(specs []string) ([]string, error) {
+	var out []string
+	for _, spec := range specs {
+		host, ip, ok := strings.Cut(spec, "=")
+		if !ok {
+			host, ip, ok = strings.Cut(spec, ":")
+		}
+		if ip == "host-gateway" {
+			ip = "127.0.0.1"
+		}
+		ip = strings.Trim(ip, "[]")
+		if !ok || host == "" || strings.ContainsAny(host, " \t\n#") || net.ParseIP(ip) == nil {
+			return nil, usageError{fmt.Errorf("invalid --add-host %q: want HOST:IP", spec)}
+		}
+		out = append(out, ip+"\t"+host)
 	}
 	return out, nil
 }

@@ -397,3 +397,23 @@ func TestBuildForeignRUN(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Stderr)
 	}
 }
+
+// TestBuildAddHost: --add-host lines reach RUN's /etc/hosts and are part
+// of the step (a changed mapping re-runs it).
+func TestBuildAddHost(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /etc/hosts > /hosts\n"})
+	fs := e.files(dir, "--add-host", "registry.internal:10.0.0.7", "--add-host", "gw=host-gateway", "--add-host", "v6:[fd00::1]")
+	hosts := fs["hosts"].PAXRecords["content"]
+	for _, want := range []string{"10.0.0.7\tregistry.internal\n", "127.0.0.1\tgw\n", "fd00::1\tv6\n", "127.0.0.1\tlocalhost"} {
+		if !strings.Contains(hosts, want) {
+			t.Fatalf("/etc/hosts in RUN lacks %q:\n%s", want, hosts)
+		}
+	}
+	if fs := e.files(dir, "--add-host", "registry.internal:10.0.0.8"); !strings.Contains(fs["hosts"].PAXRecords["content"], "10.0.0.8\tregistry.internal") {
+		t.Fatal("a changed --add-host did not re-run the step")
+	}
+	if _, stderr, code := e.run(dir, nil, "build", "--add-host", "nonsense", "."); code != 125 || !strings.Contains(stderr, "want HOST:IP") {
+		t.Fatalf("bad --add-host: exit %d %s", code, stderr)
+	}
+}

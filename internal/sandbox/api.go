@@ -65,6 +65,9 @@ type Spec struct {
 	User string
 	// Hostname defaults to "berth".
 	Hostname string
+	// ExtraHosts are /etc/hosts lines ("IP\tNAME") after the defaults,
+	// as docker build --add-host writes them.
+	ExtraHosts []string
 	// Network is "host" (default, also "" and "default") or "none".
 	Network string
 	// Mounts are the step's RUN --mount options.

@@ -76,6 +76,9 @@ func (fs *rootfs) mountSystem(sp *supervisorSpec) error {
 		hostname = "berth"
 	}
 	hosts := "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	for _, h := range sp.ExtraHosts {
+		hosts += h + "\n"
+	}
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil || sp.Network == "none" {
 		resolv = nil

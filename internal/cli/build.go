@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ type buildFlags struct {
 	platform    string
 	quiet       bool
 	iidfile     string
+	metadata    string
 	network     string
 	secrets     []string
 	contexts    []string
@@ -67,6 +69,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "", "Set target platform for build")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
+	fl.StringVar(&f.metadata, "metadata-file", "", "Write build result metadata (image digest, config digest, names) to a JSON file, as buildx does")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, `Add a custom host-to-IP mapping to RUN's /etc/hosts (format: "host:ip"; ip "host-gateway" is this machine)`)
@@ -345,6 +348,11 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			return fmt.Errorf("writing image ID file: %w", err)
 		}
 	}
+	if f.metadata != "" {
+		if err := writeBuildMetadata(f.metadata, res, f.tags); err != nil {
+			return err
+		}
+	}
 	if f.quiet {
 		fmt.Fprintln(a.stdout, res.ID.String())
 	}
@@ -376,6 +384,36 @@ func (a *app) buildPuller(st *store.Store) func(ctx context.Context, name string
 		_, err = a.pullOne(ctx, c, st, r, &platform, pullOptions{quiet: true})
 		return err
 	}
+}
+
+// writeBuildMetadata writes buildx's --metadata-file keys that describe
+// the image, so CI steps that read them (docker/build-push-action's
+// outputs) work with berth.
+func writeBuildMetadata(path string, res *build.Result, tags []string) error {
+	names := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if r, err := ref.Parse(t); err == nil {
+			names = append(names, ref.FullName(r))
+		}
+	}
+	m := map[string]any{
+		"containerimage.digest":        res.Manifest.Digest.String(),
+		"containerimage.config.digest": res.ID.String(),
+		"containerimage.descriptor": map[string]any{
+			"mediaType": string(res.Manifest.MediaType), "digest": res.Manifest.Digest.String(), "size": res.Manifest.Size,
+		},
+	}
+	if len(names) > 0 {
+		m["image.name"] = strings.Join(names, ",")
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing metadata file: %w", err)
+	}
+	return nil
 }
 
 // sweepBuildTemps removes the scratch directories of builds that died

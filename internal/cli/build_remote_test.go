@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -415,5 +416,41 @@ func TestBuildAddHost(t *testing.T) {
 	}
 	if _, stderr, code := e.run(dir, nil, "build", "--add-host", "nonsense", "."); code != 125 || !strings.Contains(stderr, "want HOST:IP") {
 		t.Fatalf("bad --add-host: exit %d %s", code, stderr)
+	}
+}
+
+// TestBuildMetadataFile: --metadata-file holds buildx's keys for the
+// built image, matching what the store and --iidfile say.
+func TestBuildMetadataFile(t *testing.T) {
+	bin, root := testenv.Berth(t), t.TempDir()
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM scratch\nLABEL a=b\n"})
+	meta, iid := filepath.Join(t.TempDir(), "meta.json"), filepath.Join(t.TempDir(), "iid")
+	r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "build", "-q", "-t", "example.com/app:1", "--metadata-file", meta, "--iidfile", iid, dir}})
+	if r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	var m map[string]any
+	raw, _ := os.ReadFile(meta)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("metadata file: %v\n%s", err, raw)
+	}
+	id, _ := os.ReadFile(iid)
+	// The store is an OCI layout: its index names the manifest.
+	var idx struct {
+		Manifests []struct {
+			Digest      string
+			Annotations map[string]string
+		}
+	}
+	raw, _ = os.ReadFile(filepath.Join(root, "index.json"))
+	json.Unmarshal(raw, &idx)
+	manifest := ""
+	for _, d := range idx.Manifests {
+		if strings.HasSuffix(d.Annotations["org.opencontainers.image.ref.name"], "example.com/app:1") {
+			manifest = d.Digest
+		}
+	}
+	if manifest == "" || m["containerimage.config.digest"] != string(id) || m["image.name"] != "example.com/app:1" || m["containerimage.digest"] != manifest {
+		t.Fatalf("metadata %v; image ID %s; manifest %q", m, id, manifest)
 	}
 }

@@ -254,14 +254,15 @@ func (b *Builder) layerStepLinked(ctx context.Context, st *stageState, id, text,
 		st.changedBy = text
 	}
 	v := b.prog.vertex(title)
-	if e, ok := b.lookupCache(key); ok {
+	noCache := b.opts.NoCache || b.opts.NoCacheStages[st.sp.Name]
+	if e, ok := b.lookupCache(key); ok && !noCache {
 		v.cached()
 		st.key = next
 		b.addLayer(st, e.Layer, createdBy, e.Created)
 		return nil
 	}
 	switch {
-	case b.opts.NoCache:
+	case noCache:
 	case changed:
 		v.printf("cache miss: %s: %s", text, reason)
 	case prevChanged != "" && !linked:

@@ -70,13 +70,16 @@ type Options struct {
 	BuildArgs  map[string]string  // --build-arg
 	Target     string             // --target; default the last stage
 	NoCache    bool
-	Pull       bool
-	Labels     map[string]string // --label
-	Platform   v1.Platform       // target platform; default this machine's
-	Network    string            // --network for RUN: default, none, host
-	Secrets    map[string]string // --secret id → host file
-	SSH        map[string]string // --ssh id → ssh-agent socket
-	ExtraHosts []string          // --add-host, as /etc/hosts lines "IP\tNAME"
+	// NoCacheStages are stages (by lower-case name) whose steps run even
+	// when cached: --no-cache-filter.
+	NoCacheStages map[string]bool
+	Pull          bool
+	Labels        map[string]string // --label
+	Platform      v1.Platform       // target platform; default this machine's
+	Network       string            // --network for RUN: default, none, host
+	Secrets       map[string]string // --secret id → host file
+	SSH           map[string]string // --ssh id → ssh-agent socket
+	ExtraHosts    []string          // --add-host, as /etc/hosts lines "IP\tNAME"
 	// NamedContexts are --build-context name=value: an image that stands
 	// in for FROM name / COPY --from=name / RUN --mount=from=name, or a
 	// directory those read files from. Names are lower-case; a stage of

@@ -37,6 +37,7 @@ type buildFlags struct {
 	quiet       bool
 	iidfile     string
 	metadata    string
+	noCacheFor  []string
 	network     string
 	secrets     []string
 	contexts    []string
@@ -69,6 +70,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "", "Set target platform for build")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
+	fl.StringSliceVar(&f.noCacheFor, "no-cache-filter", nil, "Do not cache the named stages")
 	fl.StringVar(&f.metadata, "metadata-file", "", "Write build result metadata (image digest, config digest, names) to a JSON file, as buildx does")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
@@ -246,6 +248,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	noCacheStages := map[string]bool{}
+	for _, n := range f.noCacheFor {
+		noCacheStages[strings.ToLower(n)] = true
+	}
 	file, err := dockerfile.Parse(filepath.Base(dfName), df)
 	if err != nil {
 		return err
@@ -298,7 +304,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},

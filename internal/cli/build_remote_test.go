@@ -454,3 +454,18 @@ func TestBuildMetadataFile(t *testing.T) {
 		t.Fatalf("metadata %v; image ID %s; manifest %q", m, id, manifest)
 	}
 }
+
+// TestBuildNoCacheFilter: --no-cache-filter re-runs the named stages'
+// steps and only those.
+func TestBuildNoCacheFilter(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS deps\nRUN echo deps > /deps\nFROM busybox\nCOPY --from=deps /deps /deps\nRUN echo final > /final\n"})
+	e.mustBuild(dir, "-t", "ncf:1")
+	se := e.mustBuild(dir, "--progress", "plain", "-t", "ncf:1", "--no-cache-filter", "DEPS")
+	if block := stepBlock(se, "RUN echo deps"); strings.Contains(block, "CACHED") || block == "" {
+		t.Fatalf("the filtered stage's step was cached:\n%s", se)
+	}
+	if block := stepBlock(se, "RUN echo final"); !strings.Contains(block, "CACHED") {
+		t.Fatalf("a step outside the filter was not cached:\n%s", se)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 )
@@ -37,10 +38,16 @@ type bearerTransport struct {
 	realm    string
 	service  string
 
-	mu     sync.Mutex
-	scopes []string
-	token  string
+	mu      sync.Mutex
+	scopes  []string
+	token   string
+	expires time.Time // zero: never (a registry token from config.json)
 }
+
+// tokenMargin is how long before its expiry a token is replaced: a request
+// that starts with a token about to expire could be refused mid-push, and
+// an upload body cannot be sent twice.
+const tokenMargin = 10 * time.Second
 
 func newBearerTransport(ctx context.Context, inner http.RoundTripper, registry string, plain bool, ch Challenge, auth authn.AuthConfig, scopes []string) (*bearerTransport, error) {
 	realm := ch.Params["realm"]
@@ -119,8 +126,15 @@ func (bt *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return bt.inner.RoundTrip(req)
 	}
 	bt.mu.Lock()
-	tok := bt.token
+	tok, exp := bt.token, bt.expires
 	bt.mu.Unlock()
+	if !exp.IsZero() && time.Now().After(exp.Add(-tokenMargin)) {
+		if err := bt.refresh(req.Context()); err == nil {
+			bt.mu.Lock()
+			tok = bt.token
+			bt.mu.Unlock()
+		}
+	}
 	res, err := bt.inner.RoundTrip(withBearer(req, tok))
 	if err != nil || res.StatusCode != http.StatusUnauthorized {
 		return res, err
@@ -171,12 +185,16 @@ func (bt *bearerTransport) refresh(ctx context.Context, extra ...string) error {
 			scopes = append(scopes, s)
 		}
 	}
-	tok, err := bt.fetch(ctx, scopes)
+	start := time.Now()
+	tok, ttl, err := bt.fetch(ctx, scopes)
 	if err != nil {
 		return err
 	}
 	bt.mu.Lock()
-	bt.scopes, bt.token = scopes, tok
+	bt.scopes, bt.token, bt.expires = scopes, tok, time.Time{}
+	if ttl > 0 {
+		bt.expires = start.Add(ttl)
+	}
 	bt.mu.Unlock()
 	return nil
 }
@@ -185,9 +203,13 @@ func (bt *bearerTransport) refresh(ctx context.Context, extra ...string) error {
 // registry token from config.json is used as it is; an identity token is
 // exchanged with the OAuth2 refresh_token grant; a username and password
 // go as Basic credentials to a GET; no credentials ask anonymously.
-func (bt *bearerTransport) fetch(ctx context.Context, scopes []string) (string, error) {
+//
+// It returns the token and how long it lives (0 for a registry token,
+// whose life berth does not know; the spec's 60 s when the server says
+// nothing).
+func (bt *bearerTransport) fetch(ctx context.Context, scopes []string) (string, time.Duration, error) {
 	if bt.auth.RegistryToken != "" {
-		return bt.auth.RegistryToken, nil
+		return bt.auth.RegistryToken, 0, nil
 	}
 	var req *http.Request
 	var err error
@@ -203,7 +225,7 @@ func (bt *bearerTransport) fetch(ctx context.Context, scopes []string) (string, 
 	} else {
 		u, perr := url.Parse(bt.realm)
 		if perr != nil {
-			return "", perr
+			return "", 0, perr
 		}
 		q := u.Query()
 		if bt.service != "" {
@@ -222,14 +244,18 @@ func (bt *bearerTransport) fetch(ctx context.Context, scopes []string) (string, 
 		}
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	tr, err := askTokenServer(bt.hcl, req, "the token server refused the credentials")
 	if err != nil {
-		return "", err
+		return "", 0, err
+	}
+	ttl := 60 * time.Second
+	if tr.ExpiresIn > 0 {
+		ttl = time.Duration(tr.ExpiresIn) * time.Second
 	}
 	if tr.AccessToken != "" {
-		return tr.AccessToken, nil
+		return tr.AccessToken, ttl, nil
 	}
-	return tr.Token, nil
+	return tr.Token, ttl, nil
 }

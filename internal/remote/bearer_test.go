@@ -1,6 +1,16 @@
 package remote
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+)
 
 func TestCheckRealm(t *testing.T) {
 	for _, tc := range []struct {
@@ -27,5 +37,48 @@ func TestCheckRealm(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("checkRealm(%q, %q) = %v, want ok=%v", tc.realm, tc.registry, err, tc.ok)
 		}
+	}
+}
+
+// TestBearerRefreshesBeforeExpiry: a token is replaced before it expires
+// (an upload started with a dying token could be refused mid-body), and
+// not otherwise.
+func TestBearerRefreshesBeforeExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		ttl     int // the token server's expires_in
+		fetches int32
+	}{
+		{300, 1}, // the first token serves every request
+		{5, 4},   // inside the margin: a fresh token before each request
+	} {
+		var fetches atomic.Int32
+		tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fetches.Add(1)
+			fmt.Fprintf(w, `{"token":"tok","expires_in":%d}`, tc.ttl)
+		}))
+		reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer tok" {
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		}))
+		host := strings.TrimPrefix(reg.URL, "http://")
+		bt, err := newBearerTransport(context.Background(), http.DefaultTransport, host, true,
+			Challenge{Scheme: "bearer", Params: map[string]string{"realm": tokens.URL + "/token", "service": "test"}}, authn.AuthConfig{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Transport: bt}
+		for i := 0; i < 3; i++ {
+			res, err := c.Get(reg.URL + "/v2/")
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("ttl %d, request %d: %v %v", tc.ttl, i, res, err)
+			}
+			res.Body.Close()
+		}
+		if got := fetches.Load(); got != tc.fetches {
+			t.Errorf("ttl %d: %d token requests, want %d", tc.ttl, got, tc.fetches)
+		}
+		tokens.Close()
+		reg.Close()
 	}
 }

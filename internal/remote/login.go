@@ -16,6 +16,7 @@ type tokenReply struct {
 	Token        string `json:"token"`
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"` // seconds; the spec's default is 60
 }
 
 // CheckLogin verifies user/password against the registry at host the way

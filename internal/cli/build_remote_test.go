@@ -469,3 +469,34 @@ func TestBuildNoCacheFilter(t *testing.T) {
 		t.Fatalf("a step outside the filter was not cached:\n%s", se)
 	}
 }
+
+// TestBuildRWBind: a rw bind mount lets the step write, and the writes go
+// with the step: the context on the host and the bound stage are
+// untouched, as in BuildKit.
+func TestBuildRWBind(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile": "FROM busybox AS s\nRUN mkdir /data && echo s > /data/f\n" +
+			"FROM busybox\n" +
+			"RUN --mount=type=bind,rw,target=/src echo x > /src/written && echo y >> /src/input.txt && cat /src/written > /from-context\n" +
+			"RUN --mount=type=bind,rw,source=input.txt,target=/in.txt echo z >> /in.txt && cat /in.txt > /file-copy\n" +
+			"RUN --mount=type=bind,rw,from=s,source=/data,target=/d echo w > /d/g && cat /d/f /d/g > /from-stage\n" +
+			"COPY --from=s /data /stage-data\n",
+		"input.txt": "in\n",
+	})
+	fs := e.files(dir)
+	for name, want := range map[string]string{"from-context": "x\n", "file-copy": "in\nz\n", "from-stage": "s\nw\n"} {
+		if got := fs[name].PAXRecords["content"]; got != want {
+			t.Errorf("/%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "written")); err == nil {
+		t.Error("a rw bind mount wrote into the context on the host")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "input.txt")); string(b) != "in\n" {
+		t.Errorf("the context's input.txt became %q", b)
+	}
+	if _, ok := fs["stage-data/g"]; ok {
+		t.Error("a rw bind mount wrote into the stage it bound")
+	}
+}

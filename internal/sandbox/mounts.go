@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,11 +129,17 @@ func (fs *rootfs) mountUser(m Mount) error {
 		if err != nil {
 			return err
 		}
+		src := m.Source
+		if !m.ReadOnly {
+			if src, err = fs.scratchView(m.Source, fi); err != nil {
+				return fmt.Errorf("bind mount %s: %w", m.Target, err)
+			}
+		}
 		dst, err := fs.mountpoint(m.Target, !fi.IsDir())
 		if err != nil {
 			return err
 		}
-		return bind(m.Source, dst, m.ReadOnly)
+		return bind(src, dst, m.ReadOnly)
 	case MountCache:
 		src, err := fs.prepareCache(m)
 		if err != nil {
@@ -209,6 +216,55 @@ func (fs *rootfs) unionSource(m Mount) (string, error) {
 		return "", fmt.Errorf("source %s resolves outside its stage", m.Source)
 	}
 	return real, nil
+}
+
+// scratchView is a writable view of src for a rw bind mount: as in
+// BuildKit, the step may write there and the writes go with the step,
+// never to the source (the user's context, a stage). A directory gets an
+// overlay with an upper dir in the step's state; a file, a copy.
+func (fs *rootfs) scratchView(src string, fi os.FileInfo) (string, error) {
+	fs.unions++
+	base := filepath.Join(fs.state, fmt.Sprintf("rw%d", fs.unions))
+	if err := os.Mkdir(base, 0o700); err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		in, err := os.Open(src)
+		if err != nil {
+			return "", err
+		}
+		defer in.Close()
+		view := filepath.Join(base, "file")
+		out, err := os.OpenFile(view, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fi.Mode().Perm())
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(out, in)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		return view, err
+	}
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	// The source path may hold ':' or ',', which lowerdir cannot: name it
+	// by a link (overlayfs follows links in lowerdir).
+	if err := os.Symlink(src, filepath.Join(base, "lower")); err != nil {
+		return "", err
+	}
+	opts := "lowerdir=" + filepath.Join(base, "lower") + ",upperdir=" + filepath.Join(base, "upper") + ",workdir=" + filepath.Join(base, "work")
+	if fs.rootless {
+		opts += ",userxattr"
+	}
+	merged := filepath.Join(base, "merged")
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("mounting a writable view of %s: %w", src, err)
+	}
+	fs.extraMounts = append(fs.extraMounts, merged)
+	return merged, nil
 }
 
 func bind(src, dst string, ro bool) error {

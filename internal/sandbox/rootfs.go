@@ -25,7 +25,7 @@ type rootfs struct {
 	stubs       []stub              // mount points we created, in creation order
 	secrets     string              // tmpfs holding secret files, never on disk
 	locks       []*os.File          // cache locks held for the step
-	unions      int                 // read-only stage unions mounted for bind mounts
+	unions      int                 // stage unions and writable views mounted for bind mounts
 	extraMounts []string            // mounts outside the root, detached at the end
 }
 

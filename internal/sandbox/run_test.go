@@ -301,17 +301,26 @@ func TestRunBindFromStage(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage := append(append([]string(nil), lowers...), dir)
-	for _, source := range []string{"/app", "/link"} {
-		out, layer, err := runScript(t, Spec{Lowers: lowers, Mounts: []Mount{{Type: MountBind, Lowers: stage, Source: source, Target: "/mnt/stage"}}},
+	for _, tc := range []struct {
+		source   string
+		readOnly bool
+	}{
+		{"/app", true}, {"/link", true}, // the default of RUN --mount=type=bind
+		{"/app", false}, {"/link", false}, // rw: writable, and the writes go with the step
+	} {
+		out, layer, err := runScript(t, Spec{Lowers: lowers, Mounts: []Mount{{Type: MountBind, Lowers: stage, Source: tc.source, Target: "/mnt/stage", ReadOnly: tc.readOnly}}},
 			"cat /mnt/stage/built; ls /mnt/stage/../stage/built; touch /mnt/stage/x 2>/dev/null && echo WRITABLE; true")
 		if err != nil {
 			t.Fatalf("run: %v\n%s", err, out)
 		}
-		if !strings.HasPrefix(out, "artifact") || strings.Contains(out, "WRITABLE") {
-			t.Errorf("source %s: output %q", source, out)
+		if !strings.HasPrefix(out, "artifact") || strings.Contains(out, "WRITABLE") != !tc.readOnly {
+			t.Errorf("source %s, read-only %v: output %q", tc.source, tc.readOnly, out)
 		}
 		if _, order := readLayer(t, layer); len(order) != 0 {
-			t.Errorf("source %s: layer %v, want empty", source, order)
+			t.Errorf("source %s: layer %v, want empty", tc.source, order)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "app", "x")); err == nil {
+			t.Fatalf("source %s: a write through the bind mount reached the stage's layer", tc.source)
 		}
 	}
 }

@@ -30,10 +30,11 @@ type contextFS struct {
 	dir    string
 	ignore *dockerfile.Ignore
 
-	once    sync.Once
-	walkErr error
-	entries map[string]*ctxEntry // rel path ("a/b") → entry
-	paths   []string             // sorted rel paths
+	once     sync.Once
+	walkErr  error
+	entries  map[string]*ctxEntry // rel path ("a/b") → entry
+	paths    []string             // sorted rel paths
+	excluded []string             // rel paths .dockerignore left out (a skipped directory once)
 
 	mu      sync.Mutex
 	index   map[string]indexEntry
@@ -95,6 +96,7 @@ func (c *contextFS) load() error {
 				return nil
 			}
 			if c.ignore.Excluded(rel) {
+				c.excluded = append(c.excluded, rel)
 				if d.IsDir() && c.ignore.CanSkipDir(rel) {
 					return filepath.SkipDir
 				}
@@ -136,6 +138,82 @@ func (c *contextFS) load() error {
 		sort.Strings(c.paths)
 	})
 	return c.walkErr
+}
+
+// excludesUnder reports whether .dockerignore left out anything at or
+// under rel ("." for the whole context).
+func (c *contextFS) excludesUnder(rel string) bool {
+	for _, x := range c.excluded {
+		if rel == "." || x == rel || strings.HasPrefix(x, rel+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// view builds at dst the context as a step may see it: rel and what the
+// context holds under it, without what .dockerignore left out. Files are
+// hard links where the file system allows (copies otherwise), so a view is
+// cheap; it is bound read-only, or under a writable overlay for rw.
+func (c *contextFS) view(dst, rel string) error {
+	if err := c.load(); err != nil {
+		return err
+	}
+	var ents []*ctxEntry
+	if rel == "." {
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			return err
+		}
+		ents = c.under("")
+	} else {
+		e, ok := c.entries[rel]
+		if !ok {
+			return fmt.Errorf("%s is not in the build context (or .dockerignore leaves it out)", rel)
+		}
+		ents = append([]*ctxEntry{e}, c.under(rel)...)
+	}
+	prefix := rel + "/"
+	for _, e := range ents {
+		target := dst
+		if e.rel != rel {
+			target = filepath.Join(dst, filepath.FromSlash(strings.TrimPrefix(e.rel, prefix)))
+		}
+		src := filepath.Join(c.dir, filepath.FromSlash(e.rel))
+		switch mode := e.info.Mode(); {
+		case mode.IsDir():
+			if err := os.MkdirAll(target, mode.Perm()|0o700); err != nil {
+				return err
+			}
+		case mode&fs.ModeSymlink != 0:
+			if err := os.Symlink(e.link, target); err != nil {
+				return err
+			}
+		case mode.IsRegular():
+			if err := os.Link(src, target); err != nil {
+				if err := copyFile(src, target, mode.Perm()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // digestOf returns the content digest of a regular file (hashed once).

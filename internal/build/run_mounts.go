@@ -121,13 +121,33 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 			}
 		case instructions.MountTypeBind:
 			src := strings.TrimPrefix(path.Clean("/"+m.Source), "/")
-			if nfs, ok := b.namedDir(m.From, st.sp.Index); ok && m.From != "" {
-				rm.Source = filepath.Join(nfs.dir, filepath.FromSlash(src))
-			} else if m.From == "" {
+			cfs, fromDir := b.namedDir(m.From, st.sp.Index)
+			if m.From == "" {
 				if b.opts.ContextDir == "" {
 					return nil, cleanup, errors.New("bind mount from the build context: no context")
 				}
-				rm.Source = filepath.Join(b.opts.ContextDir, filepath.FromSlash(src))
+				cfs, fromDir = b.ctxfs, true
+			}
+			if fromDir {
+				rm.Source = filepath.Join(cfs.dir, filepath.FromSlash(src))
+				// What .dockerignore leaves out never reaches a build, as with
+				// BuildKit (which is never sent it): bind a view without it.
+				rel := src
+				if rel == "" {
+					rel = "."
+				}
+				if err := cfs.load(); err == nil && cfs.excludesUnder(rel) {
+					root, err := os.MkdirTemp(b.tempDir(), "bind-")
+					if err != nil {
+						return nil, cleanup, err
+					}
+					tmps = append(tmps, root)
+					view := filepath.Join(root, "view")
+					if err := cfs.view(view, rel); err != nil {
+						return nil, cleanup, fmt.Errorf("bind mount of %s: %w", m.Source, err)
+					}
+					rm.Source = view
+				}
 			} else {
 				// The executor mounts the stage's layers read-only (unpacked
 				// once per layer and shared) and binds src from inside them.

@@ -500,3 +500,37 @@ func TestBuildRWBind(t *testing.T) {
 		t.Error("a rw bind mount wrote into the stage it bound")
 	}
 }
+
+// TestBuildBindIgnore: what .dockerignore leaves out is not in a bind
+// mount of the context either, as BuildKit (which never receives it)
+// behaves; a step cannot copy an ignored secret into a layer that way.
+func TestBuildBindIgnore(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{
+		"Dockerfile":        "FROM busybox\nRUN --mount=type=bind,target=/src ls -a /src /src/sub > /listing\nRUN --mount=type=bind,source=sub,target=/sub,rw cat /sub/kept.txt > /kept && echo w > /sub/new\n",
+		".dockerignore":     "secret.env\nsub/private.key\nnode_modules\n",
+		"secret.env":        "TOKEN=hunter2\n",
+		"app.go":            "package main\n",
+		"sub/kept.txt":      "kept\n",
+		"sub/private.key":   "key\n",
+		"node_modules/x.js": "x\n",
+	})
+	fs := e.files(dir)
+	listing := fs["listing"].PAXRecords["content"]
+	for _, gone := range []string{"secret.env", "private.key", "node_modules"} {
+		if strings.Contains(listing, gone) {
+			t.Errorf("%s is visible through the bind mount:\n%s", gone, listing)
+		}
+	}
+	for _, kept := range []string{"app.go", "Dockerfile", "kept.txt"} {
+		if !strings.Contains(listing, kept) {
+			t.Errorf("%s is missing from the bind mount:\n%s", kept, listing)
+		}
+	}
+	if fs["kept"].PAXRecords["content"] != "kept\n" {
+		t.Errorf("/kept = %q", fs["kept"].PAXRecords["content"])
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sub", "new")); err == nil {
+		t.Error("a rw bind of a filtered view wrote into the context")
+	}
+}

@@ -48,14 +48,20 @@ type ctxEntry struct {
 	link  string
 	ino   uint64
 	mtime int64
+	ctime int64
 
 	mu     sync.Mutex
 	digest string
 }
 
+// indexEntry is a file's digest with the stat fields that say it is still
+// right. ctime is among them because nothing but the kernel sets it: a
+// rewrite that keeps size and mtime (touch -d, a tool restoring times)
+// still changes it.
 type indexEntry struct {
 	Size   int64  `json:"s"`
 	Mtime  int64  `json:"m"`
+	Ctime  int64  `json:"c"`
 	Ino    uint64 `json:"i"`
 	Digest string `json:"d"`
 }
@@ -110,6 +116,7 @@ func (c *contextFS) load() error {
 			if st, ok := info.Sys().(*syscall.Stat_t); ok {
 				e.ino = st.Ino
 				e.mtime = st.Mtim.Nano()
+				e.ctime = st.Ctim.Nano()
 			}
 			if info.Mode()&fs.ModeSymlink != 0 {
 				if e.link, err = os.Readlink(p); err != nil {
@@ -235,7 +242,7 @@ func (c *contextFS) digestOf(ctx context.Context, e *ctxEntry) (string, error) {
 	c.mu.Lock()
 	ie, ok := c.index[e.rel]
 	c.mu.Unlock()
-	if ok && ie.Size == e.info.Size() && ie.Mtime == e.mtime && ie.Ino == e.ino {
+	if ok && ie.Size == e.info.Size() && ie.Mtime == e.mtime && ie.Ctime == e.ctime && ie.Ino == e.ino {
 		e.digest = ie.Digest
 		return e.digest, nil
 	}
@@ -253,7 +260,7 @@ func (c *contextFS) digestOf(ctx context.Context, e *ctxEntry) (string, error) {
 	}
 	e.digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	c.mu.Lock()
-	c.index[e.rel] = indexEntry{Size: e.info.Size(), Mtime: e.mtime, Ino: e.ino, Digest: e.digest}
+	c.index[e.rel] = indexEntry{Size: e.info.Size(), Mtime: e.mtime, Ctime: e.ctime, Ino: e.ino, Digest: e.digest}
 	c.dirty = true
 	c.mu.Unlock()
 	return e.digest, nil

@@ -534,3 +534,21 @@ func TestBuildBindIgnore(t *testing.T) {
 		t.Error("a rw bind of a filtered view wrote into the context")
 	}
 }
+
+// TestBuildSameSizeSameMtime: a file rewritten with the same size and its
+// old mtime put back (touch -d, a tool restoring times) is still a change.
+func TestBuildSameSizeSameMtime(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY data.txt /data.txt\n", "data.txt": "aaaa\n"})
+	p := filepath.Join(dir, "data.txt")
+	when := time.Unix(1700000000, 0)
+	os.Chtimes(p, when, when)
+	if got := e.files(dir)["data.txt"].PAXRecords["content"]; got != "aaaa\n" {
+		t.Fatalf("first build: %q", got)
+	}
+	write(t, p, "bbbb\n", 0o644)
+	os.Chtimes(p, when, when)
+	if got := e.files(dir)["data.txt"].PAXRecords["content"]; got != "bbbb\n" {
+		t.Fatalf("a same-size, same-mtime rewrite was served from the cache: %q", got)
+	}
+}

@@ -261,10 +261,61 @@ func (fs *rootfs) scratchView(src string, fi os.FileInfo) (string, error) {
 	}
 	merged := filepath.Join(base, "merged")
 	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		return "", fmt.Errorf("mounting a writable view of %s: %w", src, err)
+		// Where overlayfs cannot be mounted (the copy-mode fallback), a
+		// copy of the tree serves the same purpose, slower.
+		copied := filepath.Join(base, "copy")
+		if cerr := copyTree(src, copied); cerr != nil {
+			return "", fmt.Errorf("making a writable view of %s: overlay: %v; copy: %w", src, err, cerr)
+		}
+		return copied, nil
 	}
 	fs.extraMounts = append(fs.extraMounts, merged)
 	return merged, nil
+}
+
+// copyTree copies directories, regular files and symlinks from src to a
+// new dst, keeping modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch mode := info.Mode(); {
+		case mode.IsDir():
+			return os.Mkdir(target, mode.Perm()|0o700)
+		case mode&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case mode.IsRegular():
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode.Perm())
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, in)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		return nil // devices, fifos, sockets: not copied
+	})
 }
 
 func bind(src, dst string, ro bool) error {

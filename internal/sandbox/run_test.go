@@ -416,3 +416,21 @@ func TestManyLayers(t *testing.T) {
 		t.Fatalf("output %q: want 200 layer files, the bottom and top one, and an overlay root", out)
 	}
 }
+
+// TestCopyTree: the rw-bind fallback copy keeps files, modes and links.
+func TestCopyTree(t *testing.T) {
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "d"), 0o750)
+	os.WriteFile(filepath.Join(src, "d", "f"), []byte("data"), 0o640)
+	os.Symlink("d/f", filepath.Join(src, "l"))
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := copyTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dst, "d", "f"))
+	fi, _ := os.Stat(filepath.Join(dst, "d", "f"))
+	link, _ := os.Readlink(filepath.Join(dst, "l"))
+	if err != nil || string(b) != "data" || fi.Mode().Perm() != 0o640 || link != "d/f" {
+		t.Fatalf("copy: %q %v %v link %q", b, err, fi.Mode(), link)
+	}
+}

@@ -73,7 +73,9 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 				}
 				continue
 			}
-			rm.Type, rm.Source = "bind", sock
+			// Read-only whatever the flags say: a socket needs no write
+			// access to be connected to, and cannot be copied for a rw view.
+			rm.Type, rm.Source, rm.ReadOnly = "bind", sock, true
 			out = append(out, rm)
 			continue
 		}

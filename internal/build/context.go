@@ -197,30 +197,13 @@ func (c *contextFS) view(dst, rel string) error {
 			}
 		case mode.IsRegular():
 			if err := os.Link(src, target); err != nil {
-				if err := copyFile(src, target, mode.Perm()); err != nil {
+				if err := fsutil.CopyFile(src, target, mode.Perm()); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // digestOf returns the content digest of a regular file (hashed once).

@@ -127,7 +127,7 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 				remote.commits = append(remote.commits, [2]string{s, commit})
 				continue
 			}
-			if a.add && isURL(s) {
+			if a.add && remotecontext.IsURL(s) {
 				if a.checksum != "" {
 					remote.urls[s] = nil
 					keyParts = append(keyParts, "url:"+s+"@"+a.checksum)
@@ -345,7 +345,7 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 			}
 			continue
 		}
-		if a.add && isURL(s) {
+		if a.add && remotecontext.IsURL(s) {
 			d := remote.urls[s]
 			if d == nil {
 				var err error

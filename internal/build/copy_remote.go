@@ -22,10 +22,6 @@ import (
 
 // ADD sources that are not in the context: http(s) URLs and Git repositories.
 
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
 // remoteSources are an ADD step's URL and Git sources, fetched once each.
 type remoteSources struct {
 	urls    map[string]*download

@@ -3,6 +3,7 @@ package fsutil
 import (
 	"context"
 	"io"
+	"os"
 )
 
 // CopyContext copies like io.Copy, with a 1 MiB buffer, and stops between
@@ -28,4 +29,23 @@ func CopyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, erro
 			return n, err
 		}
 	}
+}
+
+// CopyFile copies the regular file src to a new file dst with mode perm
+// (dst must not exist).
+func CopyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -3,11 +3,11 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -229,21 +229,8 @@ func (fs *rootfs) scratchView(src string, fi os.FileInfo) (string, error) {
 		return "", err
 	}
 	if !fi.IsDir() {
-		in, err := os.Open(src)
-		if err != nil {
-			return "", err
-		}
-		defer in.Close()
 		view := filepath.Join(base, "file")
-		out, err := os.OpenFile(view, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fi.Mode().Perm())
-		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(out, in)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		return view, err
+		return view, fsutil.CopyFile(src, view, fi.Mode().Perm())
 	}
 	for _, d := range []string{"upper", "work", "merged"} {
 		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
@@ -299,20 +286,7 @@ func copyTree(src, dst string) error {
 			}
 			return os.Symlink(link, target)
 		case mode.IsRegular():
-			in, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode.Perm())
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, in)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			return err
+			return fsutil.CopyFile(p, target, mode.Perm())
 		}
 		return nil // devices, fifos, sockets: not copied
 	})

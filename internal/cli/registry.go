@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,15 @@ type registrySettings struct {
 	Token         tokenSettings
 	LogLevel      string // registry:2's log.level: error, warn, info, debug
 	NoAccessLog   bool   // log.accesslog.disabled
+	Proxy         proxySettings
+}
+
+// proxySettings are registry:2's proxy keys: a pull-through cache of
+// RemoteURL.
+type proxySettings struct {
+	RemoteURL string `yaml:"remoteurl"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
 }
 
 // tokenSettings are registry:2's auth.token keys.
@@ -82,6 +92,7 @@ type registryConfigFile struct {
 		} `yaml:"htpasswd"`
 		Token *tokenSettings `yaml:"token"`
 	} `yaml:"auth"`
+	Proxy   proxySettings `yaml:"proxy"`
 	Storage struct {
 		Filesystem struct {
 			RootDirectory string `yaml:"rootdirectory"`
@@ -108,6 +119,7 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 		if err := yaml.Unmarshal(data, &c); err != nil {
 			return s, fmt.Errorf("parsing %s: %w", configPath, err)
 		}
+		s.Proxy = c.Proxy
 		set(&s.LogLevel, c.Log.Level)
 		s.NoAccessLog = c.Log.AccessLog.Disabled
 		set(&s.Addr, c.HTTP.Addr)
@@ -161,6 +173,14 @@ func loadRegistrySettings(configPath string, getenv func(string) string) (regist
 			return s, fmt.Errorf("REGISTRY_STORAGE_DELETE_ENABLED=%q is not a boolean", v)
 		}
 		s.DeleteEnabled = b
+	}
+	set(&s.Proxy.RemoteURL, getenv("REGISTRY_PROXY_REMOTEURL"))
+	set(&s.Proxy.Username, getenv("REGISTRY_PROXY_USERNAME"))
+	set(&s.Proxy.Password, getenv("REGISTRY_PROXY_PASSWORD"))
+	if s.Proxy.RemoteURL != "" {
+		if u, err := url.Parse(s.Proxy.RemoteURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return s, withHint(fmt.Errorf("proxy remote URL %q is not an http(s) URL", s.Proxy.RemoteURL), "for Docker Hub: REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io")
+		}
 	}
 	set(&s.LogLevel, getenv("REGISTRY_LOG_LEVEL"))
 	if v := getenv("REGISTRY_LOG_ACCESSLOG_DISABLED"); v != "" {
@@ -222,7 +242,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 		Short: "Serve an OCI distribution registry (a drop-in for registry:2)",
 		Long: "Serve an OCI distribution registry over HTTP(S).\n\n" +
 			"Settings come from --config (registry:2's config.yml keys), then the REGISTRY_* variables registry:2 reads\n" +
-			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_LOG_LEVEL, REGISTRY_LOG_ACCESSLOG_DISABLED, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
+			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_LOG_LEVEL, REGISTRY_LOG_ACCESSLOG_DISABLED, REGISTRY_PROXY_REMOTEURL/USERNAME/PASSWORD, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
 			"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, REGISTRY_STORAGE_DELETE_ENABLED), then flags.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -300,6 +320,13 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtr
 	if s.Token.enabled() && s.Htpasswd != "" {
 		return usageError{errors.New("both htpasswd and token auth are configured; registry:2 takes one")}
 	}
+	if s.Proxy.RemoteURL != "" {
+		up, err := newRegistryUpstream(s.Proxy)
+		if err != nil {
+			return err
+		}
+		opts.Upstream = up
+	}
 	if s.Token.enabled() {
 		v, err := auth.NewTokenVerifier(s.Token.Issuer, s.Token.Service, s.Token.RootCertBundle)
 		if err != nil {
@@ -344,7 +371,7 @@ func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtr
 	}
 	// The address line is printed whatever the level: with --addr :0 it is
 	// the only way to learn the port.
-	log.Log(ctx, max(slog.LevelInfo, x.logLevel), "listening", "addr", ln.Addr().String(), "root", s.Root, "tls", hs.TLSConfig != nil, "auth", authKind(s), "read_only", s.ReadOnly)
+	log.Log(ctx, max(slog.LevelInfo, x.logLevel), "listening", "addr", ln.Addr().String(), "root", s.Root, "tls", hs.TLSConfig != nil, "auth", authKind(s), "read_only", s.ReadOnly, "proxy", s.Proxy.RemoteURL)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	gcCtx, stopGC := context.WithCancel(context.Background())

@@ -33,10 +33,15 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, name, ref st
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d digest) error {
 	ctx := r.Context()
 	if _, err := s.d.Stat(ctx, linkKey(name, d)); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if s.opts.Upstream == nil {
 			return errBlobUnknown()
 		}
-		return err
+		if err := s.proxyBlob(ctx, name, d); err != nil {
+			return err
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")

@@ -87,6 +87,11 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request, name, re
 // cached manifest bytes.
 func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name string, d digest, tag string) error {
 	ctx := r.Context()
+	if s.opts.Upstream != nil {
+		if err := s.fillManifest(ctx, name, d, tag); err != nil {
+			return err
+		}
+	}
 	m, _, err := s.loadMeta(ctx, name)
 	if err != nil {
 		return err
@@ -119,6 +124,32 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name string
 		w.Write(data)
 	}
 	return nil
+}
+
+// fillManifest is the pull-through cache's part of a manifest GET: a tag
+// is asked of the upstream every time (tags move), and when the upstream
+// cannot be reached a stored copy still serves; a digest is fetched only
+// when it is not stored.
+func (s *Server) fillManifest(ctx context.Context, name string, d digest, tag string) error {
+	if tag == "" {
+		if m, _, err := s.loadMeta(ctx, name); err == nil {
+			if _, ok := m.Manifests[d.String()]; ok {
+				return nil
+			}
+		}
+		return s.proxyManifest(ctx, name, d, "")
+	}
+	err := s.proxyManifest(ctx, name, d, tag)
+	if err == nil {
+		return nil
+	}
+	if m, _, lerr := s.loadMeta(ctx, name); lerr == nil {
+		if _, ok := m.Tags[tag]; ok && !isUnknown(err) {
+			s.log.Warn("upstream unavailable; serving the stored tag", "repo", name, "tag", tag, "err", err)
+			return nil
+		}
+	}
+	return err
 }
 
 func (s *Server) manifestBytes(ctx context.Context, ds string, size int64) ([]byte, error) {

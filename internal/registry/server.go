@@ -48,6 +48,11 @@ type Options struct {
 	TokenService string
 	// ReadOnly refuses every write with 405 UNSUPPORTED.
 	ReadOnly bool
+	// Upstream makes the registry a pull-through cache of it (registry:2's
+	// proxy mode): what is not stored is fetched, verified and kept; tags
+	// are asked of the upstream each time (the stored one serves when it
+	// cannot be reached); pushes and deletes are refused.
+	Upstream Upstream
 	// DisableDelete refuses blob, manifest and tag deletion (registry:2's
 	// storage.delete.enabled=false).
 	DisableDelete bool
@@ -209,6 +214,9 @@ func isWrite(method string) bool {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route) error {
 	if s.opts.ReadOnly && isWrite(r.Method) {
 		return errUnsupported("the registry is read-only")
+	}
+	if s.opts.Upstream != nil && isWrite(r.Method) {
+		return errUnsupported("this registry is a pull-through cache: push to the upstream registry")
 	}
 	if s.opts.DisableDelete && r.Method == http.MethodDelete && rt.kind != routeUpload {
 		return errUnsupported("deletion is disabled on this registry")

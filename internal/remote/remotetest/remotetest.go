@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,17 @@ type Registry struct {
 	Host  string // 127.0.0.1:PORT
 	Dir   string // storage root
 	CAPEM []byte // the CA certificate when TLS
+
+	stop sync.Once
+	cmd  *exec.Cmd
+}
+
+// Stop kills the registry now (it is stopped at the test's end anyway).
+func (r *Registry) Stop(t testing.TB) {
+	r.stop.Do(func() {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+	})
 }
 
 // Start runs docker-registry until the test ends.
@@ -84,9 +96,9 @@ func Start(t testing.TB, o Options) *Registry {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting docker-registry: %v", err)
 	}
+	r.cmd = cmd
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		r.Stop(t)
 		logf.Close()
 	})
 	waitUp(t, r.Host, filepath.Join(dir, "registry.log"))

@@ -1,0 +1,107 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/berth-dev/berth/internal/registry/storage"
+)
+
+// Upstream is the registry a pull-through cache fills itself from
+// (registry:2's proxy.remoteurl). The CLI implements it with a registry
+// client; the server only asks for bytes, and verifies every one of them.
+type Upstream interface {
+	// Manifest fetches repository repo's manifest by tag or digest: its
+	// bytes and media type. A missing one is an error wrapping ErrUpstreamNotFound.
+	Manifest(ctx context.Context, repo, ref string) ([]byte, string, error)
+	// Blob opens repo's blob by digest.
+	Blob(ctx context.Context, repo, digest string) (io.ReadCloser, error)
+}
+
+// ErrUpstreamNotFound is what an Upstream wraps when it does not have the
+// manifest or blob: the client gets the registry's own "unknown" error.
+var ErrUpstreamNotFound = errors.New("not found upstream")
+
+// proxyManifest fetches name's manifest ref from upstream, verifies it and
+// stores it (and, for a tag, the tag), so later pulls are served locally.
+// Its blobs are fetched when they are asked for.
+func (s *Server) proxyManifest(ctx context.Context, name string, d digest, tag string) error {
+	ref := tag
+	if ref == "" {
+		ref = d.String()
+	}
+	body, mt, err := s.opts.Upstream.Manifest(ctx, name, ref)
+	if errors.Is(err, ErrUpstreamNotFound) {
+		return errManifestUnknown()
+	}
+	if err != nil {
+		return fmt.Errorf("fetching manifest %s:%s from upstream: %w", name, ref, err)
+	}
+	if len(body) > maxManifestSize {
+		return errTooLarge("MANIFEST_INVALID", "upstream manifest exceeds 4 MiB")
+	}
+	if tag != "" {
+		d = digestOf("sha256", body)
+	} else if got := digestOf(d.alg, body); got != d {
+		return fmt.Errorf("upstream sent manifest %s with digest %s", d, got)
+	}
+	e, err := checkManifest(body, mt)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.commitLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
+		if _, err := s.d.Put(ctx, blobKey(d), bytes.NewReader(body), storage.Cond{}); err != nil {
+			return fmt.Errorf("storing manifest: %w", err)
+		}
+	}
+	e.entry.Pushed = time.Now().UTC()
+	ds := d.String()
+	_, err = s.updateMeta(ctx, name, func(m *repoMeta) error {
+		if old, ok := m.Manifests[ds]; ok {
+			e.entry.Pushed = old.Pushed
+		}
+		m.Manifests[ds] = e.entry
+		if tag != "" {
+			m.Tags[tag] = ds
+		}
+		return nil
+	})
+	if err == nil {
+		s.mcache.put(ds, body)
+	}
+	return err
+}
+
+// proxyBlob fetches name's blob d from upstream into storage (verified
+// against d on the way, as a push is) and links it into the repository.
+func (s *Server) proxyBlob(ctx context.Context, name string, d digest) error {
+	rc, err := s.opts.Upstream.Blob(ctx, name, d.String())
+	if errors.Is(err, ErrUpstreamNotFound) {
+		return errBlobUnknown()
+	}
+	if err != nil {
+		return fmt.Errorf("fetching blob %s from upstream: %w", d, err)
+	}
+	defer rc.Close()
+	if _, err := s.commitBlob(ctx, name, d, rc); err != nil {
+		return err
+	}
+	return nil
+}
+
+// isUnknown reports whether err says the upstream does not have the thing
+// (as opposed to not answering): a tag deleted upstream is not served from
+// the cache.
+func isUnknown(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && (ae.Code == "MANIFEST_UNKNOWN" || ae.Code == "BLOB_UNKNOWN")
+}

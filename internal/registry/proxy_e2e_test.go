@@ -1,0 +1,90 @@
+package registry_test
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-dev/berth/internal/remote/remotetest"
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+// TestPullThroughCache: with REGISTRY_PROXY_REMOTEURL berth's registry is
+// a pull-through cache of a real CNCF registry, as registry:2 is: skopeo
+// and berth (through its registry-mirrors setting, for a Docker Hub name)
+// pull through it with the upstream's digests, what was pulled is served
+// after the upstream goes away, and pushes are refused.
+func TestPullThroughCache(t *testing.T) {
+	up := remotetest.Start(t, remotetest.Options{})
+	images := map[string]string{}
+	for _, ref := range []string{"library/busybox:latest", "team/app:v1"} {
+		img, _ := random.Image(32<<10, 2)
+		r, _ := name.ParseReference(up.Host + "/" + ref)
+		if err := remote.Write(r, img); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		images[ref] = d.String()
+	}
+	cmd := exec.Command(testenv.Berth(t), "registry", "serve", "--root", t.TempDir(), "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "REGISTRY_PROXY_REMOTEURL=http://"+up.Host)
+	proxy := serveCmd(t, cmd)
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	// dir: keeps the manifest as the registry sent it.
+	sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/team/app:v1", "dir:"+out)
+	if b, err := sk.CombinedOutput(); err != nil {
+		t.Fatalf("skopeo through the cache: %v\n%s", err, b)
+	}
+	if got := dirDigest(t, out); got != images["team/app:v1"] {
+		t.Fatalf("skopeo got %s through the cache, upstream has %s", got, images["team/app:v1"])
+	}
+
+	// berth pull busybox, with the cache as its Docker Hub mirror: the
+	// whole pull stays on this machine.
+	cfg := filepath.Join(dir, "berth.json")
+	os.WriteFile(cfg, []byte(`{"registry-mirrors": ["http://`+proxy.addr+`"]}`), 0o644)
+	env := []string{"BERTH_ROOT=" + filepath.Join(dir, "root"), "BERTH_CONFIG=" + cfg, "DOCKER_CONFIG=" + filepath.Join(dir, "docker")}
+	berth := func(args ...string) testenv.Result {
+		return testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: args, Env: env})
+	}
+	if r := berth("pull", "busybox"); r.Code != 0 || !strings.Contains(r.Stdout, "Digest: "+images["library/busybox:latest"]) {
+		t.Fatalf("berth pull busybox through the mirror: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// Pushes go to the upstream, not the cache.
+	res := httpDo(t, http.DefaultClient, "POST", "http://"+proxy.addr+"/v2/team/app/blobs/uploads/", nil)
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("push to the cache: %d", res.StatusCode)
+	}
+
+	// With the upstream gone, what was pulled is still served.
+	up.Stop(t)
+	out2 := filepath.Join(dir, "out2")
+	sk = exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/team/app:v1", "dir:"+out2)
+	if b, err := sk.CombinedOutput(); err != nil {
+		t.Fatalf("pull from the cache with the upstream down: %v\n%s", err, b)
+	}
+	res = httpDo(t, http.DefaultClient, "GET", "http://"+proxy.addr+"/v2/team/other/manifests/v1", nil)
+	if res.StatusCode < 400 {
+		t.Fatalf("a never-pulled image with the upstream down: %d", res.StatusCode)
+	}
+}
+
+// dirDigest is the digest of the manifest skopeo's dir: transport wrote.
+func dirDigest(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digestOf(raw)
+}

@@ -40,6 +40,8 @@ type Builder struct {
 	mu        sync.Mutex
 	last, cur map[string]*stepRecord
 	lastRaw   []byte
+
+	cacheFrom map[string]cacheEntry // step key → result, from --cache-from images
 }
 
 type stageRun struct {
@@ -61,9 +63,10 @@ type stageState struct {
 	k         int       // step counter for "[k/n]"
 	created   time.Time // time of the newest layer so far: config-only steps take it, so a rebuild from cache gives the same image ID
 	tree      *fsTree
-	lex       *shell.Lex // one per stage: stages run concurrently
-	extra     int        // steps added by the base image's ONBUILD triggers
-	onbuild   bool       // dispatching a trigger
+	lex       *shell.Lex  // one per stage: stages run concurrently
+	extra     int         // steps added by the base image's ONBUILD triggers
+	onbuild   bool        // dispatching a trigger
+	steps     []cacheStep // the cache key and result of each step, for an inline cache
 }
 
 // Build runs the build described by opts.
@@ -103,6 +106,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		fmt.Fprintf(b.prog.w, "[WARNING]: %s\n", w)
 	}
 	b.loadLast()
+	if err := b.loadCacheFrom(ctx); err != nil {
+		return nil, err
+	}
 	b.stages = make([]*stageRun, len(plan.Stages))
 	for i := range b.stages {
 		b.stages[i] = &stageRun{done: make(chan struct{})}
@@ -209,6 +215,7 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 			return nil, err
 		}
 		st.layers = append([]Layer(nil), parent.layers...)
+		st.steps = append([]cacheStep(nil), parent.steps...)
 		st.cfg = cloneConfig(parent.cfg)
 		st.key = chainKey("stage", parent.key)
 		st.changedBy = parent.changedBy
@@ -455,7 +462,7 @@ func unusedArgs(f *dockerfile.File, given map[string]string) []string {
 	}
 	var out []string
 	for k := range given {
-		if !declared[k] && !proxyArgs[k] && k != "SOURCE_DATE_EPOCH" {
+		if !declared[k] && !proxyArgs[k] && k != "SOURCE_DATE_EPOCH" && k != "BUILDKIT_INLINE_CACHE" {
 			out = append(out, k)
 		}
 	}

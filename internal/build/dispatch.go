@@ -255,9 +255,14 @@ func (b *Builder) layerStepLinked(ctx context.Context, st *stageState, id, text,
 	}
 	v := b.prog.vertex(title)
 	noCache := b.opts.NoCache || b.opts.NoCacheStages[st.sp.Name]
-	if e, ok := b.lookupCache(key); ok && !noCache {
+	e, ok := b.lookupCache(key)
+	if !ok && !noCache {
+		e, ok = b.lookupCacheFrom(key)
+	}
+	if ok && !noCache {
 		v.cached()
 		st.key = next
+		st.steps = append(st.steps, cacheStep{Key: key, Entry: *e})
 		b.addLayer(st, e.Layer, createdBy, e.Created)
 		return nil
 	}
@@ -279,6 +284,7 @@ func (b *Builder) layerStepLinked(ctx context.Context, st *stageState, id, text,
 		b.opts.Log.Debug("storing cache entry", "err", err)
 	}
 	st.key = next
+	st.steps = append(st.steps, cacheStep{Key: key, Entry: cacheEntry{Layer: l, Created: created}})
 	b.addLayer(st, l, createdBy, created)
 	return nil
 }

@@ -23,6 +23,16 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 		}
 		cfg.Config.Labels[k] = v
 	}
+	if b.opts.InlineCache {
+		label, err := inlineCacheLabel(st.steps)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Config.Labels == nil {
+			cfg.Config.Labels = map[string]string{}
+		}
+		cfg.Config.Labels[inlineCacheKey] = label
+	}
 	cfg.RootFS.Type = "layers"
 	cfg.RootFS.DiffIDs = nil
 	for _, l := range st.layers {

@@ -70,6 +70,13 @@ type Options struct {
 	BuildArgs  map[string]string  // --build-arg
 	Target     string             // --target; default the last stage
 	NoCache    bool
+	// CacheFrom are images whose inline cache (InlineCache below, as
+	// BuildKit's --cache-from of an image built with
+	// BUILDKIT_INLINE_CACHE=1) may serve steps the local cache lacks.
+	CacheFrom []string
+	// InlineCache records each step's cache key in the built image (a
+	// label), so the image can serve as a CacheFrom elsewhere.
+	InlineCache bool
 	// NoCacheStages are stages (by lower-case name) whose steps run even
 	// when cached: --no-cache-filter.
 	NoCacheStages map[string]bool

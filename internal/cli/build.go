@@ -38,6 +38,8 @@ type buildFlags struct {
 	iidfile     string
 	metadata    string
 	noCacheFor  []string
+	cacheFrom   []string
+	cacheTo     []string
 	network     string
 	secrets     []string
 	contexts    []string
@@ -71,6 +73,8 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	fl.StringVar(&f.iidfile, "iidfile", "", "Write the image ID to a file")
 	fl.StringSliceVar(&f.noCacheFor, "no-cache-filter", nil, "Do not cache the named stages")
+	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, `Images to use as cache sources, built with --cache-to type=inline (format: "IMAGE" or "type=registry,ref=IMAGE")`)
+	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, `Cache export: "type=inline" records the cache in the image (as --build-arg BUILDKIT_INLINE_CACHE=1)`)
 	fl.StringVar(&f.metadata, "metadata-file", "", "Write build result metadata (image digest, config digest, names) to a JSON file, as buildx does")
 	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
@@ -248,6 +252,13 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	cacheFrom, inline, err := cacheFlags(f.cacheFrom, f.cacheTo)
+	if err != nil {
+		return err
+	}
+	if v := buildArgs["BUILDKIT_INLINE_CACHE"]; v != "" && v != "0" && v != "false" {
+		inline = true
+	}
 	noCacheStages := map[string]bool{}
 	for _, n := range f.noCacheFor {
 		noCacheStages[strings.ToLower(n)] = true
@@ -304,7 +315,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	}
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom, InlineCache: inline,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st)},
 		Blobs:  storeBlobs{st},
@@ -390,6 +401,33 @@ func (a *app) buildPuller(st *store.Store) func(ctx context.Context, name string
 		_, err = a.pullOne(ctx, c, st, r, &platform, pullOptions{quiet: true})
 		return err
 	}
+}
+
+// cacheFlags reads --cache-from and --cache-to as buildx spells them;
+// berth's cache exchange is the inline one (the cache rides in the image).
+func cacheFlags(from, to []string) (refs []string, inline bool, err error) {
+	for _, f := range from {
+		kv := map[string]string{}
+		if strings.Contains(f, "=") {
+			for _, part := range strings.Split(f, ",") {
+				k, v, _ := strings.Cut(part, "=")
+				kv[k] = v
+			}
+		} else {
+			kv = map[string]string{"type": "registry", "ref": f}
+		}
+		if kv["type"] != "registry" || kv["ref"] == "" {
+			return nil, false, usageError{fmt.Errorf("--cache-from %q: berth reads the inline cache of an image: IMAGE or type=registry,ref=IMAGE", f)}
+		}
+		refs = append(refs, kv["ref"])
+	}
+	for _, t := range to {
+		if t != "type=inline" {
+			return nil, false, usageError{fmt.Errorf("--cache-to %q: berth exports the cache inline only (type=inline)", t)}
+		}
+		inline = true
+	}
+	return refs, inline, nil
 }
 
 // writeBuildMetadata writes buildx's --metadata-file keys that describe

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/remote/remotetest"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -550,5 +551,68 @@ func TestBuildSameSizeSameMtime(t *testing.T) {
 	os.Chtimes(p, when, when)
 	if got := e.files(dir)["data.txt"].PAXRecords["content"]; got != "bbbb\n" {
 		t.Fatalf("a same-size, same-mtime rewrite was served from the cache: %q", got)
+	}
+}
+
+// TestBuildInlineCache: an image built with --cache-to type=inline serves
+// as --cache-from after the local cache is gone, in this store or, through
+// a registry, in another: its steps are CACHED and the image is the same.
+func TestBuildInlineCache(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY app.txt /app.txt\nRUN echo built > /built\n", "app.txt": "v1\n"})
+	idOf := func(name string) string {
+		t.Helper()
+		so, se, code := e.run("", nil, "inspect", "-f", "{{.Id}}", name)
+		if code != 0 {
+			t.Fatal(se)
+		}
+		return strings.TrimSpace(so)
+	}
+	e.mustBuild(dir, "-t", "app:cache", "--cache-to", "type=inline")
+	want := idOf("app:cache")
+	if _, se, code := e.run("", nil, "builder", "prune", "-a", "-f"); code != 0 {
+		t.Fatal(se)
+	}
+	se := e.mustBuild(dir, "--progress", "plain", "-t", "app:2", "--cache-from", "app:cache", "--build-arg", "BUILDKIT_INLINE_CACHE=1")
+	if !strings.Contains(stepBlock(se, "RUN echo built"), "CACHED") || !strings.Contains(stepBlock(se, "COPY app.txt"), "CACHED") {
+		t.Fatalf("steps were not served from the inline cache:\n%s", se)
+	}
+	if got := idOf("app:2"); got != want {
+		t.Fatalf("image from the inline cache is %s, want %s", got, want)
+	}
+	// Another store, through a registry: the cache image is pulled.
+	reg := remotetest.Start(t, remotetest.Options{})
+	if _, se, code := e.run("", nil, "tag", "app:cache", reg.Host+"/app:cache"); code != 0 {
+		t.Fatal(se)
+	}
+	if _, se, code := e.run("", nil, "push", reg.Host+"/app:cache"); code != 0 {
+		t.Fatal(se)
+	}
+	// The other store gets the same base image (a different base would be
+	// a different build, and rightly miss).
+	base := filepath.Join(t.TempDir(), "busybox.tar")
+	if _, se, code := e.run("", nil, "save", "-o", base, "busybox:latest"); code != 0 {
+		t.Fatal(se)
+	}
+	other := &buildEnv{t: t, bin: e.bin, root: t.TempDir()}
+	if _, se, code := other.run("", nil, "load", "-q", "-i", base); code != 0 {
+		t.Fatal(se)
+	}
+	se = other.mustBuild(dir, "--progress", "plain", "-t", "app:3", "--cache-from", "type=registry,ref="+reg.Host+"/app:cache")
+	if !strings.Contains(stepBlock(se, "RUN echo built"), "CACHED") {
+		t.Fatalf("a registry cache source did not serve the step:\n%s", se)
+	}
+	// A changed input is a miss, inline cache or not.
+	write(t, filepath.Join(dir, "app.txt"), "v2\n", 0o644)
+	se = other.mustBuild(dir, "--progress", "plain", "-t", "app:4", "--cache-from", reg.Host+"/app:cache")
+	if strings.Contains(stepBlock(se, "RUN echo built"), "CACHED") {
+		t.Fatalf("a changed COPY source was served from the inline cache:\n%s", se)
+	}
+	// The first CI run has no cache image yet: a warning, not a failure.
+	if _, stderr, code := e.run(dir, nil, "build", "--progress", "plain", "--cache-from", "127.0.0.1:1/none:1", "."); code != 0 || !strings.Contains(stderr, "[WARNING]: --cache-from 127.0.0.1:1/none:1") {
+		t.Fatalf("a missing cache image: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := e.run(dir, nil, "build", "--cache-to", "type=registry,ref=x", "."); code != 125 || !strings.Contains(stderr, "inline only") {
+		t.Fatalf("--cache-to type=registry: exit %d %s", code, stderr)
 	}
 }

@@ -77,6 +77,18 @@ func (u *registryUpstream) Blob(ctx context.Context, repo, digest string) (io.Re
 	return rc, nil
 }
 
+func (u *registryUpstream) Tags(ctx context.Context, repo string) ([]string, error) {
+	r, err := name.NewRepository(u.host+"/"+repo, u.nameOpts...)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := gremote.List(r, append(u.opts, gremote.WithContext(ctx))...)
+	if err != nil {
+		return nil, upstreamErr(err)
+	}
+	return tags, nil
+}
+
 // upstreamErr marks the upstream's "no such thing" so the client gets the
 // registry's own unknown error, not a 500.
 func upstreamErr(err error) error {

@@ -20,6 +20,8 @@ type Upstream interface {
 	Manifest(ctx context.Context, repo, ref string) ([]byte, string, error)
 	// Blob opens repo's blob by digest.
 	Blob(ctx context.Context, repo, digest string) (io.ReadCloser, error)
+	// Tags lists repo's tags.
+	Tags(ctx context.Context, repo string) ([]string, error)
 }
 
 // ErrUpstreamNotFound is what an Upstream wraps when it does not have the

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,6 +59,23 @@ func TestPullThroughCache(t *testing.T) {
 	}
 	if r := berth("pull", "busybox"); r.Code != 0 || !strings.Contains(r.Stdout, "Digest: "+images["library/busybox:latest"]) {
 		t.Fatalf("berth pull busybox through the mirror: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// The tag list is the upstream's, including tags never pulled.
+	r2, _ := name.ParseReference(up.Host + "/team/app:v2")
+	img2, _ := random.Image(1024, 1)
+	if err := remote.Write(r2, img2); err != nil {
+		t.Fatal(err)
+	}
+	tagsRes, err := http.Get("http://" + proxy.addr + "/v2/team/app/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tl struct{ Tags []string }
+	json.NewDecoder(tagsRes.Body).Decode(&tl)
+	tagsRes.Body.Close()
+	if tagsRes.StatusCode != 200 || strings.Join(tl.Tags, ",") != "v1,v2" {
+		t.Fatalf("tags through the cache: %v, want the upstream's v1,v2", tl.Tags)
 	}
 
 	// Pushes go to the upstream, not the cache.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -64,10 +65,21 @@ func (s *Server) getTags(w http.ResponseWriter, r *http.Request, name string) er
 	if err != nil {
 		return err
 	}
+	all := m.sortedTags()
+	if s.opts.Upstream != nil {
+		// A pull-through cache lists the upstream's tags (registry:2 does),
+		// its own when the upstream cannot be asked.
+		if up, err := s.opts.Upstream.Tags(r.Context(), name); err == nil {
+			sort.Strings(up)
+			all, etag = up, "upstream"
+		} else if errors.Is(err, ErrUpstreamNotFound) && etag == "" {
+			return errNameUnknown()
+		}
+	}
 	if etag == "" && len(m.Manifests) == 0 {
 		return errNameUnknown()
 	}
-	tags, err := page(w, r, m.sortedTags(), "/v2/"+name+"/tags/list")
+	tags, err := page(w, r, all, "/v2/"+name+"/tags/list")
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	gremote "github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 )
 
 // berthEnv is an isolated berth: its own store, Docker config and settings.
@@ -519,5 +520,58 @@ func TestLoginPrompt(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(b.dir, "docker", "config.json"))
 	if err != nil || !strings.Contains(string(raw), reg.Host) {
 		t.Fatalf("config.json after the prompt: %v\n%s", err, raw)
+	}
+}
+
+// TestPullProgressTTY: on a terminal, pull draws Docker's per-layer
+// progress (bars redrawn with escape codes) and still ends with the
+// Digest and Status lines.
+func TestPullProgressTTY(t *testing.T) {
+	reg := remotetest.Start(t, remotetest.Options{})
+	img := seedRandom(t, reg.Host+"/tty/img:v1", 1<<20, 1)
+	// Trickled, so the bars are drawn more than once.
+	p := newSlowProxy(reg.Host)
+	p.slow.Store(true)
+	ref := p.Start(t) + "/tty/img:v1"
+	b := newBerthEnv(t)
+	master, tty := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd := exec.Command(b.bin, "pull", ref)
+	cmd.Env = append(os.Environ(), b.env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var screen bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			screen.Write(buf[:n])
+			if err != nil || strings.Contains(screen.String(), "Status: ") && strings.HasSuffix(strings.TrimRight(screen.String(), "\r\n"), ref) {
+				return
+			}
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pull: %v\n%s", err, errOut.String())
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	out := screen.String()
+	d, _ := img.Digest()
+	ls, _ := img.Layers()
+	ld, _ := ls[0].Digest()
+	for _, want := range []string{"\x1b[", ld.Hex[:12] + ": Downloading", "Digest: " + d.String(), "Status: Downloaded newer image for " + ref} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("terminal output lacks %q:\n%q", want, out)
+		}
 	}
 }

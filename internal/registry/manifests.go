@@ -226,29 +226,10 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name string
 			return errManifestBlobUnknown(ref.String())
 		}
 	}
-	// The bytes first, the metadata last: a crash in between leaves an
-	// unreferenced blob for GC, never a visible manifest without its bytes.
-	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
-		if _, err := s.d.Put(ctx, blobKey(d), bytes.NewReader(body), storage.Cond{}); err != nil {
-			return fmt.Errorf("storing manifest: %w", err)
-		}
-	}
-	e.entry.Pushed = time.Now().UTC()
-	ds := d.String()
-	_, err = s.updateMeta(ctx, name, func(m *repoMeta) error {
-		if old, ok := m.Manifests[ds]; ok {
-			e.entry.Pushed = old.Pushed
-		}
-		m.Manifests[ds] = e.entry
-		for _, t := range tags {
-			m.Tags[t] = ds
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.storeManifest(ctx, name, d, body, e.entry, tags); err != nil {
 		return err
 	}
-	s.mcache.put(ds, body)
+	ds := d.String()
 	h := w.Header()
 	h.Set("Location", "/v2/"+name+"/manifests/"+ds)
 	h.Set("Docker-Content-Digest", ds)
@@ -260,6 +241,35 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name string
 	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// storeManifest records body as manifest d of repository name, tagged
+// with tags. The bytes go first, the metadata last: a crash in between
+// leaves an unreferenced blob for GC, never a visible manifest without its
+// bytes. The caller holds the commit lock.
+func (s *Server) storeManifest(ctx context.Context, name string, d digest, body []byte, entry *manifestEntry, tags []string) error {
+	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
+		if _, err := s.d.Put(ctx, blobKey(d), bytes.NewReader(body), storage.Cond{}); err != nil {
+			return fmt.Errorf("storing manifest: %w", err)
+		}
+	}
+	entry.Pushed = time.Now().UTC()
+	ds := d.String()
+	_, err := s.updateMeta(ctx, name, func(m *repoMeta) error {
+		if old, ok := m.Manifests[ds]; ok {
+			entry.Pushed = old.Pushed
+		}
+		m.Manifests[ds] = entry
+		for _, t := range tags {
+			m.Tags[t] = ds
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mcache.put(ds, body)
 	return nil
 }
 

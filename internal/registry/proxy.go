@@ -1,14 +1,10 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/berth-dev/berth/internal/registry/storage"
 )
 
 // Upstream is the registry a pull-through cache fills itself from
@@ -60,27 +56,11 @@ func (s *Server) proxyManifest(ctx context.Context, name string, d digest, tag s
 		return err
 	}
 	defer unlock()
-	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
-		if _, err := s.d.Put(ctx, blobKey(d), bytes.NewReader(body), storage.Cond{}); err != nil {
-			return fmt.Errorf("storing manifest: %w", err)
-		}
+	var tags []string
+	if tag != "" {
+		tags = []string{tag}
 	}
-	e.entry.Pushed = time.Now().UTC()
-	ds := d.String()
-	_, err = s.updateMeta(ctx, name, func(m *repoMeta) error {
-		if old, ok := m.Manifests[ds]; ok {
-			e.entry.Pushed = old.Pushed
-		}
-		m.Manifests[ds] = e.entry
-		if tag != "" {
-			m.Tags[tag] = ds
-		}
-		return nil
-	})
-	if err == nil {
-		s.mcache.put(ds, body)
-	}
-	return err
+	return s.storeManifest(ctx, name, d, body, e.entry, tags)
 }
 
 // proxyBlob fetches name's blob d from upstream into storage (verified

@@ -87,6 +87,22 @@ func state(t testing.TB, st *store.Store) string {
 }
 
 // tarEntry is one entry of a hand-made archive.
+// eachTarEntry calls fn with every entry of the tar in data, body read.
+func eachTarEntry(t testing.TB, data []byte, fn func(h *tar.Header, body []byte)) {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		must(t, err)
+		b, err := io.ReadAll(tr)
+		must(t, err)
+		fn(h, b)
+	}
+}
+
 type tarEntry struct {
 	name     string
 	body     []byte

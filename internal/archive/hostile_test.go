@@ -142,25 +142,17 @@ func TestHostileArchives(t *testing.T) {
 	replace := func(fn func(h *tar.Header, b []byte) (*tar.Header, []byte), extra ...tarEntry) []byte {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
-		tr := tar.NewReader(bytes.NewReader(good))
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			must(t, err)
-			b, err := io.ReadAll(tr)
-			must(t, err)
+		eachTarEntry(t, good, func(h *tar.Header, b []byte) {
 			if fn != nil {
 				h, b = fn(h, b)
 			}
 			if h == nil {
-				continue
+				return
 			}
 			h.Size = int64(len(b))
 			must(t, tw.WriteHeader(h))
 			tw.Write(b)
-		}
+		})
 		for _, e := range extra {
 			typ := e.typ
 			if typ == 0 {

@@ -355,26 +355,19 @@ func TestNamesFromManifestJSON(t *testing.T) {
 	f := newFixture(t)
 	data := save(t, f.st, archive.FormatDocker, archive.Entry{Image: f.a, Names: []string{"docker.io/library/alpha:1"}})
 	var entries []tarEntry
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		must(t, err)
-		b, err := io.ReadAll(tr)
-		must(t, err)
+	eachTarEntry(t, data, func(h *tar.Header, b []byte) {
 		if h.Name == "index.json" {
 			var idx v1.IndexManifest
 			must(t, json.Unmarshal(b, &idx))
 			for i := range idx.Manifests {
 				idx.Manifests[i].Annotations = nil
 			}
+			var err error
 			b, err = json.Marshal(idx)
 			must(t, err)
 		}
 		entries = append(entries, tarEntry{name: h.Name, body: b, typ: h.Typeflag})
-	}
+	})
 	loaded, err := load(t, newStore(t), makeTar(t, entries...))
 	must(t, err)
 	if len(loaded) != 1 || !slices.Equal(loaded[0].Names, []string{"docker.io/library/alpha:1"}) {

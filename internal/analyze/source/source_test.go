@@ -110,18 +110,24 @@ func tarDir(t *testing.T, dir, file string) {
 	}
 }
 
-func TestSameReportFromEverySource(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
+// wasteArchive writes imagetest's wasteful image as a Docker archive in dir.
+func wasteArchive(t *testing.T, dir string) string {
+	t.Helper()
 	archive := filepath.Join(dir, "waste.tar")
 	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
 		t.Fatal(err)
 	}
+	return archive
+}
+
+// wasteLayout copies the image of archive into an OCI layout dir/layout,
+// named "waste", and returns the image and the layout's path.
+func wasteLayout(t *testing.T, archive, dir string) (v1.Image, string) {
+	t.Helper()
 	img, err := tarball.ImageFromPath(archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// OCI layout (gzip layers, as gcr writes them) and its archive.
 	lay := filepath.Join(dir, "layout")
 	lp, err := layout.Write(lay, empty.Index)
 	if err != nil {
@@ -130,6 +136,15 @@ func TestSameReportFromEverySource(t *testing.T) {
 	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "waste"})); err != nil {
 		t.Fatal(err)
 	}
+	return img, lay
+}
+
+func TestSameReportFromEverySource(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	archive := wasteArchive(t, dir)
+	// OCI layout (gzip layers, as gcr writes them) and its archive.
+	img, lay := wasteLayout(t, archive, dir)
 	ociArchive := filepath.Join(dir, "waste-oci.tar")
 	tarDir(t, lay, ociArchive)
 	// A registry on 127.0.0.1, reached over plain HTTP.
@@ -258,10 +273,7 @@ func TestPlatformPicksFromIndex(t *testing.T) {
 func TestSkopeoWrittenImages(t *testing.T) {
 	skopeo := testenv.Peer(t, "skopeo")
 	dir := t.TempDir()
-	archive := filepath.Join(dir, "waste.tar")
-	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
-		t.Fatal(err)
-	}
+	archive := wasteArchive(t, dir)
 	want := summarize(open(t, archive, source.Options{}))
 	for _, c := range []struct {
 		dest, arg string
@@ -348,10 +360,7 @@ func TestCNCFRegistry(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	archive := filepath.Join(dir, "waste.tar")
-	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
-		t.Fatal(err)
-	}
+	archive := wasteArchive(t, dir)
 	if out, err := exec.Command(skopeo, "copy", "-q", "--dest-tls-verify=false", "docker-archive:"+archive, "docker://"+addr+"/waste:1").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo push: %v\n%s", err, out)
 	}
@@ -365,22 +374,8 @@ func TestCNCFRegistry(t *testing.T) {
 
 func TestTamperedLayoutBlob(t *testing.T) {
 	dir := t.TempDir()
-	archive := filepath.Join(dir, "waste.tar")
-	if err := imagetest.WriteDockerArchive(archive, "waste:latest", dir, imagetest.Waste()); err != nil {
-		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(archive, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	lp, err := layout.Write(lay, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lp.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
+	archive := wasteArchive(t, dir)
+	_, lay := wasteLayout(t, archive, dir)
 	ii, _ := layout.ImageIndexFromPath(lay)
 	im, _ := ii.IndexManifest()
 	stored, _ := ii.Image(im.Manifests[0].Digest)

@@ -185,6 +185,9 @@ func (c *Client) handshake(ctx context.Context, reg name.Registry, hc *hostConn,
 		return nil, err
 	}
 	if !strings.EqualFold(pr.Scheme, "bearer") {
+		// NewWithContext pings once more, but its transport also picks
+		// the scheme the registry answered on, which the pusher's URLs
+		// need (a TLS registry on 127.0.0.1 would otherwise get http://).
 		return transport.NewWithContext(ctx, reg, auth, hc.base, scopes)
 	}
 	cfg, err := authn.Authorization(ctx, auth)

@@ -33,7 +33,7 @@ const pushWindow = 10 * time.Minute
 
 // GCItem is one deleted (or, in a dry run, deletable) object.
 type GCItem struct {
-	Kind   string // "blob", "manifest", "link", "upload"
+	Kind   string // "blob", "manifest", "link", "upload", "leftover"
 	Repo   string
 	Digest string
 	Size   int64
@@ -354,5 +354,22 @@ func (s *Server) gcUploads(ctx context.Context, start time.Time, opts GCOptions,
 			}
 		}
 	}
-	return nil
+	return s.sweep(ctx, start, opts, res)
+}
+
+// sweep has the driver remove what its writers left beside the objects (a
+// killed Put's temporary file, a lock file older versions kept), which
+// listing does not show: temporary files count as abandoned after the upload
+// bound, like sessions.
+func (s *Server) sweep(ctx context.Context, start time.Time, opts GCOptions, res *GCResult) error {
+	sw, ok := s.d.(storage.Sweeper)
+	if !ok {
+		return nil
+	}
+	gone, err := sw.Sweep(ctx, "", start.Add(-opts.UploadMaxAge), opts.DryRun)
+	for _, info := range gone {
+		res.Items = append(res.Items, GCItem{Kind: "leftover", Digest: info.Key, Size: info.Size})
+		res.Bytes += info.Size
+	}
+	return err
 }

@@ -76,3 +76,15 @@ type Locker interface {
 type Mover interface {
 	Move(ctx context.Context, src, dst string) error
 }
+
+// Sweeper is implemented by drivers that keep files of their own beside the
+// objects (temporary files of writes in progress, lock files), which List
+// never shows. Sweep removes those under prefix that nothing needs any more:
+// temporary files last written before `before` (their writer is gone), lock
+// files of objects that no longer exist, and directories empty since before. It
+// returns the files it removed or, with dryRun, would remove. Garbage
+// collection calls it, so that a killed writer or an older version leaves
+// nothing behind for ever.
+type Sweeper interface {
+	Sweep(ctx context.Context, prefix string, before time.Time, dryRun bool) ([]Info, error)
+}

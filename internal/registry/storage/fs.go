@@ -23,6 +23,13 @@ import (
 // Conditional Puts hold an exclusive flock on ".<name>.lock" next to the
 // object while they compare the ETag and rename, which excludes other
 // goroutines and other processes (a `berth registry gc` next to a server).
+//
+// Nothing outlives its object: Delete removes the object's lock file and the
+// directories it leaves empty (an upload session's directory), and Sweep
+// removes what a killed writer left. A lock file may thus vanish while
+// another writer waits on it, so flock checks after locking that the path
+// still names the file it locked, and Puts recreate a directory removed
+// under them.
 type FS struct {
 	root string
 }
@@ -130,6 +137,13 @@ func (d *FS) Put(ctx context.Context, key string, r io.Reader, c Cond) (Info, er
 		return Info{}, err
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	for attempt := 0; errors.Is(err, fs.ErrNotExist) && attempt < 8; attempt++ {
+		// A Delete of the directory's last object removed it meanwhile.
+		if err := d.mkdirAll(dir); err != nil {
+			return Info{}, err
+		}
+		tmp, err = os.CreateTemp(dir, ".tmp-*")
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("creating temporary file: %w", err)
 	}
@@ -150,7 +164,7 @@ func (d *FS) Put(ctx context.Context, key string, r io.Reader, c Cond) (Info, er
 		return Info{}, fmt.Errorf("closing %s: %w", key, err)
 	}
 	if c.IfNoneMatch || c.IfMatch != "" {
-		unlock, err := flock(filepath.Join(dir, "."+filepath.Base(p)+".lock"), true)
+		unlock, err := flock(lockPath(p), true)
 		if err != nil {
 			return Info{}, err
 		}
@@ -175,7 +189,8 @@ func (d *FS) Put(ctx context.Context, key string, r io.Reader, c Cond) (Info, er
 	return d.Stat(ctx, key)
 }
 
-// Delete implements Driver.
+// Delete implements Driver. The object's lock file goes with it, and so
+// do the directories it leaves empty.
 func (d *FS) Delete(_ context.Context, key string) error {
 	p, err := d.path(key)
 	if err != nil {
@@ -184,7 +199,69 @@ func (d *FS) Delete(_ context.Context, key string) error {
 	if err := os.Remove(p); err != nil {
 		return notFound(err)
 	}
-	return syncDir(filepath.Dir(p))
+	if _, err := dropLock(p, false); err != nil {
+		return err
+	}
+	return d.syncExisting(d.pruneDirs(filepath.Dir(p)))
+}
+
+// lockPath is the lock file conditional Puts of the object at p hold.
+func lockPath(p string) string { return filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".lock") }
+
+// dropLock removes the lock file of the object at p when the object is
+// gone, holding the lock while it does so that no conditional Put is between
+// its check and its rename. It reports whether there was one to remove; with
+// dryRun it only looks.
+func dropLock(p string, dryRun bool) (bool, error) {
+	lp := lockPath(p)
+	f, err := os.OpenFile(lp, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("opening lock: %w", err)
+	}
+	defer f.Close()
+	if err := flockFD(f, unix.LOCK_EX); err != nil {
+		return false, fmt.Errorf("locking %s: %w", lp, err)
+	}
+	if !sameFile(f, lp) {
+		return false, nil // someone else removed (and maybe recreated) it
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return false, nil // a Put recreated the object meanwhile
+	}
+	if !dryRun {
+		if err := os.Remove(lp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// syncExisting fsyncs dir or, when another Delete pruned it meanwhile, the
+// first ancestor still there.
+func (d *FS) syncExisting(dir string) error {
+	for {
+		err := syncDir(dir)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || len(dir) <= len(d.root) {
+			return err
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// pruneDirs removes dir and its parents while they are empty, stopping
+// below the root's own subdirectories, and returns the deepest directory
+// left, the one whose entries changed.
+func (d *FS) pruneDirs(dir string) string {
+	for filepath.Dir(dir) != d.root && len(dir) > len(d.root) {
+		if os.Remove(dir) != nil {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
+	return dir
 }
 
 // List implements Driver.
@@ -243,20 +320,27 @@ func (d *FS) Lock(_ context.Context, name string, exclusive bool) (func(), error
 
 // mkdirAll creates dir and its missing parents, fsyncing each parent so that
 // a new directory entry survives a crash like the file put in it.
+// A Delete may prune the parent between the two steps: then it starts again.
 func (d *FS) mkdirAll(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir && len(parent) >= len(d.root) {
-		if err := d.mkdirAll(parent); err != nil {
-			return err
+	for attempt := 0; ; attempt++ {
+		if _, err := os.Stat(dir); err == nil {
+			return nil
 		}
+		parent := filepath.Dir(dir)
+		if parent != dir && len(parent) >= len(d.root) {
+			if err := d.mkdirAll(parent); err != nil {
+				return err
+			}
+		}
+		err := os.Mkdir(dir, 0o755)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 8 {
+			continue
+		}
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating directory: %w", err)
+		}
+		return syncDir(parent)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("creating directory: %w", err)
-	}
-	return syncDir(parent)
 }
 
 func syncDir(dir string) error {
@@ -273,29 +357,51 @@ func syncDir(dir string) error {
 
 // flock opens path (creating it) and locks it. Each call opens its own file
 // description, so the lock also excludes other goroutines of this process.
+// Lock files are removed with their objects (dropLock, under the lock): one
+// locked after its removal protects nothing, so flock starts again when
+// path no longer names the file it locked.
 func flock(path string, exclusive bool) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock: %w", err)
-	}
 	how := unix.LOCK_SH
 	if exclusive {
 		how = unix.LOCK_EX
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), how)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("opening lock: %w", err)
+		}
+		if err := flockFD(f, how); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !sameFile(f, path) {
+			f.Close()
+			continue
+		}
+		return func() {
+			_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+			f.Close()
+		}, nil
+	}
+}
+
+func flockFD(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
 		if err != unix.EINTR {
-			break
+			return err
 		}
 	}
+}
+
+// sameFile reports whether path still names the open file f.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return false
 	}
-	return func() {
-		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
+	b, err := os.Lstat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 // ctxReader stops a long copy when the request is cancelled.
@@ -321,17 +427,25 @@ func (d *FS) Move(_ context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.mkdirAll(filepath.Dir(pd)); err != nil {
-		return err
-	}
-	if err := os.Rename(ps, pd); err != nil {
-		return notFound(err)
+	for attempt := 0; ; attempt++ {
+		if err := d.mkdirAll(filepath.Dir(pd)); err != nil {
+			return err
+		}
+		err := os.Rename(ps, pd)
+		if err == nil {
+			break
+		}
+		if _, serr := os.Lstat(ps); serr != nil || attempt == 8 {
+			return notFound(err)
+		}
+		// The source is there: a Delete pruned the destination's
+		// directory between mkdirAll and the rename.
 	}
 	if err := syncDir(filepath.Dir(pd)); err != nil {
 		return err
 	}
 	if filepath.Dir(ps) != filepath.Dir(pd) {
-		return syncDir(filepath.Dir(ps))
+		return d.syncExisting(d.pruneDirs(filepath.Dir(ps)))
 	}
 	return nil
 }

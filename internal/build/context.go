@@ -147,6 +147,39 @@ func (c *contextFS) load() error {
 	return c.walkErr
 }
 
+// bindSource resolves a RUN --mount=type=bind source inside the context:
+// every symlink on the way is followed as if the context were "/", so a
+// link to "/" or to a host path never leads the mount out of it (as in
+// BuildKit, where the source is looked up in the context's snapshot). It
+// returns the resolved path relative to the context ("." for its root)
+// and on the host; what .dockerignore leaves out is not there.
+func (c *contextFS) bindSource(src string) (rel, host string, err error) {
+	if err := c.load(); err != nil {
+		return "", "", err
+	}
+	host, err = fsutil.ResolveInRoot(c.dir, src)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", "", fmt.Errorf("%s is not in the build context: %w", src, err)
+	}
+	realDir, err := filepath.EvalSymlinks(c.dir)
+	if err != nil {
+		return "", "", err
+	}
+	r, err := filepath.Rel(realDir, host)
+	if err != nil {
+		return "", "", err
+	}
+	rel = filepath.ToSlash(r)
+	if _, ok := c.entries[rel]; rel != "." && !ok {
+		return "", "", fmt.Errorf("%s is not in the build context (or .dockerignore leaves it out)", src)
+	}
+	return rel, host, nil
+}
+
 // excludesUnder reports whether .dockerignore left out anything at or
 // under rel ("." for the whole context).
 func (c *contextFS) excludesUnder(rel string) bool {

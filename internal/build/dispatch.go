@@ -524,8 +524,14 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 			if rec.Files == nil {
 				rec.Files = map[string]string{}
 			}
+			// The key hashes what the mount will show: the source as
+			// resolved inside the context, links followed.
+			rel, _, err := cfs.bindSource(src)
+			if err != nil {
+				return fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
+			}
 			files := map[string]string{}
-			if err := hashSources(ctx, cfs, src, nil, files); err != nil {
+			if err := hashSources(ctx, cfs, rel, nil, files); err != nil {
 				return fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
 			}
 			for k, v := range files {

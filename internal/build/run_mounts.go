@@ -131,14 +131,16 @@ func (b *Builder) runMounts(ctx context.Context, st *stageState, mounts []*instr
 				cfs, fromDir = b.ctxfs, true
 			}
 			if fromDir {
-				rm.Source = filepath.Join(cfs.dir, filepath.FromSlash(src))
+				// Resolved inside the context, links included: a link to
+				// "/" must not bind the host's root.
+				rel, host, err := cfs.bindSource(src)
+				if err != nil {
+					return nil, cleanup, fmt.Errorf("bind mount source %s: %w", m.Source, err)
+				}
+				rm.Source = host
 				// What .dockerignore leaves out never reaches a build, as with
 				// BuildKit (which is never sent it): bind a view without it.
-				rel := src
-				if rel == "" {
-					rel = "."
-				}
-				if err := cfs.load(); err == nil && cfs.excludesUnder(rel) {
+				if cfs.excludesUnder(rel) {
 					root, err := os.MkdirTemp(b.tempDir(), "bind-")
 					if err != nil {
 						return nil, cleanup, err

@@ -2,9 +2,12 @@ package fsutil
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // CheckTarPath rejects a tar entry name that is absolute or climbs out of the
@@ -96,6 +99,43 @@ func ResolveIn(root, name string) (string, error) {
 	}
 	rel, err := filepath.Rel(realRoot, p)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s leads out of %s", name, root)
+	}
+	return p, nil
+}
+
+// ResolveInRoot returns the host path of name inside root with every
+// symlink on the way followed as if root were "/": an absolute link, or
+// ".." above the top, stays at root, exactly as the name would resolve
+// inside a container whose root filesystem is root (openat2's
+// RESOLVE_IN_ROOT, which the kernel enforces). The path must exist. Use it
+// where a path from someone else's tree (a build context, a stage) names
+// what to bind or read: unlike ResolveIn it does not refuse a link that
+// points out, it keeps it in, as BuildKit does for bind mount sources.
+func ResolveInRoot(root, name string) (string, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	rootFd, err := unix.Open(realRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rootFd)
+	rel := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(name)), "/")
+	if rel == "" {
+		return realRoot, nil
+	}
+	fd, err := unix.Openat2(rootFd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return "", &os.PathError{Op: "resolve", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if p != realRoot && !strings.HasPrefix(p, strings.TrimSuffix(realRoot, "/")+"/") {
 		return "", fmt.Errorf("%s leads out of %s", name, root)
 	}
 	return p, nil

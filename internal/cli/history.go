@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -39,66 +40,42 @@ func (a *app) newHistoryCmd(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			img, err := s.Lookup(ctx, args[0])
-			if err != nil {
-				return err
-			}
 			plat, err := parsePlatformFlag(platform)
 			if err != nil {
 				return err
 			}
-			vimg, err := s.Image(ctx, img, plat)
-			if err != nil {
-				return err
-			}
-			cfg, err := vimg.ConfigFile()
-			if err != nil {
-				return err
-			}
-			m, err := vimg.Manifest()
+			entries, err := s.History(ctx, args[0], store.HistoryOptions{Platform: plat})
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			var rows []any
-			li := 0
-			// Walk oldest to newest to pair entries with layers, then print
-			// newest first.
-			var entries []historyRow
-			for _, h := range cfg.History {
-				var size int64
-				if !h.EmptyLayer && li < len(m.Layers) {
-					n, err := s.LayerSize(m.Layers[li])
-					if err != nil {
-						return err
+			rows := make([]any, 0, len(entries))
+			for _, h := range entries {
+				if quiet {
+					id := h.ID
+					if id != "<missing>" {
+						id = shortID(id, noTrunc)
 					}
-					size = n
-					li++
+					a.printf("%s\n", id)
+					continue
 				}
-				r := historyRow{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment}
+				r := historyRow{ID: h.ID, CreatedBy: h.CreatedBy, Comment: h.Comment}
+				if r.ID != "<missing>" {
+					r.ID = shortID(r.ID, noTrunc)
+				}
 				if human {
-					r.CreatedSince = output.Since(h.Created.Time, now)
+					r.CreatedSince = output.Since(h.Created, now)
 					r.CreatedAt = h.Created.Format(time.RFC3339)
-					r.Size = output.HumanSize(size)
+					r.Size = output.HumanSize(h.Size)
 				} else {
 					r.CreatedSince = h.Created.Format(time.RFC3339)
 					r.CreatedAt = r.CreatedSince
-					r.Size = strconv.FormatInt(size, 10)
+					r.Size = strconv.FormatInt(h.Size, 10)
 				}
 				if !noTrunc {
 					r.CreatedBy = output.Truncate(strings.ReplaceAll(r.CreatedBy, "\n", " "), 45)
 				}
-				entries = append(entries, r)
-			}
-			if len(entries) > 0 {
-				entries[len(entries)-1].ID = shortID(img.ID.String(), noTrunc)
-			}
-			for i := len(entries) - 1; i >= 0; i-- {
-				if quiet {
-					a.printf("%s\n", entries[i].ID)
-					continue
-				}
-				rows = append(rows, entries[i])
+				rows = append(rows, r)
 			}
 			if quiet {
 				return nil

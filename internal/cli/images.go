@@ -48,38 +48,39 @@ func (a *app) newImagesCmd(use string) *cobra.Command {
 		Example: "  berth images\n  berth images -a --digests\n  berth images --format \"table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}\"\n  berth images --filter dangling=true -q",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			f, resolve, err := a.parseImageFilters(filters, "dangling", "reference", "before", "since", "label", "label!", "until")
+			fs, err := parseFilterFlags(filters, store.ListFilterKeys)
 			if err != nil {
 				return err
 			}
+			var patterns []string
+			for _, f := range fs {
+				if f.Key == "reference" {
+					patterns = append(patterns, f.Value)
+				}
+			}
 			if len(args) == 1 {
-				f.references = append(f.references, args[0])
+				fs = append(fs, store.Filter{Key: "reference", Value: args[0]})
+				patterns = append(patterns, args[0])
 			}
 			s, err := a.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			if err := resolve(ctx, s); err != nil {
-				return err
-			}
-			imgs, err := s.Images(ctx)
+			imgs, err := s.List(ctx, store.ListOptions{Filters: fs})
 			if err != nil {
 				return err
 			}
 			now := time.Now()
 			var rows []imageRow
 			for _, img := range imgs {
-				if !f.match(img) {
-					continue
-				}
-				rows = append(rows, imageRows(img, noTrunc, now)...)
+				rows = append(rows, imageRows(img.Image, noTrunc, now)...)
 			}
 			// Filtering by reference keeps only the matching names' rows.
-			if len(f.references) > 0 {
+			if len(patterns) > 0 {
 				kept := rows[:0]
 				for _, r := range rows {
-					for _, p := range f.references {
-						if referenceMatches(p, r.Repository+":"+r.Tag) || referenceMatches(p, r.Repository) {
+					for _, p := range patterns {
+						if store.MatchReference(p, r.Repository+":"+r.Tag) || store.MatchReference(p, r.Repository) {
 							kept = append(kept, r)
 							break
 						}

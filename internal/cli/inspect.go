@@ -2,13 +2,11 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/berth-dev/berth/internal/output"
-	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -84,11 +82,11 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 					fmt.Fprintf(a.stderr, "berth: error: %v\n", err)
 					continue
 				}
-				ii, err := inspect(ctx, s, img, plat)
+				d, err := s.Describe(ctx, img, store.InspectOptions{Platform: plat})
 				if err != nil {
 					return err
 				}
-				results = append(results, ii)
+				results = append(results, inspectJSON(d))
 			}
 			if format != "" {
 				tmpl, err := output.Parse(format)
@@ -125,32 +123,13 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 	return cmd
 }
 
-func inspect(ctx context.Context, s *store.Store, img store.Image, plat *v1.Platform) (*inspectImage, error) {
-	vimg, err := s.Image(ctx, img, plat)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", img.Digest, err)
-	}
-	cfg, err := vimg.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading config of %s: %w", img.Digest, err)
-	}
-	cfgName, _ := vimg.ConfigName()
-	m, err := vimg.Manifest()
-	if err != nil {
-		return nil, err
-	}
-	size := int64(0)
-	for _, l := range m.Layers {
-		n, err := s.LayerSize(l)
-		if err != nil {
-			return nil, err
-		}
-		size += n
-	}
+// inspectJSON renders the store's description in Docker's shape.
+func inspectJSON(d *store.Details) *inspectImage {
+	cfg := d.Config
 	ii := &inspectImage{
-		Id:           cfgName.String(),
-		RepoTags:     []string{},
-		RepoDigests:  []string{},
+		Id:           d.ConfigName.String(),
+		RepoTags:     d.RepoTags,
+		RepoDigests:  d.RepoDigests,
 		Created:      cfg.Created.UTC().Format(time.RFC3339Nano),
 		Author:       cfg.Author,
 		Config:       cfg.Config,
@@ -158,34 +137,18 @@ func inspect(ctx context.Context, s *store.Store, img store.Image, plat *v1.Plat
 		Variant:      cfg.Variant,
 		Os:           cfg.OS,
 		OsVersion:    cfg.OSVersion,
-		Size:         size,
-		GraphDriver:  graphDriver{Name: "berth", Data: map[string]string{"Root": s.Root()}},
+		Size:         d.Size,
+		GraphDriver:  graphDriver{Name: "berth", Data: map[string]string{"Root": d.Root}},
 		RootFS:       rootFS{Type: "layers", Layers: []string{}},
-		Metadata:     inspectMetadata{LastTagTime: img.Added.UTC().Format(time.RFC3339Nano)},
-		Descriptor:   &v1.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.ManifestSize},
+		Metadata:     inspectMetadata{LastTagTime: d.Added.UTC().Format(time.RFC3339Nano)},
+		Descriptor:   &v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.ManifestSize},
+		Manifests:    d.Manifests,
 	}
 	if len(cfg.History) > 0 {
 		ii.Comment = cfg.History[len(cfg.History)-1].Comment
 	}
-	for _, d := range cfg.RootFS.DiffIDs {
-		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
+	for _, h := range cfg.RootFS.DiffIDs {
+		ii.RootFS.Layers = append(ii.RootFS.Layers, h.String())
 	}
-	for _, n := range img.Names {
-		r, err := ref.Parse(n)
-		if err != nil {
-			continue
-		}
-		fam := ref.Familiar(r)
-		if _, isDigest := r.(interface{ DigestStr() string }); isDigest {
-			ii.RepoDigests = append(ii.RepoDigests, fam)
-		} else {
-			ii.RepoTags = append(ii.RepoTags, fam)
-		}
-	}
-	if img.IsIndex() {
-		if idx, err := s.IndexManifest(img.Digest); err == nil {
-			ii.Manifests = idx.Manifests
-		}
-	}
-	return ii, nil
+	return ii
 }

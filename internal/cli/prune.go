@@ -39,7 +39,7 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 // runPrune is image prune and system prune: confirm, remove the images,
 // collect their blobs, report as Docker does.
 func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildCache bool, warning string) error {
-	f, resolve, err := a.parseImageFilters(filters, "until", "label", "label!")
+	fs, err := parseFilterFlags(filters, store.PruneFilterKeys)
 	if err != nil {
 		return err
 	}
@@ -50,20 +50,13 @@ func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildC
 	if err != nil {
 		return err
 	}
-	if err := resolve(ctx, s); err != nil {
-		return err
-	}
-	events, err := a.pruneImages(ctx, s, f, all)
+	rep, err := s.Prune(ctx, store.PruneOptions{All: all, Filters: fs})
 	if err != nil {
 		return err
 	}
-	res, err := s.GC(ctx)
-	if err != nil {
-		return err
-	}
-	if len(events) > 0 {
+	if len(rep.Events) > 0 {
 		a.printf("Deleted Images:\n")
-		printEvents(a, events, "untagged", "deleted")
+		printEvents(a, rep.Events, "untagged", "deleted")
 		a.printf("\n")
 	}
 	if buildCache {
@@ -74,41 +67,10 @@ func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildC
 		if busy {
 			fmt.Fprintln(a.stderr, "berth: a build is running; its cache was left as it is")
 		}
-		res.Reclaimed += freed
+		rep.Reclaimed += freed
 	}
-	a.printf("Total reclaimed space: %s\n", output.HumanSize(res.Reclaimed))
+	a.printf("Total reclaimed space: %s\n", output.HumanSize(rep.Reclaimed))
 	return nil
-}
-
-// pruneImages removes dangling images (all images with all) that match f.
-// berth runs no containers, so no image is "in use".
-func (a *app) pruneImages(ctx context.Context, s *store.Store, f *imageFilter, all bool) ([]store.Event, error) {
-	imgs, err := s.Images(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var events []store.Event
-	for _, img := range imgs {
-		if !all && !img.Dangling() {
-			continue
-		}
-		if f != nil && !f.match(img) {
-			continue
-		}
-		if img.Dangling() {
-			if err := s.RemoveDigest(ctx, img.Digest); err != nil {
-				return events, err
-			}
-			events = append(events, store.Event{Deleted: img.ID})
-			continue
-		}
-		ev, err := s.Remove(ctx, img.Digest.String(), true)
-		if err != nil {
-			return events, err
-		}
-		events = append(events, ev...)
-	}
-	return events, nil
 }
 
 // confirm prints Docker's prompt and reads y/N from stdin.

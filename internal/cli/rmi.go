@@ -20,22 +20,20 @@ func (a *app) newRmiCmd(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			results, err := s.RemoveImages(ctx, args, store.RemoveOptions{Force: force, NoPrune: noPrune})
+			if err != nil {
+				// Blobs of deleted images stay for the next collection
+				// (another process was committing).
+				a.logger().Debug("gc after rmi", "err", err)
+			}
 			failed := false
-			for _, q := range args {
-				events, err := s.Remove(ctx, q, force)
-				if err != nil {
-					fmt.Fprintf(a.stderr, "berth: error: %v\n", err)
+			for _, r := range results {
+				if r.Err != nil {
+					fmt.Fprintf(a.stderr, "berth: error: %v\n", r.Err)
 					failed = true
 					continue
 				}
-				printEvents(a, events, "Untagged", "Deleted")
-			}
-			if !noPrune {
-				// Blobs of deleted images go now; a busy store (another
-				// process committing) leaves them for the next collection.
-				if _, err := s.GC(ctx); err != nil {
-					a.logger().Debug("gc after rmi", "err", err)
-				}
+				printEvents(a, r.Events, "Untagged", "Deleted")
 			}
 			if failed {
 				return exitError{code: exitFailure}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/store"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +35,7 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 				return a.printDfVerbose(u)
 			}
 			rows := []any{
-				dfRow{Type: "Images", TotalCount: fmt.Sprint(len(u.images)), Active: "0", Size: output.HumanSize(u.imagesSize), Reclaimable: reclaimable(u.imagesSize, u.imagesSize)},
+				dfRow{Type: "Images", TotalCount: fmt.Sprint(len(u.Images)), Active: "0", Size: output.HumanSize(u.LayersSize), Reclaimable: reclaimable(u.LayersSize, u.LayersSize)},
 				dfRow{Type: "Containers", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
 				dfRow{Type: "Local Volumes", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
 				dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(u.cacheCount), Active: "0", Size: output.HumanSize(u.cacheSize), Reclaimable: output.HumanSize(u.cacheSize)},
@@ -63,69 +62,20 @@ func reclaimable(n, total int64) string {
 	return fmt.Sprintf("%s (%d%%)", output.HumanSize(n), n*100/total)
 }
 
-type imageUsage struct {
-	img          store.Image
-	size, shared int64
-}
-
 type usage struct {
-	images     []imageUsage
-	imagesSize int64 // each layer counted once
+	*store.Usage
 	cacheSize  int64
 	cacheCount int
 }
 
-// diskUsage computes Docker's df figures: an image's SIZE is its layers'
-// uncompressed size; SHARED SIZE the part of it in layers other images use
-// too; UNIQUE SIZE the rest.
+// diskUsage gathers Docker's df figures: the store's for images, the build
+// cache's for the rest.
 func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
-	imgs, err := s.Images(ctx)
+	su, err := s.DiskUsage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	users := map[v1.Hash]int{}
-	layerSize := map[v1.Hash]int64{}
-	layersOf := make([][]v1.Descriptor, len(imgs))
-	for i, img := range imgs {
-		vimg, err := s.Image(ctx, img, nil)
-		if err != nil {
-			continue
-		}
-		m, err := vimg.Manifest()
-		if err != nil {
-			continue
-		}
-		seen := map[v1.Hash]bool{}
-		for _, l := range m.Layers {
-			if seen[l.Digest] {
-				continue
-			}
-			seen[l.Digest] = true
-			users[l.Digest]++
-			if _, ok := layerSize[l.Digest]; !ok {
-				n, err := s.LayerSize(l)
-				if err != nil {
-					return nil, err
-				}
-				layerSize[l.Digest] = n
-			}
-			layersOf[i] = append(layersOf[i], l)
-		}
-	}
-	u := &usage{}
-	for _, n := range layerSize {
-		u.imagesSize += n
-	}
-	for i, img := range imgs {
-		iu := imageUsage{img: img}
-		for _, l := range layersOf[i] {
-			iu.size += layerSize[l.Digest]
-			if users[l.Digest] > 1 {
-				iu.shared += layerSize[l.Digest]
-			}
-		}
-		u.images = append(u.images, iu)
-	}
+	u := &usage{Usage: su}
 	// Build cache: unpacked layers, step cache records, RUN cache mounts and
 	// resumable downloads — what system prune reclaims.
 	root := s.Root()
@@ -148,10 +98,10 @@ func (a *app) printDfVerbose(u *usage) error {
 	a.printf("Images space usage:\n\n")
 	tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
-	for _, iu := range u.images {
-		for _, r := range imageRows(iu.img, false, now) {
+	for _, iu := range u.Images {
+		for _, r := range imageRows(iu.Image, false, now) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Repository, r.Tag, r.ID, r.CreatedSince,
-				output.HumanSize(iu.size), output.HumanSize(iu.shared), output.HumanSize(iu.size-iu.shared), 0)
+				output.HumanSize(iu.Size), output.HumanSize(iu.SharedSize), output.HumanSize(iu.Size-iu.SharedSize), iu.Containers)
 		}
 	}
 	tw.Flush()

@@ -13,19 +13,15 @@ func (a *app) newTagCmd(use string) *cobra.Command {
 		Example: "  berth tag busybox:latest localhost:5000/busybox:1.36",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			target, err := ref.ParseTag(args[1])
-			if err != nil {
+			// A bad target is reported before the store is opened.
+			if _, err := ref.ParseTag(args[1]); err != nil {
 				return err
 			}
 			s, err := a.openStore(ctx)
 			if err != nil {
 				return err
 			}
-			img, err := s.Lookup(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return s.Tag(ctx, img, ref.FullName(target))
+			return s.TagImage(ctx, args[0], args[1])
 		},
 	}
 }

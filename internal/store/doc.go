@@ -3,6 +3,13 @@
 // name@digest → manifest or index), and the garbage collection of blobs that
 // no reference needs. The CLI's commands and the builder all go through it.
 //
+// The local image commands are functions here that both front ends (the CLI
+// and the Docker Engine API) call and render as they need: List (`images`,
+// with Docker's filters), Inspect/Describe, History, TagImage, RemoveImages
+// (`rmi`), Prune (`image prune`) and DiskUsage (the images of `system df`).
+// They return plain data; names come out familiar (busybox:latest), as both
+// renderers show them.
+//
 // The root is a plain OCI image layout, so standard tools can read it:
 //
 //	ROOT/

@@ -190,10 +190,14 @@ func (s *Store) Images(ctx context.Context) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sortedImages(x), nil
+}
+
+func sortedImages(x *index) []Image {
 	out := make([]Image, 0, len(x.images))
 	for _, img := range x.images {
 		out = append(out, *img)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
+	return out
 }

@@ -122,6 +122,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSystemDfCmd(),
 		a.newSystemPruneCmd(),
 		a.newSystemCheckCmd(),
+		a.newSystemServiceCmd(),
 	)
 	return root
 }

@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"registry":   {"fsutil", "ref", "image", "auth"},
 	"scan":       {"fsutil", "ref", "image", "archive"},
 	"depcheck":   {},
+	"engineapi":  {"store", "remote"},
 }
 
 func top(pkg string) string {

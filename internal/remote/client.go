@@ -37,6 +37,10 @@ type Options struct {
 	InsecureRegistries []string  // added to the settings' list (--insecure-registry)
 	Logger             *slog.Logger
 	UserAgent          string
+	// Auth, when not nil, replaces config.json and its credential helpers:
+	// the client uses these credentials (by registry) and no others. See
+	// Credentials.Fixed.
+	Auth map[string]AuthEntry
 }
 
 // New returns a Client configured by o.
@@ -56,7 +60,7 @@ func New(o Options) (*Client, error) {
 	if dir == "" {
 		dir = DockerConfigDir()
 	}
-	c.creds = &Credentials{Dir: dir}
+	c.creds = &Credentials{Dir: dir, Fixed: o.Auth}
 	c.certsDirs = o.CertsDirs
 	if c.certsDirs == nil {
 		c.certsDirs = DefaultCertsDirs()

@@ -73,12 +73,22 @@ func firstLine(s string) string {
 type Credentials struct {
 	Dir string // the directory of config.json ($DOCKER_CONFIG or ~/.docker)
 
+	// Fixed, when not nil, is the only source of credentials, keyed by
+	// registry (any spelling ConfigHost understands): config.json and its
+	// helpers are neither read nor written. The Engine API server uses it
+	// for the credentials a client sends with each request, as the Docker
+	// daemon never reads the caller's config.json.
+	Fixed map[string]AuthEntry
+
 	mu sync.Mutex
 }
 
 // Get returns the credential for server (a host or Hub's URL). A server with
 // no credential gives an empty entry and no error.
 func (c *Credentials) Get(ctx context.Context, server string) (AuthEntry, error) {
+	if c.Fixed != nil {
+		return c.fixed(server), nil
+	}
 	cfg, err := LoadDockerConfig(c.Dir)
 	if err != nil {
 		return AuthEntry{}, err
@@ -96,6 +106,22 @@ func (c *Credentials) Get(ctx context.Context, server string) (AuthEntry, error)
 	e, _ := cfg.lookupFile(server)
 	return e, nil
 }
+
+func (c *Credentials) fixed(server string) AuthEntry {
+	if e, ok := c.Fixed[server]; ok {
+		return e
+	}
+	host := ConfigHost(server)
+	for k, e := range c.Fixed {
+		if ConfigHost(k) == host {
+			return e
+		}
+	}
+	return AuthEntry{}
+}
+
+// errFixed refuses to change credentials that came with a request.
+var errFixed = errors.New("credentials given with the request are not stored")
 
 func helperGet(ctx context.Context, helper, server string) (AuthEntry, error) {
 	out, err := runHelper(ctx, helper, "get", []byte(server))
@@ -116,6 +142,9 @@ func helperGet(ctx context.Context, helper, server string) (AuthEntry, error) {
 // (keeping an empty "auths" entry as Docker does), else base64-encoded in
 // config.json. It reports where the secret went (the helper's name, or "").
 func (c *Credentials) Store(ctx context.Context, server string, e AuthEntry) (helper string, err error) {
+	if c.Fixed != nil {
+		return "", errFixed
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	unlock, err := lockDir(c.Dir)
@@ -154,6 +183,9 @@ func (c *Credentials) Store(ctx context.Context, server string, e AuthEntry) (he
 // Erase removes server's credential from the helper and the file. It reports
 // whether there was anything to remove.
 func (c *Credentials) Erase(ctx context.Context, server string) (bool, error) {
+	if c.Fixed != nil {
+		return false, errFixed
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := os.Stat(filepath.Join(c.Dir, "config.json")); err != nil {

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/berth-dev/berth/internal/engineapi"
+	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// newSystemServiceCmd is `berth system service`: the Docker Engine API for
+// images, as `podman system service` serves it, so Docker's own clients
+// (the docker CLI, docker-py, compose) drive berth through DOCKER_HOST.
+func (a *app) newSystemServiceCmd() *cobra.Command {
+	var (
+		seconds         int
+		tlsCert, tlsKey string
+	)
+	cmd := &cobra.Command{
+		Use:   "service [OPTIONS] [URI]",
+		Short: "Serve the Docker Engine API for images (DOCKER_HOST for docker, docker-py, compose)",
+		Long: "Serve the Docker Engine API (v1.24 to v1.50) for images: docker images, inspect, tag, rmi, prune,\n" +
+			"save, load, pull, push, login, search, build and system df work through it.\n\n" +
+			"URI is unix:///PATH (default " + engineapi.DefaultURI() + ")\n" +
+			"or tcp://127.0.0.1:PORT; a non-loopback TCP address needs --tls-cert and --tls-key.",
+		Example: "  berth system service &\n  export DOCKER_HOST=" + engineapi.DefaultURI() + "\n  docker images\n\n" +
+			"  berth system service --time 0 tcp://127.0.0.1:2375",
+		Args: rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if seconds < 0 {
+				return usageError{fmt.Errorf("invalid --time %d: use 0 (never stop) or a number of seconds", seconds)}
+			}
+			uri := engineapi.DefaultURI()
+			if len(args) == 1 {
+				uri = args[0]
+			}
+			log := a.logger()
+			if f := cmd.Flag("log-level"); f != nil && !f.Changed && !a.debug {
+				// A service's requests are its output: log them unless
+				// told otherwise.
+				log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			return a.runService(cmd.Context(), uri, time.Duration(seconds)*time.Second, engineapi.ListenOptions{TLSCert: tlsCert, TLSKey: tlsKey}, log)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&seconds, "time", "t", 0, "Stop after this many seconds without a request (0: never)")
+	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) for a TCP address")
+	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) for a TCP address")
+	return cmd
+}
+
+func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo engineapi.ListenOptions, log *slog.Logger) error {
+	root := a.rootDir
+	if root == "" {
+		root = store.DefaultRoot()
+	}
+	// Open once to fail early on an unusable root, as every command does.
+	st, err := store.Open(ctx, root)
+	if err != nil {
+		return withHint(err, "use --root DIR or BERTH_ROOT to choose a writable store directory")
+	}
+	st.Close()
+	if _, err := a.newRemoteClient(nil); err != nil {
+		return err
+	}
+	ln, err := engineapi.Listen(uri, lo)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	srv := engineapi.New(engineapi.Config{
+		OpenStore: func(ctx context.Context) (*store.Store, error) { return store.Open(ctx, root) },
+		Remote: func(auth map[string]remote.AuthEntry) (*remote.Client, error) {
+			return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: auth})
+		},
+		Version:     berthVersion(),
+		Logger:      log,
+		IdleTimeout: idle,
+	})
+	fmt.Fprintf(a.stdout, "export DOCKER_HOST=%s\n", ln.DockerHost)
+	log.Info("serving the Docker Engine API", "addr", ln.DockerHost, "root", root, "api", engineapi.APIVersion)
+	err = srv.Serve(ctx, ln)
+	if errors.Is(err, engineapi.ErrIdle) {
+		log.Info("no request for the idle timeout; stopped", "time", idle)
+		return nil
+	}
+	return err
+}

@@ -3,12 +3,10 @@ package build
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -206,109 +204,59 @@ func (t *fsTree) isDirNoFollow(p string) bool {
 func (t *fsTree) isDir(p string) bool { return t.isDirNoFollow(t.resolve(p)) }
 
 // extractLayers unpacks layers (bottom first) into dir, applying whiteouts,
-// for COPY --from. Every entry is checked before it touches the disk: no
-// ".." or absolute escapes, no writing through symlinks, hard links only to
-// entries inside. It returns the owner of every entry.
+// for COPY --from. Every operation goes through an os.Root of dir (see
+// Unpack): no ".." or absolute escapes, no writing through symlinks, no
+// link followed out of dir. It returns the owner of every entry.
 func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string) (map[string][2]int, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	u := &unpacker{root: root}
 	owners := map[string][2]int{}
 	for _, l := range layers {
-		if err := b.extractOne(ctx, l, dir, owners); err != nil {
+		if err := b.extractOne(ctx, l, u, owners); err != nil {
 			return nil, err
 		}
 	}
 	return owners, nil
 }
 
-func (b *Builder) extractOne(ctx context.Context, l Layer, root string, owners map[string][2]int) error {
+func (b *Builder) extractOne(ctx context.Context, l Layer, u *unpacker, owners map[string][2]int) error {
 	return b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
 		if name == "" {
 			return nil
 		}
-		if err := safeParents(root, name); err != nil {
-			return err
-		}
-		target := filepath.Join(root, filepath.FromSlash(name))
 		dirName, base := path.Split(name)
-		if base == ".wh..wh..opq" {
-			d := filepath.Join(root, filepath.FromSlash(dirName))
-			ents, _ := os.ReadDir(d)
+		dirName = strings.TrimSuffix(dirName, "/")
+		if base == ".wh..wh..opq" || strings.HasPrefix(base, ".wh.") {
+			if err := u.parents(name); err != nil {
+				return err
+			}
+			if base != ".wh..wh..opq" {
+				return u.root.RemoveAll(path.Join(dirName, strings.TrimPrefix(base, ".wh.")))
+			}
+			if dirName == "" {
+				dirName = "."
+			}
+			d, err := u.root.Open(dirName)
+			if err != nil {
+				return nil // nothing below to hide
+			}
+			ents, _ := d.ReadDir(-1)
+			d.Close()
 			for _, e := range ents {
-				os.RemoveAll(filepath.Join(d, e.Name()))
+				if err := u.root.RemoveAll(path.Join(dirName, e.Name())); err != nil {
+					return err
+				}
 			}
 			return nil
 		}
-		if strings.HasPrefix(base, ".wh.") {
-			os.RemoveAll(filepath.Join(root, filepath.FromSlash(dirName), strings.TrimPrefix(base, ".wh.")))
-			return nil
+		made, err := u.entry(h, name, r)
+		if err == nil && made {
+			owners[name] = [2]int{h.Uid, h.Gid}
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		if fi, err := os.Lstat(target); err == nil && !(fi.IsDir() && h.Typeflag == tar.TypeDir) {
-			os.RemoveAll(target)
-		}
-		mode := os.FileMode(h.Mode & 0o7777)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			os.Chmod(target, mode|0o700)
-		case tar.TypeReg:
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, r)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			os.Chmod(target, mode)
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			ln, err := cleanTarPath(h.Linkname)
-			if err != nil {
-				return err
-			}
-			if err := safeParents(root, ln); err != nil {
-				return err
-			}
-			if err := os.Link(filepath.Join(root, filepath.FromSlash(ln)), target); err != nil {
-				return fmt.Errorf("hard link %s: %w", name, err)
-			}
-		default:
-			// Devices and fifos are not copied by COPY --from.
-			return nil
-		}
-		owners[name] = [2]int{h.Uid, h.Gid}
-		if h.Typeflag != tar.TypeSymlink {
-			os.Chtimes(target, h.ModTime, h.ModTime)
-		}
-		return nil
+		return err
 	})
-}
-
-// safeParents rejects a path whose parent directories inside root are
-// symlinks, so nothing is written outside root.
-func safeParents(root, name string) error {
-	cur := root
-	parts := strings.Split(name, "/")
-	for _, p := range parts[:len(parts)-1] {
-		cur = filepath.Join(cur, p)
-		fi, err := os.Lstat(cur)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("layer entry %q passes through a symlink", name)
-		}
-	}
-	return nil
 }

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -261,80 +259,8 @@ func contextFromStream(r io.Reader, dir string) (dockerfileData []byte, contextD
 	return data, "", nil
 }
 
-// untarContext extracts a context tar safely: no absolute or ".." paths, no
-// writing through symlinks.
-func untarContext(r io.Reader, dir string) error { return untarTo(r, dir, false) }
-
-// untarTo extracts safely; with owners (and as root) it keeps uid/gid.
-func untarTo(r io.Reader, dir string, owners bool) error {
-	owners = owners && os.Geteuid() == 0
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean("/" + h.Name)
-		if strings.Contains(h.Name, "..") {
-			for _, c := range strings.Split(h.Name, "/") {
-				if c == ".." {
-					return fmt.Errorf("tar entry %q escapes the context", h.Name)
-				}
-			}
-		}
-		target := filepath.Join(dir, name)
-		for p := filepath.Dir(target); p != dir && len(p) > len(dir); p = filepath.Dir(p) {
-			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				return fmt.Errorf("tar entry %q passes through a symlink", h.Name)
-			}
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return err
-			}
-			// Modes are set explicitly: MkdirAll leaves existing
-			// directories alone and the umask would drop bits.
-			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode&0o777))
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			out.Close()
-			if err != nil {
-				return err
-			}
-			if err := os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-				return err
-			}
-			os.Chtimes(target, h.ModTime, h.ModTime)
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		default:
-			continue
-		}
-		if owners {
-			// As root, keep the image's ownership (--output type=local);
-			// chown clears setuid bits, so the mode is applied again.
-			_ = os.Lchown(target, h.Uid, h.Gid)
-			if h.Typeflag != tar.TypeSymlink {
-				_ = os.Chmod(target, h.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
-			}
-		}
-	}
+// untarContext extracts a context tar with build.Unpack, which no entry
+// can lead outside dir.
+func untarContext(r io.Reader, dir string) error {
+	return build.Unpack(context.Background(), r, dir, build.UnpackOptions{})
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Hostile build inputs: a context, Dockerfile or image must never make
@@ -202,4 +203,127 @@ func TestBuildBindSourceInContext(t *testing.T) {
 			t.Fatalf("a stage's link to a host directory bound the host's file (exit %d)", code)
 		}
 	})
+}
+
+// hostVictim is a host file and directory with known content, mode and
+// times, and a check that none of them changed.
+func hostVictim(t *testing.T) (dir, file string, check func()) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "victim")
+	write(t, file, "host data\n", 0o600)
+	old := time.Unix(1500000000, 0)
+	os.Chtimes(file, old, old)
+	os.Chmod(dir, 0o700)
+	return dir, file, func() {
+		t.Helper()
+		fi, err := os.Stat(file)
+		data, _ := os.ReadFile(file)
+		if err != nil || string(data) != "host data\n" || fi.Mode().Perm() != 0o600 || !fi.ModTime().Equal(old) {
+			t.Fatalf("the build changed the host's file: %q, %v, %v", data, fi.Mode(), fi.ModTime())
+		}
+		if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
+			t.Fatalf("the build changed the host directory's mode to %v", di.Mode())
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Fatalf("the build wrote into the host directory (%d entries)", len(ents))
+		}
+	}
+}
+
+// TestBuildTarContextStaysInDir: a tar context on stdin whose symlink to
+// a host file or directory is followed by an entry of the same name
+// replaces the link; nothing is written, chmodded or timestamped through
+// it, and an entry under such a link is refused.
+func TestBuildTarContextStaysInDir(t *testing.T) {
+	e := newBuildEnv(t)
+	hostDir, victim, check := hostVictim(t)
+	ctx := tarBytes(t,
+		tarEntry{Name: "Dockerfile", Body: "FROM scratch\nCOPY x d /\n"},
+		tarEntry{Name: "x", Type: tar.TypeSymlink, Link: victim},
+		tarEntry{Name: "x", Body: "pwned\n", Mode: 0o777},
+		tarEntry{Name: "d", Type: tar.TypeSymlink, Link: hostDir},
+		tarEntry{Name: "d", Type: tar.TypeDir, Mode: 0o777},
+		tarEntry{Name: "d/inside", Body: "in d\n"},
+	)
+	so, se, code := e.run("", bytes.NewReader(ctx), "build", "-q", "--output", "type=tar,dest=-", "-")
+	check()
+	if code != 0 {
+		t.Fatalf("build: %s", se)
+	}
+	if got := readTar(so)["x"]; got == nil || got.PAXRecords["content"] != "pwned\n" {
+		t.Fatalf("/x = %v, want the tar's file", got)
+	}
+	under := tarBytes(t,
+		tarEntry{Name: "Dockerfile", Body: "FROM scratch\nCOPY . /\n"},
+		tarEntry{Name: "d", Type: tar.TypeSymlink, Link: hostDir},
+		tarEntry{Name: "d/victim", Body: "pwned\n"},
+	)
+	_, se, code = e.run("", bytes.NewReader(under), "build", "-q", "-")
+	check()
+	if code != 1 || !strings.Contains(se, "passes through the symlink") {
+		t.Fatalf("exit %d, stderr %q; want 1 and \"passes through the symlink\"", code, se)
+	}
+}
+
+// TestBuildCopyFromLinks: COPY --from of a stage holding absolute links
+// (to host paths that exist) reads inside the stage; unpacking a stage
+// with a hard link to such a link sets no time or mode through it.
+func TestBuildCopyFromLinks(t *testing.T) {
+	e := newBuildEnv(t)
+	hostDir, victim, check := hostVictim(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS s\n" +
+		"RUN mkdir -p " + hostDir + " && echo stage > " + victim + ".stage && ln -s " + hostDir + " /d && ln -s " + victim + " /l\n" +
+		// A layer with a hard link to a link (as a loaded image may have).
+		"ADD links.tar /\n" +
+		"FROM scratch\n" +
+		"COPY --from=s /hl /hl\n" +
+		"COPY --from=s /d/victim.stage /via-dir\n" +
+		"COPY --from=s /l /via-link\n"})
+	write(t, filepath.Join(dir, "links.tar"), string(tarBytes(t,
+		tarEntry{Name: "ll", Type: tar.TypeSymlink, Link: victim},
+		tarEntry{Name: "hl", Type: tar.TypeLink, Link: "ll"},
+	)), 0o644)
+	files, stderr, code := buildFiles(t, e.bin, e.root, dir)
+	check()
+	if code != 0 {
+		t.Fatalf("build: %s", stderr)
+	}
+	if files["via-dir"] != "stage\n" {
+		t.Fatalf("/via-dir = %.40q, want the stage's file", files["via-dir"])
+	}
+	if _, ok := files["via-link"]; ok {
+		t.Fatal("COPY --from of a link to a host file copied the host's file")
+	}
+}
+
+// TestBuildOutputLocalLinks: --output type=local writes an image's
+// absolute links as links (never following one onto the host), keeps
+// hard links, and writes nothing outside the destination.
+func TestBuildOutputLocalLinks(t *testing.T) {
+	e := newBuildEnv(t)
+	hostDir, victim, check := hostVictim(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM scratch\nADD links.tar /\n"})
+	write(t, filepath.Join(dir, "links.tar"), string(tarBytes(t,
+		tarEntry{Name: "victim", Type: tar.TypeSymlink, Link: victim},
+		tarEntry{Name: "hostdir", Type: tar.TypeSymlink, Link: hostDir},
+		tarEntry{Name: "hl", Type: tar.TypeLink, Link: "victim"},
+		tarEntry{Name: "f", Body: "f\n"},
+		tarEntry{Name: "g", Type: tar.TypeLink, Link: "f"},
+	)), 0o644)
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, se, code := e.run(dir, nil, "build", "-q", "--output", "type=local,dest="+dest, "."); code != 0 {
+		t.Fatalf("build: %s", se)
+	}
+	check()
+	for name, want := range map[string]string{"victim": victim, "hostdir": hostDir, "hl": victim} {
+		if got, err := os.Readlink(filepath.Join(dest, name)); err != nil || got != want {
+			t.Errorf("%s: link to %q (%v), want %q", name, got, err, want)
+		}
+	}
+	f, err1 := os.Stat(filepath.Join(dest, "f"))
+	g, err2 := os.Stat(filepath.Join(dest, "g"))
+	if err1 != nil || err2 != nil || !os.SameFile(f, g) {
+		t.Errorf("the hard link g is not f: %v %v", err1, err2)
+	}
 }

@@ -575,6 +575,7 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 	if err := cw.mkdirs(destRel); err != nil {
 		return true, err
 	}
+	added := map[string]bool{} // non-directory entries written so far (true), directories (false)
 	for {
 		if err := ctx.Err(); err != nil {
 			return true, err
@@ -593,7 +594,10 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		if name == "" {
 			continue
 		}
-		target := strings.TrimPrefix(path.Join(destRel, name), "/")
+		target, err := cw.untarTarget(destRel, name)
+		if err != nil {
+			return true, fmt.Errorf("extracting %s: %w", path.Base(file), err)
+		}
 		if err := cw.mkdirs(parentDir(target)); err != nil {
 			return true, err
 		}
@@ -601,10 +605,16 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		hh.Name = target
 		if hh.Typeflag == tar.TypeLink {
 			ln, err := cleanTarPath(h.Linkname)
-			if err != nil {
-				return true, err
+			if err == nil {
+				hh.Linkname, err = cw.untarTarget(destRel, ln)
 			}
-			hh.Linkname = strings.TrimPrefix(path.Join(destRel, ln), "/")
+			if err != nil {
+				return true, fmt.Errorf("extracting %s: hard link %s: %w", path.Base(file), h.Name, err)
+			}
+			// A layer's hard link names an earlier file of the same layer.
+			if !added[hh.Linkname] {
+				return true, fmt.Errorf("extracting %s: hard link %s points to %s, which the archive does not hold before it", path.Base(file), h.Name, h.Linkname)
+			}
 		}
 		if cw.chown {
 			hh.Uid, hh.Gid = cw.uid, cw.gid
@@ -612,7 +622,30 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		if err := cw.write(&hh, tr); err != nil {
 			return true, err
 		}
+		if hh.Typeflag != tar.TypeLink {
+			added[target] = hh.Typeflag != tar.TypeDir
+			th := hh
+			cw.tree.m[target] = &th // later entries resolve through it
+		}
 	}
+}
+
+// untarTarget is where an ADD archive's entry name (cleaned) lands under
+// destRel: its parent directories are resolved inside the image, links
+// followed as an unpack into the stage's root would follow them (so a
+// link to "/etc" followed by "link/passwd" writes /etc/passwd, as with
+// Docker), never leaving an entry under a symlink in the layer.
+func (cw *copyWriter) untarTarget(destRel, name string) (string, error) {
+	target := strings.TrimPrefix(path.Join(destRel, name), "/")
+	dir := parentDir(target)
+	if dir == "" {
+		return target, nil
+	}
+	real := cw.tree.resolveDir(dir)
+	if h, ok := cw.tree.m[real]; ok && h.Typeflag != tar.TypeDir {
+		return "", fmt.Errorf("%s is under /%s, which is not a directory", name, real)
+	}
+	return strings.TrimPrefix(path.Join(real, path.Base(target)), "/"), nil
 }
 
 func isOldTar(hdr []byte) bool {

@@ -153,9 +153,14 @@ func (t *fsTree) removeBelow(dir string) {
 // (/bin → usr/bin on merged-/usr images), so a COPY or WORKDIR writes
 // through them instead of replacing them with a directory. The last
 // component is followed only when it leads to a directory.
-func (t *fsTree) resolve(p string) string { return t.resolveN(p, 0) }
+func (t *fsTree) resolve(p string) string { return t.resolveN(p, 0, false) }
 
-func (t *fsTree) resolveN(p string, depth int) string {
+// resolveDir resolves p as the directory it must be, following the last
+// component too even where the link dangles (an unpack creates what it
+// points at, as a path lookup with mkdir -p would).
+func (t *fsTree) resolveDir(p string) string { return t.resolveN(p, 0, true) }
+
+func (t *fsTree) resolveN(p string, depth int, dir bool) string {
 	parts := splitPath(p)
 	if depth > 40 {
 		return strings.Join(parts, "/")
@@ -170,7 +175,7 @@ func (t *fsTree) resolveN(p string, depth int) string {
 				base = ""
 			}
 			next := strings.TrimPrefix(path.Clean("/"+base+"/"+h.Linkname), "/")
-			if i == len(parts)-1 && !t.isDirNoFollow(t.resolveN(next, depth+1)) {
+			if i == len(parts)-1 && !dir && !t.isDirNoFollow(t.resolveN(next, depth+1, false)) {
 				return cand // a link to a file (or nothing): the link itself
 			}
 			parts = append(splitPath(next), parts[i+1:]...)

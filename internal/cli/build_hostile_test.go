@@ -327,3 +327,44 @@ func TestBuildOutputLocalLinks(t *testing.T) {
 		t.Errorf("the hard link g is not f: %v %v", err1, err2)
 	}
 }
+
+// TestBuildAddTarLinks: ADD of a local tar resolves entries under the
+// archive's links inside the image (an absolute link to a directory and
+// a file under it write that directory, as with Docker), so the layer
+// never holds an entry under a symlink; ".." names and hard links to
+// anything but an earlier file of the archive are refused.
+func TestBuildAddTarLinks(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nADD t.tar /\nADD t.tar /dst/\n" +
+		"RUN cat /real/f /real/g /dst/rel/f > /seen\n"})
+	write(t, filepath.Join(dir, "t.tar"), string(tarBytes(t,
+		tarEntry{Name: "a", Type: tar.TypeSymlink, Link: "/real"},
+		tarEntry{Name: "a/f", Body: "through abs\n"},
+		tarEntry{Name: "a/g", Type: tar.TypeLink, Link: "a/f"},
+		tarEntry{Name: "r", Type: tar.TypeSymlink, Link: "rel"},
+		tarEntry{Name: "r/f", Body: "through rel\n"},
+	)), 0o644)
+	files, stderr, code := buildFiles(t, e.bin, e.root, dir)
+	if code != 0 {
+		t.Fatalf("build: %s", stderr)
+	}
+	if files["seen"] != "through abs\nthrough abs\nthrough rel\n" {
+		t.Fatalf("/seen = %q", files["seen"])
+	}
+	for _, tc := range []struct {
+		ents []tarEntry
+		err  string
+	}{
+		{[]tarEntry{{Name: "../x", Body: "x"}}, "escapes the root"},
+		{[]tarEntry{{Name: "h", Type: tar.TypeLink, Link: "/etc/passwd"}}, "which the archive does not hold before it"},
+		{[]tarEntry{{Name: "h", Type: tar.TypeLink, Link: "../../etc/passwd"}}, "escapes the root"},
+		{[]tarEntry{{Name: "f", Body: "x"}, {Name: "f/under", Body: "y"}}, "which is not a directory"},
+	} {
+		d := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nADD t.tar /x/\n"})
+		write(t, filepath.Join(d, "t.tar"), string(tarBytes(t, tc.ents...)), 0o644)
+		_, stderr, code := buildFiles(t, e.bin, e.root, d)
+		if code != 1 || !strings.Contains(stderr, tc.err) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.ents, code, stderr, tc.err)
+		}
+	}
+}

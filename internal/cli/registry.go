@@ -2,30 +2,25 @@ package cli
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/output"
 	"io"
+	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/registry"
-	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/registry/config"
+	"github.com/berth-dev/berth/internal/registry/serve"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -35,387 +30,186 @@ func (a *app) newRegistryCmd() *cobra.Command {
 	return cmd
 }
 
-// registrySettings are registry:2's settings berth understands, from
-// defaults, then config.yml, then REGISTRY_* variables, then flags.
-type registrySettings struct {
-	Addr          string
-	Root          string
-	Htpasswd      string
-	Realm         string
-	TLSCert       string
-	TLSKey        string
-	DeleteEnabled bool
-	ReadOnly      bool
-	Token         tokenSettings
-	LogLevel      string // registry:2's log.level: error, warn, info, debug
-	NoAccessLog   bool   // log.accesslog.disabled
-	Proxy         proxySettings
+// registryFlags are serve's and gc's flags that override the configuration
+// (config.yml, then REGISTRY_* variables).
+type registryFlags struct {
+	configPath, root, addr, htpasswd, realm, cert, key string
+	readOnly, noDelete                                 bool
+	storage                                            string
+	s3                                                 config.S3
+	s3Redirect                                         bool
 }
 
-// proxySettings are registry:2's proxy keys: a pull-through cache of
-// RemoteURL.
-type proxySettings struct {
-	RemoteURL string `yaml:"remoteurl"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+func (rf *registryFlags) addStorage(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&rf.configPath, "config", "", "registry:2 style config.yml")
+	f.StringVar(&rf.root, "root", "", "Registry storage directory (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, else <berth data dir>/registry)")
+	f.StringVar(&rf.storage, "storage", "", "Storage driver: filesystem or s3 (default $REGISTRY_STORAGE, else filesystem)")
+	f.StringVar(&rf.s3.Bucket, "s3-bucket", "", "S3 bucket (storage.s3.bucket)")
+	f.StringVar(&rf.s3.Region, "s3-region", "", "S3 region (default $AWS_REGION, else us-east-1)")
+	f.StringVar(&rf.s3.RegionEndpoint, "s3-endpoint", "", "S3 endpoint URL of an S3-compatible store (storage.s3.regionendpoint)")
+	f.BoolVar(&rf.s3.ForcePathStyle, "s3-path-style", false, "Address the bucket in the path, not the host name (storage.s3.forcepathstyle)")
+	f.StringVar(&rf.s3.RootDirectory, "s3-root", "", "Key prefix of everything the registry stores in the bucket (storage.s3.rootdirectory)")
+	f.StringVar(&rf.s3.AccessKey, "s3-access-key", "", "S3 access key (default: the AWS SDK's chain: $AWS_ACCESS_KEY_ID, ~/.aws, instance roles)")
+	f.StringVar(&rf.s3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer $AWS_SECRET_ACCESS_KEY: flags are visible to other users)")
+	f.Int64Var(&rf.s3.ChunkSize, "s3-chunk-size", 0, "Multipart part size in bytes, at least 5 MiB (storage.s3.chunksize, default 10 MiB)")
+	f.BoolVar(&rf.s3Redirect, "s3-redirect", true, "Answer blob GETs with presigned S3 URLs, so blob bytes never pass through berth (false: storage.redirect.disable)")
 }
 
-// tokenSettings are registry:2's auth.token keys.
-type tokenSettings struct {
-	Realm          string `yaml:"realm"`
-	Service        string `yaml:"service"`
-	Issuer         string `yaml:"issuer"`
-	RootCertBundle string `yaml:"rootcertbundle"`
-}
-
-func (t tokenSettings) enabled() bool { return t != tokenSettings{} }
-
-// registryConfigFile is the subset of registry:2's config.yml berth reads.
-type registryConfigFile struct {
-	Log struct {
-		Level     string `yaml:"level"`
-		AccessLog struct {
-			Disabled bool `yaml:"disabled"`
-		} `yaml:"accesslog"`
-	} `yaml:"log"`
-	HTTP struct {
-		Addr string `yaml:"addr"`
-		TLS  struct {
-			Certificate string `yaml:"certificate"`
-			Key         string `yaml:"key"`
-		} `yaml:"tls"`
-	} `yaml:"http"`
-	Auth struct {
-		Htpasswd *struct {
+// load reads the configuration and applies the flags the user set.
+func (rf *registryFlags) load(f interface{ Changed(string) bool }) (*config.Config, error) {
+	c, err := config.Load(rf.configPath, os.Getenv, os.Environ())
+	if err != nil {
+		if rf.configPath != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil, withHint(err, "pass a registry:2 style config.yml")
+		}
+		return nil, usageError{err}
+	}
+	if f.Changed("root") {
+		c.Storage.Filesystem = &config.Filesystem{RootDirectory: rf.root}
+		c.Storage.S3 = nil
+	}
+	switch rf.storage {
+	case "":
+	case "filesystem":
+		if c.Storage.Filesystem == nil {
+			c.Storage.Filesystem = &config.Filesystem{}
+		}
+		c.Storage.S3 = nil
+	case "s3":
+		if c.Storage.S3 == nil {
+			c.Storage.S3 = &config.S3{}
+		}
+		c.Storage.Filesystem = nil
+	default:
+		return nil, usageError{fmt.Errorf("--storage %q: want filesystem or s3", rf.storage)}
+	}
+	if s3 := c.Storage.S3; s3 != nil {
+		flagSet := func(name string, dst *string, v string) {
+			if f.Changed(name) {
+				*dst = v
+			}
+		}
+		flagSet("s3-bucket", &s3.Bucket, rf.s3.Bucket)
+		flagSet("s3-region", &s3.Region, rf.s3.Region)
+		flagSet("s3-endpoint", &s3.RegionEndpoint, rf.s3.RegionEndpoint)
+		flagSet("s3-root", &s3.RootDirectory, rf.s3.RootDirectory)
+		flagSet("s3-access-key", &s3.AccessKey, rf.s3.AccessKey)
+		flagSet("s3-secret-key", &s3.SecretKey, rf.s3.SecretKey)
+		if f.Changed("s3-path-style") {
+			s3.ForcePathStyle = rf.s3.ForcePathStyle
+		}
+		if f.Changed("s3-chunk-size") {
+			s3.ChunkSize = rf.s3.ChunkSize
+		}
+		if f.Changed("s3-redirect") {
+			c.Storage.Redirect.Disable = !rf.s3Redirect
+		}
+	} else if f.Changed("s3-bucket") || f.Changed("s3-endpoint") {
+		return nil, usageError{errors.New("the --s3-* flags go with --storage s3 (or REGISTRY_STORAGE=s3)")}
+	}
+	if f.Changed("addr") {
+		c.HTTP.Addr = rf.addr
+	}
+	if f.Changed("htpasswd") {
+		if c.Auth.Token != nil {
+			return nil, usageError{errors.New("both htpasswd and token auth are configured; registry:2 takes one")}
+		}
+		realm := ""
+		if c.Auth.Htpasswd != nil {
+			realm = c.Auth.Htpasswd.Realm
+		}
+		c.Auth.Htpasswd = &struct {
 			Realm string `yaml:"realm"`
 			Path  string `yaml:"path"`
-		} `yaml:"htpasswd"`
-		Token *tokenSettings `yaml:"token"`
-	} `yaml:"auth"`
-	Proxy   proxySettings `yaml:"proxy"`
-	Storage struct {
-		Filesystem struct {
-			RootDirectory string `yaml:"rootdirectory"`
-		} `yaml:"filesystem"`
-		Delete struct {
-			Enabled *bool `yaml:"enabled"`
-		} `yaml:"delete"`
-		Maintenance struct {
-			ReadOnly struct {
-				Enabled bool `yaml:"enabled"`
-			} `yaml:"readonly"`
-		} `yaml:"maintenance"`
-	} `yaml:"storage"`
+		}{realm, rf.htpasswd}
+	}
+	if h := c.Auth.Htpasswd; h != nil {
+		if f.Changed("realm") || h.Realm == "" {
+			h.Realm = rf.realm
+		}
+	}
+	if f.Changed("tls-cert") {
+		c.HTTP.TLS.Certificate = rf.cert
+	}
+	if f.Changed("tls-key") {
+		c.HTTP.TLS.Key = rf.key
+	}
+	if (c.HTTP.TLS.Certificate == "") != (c.HTTP.TLS.Key == "") {
+		return nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if rf.readOnly {
+		c.Storage.Maintenance.ReadOnly.Enabled = true
+	}
+	if rf.noDelete {
+		off := false
+		c.Storage.Delete.Enabled = &off
+	}
+	if s3 := c.Storage.S3; s3 != nil && s3.Bucket == "" {
+		return nil, usageError{errors.New("storage.s3.bucket: a bucket is required (--s3-bucket, REGISTRY_STORAGE_S3_BUCKET)")}
+	}
+	return c, nil
 }
 
-func loadRegistrySettings(configPath string, getenv func(string) string) (registrySettings, error) {
-	s := registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true}
-	if configPath != "" {
-		data, err := os.ReadFile(configPath)
-		if err != nil {
-			return s, withHint(fmt.Errorf("reading registry config: %w", err), "pass a registry:2 style config.yml")
-		}
-		var c registryConfigFile
-		if err := yaml.Unmarshal(data, &c); err != nil {
-			return s, fmt.Errorf("parsing %s: %w", configPath, err)
-		}
-		s.Proxy = c.Proxy
-		set(&s.LogLevel, c.Log.Level)
-		s.NoAccessLog = c.Log.AccessLog.Disabled
-		set(&s.Addr, c.HTTP.Addr)
-		set(&s.TLSCert, c.HTTP.TLS.Certificate)
-		set(&s.TLSKey, c.HTTP.TLS.Key)
-		if c.Auth.Htpasswd != nil {
-			set(&s.Realm, c.Auth.Htpasswd.Realm)
-			set(&s.Htpasswd, c.Auth.Htpasswd.Path)
-		}
-		if c.Auth.Token != nil {
-			s.Token = *c.Auth.Token
-		}
-		set(&s.Root, c.Storage.Filesystem.RootDirectory)
-		if c.Storage.Delete.Enabled != nil {
-			s.DeleteEnabled = *c.Storage.Delete.Enabled
-		}
-		s.ReadOnly = c.Storage.Maintenance.ReadOnly.Enabled
-	}
-	set(&s.Addr, getenv("REGISTRY_HTTP_ADDR"))
-	set(&s.TLSCert, getenv("REGISTRY_HTTP_TLS_CERTIFICATE"))
-	set(&s.TLSKey, getenv("REGISTRY_HTTP_TLS_KEY"))
-	set(&s.Root, getenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY"))
-	if v := getenv("REGISTRY_AUTH"); v != "" && v != "htpasswd" && v != "token" {
-		return s, withHint(fmt.Errorf("REGISTRY_AUTH=%s is not supported", v), "berth supports REGISTRY_AUTH=htpasswd and REGISTRY_AUTH=token")
-	}
-	set(&s.Token.Realm, getenv("REGISTRY_AUTH_TOKEN_REALM"))
-	set(&s.Token.Service, getenv("REGISTRY_AUTH_TOKEN_SERVICE"))
-	set(&s.Token.Issuer, getenv("REGISTRY_AUTH_TOKEN_ISSUER"))
-	set(&s.Token.RootCertBundle, getenv("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE"))
-	if getenv("REGISTRY_AUTH") == "token" && !s.Token.enabled() {
-		return s, withHint(errors.New("REGISTRY_AUTH=token needs REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER and _ROOTCERTBUNDLE"), "set them as for registry:2")
-	}
-	if s.Token.enabled() {
-		if s.Token.Realm == "" || s.Token.Service == "" || s.Token.Issuer == "" || s.Token.RootCertBundle == "" {
-			return s, withHint(errors.New("token auth needs realm, service, issuer and rootcertbundle"), "set auth.token in config.yml or REGISTRY_AUTH_TOKEN_* as for registry:2")
-		}
-		if getenv("REGISTRY_AUTH") == "token" {
-			s.Htpasswd = "" // REGISTRY_AUTH picks the one in force
-		}
-	}
-	if getenv("REGISTRY_AUTH") == "htpasswd" || getenv("REGISTRY_AUTH_HTPASSWD_PATH") != "" {
-		set(&s.Htpasswd, getenv("REGISTRY_AUTH_HTPASSWD_PATH"))
-		set(&s.Realm, getenv("REGISTRY_AUTH_HTPASSWD_REALM"))
-		if s.Htpasswd == "" {
-			return s, withHint(errors.New("REGISTRY_AUTH=htpasswd needs REGISTRY_AUTH_HTPASSWD_PATH"), "point it at a file made with `berth registry htpasswd -Bc FILE USER`")
-		}
-	}
-	if v := getenv("REGISTRY_STORAGE_DELETE_ENABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return s, fmt.Errorf("REGISTRY_STORAGE_DELETE_ENABLED=%q is not a boolean", v)
-		}
-		s.DeleteEnabled = b
-	}
-	set(&s.Proxy.RemoteURL, getenv("REGISTRY_PROXY_REMOTEURL"))
-	set(&s.Proxy.Username, getenv("REGISTRY_PROXY_USERNAME"))
-	set(&s.Proxy.Password, getenv("REGISTRY_PROXY_PASSWORD"))
-	if s.Proxy.RemoteURL != "" {
-		if u, err := url.Parse(s.Proxy.RemoteURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return s, withHint(fmt.Errorf("proxy remote URL %q is not an http(s) URL", s.Proxy.RemoteURL), "for Docker Hub: REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io")
-		}
-	}
-	set(&s.LogLevel, getenv("REGISTRY_LOG_LEVEL"))
-	if v := getenv("REGISTRY_LOG_ACCESSLOG_DISABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return s, fmt.Errorf("REGISTRY_LOG_ACCESSLOG_DISABLED=%q is not a boolean", v)
-		}
-		s.NoAccessLog = b
-	}
-	if s.LogLevel != "" {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
-			return s, fmt.Errorf("log level %q: want error, warn, info or debug", s.LogLevel)
-		}
-	}
-	if v := getenv("REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED"); v != "" {
-		b, _ := strconv.ParseBool(v)
-		s.ReadOnly = b
-	}
-	return s, nil
-}
-
-// authKind names the auth in force for the startup log line.
-func authKind(s registrySettings) string {
-	switch {
-	case s.Token.enabled():
-		return "token"
-	case s.Htpasswd != "":
-		return "htpasswd"
-	}
-	return "none"
-}
-
-func set(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
-}
-
-func registryRoot(flag string, s registrySettings) string {
-	if flag != "" {
-		return flag
-	}
-	if s.Root != "" {
-		return s.Root
-	}
-	return filepath.Join(store.DefaultRoot(), "registry")
-}
+func defaultRegistryRoot() string { return filepath.Join(store.DefaultRoot(), "registry") }
 
 func (a *app) newRegistryServeCmd() *cobra.Command {
 	var (
-		configPath, root, addr, htpasswd, realm, cert, key string
-		readOnly, noDelete                                 bool
-		gcInterval, gcDelay                                time.Duration
-		maxBlob                                            int64
+		rf                  registryFlags
+		gcInterval, gcDelay time.Duration
+		maxBlob             int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Serve an OCI distribution registry (a drop-in for registry:2)",
-		Long: "Serve an OCI distribution registry over HTTP(S).\n\n" +
-			"Settings come from --config (registry:2's config.yml keys), then the REGISTRY_* variables registry:2 reads\n" +
-			"(REGISTRY_HTTP_ADDR, REGISTRY_AUTH=htpasswd, REGISTRY_AUTH_HTPASSWD_REALM/PATH, REGISTRY_AUTH=token, REGISTRY_AUTH_TOKEN_REALM/SERVICE/ISSUER/ROOTCERTBUNDLE, REGISTRY_LOG_LEVEL, REGISTRY_LOG_ACCESSLOG_DISABLED, REGISTRY_PROXY_REMOTEURL/USERNAME/PASSWORD, REGISTRY_HTTP_TLS_CERTIFICATE/KEY,\n" +
-			"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, REGISTRY_STORAGE_DELETE_ENABLED), then flags.",
+		Long: "Serve an OCI distribution registry over HTTP(S), on a directory or on S3-compatible object storage\n" +
+			"(several replicas can share one bucket).\n\n" +
+			"Settings come from --config (registry:2's config.yml: every key either takes effect or is refused with an\n" +
+			"error naming it), then the REGISTRY_* variables registry:2 reads (REGISTRY_HTTP_ADDR is http.addr,\n" +
+			"REGISTRY_STORAGE=s3 with REGISTRY_STORAGE_S3_BUCKET, _REGION, _REGIONENDPOINT, _ACCESSKEY, _SECRETKEY,\n" +
+			"_ROOTDIRECTORY, _FORCEPATHSTYLE, _CHUNKSIZE, _SECURE, REGISTRY_AUTH=htpasswd with REGISTRY_AUTH_HTPASSWD_PATH,\n" +
+			"and so on for every key), then flags.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadRegistrySettings(configPath, os.Getenv)
+			c, err := rf.load(cmd.Flags())
 			if err != nil {
 				return err
 			}
-			f := cmd.Flags()
-			if f.Changed("addr") {
-				s.Addr = addr
-			}
-			if f.Changed("htpasswd") {
-				s.Htpasswd = htpasswd
-			}
-			if f.Changed("realm") {
-				s.Realm = realm
-			}
-			if f.Changed("tls-cert") {
-				s.TLSCert = cert
-			}
-			if f.Changed("tls-key") {
-				s.TLSKey = key
-			}
-			if readOnly {
-				s.ReadOnly = true
-			}
-			if noDelete {
-				s.DeleteEnabled = false
-			}
-			s.Root = registryRoot(root, s)
-			// Access logs are Info records: -l, else registry:2's log.level,
-			// sets the level; log.accesslog.disabled drops them.
-			accessLevel := slog.LevelInfo
+			var level *slog.Level
 			if cmd.Flags().Changed("log-level") {
-				_ = accessLevel.UnmarshalText([]byte(a.logLevel))
-			} else if s.LogLevel != "" {
-				_ = accessLevel.UnmarshalText([]byte(s.LogLevel))
+				var l slog.Level
+				_ = l.UnmarshalText([]byte(a.logLevel))
+				level = &l
 			}
-			if s.NoAccessLog && accessLevel <= slog.LevelInfo {
-				accessLevel = slog.LevelWarn
+			err = serve.Run(cmd.Context(), serve.Options{
+				Config: c, DefaultRoot: defaultRegistryRoot(), Stderr: a.stderr, LogLevel: level,
+				Upstream: a.registryUpstream, GCInterval: gcInterval, GCDelay: gcDelay, MaxBlobSize: maxBlob,
+			})
+			var ue serve.UsageError
+			if errors.As(err, &ue) {
+				return usageError{err}
 			}
-			return a.serveRegistry(cmd.Context(), s, serveExtras{gcInterval, gcDelay, maxBlob, accessLevel})
+			return err
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "registry:2 style config.yml")
-	f.StringVar(&root, "root", "", "Registry storage directory (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, else <berth data dir>/registry)")
-	f.StringVar(&addr, "addr", ":5000", "Address to listen on (default $REGISTRY_HTTP_ADDR, else :5000)")
-	f.StringVar(&htpasswd, "htpasswd", "", "Require Basic auth against this htpasswd file (bcrypt entries)")
-	f.StringVar(&realm, "realm", "berth registry", "Basic auth realm")
-	f.StringVar(&cert, "tls-cert", "", "TLS certificate (PEM)")
-	f.StringVar(&key, "tls-key", "", "TLS private key (PEM)")
-	f.BoolVar(&readOnly, "read-only", false, "Refuse pushes and deletions")
-	f.BoolVar(&noDelete, "disable-delete", false, "Refuse blob, manifest and tag deletion")
+	rf.addStorage(cmd)
+	f.StringVar(&rf.addr, "addr", ":5000", "Address to listen on (default $REGISTRY_HTTP_ADDR, else :5000)")
+	f.StringVar(&rf.htpasswd, "htpasswd", "", "Require Basic auth against this htpasswd file (bcrypt entries)")
+	f.StringVar(&rf.realm, "realm", "berth registry", "Basic auth realm")
+	f.StringVar(&rf.cert, "tls-cert", "", "TLS certificate (PEM)")
+	f.StringVar(&rf.key, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&rf.readOnly, "read-only", false, "Refuse pushes and deletions")
+	f.BoolVar(&rf.noDelete, "disable-delete", false, "Refuse blob, manifest and tag deletion")
 	f.DurationVar(&gcInterval, "gc-interval", 0, "Run garbage collection this often while serving (0 disables)")
 	f.DurationVar(&gcDelay, "gc-delay", time.Hour, "Keep unreferenced blobs younger than this in automatic collections")
 	f.Int64Var(&maxBlob, "max-blob-size", 1<<40, "Refuse blobs larger than this many bytes")
 	return cmd
 }
 
-// serveExtras are serve's settings that registry:2 has no variable for.
-type serveExtras struct {
-	gcInterval, gcDelay time.Duration
-	maxBlobSize         int64
-	logLevel            slog.Level // access logs are Info; -l warn silences them
-}
-
-func (a *app) serveRegistry(ctx context.Context, s registrySettings, x serveExtras) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: x.logLevel}))
-	drv, err := storage.NewFS(s.Root)
-	if err != nil {
-		return withHint(err, "pass a writable directory with --root")
-	}
-	opts := registry.Options{Driver: drv, Logger: log, Realm: s.Realm, ReadOnly: s.ReadOnly, DisableDelete: !s.DeleteEnabled, MaxBlobSize: x.maxBlobSize}
-	if s.Token.enabled() && s.Htpasswd != "" {
-		return usageError{errors.New("both htpasswd and token auth are configured; registry:2 takes one")}
-	}
-	if s.Proxy.RemoteURL != "" {
-		up, err := newRegistryUpstream(s.Proxy)
-		if err != nil {
-			return err
-		}
-		opts.Upstream = up
-	}
-	if s.Token.enabled() {
-		v, err := auth.NewTokenVerifier(s.Token.Issuer, s.Token.Service, s.Token.RootCertBundle)
-		if err != nil {
-			return withHint(err, "rootcertbundle is the PEM file of the certificates that sign the token server's tokens")
-		}
-		opts.Token, opts.TokenRealm, opts.TokenService = v, s.Token.Realm, s.Token.Service
-	}
-	if s.Htpasswd != "" {
-		v, err := auth.NewVerifier(s.Htpasswd, auth.Options{})
-		if err != nil {
-			return withHint(err, "create it with `berth registry htpasswd -Bc FILE USER`")
-		}
-		opts.Auth = v
-	}
-	srv, err := registry.New(opts)
-	if err != nil {
-		return err
-	}
-	if (s.TLSCert == "") != (s.TLSKey == "") {
-		return usageError{errors.New("--tls-cert and --tls-key go together")}
-	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	if s.TLSCert != "" {
-		c, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
-		if err != nil {
-			return withHint(fmt.Errorf("loading TLS certificate: %w", err), "pass a PEM certificate and its key")
-		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.Addr, err)
-	}
-	if hs.TLSConfig != nil {
-		ln = tls.NewListener(ln, hs.TLSConfig)
-	}
-	// The address line is printed whatever the level: with --addr :0 it is
-	// the only way to learn the port.
-	log.Log(ctx, max(slog.LevelInfo, x.logLevel), "listening", "addr", ln.Addr().String(), "root", s.Root, "tls", hs.TLSConfig != nil, "auth", authKind(s), "read_only", s.ReadOnly, "proxy", s.Proxy.RemoteURL)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	defer stopGC()
-	if x.gcInterval > 0 && !s.ReadOnly {
-		go autoGC(gcCtx, drv, log, x.gcInterval, x.gcDelay)
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	// SIGTERM or Ctrl-C: stop accepting, finish the requests in flight.
-	log.Info("shutting down")
-	stopGC()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	return nil
-}
-
-func autoGC(ctx context.Context, drv storage.Driver, log *slog.Logger, every, delay time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		res, err := registry.GC(ctx, drv, registry.GCOptions{Delay: delay})
-		if err != nil {
-			log.Error("garbage collection", "err", err)
-			continue
-		}
-		log.Info("garbage collection", "deleted", len(res.Items), "bytes", res.Bytes)
-	}
-}
-
 func (a *app) newRegistryGCCmd() *cobra.Command {
 	var (
-		root, configPath    string
+		rf                  registryFlags
 		dryRun, untagged    bool
 		delay, uploadMaxAge time.Duration
 	)
@@ -425,18 +219,18 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 		Long: "Delete blobs no manifest references, stale upload sessions and, with --delete-untagged, manifests no tag\n" +
 			"reaches. It is safe while `berth registry serve` runs on the same storage: a blob a push has linked or\n" +
 			"referenced is never deleted, and a blob uploaded into a repository is kept for at least 10 minutes (the\n" +
-			"time a client has to push the manifest that needs it), whatever --delay says.",
+			"time a client has to push the manifest that needs it), whatever --delay says. On S3 the replicas and this\n" +
+			"command take turns through a lease object in the bucket.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadRegistrySettings(configPath, os.Getenv)
+			c, err := rf.load(cmd.Flags())
 			if err != nil {
 				return err
 			}
-			dir := registryRoot(root, s)
-			if _, err := os.Stat(dir); err != nil {
-				return withHint(fmt.Errorf("registry storage %s: %w", dir, err), "pass the directory `berth registry serve` uses with --root")
+			if err := serve.CheckRoot(c, defaultRegistryRoot()); err != nil {
+				return withHint(err, "pass the directory `berth registry serve` uses with --root")
 			}
-			drv, err := storage.NewFS(dir)
+			drv, _, err := serve.OpenStorage(cmd.Context(), c, defaultRegistryRoot(), a.logger())
 			if err != nil {
 				return err
 			}
@@ -465,8 +259,7 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&root, "root", "", "Registry storage directory (default as for serve)")
-	f.StringVar(&configPath, "config", "", "registry:2 style config.yml")
+	rf.addStorage(cmd)
 	f.BoolVar(&dryRun, "dry-run", false, "Print what would be deleted and delete nothing")
 	f.BoolVar(&untagged, "delete-untagged", false, "Also delete manifests no tag reaches")
 	f.DurationVar(&delay, "delay", time.Hour, "Keep unreferenced content younger than this")

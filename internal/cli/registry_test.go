@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/registry/config"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -20,81 +23,96 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func TestRegistrySettings(t *testing.T) {
+// TestRegistryFlags pins serve's flags over the configuration (the
+// configuration itself is internal/registry/config's to test).
+func TestRegistryFlags(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yml")
 	os.WriteFile(cfg, []byte(`version: 0.1
 http:
   addr: :6000
-  tls: {certificate: /c.pem, key: /k.pem}
 auth:
   htpasswd: {realm: cfg, path: /cfg.htpasswd}
 storage:
   filesystem: {rootdirectory: /cfgroot}
-  delete: {enabled: false}
-`), 0o644)
-	tokenCfg := filepath.Join(dir, "token.yml")
-	os.WriteFile(tokenCfg, []byte(`version: 0.1
-auth:
-  token: {realm: "https://auth.example/token", service: reg.example, issuer: acme, rootcertbundle: /bundle.pem}
 `), 0o644)
 	tests := []struct {
-		name   string
-		config string
-		env    map[string]string
-		want   registrySettings
-		err    string
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c *config.Config)
+		err   string
 	}{
-		{"defaults", "", nil, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true}, ""},
-		{"config file", cfg, nil, registrySettings{Addr: ":6000", Root: "/cfgroot", Htpasswd: "/cfg.htpasswd", Realm: "cfg", TLSCert: "/c.pem", TLSKey: "/k.pem"}, ""},
-		{"env over config", cfg, map[string]string{
-			"REGISTRY_HTTP_ADDR": "127.0.0.1:7000", "REGISTRY_AUTH": "htpasswd", "REGISTRY_AUTH_HTPASSWD_PATH": "/env.htpasswd",
-			"REGISTRY_AUTH_HTPASSWD_REALM": "env", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/envroot",
-			"REGISTRY_STORAGE_DELETE_ENABLED": "true", "REGISTRY_HTTP_TLS_CERTIFICATE": "/e.pem", "REGISTRY_HTTP_TLS_KEY": "/ek.pem",
-		}, registrySettings{Addr: "127.0.0.1:7000", Root: "/envroot", Htpasswd: "/env.htpasswd", Realm: "env", TLSCert: "/e.pem", TLSKey: "/ek.pem", DeleteEnabled: true}, ""},
-		{"token from the config file", tokenCfg, nil, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true,
-			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "acme", RootCertBundle: "/bundle.pem"}}, ""},
-		{"token env over config", tokenCfg, map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_ISSUER": "other"}, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true,
-			Token: tokenSettings{Realm: "https://auth.example/token", Service: "reg.example", Issuer: "other", RootCertBundle: "/bundle.pem"}}, ""},
-		{"log settings", "", map[string]string{"REGISTRY_LOG_LEVEL": "debug", "REGISTRY_LOG_ACCESSLOG_DISABLED": "true"}, registrySettings{Addr: ":5000", Realm: "berth registry", DeleteEnabled: true, LogLevel: "debug", NoAccessLog: true}, ""},
-		{"bad log level", "", map[string]string{"REGISTRY_LOG_LEVEL": "loud"}, registrySettings{}, "want error, warn, info or debug"},
-		{"unsupported auth", "", map[string]string{"REGISTRY_AUTH": "silly"}, registrySettings{}, "not supported"},
-		{"token without its settings", "", map[string]string{"REGISTRY_AUTH": "token", "REGISTRY_AUTH_TOKEN_REALM": "https://auth/token"}, registrySettings{}, "needs realm, service, issuer and rootcertbundle"},
-		{"htpasswd without path", "", map[string]string{"REGISTRY_AUTH": "htpasswd"}, registrySettings{}, "needs REGISTRY_AUTH_HTPASSWD_PATH"},
-		{"bad boolean", "", map[string]string{"REGISTRY_STORAGE_DELETE_ENABLED": "maybe"}, registrySettings{}, "not a boolean"},
-		{"missing config", filepath.Join(dir, "none.yml"), nil, registrySettings{}, "reading registry config"},
+		{"config file", []string{"--config", cfg}, nil, func(t *testing.T, c *config.Config) {
+			if c.HTTP.Addr != ":6000" || c.Storage.Filesystem.RootDirectory != "/cfgroot" || c.Auth.Htpasswd.Realm != "cfg" {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"flags over the file", []string{"--config", cfg, "--addr", "127.0.0.1:1", "--root", "/flagroot", "--realm", "flag", "--disable-delete", "--read-only"}, nil, func(t *testing.T, c *config.Config) {
+			if c.HTTP.Addr != "127.0.0.1:1" || c.Storage.Filesystem.RootDirectory != "/flagroot" || c.Auth.Htpasswd.Realm != "flag" || c.DeleteEnabled() || !c.Storage.Maintenance.ReadOnly.Enabled {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"s3 from flags", []string{"--storage", "s3", "--s3-bucket", "b", "--s3-endpoint", "http://127.0.0.1:1", "--s3-path-style", "--s3-redirect=false"}, nil, func(t *testing.T, c *config.Config) {
+			if c.StorageDriver() != "s3" || c.Storage.S3.Bucket != "b" || !c.Storage.S3.ForcePathStyle || !c.Storage.Redirect.Disable {
+				t.Errorf("%+v", c.Storage)
+			}
+		}, ""},
+		{"flags over REGISTRY_STORAGE_S3", []string{"--s3-bucket", "flag"}, map[string]string{"REGISTRY_STORAGE": "s3", "REGISTRY_STORAGE_S3_BUCKET": "env"}, func(t *testing.T, c *config.Config) {
+			if c.Storage.S3.Bucket != "flag" {
+				t.Errorf("%+v", c.Storage.S3)
+			}
+		}, ""},
+		{"s3 flags without s3", []string{"--s3-bucket", "b"}, nil, nil, "go with --storage s3"},
+		{"bad storage", []string{"--storage", "azure"}, nil, nil, "want filesystem or s3"},
+		{"s3 without bucket", []string{"--storage", "s3"}, nil, nil, "a bucket is required"},
+		{"tls pair", []string{"--tls-cert", "/c"}, nil, nil, "go together"},
+		{"refused key", nil, map[string]string{"REGISTRY_REDIS_ADDR": "x:1"}, nil, "redis"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := loadRegistrySettings(tc.config, func(k string) string { return tc.env[k] })
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var rf registryFlags
+			cmd := &cobra.Command{}
+			rf.addStorage(cmd)
+			f := cmd.Flags()
+			f.StringVar(&rf.addr, "addr", "", "")
+			f.StringVar(&rf.htpasswd, "htpasswd", "", "")
+			f.StringVar(&rf.realm, "realm", "berth registry", "")
+			f.StringVar(&rf.cert, "tls-cert", "", "")
+			f.StringVar(&rf.key, "tls-key", "", "")
+			f.BoolVar(&rf.readOnly, "read-only", false, "")
+			f.BoolVar(&rf.noDelete, "disable-delete", false, "")
+			if err := f.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := rf.load(f)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("%+v %v\nwant %+v", got, err, tc.want)
+			if err != nil {
+				t.Fatal(err)
 			}
+			tc.check(t, c)
 		})
 	}
 }
 
-func TestRegistryRootDefault(t *testing.T) {
-	t.Setenv("BERTH_ROOT", "/data/berth")
-	tests := []struct {
-		flag string
-		s    registrySettings
-		want string
-	}{
-		{"/flag", registrySettings{Root: "/env"}, "/flag"},
-		{"", registrySettings{Root: "/env"}, "/env"},
-		{"", registrySettings{}, "/data/berth/registry"},
+func TestRegistryConfigErrors(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "registry", "serve", "--config", filepath.Join(t.TempDir(), "none.yml"))
+	if code != 1 || !strings.Contains(stderr, "reading registry config") {
+		t.Fatalf("missing config: %d %q", code, stderr)
 	}
-	for _, tc := range tests {
-		if got := registryRoot(tc.flag, tc.s); got != tc.want {
-			t.Errorf("registryRoot(%q, %q) = %q, want %q", tc.flag, tc.s.Root, got, tc.want)
-		}
+	cfg := filepath.Join(t.TempDir(), "config.yml")
+	os.WriteFile(cfg, []byte("storage:\n  filesystem: {rootdirectory: /x}\nredis:\n  addr: localhost:6379\n"), 0o644)
+	code, _, stderr = runCLI(t, "", "registry", "serve", "--config", cfg)
+	if code != 125 || !strings.Contains(stderr, "redis: berth needs no Redis") {
+		t.Fatalf("refused key: %d %q", code, stderr)
 	}
 }
 

@@ -44,6 +44,24 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 		}
 	}
 	h := w.Header()
+	if rd, ok := s.d.(storage.Redirector); ok && s.opts.Redirect && r.Method == http.MethodGet {
+		if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return errBlobUnknown()
+			}
+			return err
+		}
+		u, err := rd.RedirectURL(ctx, blobKey(d), r.Method)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			h.Set("Docker-Content-Digest", d.String())
+			h.Set("Location", u)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
+	}
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("ETag", `"`+d.String()+`"`)

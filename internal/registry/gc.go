@@ -24,6 +24,9 @@ type GCOptions struct {
 	// (default 24h).
 	UploadMaxAge time.Duration
 	Logger       *slog.Logger
+	// LeaseTTL is how long the GC lease lasts without renewal on a
+	// storage without locks (default 1 minute; renewed at a third of it).
+	LeaseTTL time.Duration
 }
 
 // pushWindow is how long a blob link with no manifest referencing it is
@@ -296,6 +299,18 @@ func untagged(m *repoMeta, start time.Time, delay time.Duration) []string {
 		}
 	}
 	return drop
+}
+
+// PurgeUploads removes upload sessions idle for longer than age (and chunks
+// whose session is gone), as registry:2's upload purging does.
+func PurgeUploads(ctx context.Context, d storage.Driver, age time.Duration, dryRun bool) (GCResult, error) {
+	s, err := New(Options{Driver: d})
+	if err != nil {
+		return GCResult{}, err
+	}
+	var res GCResult
+	err = s.gcUploads(ctx, time.Now(), GCOptions{UploadMaxAge: age, DryRun: dryRun}, &res)
+	return res, err
 }
 
 // gcUploads removes upload sessions older than UploadMaxAge and chunks

@@ -1,6 +1,9 @@
 package registry_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -105,4 +109,41 @@ func dirDigest(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return digestOf(raw)
+}
+
+// TestPullThroughCacheUsesBerthsClient: the cache reaches its upstream
+// with berth's registry client and the serving user's Docker settings: a
+// TLS upstream signed by a private CA trusted only through
+// $DOCKER_CONFIG/certs.d, behind htpasswd whose credentials are only in
+// $DOCKER_CONFIG/config.json. go-containerregistry's default transport and
+// keychain (what the cache used before) fail on both.
+func TestPullThroughCacheUsesBerthsClient(t *testing.T) {
+	up := remotetest.Start(t, remotetest.Options{TLS: true, User: "puller", Password: "s3cret"})
+	docker := t.TempDir()
+	up.TrustCA(t, filepath.Join(docker, "certs.d"))
+	os.WriteFile(filepath.Join(docker, "config.json"), []byte(`{"auths":{"`+up.Host+`":{"auth":"`+
+		base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))+`"}}}`), 0o600)
+
+	img, _ := random.Image(16<<10, 2)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(up.CAPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	r, _ := name.ParseReference(up.Host + "/team/tls:v1")
+	if err := remote.Write(r, img, remote.WithTransport(tr), remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+
+	cmd := exec.Command(testenv.Berth(t), "registry", "serve", "--root", t.TempDir(), "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "REGISTRY_PROXY_REMOTEURL=https://"+up.Host, "DOCKER_CONFIG="+docker,
+		"BERTH_CONFIG="+filepath.Join(docker, "berth.json"))
+	proxy := serveCmd(t, cmd)
+	out := filepath.Join(t.TempDir(), "out")
+	sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/team/tls:v1", "dir:"+out)
+	if b, err := sk.CombinedOutput(); err != nil {
+		t.Fatalf("skopeo through the cache: %v\n%s\nregistry log:\n%s", err, b, proxy.logText())
+	}
+	if got := dirDigest(t, out); got != want.String() {
+		t.Fatalf("got %s through the cache, upstream has %s", got, want)
+	}
 }

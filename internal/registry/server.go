@@ -63,6 +63,17 @@ type Options struct {
 	// MaxBlobSize bounds every blob upload (default 1 TiB); larger bodies
 	// are cut off with 413.
 	MaxBlobSize int64
+	// MaxCatalogEntries and MaxTags cap one page of _catalog and of a tag
+	// list (registry:2's catalog.maxentries and tags.maxtags); 0: no cap.
+	MaxCatalogEntries int
+	MaxTags           int
+	// Redirect answers blob GETs with a redirect to the driver's presigned
+	// URL when the driver is a storage.Redirector, so the bytes never pass
+	// through the registry (registry:2's storage.redirect).
+	Redirect bool
+	// HideMetrics keeps /metrics off this handler (it is then served on
+	// the debug address only, as registry:2 does).
+	HideMetrics bool
 }
 
 // Server is the OCI distribution API as an http.Handler.
@@ -132,7 +143,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rw.status = http.StatusOK
 	}
 	dur := time.Since(start)
-	s.met.observe(r.Method, route, rw.status, dur)
+	s.met.observe(r.Method, route, rw.status, dur, rw.n)
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -149,8 +160,10 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 		io.WriteString(w, "ok\n")
 		return "health", ""
 	case "/metrics":
-		s.met.handler.ServeHTTP(w, r)
-		return "metrics", ""
+		if !s.opts.HideMetrics {
+			s.met.handler.ServeHTTP(w, r)
+			return "metrics", ""
+		}
 	}
 	if p != "/v2" && !strings.HasPrefix(p, "/v2/") {
 		http.NotFound(w, r)
@@ -158,6 +171,9 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 	}
 	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	rt := parseRoute(p, r.Method)
+	g := s.met.inflight[rt.kind]
+	g.Inc()
+	defer g.Dec()
 	if s.opts.Token != nil {
 		var ok bool
 		if r, user, ok = s.authorizeToken(w, r, rt); !ok {

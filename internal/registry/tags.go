@@ -12,7 +12,7 @@ import (
 
 // page applies the spec's n/last pagination to a sorted list and sets the
 // Link header when more entries follow.
-func page(w http.ResponseWriter, r *http.Request, all []string, path string) ([]string, error) {
+func page(w http.ResponseWriter, r *http.Request, all []string, path string, limit int) ([]string, error) {
 	q := r.URL.Query()
 	last := q.Get("last")
 	start := 0
@@ -23,10 +23,17 @@ func page(w http.ResponseWriter, r *http.Request, all []string, path string) ([]
 		}
 	}
 	rest := all[start:]
-	if ns := q.Get("n"); ns != "" {
+	ns := q.Get("n")
+	if ns == "" && limit > 0 {
+		ns = strconv.Itoa(limit)
+	}
+	if ns != "" {
 		n, err := strconv.Atoi(ns)
 		if err != nil || n < 0 {
 			return nil, newErr(http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+		}
+		if limit > 0 && n > limit {
+			n, ns = limit, strconv.Itoa(limit)
 		}
 		if n < len(rest) {
 			rest = rest[:n]
@@ -79,7 +86,7 @@ func (s *Server) getTags(w http.ResponseWriter, r *http.Request, name string) er
 	if etag == "" && len(m.Manifests) == 0 {
 		return errNameUnknown()
 	}
-	tags, err := page(w, r, all, "/v2/"+name+"/tags/list")
+	tags, err := page(w, r, all, "/v2/"+name+"/tags/list", s.opts.MaxTags)
 	if err != nil {
 		return err
 	}
@@ -97,7 +104,7 @@ func (s *Server) getCatalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repos, err := page(w, r, list, "/v2/_catalog")
+	repos, err := page(w, r, list, "/v2/_catalog", s.opts.MaxCatalogEntries)
 	if err != nil {
 		return err
 	}

@@ -204,13 +204,20 @@ func (c *Client) handshake(ctx context.Context, reg name.Registry, hc *hostConn,
 // authTransport returns a transport authenticated for repo with the given
 // actions (transport.PullScope, PushScope), plus the URL scheme to use.
 func (c *Client) authTransport(ctx context.Context, repo name.Repository, scopes ...string) (http.RoundTripper, string, error) {
+	return c.authTransportWith(ctx, repo, nil, scopes...)
+}
+
+// authTransportWith is authTransport with given credentials (nil: the
+// user's credential store and helpers).
+func (c *Client) authTransportWith(ctx context.Context, repo name.Repository, auth authn.Authenticator, scopes ...string) (http.RoundTripper, string, error) {
 	r, hc, err := c.repo(ctx, repo)
 	if err != nil {
 		return nil, "", err
 	}
-	auth, err := authn.Resolve(ctx, c.creds.Keychain(), r)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading credentials for %s: %w", r.RegistryStr(), err)
+	if auth == nil {
+		if auth, err = authn.Resolve(ctx, c.creds.Keychain(), r); err != nil {
+			return nil, "", fmt.Errorf("reading credentials for %s: %w", r.RegistryStr(), err)
+		}
 	}
 	var sc []string
 	for _, s := range scopes {

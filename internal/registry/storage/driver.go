@@ -88,3 +88,11 @@ type Mover interface {
 type Sweeper interface {
 	Sweep(ctx context.Context, prefix string, before time.Time, dryRun bool) ([]Info, error)
 }
+
+// Redirector is implemented by drivers that can give a client a URL to
+// fetch an object from directly (a presigned GET on an object store), so
+// that large blobs never pass through the registry. An empty URL means "no
+// redirect for this one, serve it yourself".
+type Redirector interface {
+	RedirectURL(ctx context.Context, key, method string) (string, error)
+}

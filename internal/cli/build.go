@@ -200,14 +200,14 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
-	stateDir := filepath.Join(st.Root(), "build")
+	stateDir := buildStateDir(st)
 	tmpRoot := filepath.Join(stateDir, "tmp")
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
 		return err
 	}
 	// Held for the whole build: system prune leaves the cache alone while
 	// any build runs.
-	unlockBuild, err := fsutil.LockShared(buildLockPath(st))
+	unlockBuild, err := build.LockState(stateDir)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildC
 		a.printf("\n")
 	}
 	if buildCache {
-		freed, busy, err := a.pruneBuildCache(ctx, s, all)
+		freed, busy, err := pruneBuildCache(ctx, s, all)
 		if err != nil {
 			return err
 		}

@@ -3,12 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/store"
@@ -43,7 +44,7 @@ func (a *app) newBuilderPruneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			freed, busy, err := a.pruneBuildCache(ctx, s, all)
+			freed, busy, err := pruneBuildCache(ctx, s, all)
 			if err != nil {
 				return err
 			}
@@ -62,122 +63,49 @@ func (a *app) newBuilderPruneCmd() *cobra.Command {
 	return cmd
 }
 
-// buildLockPath is held shared by every running build and exclusively by
-// system prune while it removes build cache, so a prune never takes a layer
-// or cache record from under a build.
-func buildLockPath(st *store.Store) string { return filepath.Join(st.Root(), "build", "build.lock") }
-
-// pruneBuildCache removes what `system prune` calls unused build cache:
-// unpacked layers (ROOT/snapshots) no image in the store uses, and resumable
-// downloads of interrupted pulls nobody is continuing. With all it also
-// removes every unpacked layer, the step cache records and RUN cache mounts.
-// It reports the bytes freed, and busy when a build was running (the cache
-// is then left alone).
-func (a *app) pruneBuildCache(ctx context.Context, st *store.Store, all bool) (freed int64, busy bool, err error) {
+// pruneBuildCache is the build-cache part of `system prune` and `builder
+// prune`, wired from each package's own prune: resumable downloads nobody is
+// continuing (remote), then — unless a build is running — unpacked layers
+// (sandbox) and scan inventories no image in the store uses, and with all
+// the step cache, RUN cache mounts and last-build records (build). It
+// reports the bytes freed, and busy when a build was running.
+func pruneBuildCache(ctx context.Context, st *store.Store, all bool) (freed int64, busy bool, err error) {
 	root := st.Root()
-	for _, p := range globFiles(filepath.Join(root, "remote", "partial", "*")) {
-		unlock, ok, err := fsutil.TryLock(p)
-		if err != nil || !ok {
-			continue // a pull is continuing it
+	freed = remote.PrunePartial(partialDir(st))
+	var inUse [][]v1.Hash
+	if !all {
+		if inUse, err = st.DiffIDs(ctx); err != nil {
+			return freed, false, err
 		}
-		freed += sizeOf(p)
-		os.Remove(p)
-		unlock()
 	}
-	if err := os.MkdirAll(filepath.Dir(buildLockPath(st)), 0o755); err != nil {
-		return freed, false, err
+	caches := []build.Cache{scan.CacheFile(filepath.Join(root, "scan", "layers.db"))}
+	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil && len(entries) > 0 {
+		snaps, err := sandbox.NewSnapshots(filepath.Join(root, "snapshots"))
+		if err != nil {
+			return freed, false, err
+		}
+		caches = append(caches, snaps)
 	}
-	unlock, ok, err := fsutil.TryLock(buildLockPath(st))
-	if err != nil {
-		return freed, false, err
-	}
-	if !ok {
-		return freed, true, nil
-	}
-	defer unlock()
+	rep, err := build.Prune(ctx, buildStateDir(st), build.PruneOptions{All: all, InUse: inUse, Caches: caches})
+	return freed + rep.Reclaimed, rep.Busy, err
+}
 
-	used := map[string]bool{}       // diff IDs (hex) of local images' layers
-	usedChains := map[string]bool{} // their chain IDs
-	if !all {
-		imgs, err := st.Images(ctx)
-		if err != nil {
-			return freed, false, err
-		}
-		for _, img := range imgs {
-			vimg, err := st.Image(ctx, img, nil)
-			if err != nil {
-				continue
-			}
-			cfg, err := vimg.ConfigFile()
-			if err != nil {
-				continue
-			}
-			diffIDs := make([]string, len(cfg.RootFS.DiffIDs))
-			for i, d := range cfg.RootFS.DiffIDs {
-				used[d.Hex] = true
-				diffIDs[i] = d.String()
-			}
-			for _, c := range scan.ChainIDs(diffIDs) {
-				usedChains[c] = true
-			}
-		}
-	}
-	// Scan inventories of layer stacks no local image has any more (all of
-	// them with -a); scans of archives and directories fill it again.
-	var keepChain func(string) bool
-	if !all {
-		keepChain = func(c string) bool { return usedChains[c] }
-	}
-	n, err := scan.PruneCache(filepath.Join(root, "scan", "layers.db"), keepChain)
-	if err != nil {
-		return freed, false, err
-	}
-	freed += n
-	snapRoot := filepath.Join(root, "snapshots")
-	if entries, err := os.ReadDir(filepath.Join(snapRoot, "sha256")); err == nil && len(entries) > 0 {
-		snaps, err := sandbox.NewSnapshots(snapRoot)
-		if err != nil {
-			return freed, false, err
-		}
+// buildCacheUsage is the Build Cache row of `system df`: unpacked layers,
+// step cache records, RUN cache mounts and resumable downloads — what
+// pruneBuildCache reclaims.
+func buildCacheUsage(st *store.Store) (count int, size int64) {
+	root := st.Root()
+	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil {
 		for _, e := range entries {
-			if !e.IsDir() || used[e.Name()] {
-				continue
-			}
-			h := v1.Hash{Algorithm: "sha256", Hex: e.Name()}
-			n := sizeOf(filepath.Join(snapRoot, "sha256", e.Name()))
-			if err := snaps.Remove(ctx, h); err != nil {
-				return freed, false, err
-			}
-			freed += n
-		}
-	}
-	if all {
-		for _, dir := range []string{"cache", "mounts", "last"} {
-			p := filepath.Join(root, "build", dir)
-			freed += sizeOf(p)
-			if err := os.RemoveAll(p); err != nil {
-				return freed, false, err
+			if e.IsDir() {
+				count++
 			}
 		}
 	}
-	return freed, false, nil
+	size = fsutil.TreeSize(filepath.Join(root, "snapshots"))
+	u := build.StateUsage(buildStateDir(st))
+	return count + u.Records, size + u.Size + remote.PartialSize(partialDir(st))
 }
 
-func globFiles(pattern string) []string {
-	m, _ := filepath.Glob(pattern)
-	return m
-}
-
-// sizeOf is the size of the regular files under p.
-func sizeOf(p string) int64 {
-	var n int64
-	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
+// buildStateDir is where builds keep their cache (build.Options.StateDir).
+func buildStateDir(st *store.Store) string { return filepath.Join(st.Root(), "build") }

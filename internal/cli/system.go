@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -76,20 +74,7 @@ func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
 		return nil, err
 	}
 	u := &usage{Usage: su}
-	// Build cache: unpacked layers, step cache records, RUN cache mounts and
-	// resumable downloads — what system prune reclaims.
-	root := s.Root()
-	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil {
-		for _, e := range entries {
-			if e.IsDir() {
-				u.cacheCount++
-			}
-		}
-	}
-	u.cacheCount += len(globFiles(filepath.Join(root, "build", "cache", "*", "*.json")))
-	for _, p := range []string{"snapshots", "build/cache", "build/mounts", "build/last", "remote/partial"} {
-		u.cacheSize += sizeOf(filepath.Join(root, p))
-	}
+	u.cacheCount, u.cacheSize = buildCacheUsage(s)
 	return u, nil
 }
 

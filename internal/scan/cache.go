@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -175,4 +177,29 @@ func PruneCache(path string, keep func(chain string) bool) (int64, error) {
 		return 0, err
 	}
 	return max(before.Size()-after.Size(), 0), nil
+}
+
+// CacheFile is the inventory cache at a path as the build cache's prune
+// sees it (`system prune`, `builder prune`).
+type CacheFile string
+
+// PruneCache removes the inventories of layer stacks no image of inUse
+// (lists of diff IDs, bottom first) has; nil inUse removes them all. Scans
+// of archives and directories fill the cache again.
+func (p CacheFile) PruneCache(_ context.Context, inUse [][]v1.Hash) (int64, error) {
+	var keep func(string) bool
+	if inUse != nil {
+		chains := map[string]bool{}
+		for _, ids := range inUse {
+			s := make([]string, len(ids))
+			for i, d := range ids {
+				s[i] = d.String()
+			}
+			for _, c := range ChainIDs(s) {
+				chains[c] = true
+			}
+		}
+		keep = func(c string) bool { return chains[c] }
+	}
+	return PruneCache(string(p), keep)
 }

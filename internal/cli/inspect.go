@@ -4,51 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"time"
+	"text/template"
 
+	"github.com/berth-dev/berth/internal/engineapi"
 	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
-
-// inspectImage has the fields and JSON names of `docker image inspect`.
-type inspectImage struct {
-	// Id is spelt as Docker spells it so that --format {{.Id}} works.
-	Id            string          `json:"Id"`
-	RepoTags      []string        `json:"RepoTags"`
-	RepoDigests   []string        `json:"RepoDigests"`
-	Parent        string          `json:"Parent"`
-	Comment       string          `json:"Comment"`
-	Created       string          `json:"Created"`
-	DockerVersion string          `json:"DockerVersion"`
-	Author        string          `json:"Author"`
-	Config        v1.Config       `json:"Config"`
-	Architecture  string          `json:"Architecture"`
-	Variant       string          `json:"Variant,omitempty"`
-	Os            string          `json:"Os"`
-	OsVersion     string          `json:"OsVersion,omitempty"`
-	Size          int64           `json:"Size"`
-	GraphDriver   graphDriver     `json:"GraphDriver"`
-	RootFS        rootFS          `json:"RootFS"`
-	Metadata      inspectMetadata `json:"Metadata"`
-	Descriptor    *v1.Descriptor  `json:"Descriptor,omitempty"`
-	Manifests     []v1.Descriptor `json:"Manifests,omitempty"`
-}
-
-type graphDriver struct {
-	Data map[string]string `json:"Data"`
-	Name string            `json:"Name"`
-}
-
-type rootFS struct {
-	Type   string   `json:"Type"`
-	Layers []string `json:"Layers"`
-}
-
-type inspectMetadata struct {
-	LastTagTime string `json:"LastTagTime"`
-}
 
 func (a *app) newInspectCmd(use string) *cobra.Command {
 	var format, platform string
@@ -86,7 +49,7 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				results = append(results, inspectJSON(d))
+				results = append(results, engineapi.Inspect(d))
 			}
 			if format != "" {
 				tmpl, err := output.Parse(format)
@@ -94,9 +57,9 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 					return usageError{err}
 				}
 				for _, r := range results {
-					var buf bytes.Buffer
-					if err := tmpl.Execute(&buf, r); err != nil {
-						return fmt.Errorf("template: %w", err)
+					buf, err := inspectTemplate(tmpl, r)
+					if err != nil {
+						return err
 					}
 					buf.WriteByte('\n')
 					a.stdout.Write(buf.Bytes())
@@ -123,32 +86,27 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 	return cmd
 }
 
-// inspectJSON renders the store's description in Docker's shape.
-func inspectJSON(d *store.Details) *inspectImage {
-	cfg := d.Config
-	ii := &inspectImage{
-		Id:           d.ConfigName.String(),
-		RepoTags:     d.RepoTags,
-		RepoDigests:  d.RepoDigests,
-		Created:      cfg.Created.UTC().Format(time.RFC3339Nano),
-		Author:       cfg.Author,
-		Config:       cfg.Config,
-		Architecture: cfg.Architecture,
-		Variant:      cfg.Variant,
-		Os:           cfg.OS,
-		OsVersion:    cfg.OSVersion,
-		Size:         d.Size,
-		GraphDriver:  graphDriver{Name: "berth", Data: map[string]string{"Root": d.Root}},
-		RootFS:       rootFS{Type: "layers", Layers: []string{}},
-		Metadata:     inspectMetadata{LastTagTime: d.Added.UTC().Format(time.RFC3339Nano)},
-		Descriptor:   &v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.ManifestSize},
-		Manifests:    d.Manifests,
+// inspectTemplate runs an --format template the way the docker CLI does: on
+// the typed value first and, when that fails (a field the type lacks), on
+// the JSON document, numbers kept as written.
+func inspectTemplate(tmpl *template.Template, v any) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, v); err == nil {
+		return &buf, nil
 	}
-	if len(cfg.History) > 0 {
-		ii.Comment = cfg.History[len(cfg.History)-1].Comment
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
-	for _, h := range cfg.RootFS.DiffIDs {
-		ii.RootFS.Layers = append(ii.RootFS.Layers, h.String())
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
 	}
-	return ii
+	buf.Reset()
+	if err := tmpl.Execute(&buf, doc); err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	return &buf, nil
 }

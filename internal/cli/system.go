@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,10 +34,10 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 				return a.printDfVerbose(u)
 			}
 			rows := []any{
-				dfRow{Type: "Images", TotalCount: fmt.Sprint(len(u.Images)), Active: "0", Size: output.HumanSize(u.LayersSize), Reclaimable: reclaimable(u.LayersSize, u.LayersSize)},
+				dfRow{Type: "Images", TotalCount: fmt.Sprint(len(u.Images)), Active: "0", Size: output.HumanSize4(u.LayersSize), Reclaimable: reclaimable(u.LayersSize, u.LayersSize)},
 				dfRow{Type: "Containers", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
 				dfRow{Type: "Local Volumes", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
-				dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(u.cacheCount), Active: "0", Size: output.HumanSize(u.cacheSize), Reclaimable: output.HumanSize(u.cacheSize)},
+				dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(u.cacheCount), Active: "0", Size: output.HumanSize4(u.cacheSize), Reclaimable: output.HumanSize4(u.cacheSize)},
 			}
 			if format == "" {
 				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
@@ -57,7 +58,7 @@ func reclaimable(n, total int64) string {
 	if total == 0 {
 		return "0B"
 	}
-	return fmt.Sprintf("%s (%d%%)", output.HumanSize(n), n*100/total)
+	return fmt.Sprintf("%s (%d%%)", output.HumanSize4(n), n*100/total)
 }
 
 type usage struct {
@@ -83,16 +84,21 @@ func (a *app) printDfVerbose(u *usage) error {
 	a.printf("Images space usage:\n\n")
 	tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
+	// One row per image, named by its first tag, as docker system df -v.
 	for _, iu := range u.Images {
-		for _, r := range imageRows(iu.Image, false, now) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Repository, r.Tag, r.ID, r.CreatedSince,
-				output.HumanSize(iu.Size), output.HumanSize(iu.SharedSize), output.HumanSize(iu.Size-iu.SharedSize), iu.Containers)
+		r := imageRows(iu.Image, false, now)[0]
+		if len(iu.RepoTags) == 0 {
+			r.Repository, r.Tag = "<none>", "<none>"
+		} else if repo, tag, ok := splitRepoTag(iu.RepoTags[0]); ok {
+			r.Repository, r.Tag = repo, tag
 		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Repository, r.Tag, r.ID, r.CreatedSince,
+			output.HumanSize(iu.Size), output.HumanSize4(iu.SharedSize), output.HumanSize4(iu.Size-iu.SharedSize), iu.Containers)
 	}
 	tw.Flush()
 	a.printf("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n")
 	a.printf("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n")
-	a.printf("\nBuild cache usage: %s\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n", output.HumanSize(u.cacheSize))
+	a.printf("\nBuild cache usage: %s\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n", output.HumanSize4(u.cacheSize))
 	return nil
 }
 
@@ -152,4 +158,13 @@ func (a *app) newSystemCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// splitRepoTag cuts a familiar NAME:TAG at the tag's colon.
+func splitRepoTag(s string) (repo, tag string, ok bool) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 || strings.Contains(s[i:], "/") {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
 }

@@ -11,15 +11,14 @@ func (s *Server) table() []route {
 		{get, "/_ping", s.ping},
 		{get, "/version", s.version},
 		{get, "/info", s.info},
-	}
-	routes = append(routes, s.imageRoutes()...)
-	_ = del
-	_ = post
-	return append(routes, absentRoutes()...)
-}
+		{get, "/system/df", s.systemDF},
 
-// imageRoutes are the image, registry, archive and build endpoints; each
-// calls the library function the matching berth command calls.
-func (s *Server) imageRoutes() []route {
-	return nil
+		{get, "/images/json", s.listImages},
+		{post, "/images/prune", s.pruneImages},
+		{get, "/images/{name}/history", s.imageHistory},
+		{get, "/images/{name}/json", s.inspectImage},
+		{post, "/images/{name}/tag", s.tagImage},
+		{del, "/images/{name}", s.deleteImage},
+	}
+	return append(routes, absentRoutes()...)
 }

@@ -19,6 +19,20 @@ func HumanSize(n int64) string {
 	return fmt.Sprintf("%.3g%s", f, decimalUnits[i])
 }
 
+// HumanSize4 is HumanSize with four significant digits: 1989120 →
+// "1.989MB". Docker's units.HumanSize, which `docker system df` uses for
+// its totals and the SHARED SIZE and UNIQUE SIZE columns (the SIZE columns
+// of `images` and `df -v` have three).
+func HumanSize4(n int64) string {
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(decimalUnits)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.4g%s", f, decimalUnits[i])
+}
+
 // HumanDuration renders d the way Docker renders ages ("About an hour",
 // "3 weeks").
 func HumanDuration(d time.Duration) string {

@@ -1,0 +1,204 @@
+package engineapi_test
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testenv"
+)
+
+// service is one `berth system service` started by a test, with its own
+// store, socket and Docker config directory: nothing touches the real
+// daemon's socket or the user's ~/.docker.
+type service struct {
+	t         *testing.T
+	berth     string
+	root      string
+	sock      string
+	dockerCfg string
+	cmd       *exec.Cmd
+	logs      *bytes.Buffer
+}
+
+// fixtureEpoch dates the test images two years back, so that CREATED
+// columns read the same in two runs a second apart.
+var fixtureEpoch = fmt.Sprint(time.Now().AddDate(-2, 0, -3).Unix())
+
+func startService(t *testing.T) *service {
+	t.Helper()
+	dir := t.TempDir()
+	s := &service{t: t, berth: testenv.Berth(t), root: filepath.Join(dir, "root"), sock: filepath.Join(dir, "run", "docker.sock"), dockerCfg: filepath.Join(dir, "docker-config")}
+	os.MkdirAll(s.dockerCfg, 0o700)
+	s.cmd = exec.Command(s.berth, "--root", s.root, "system", "service", "unix://"+s.sock)
+	s.cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.dockerCfg, "BERTH_CONFIG="+filepath.Join(dir, "berth-config.json"))
+	s.logs = &bytes.Buffer{}
+	s.cmd.Stderr = s.logs
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "export DOCKER_HOST=unix://"+s.sock {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		t.Fatalf("service said %q (%v); logs:\n%s", line, err, s.logs)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			s.cmd.Process.Kill()
+			<-done
+			t.Errorf("service did not stop on SIGTERM")
+		}
+		if strings.Contains(s.logs.String(), "panic") {
+			t.Errorf("service logs:\n%s", s.logs)
+		}
+	})
+	// The line is printed once the socket listens.
+	c, err := net.Dial("unix", s.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	return s
+}
+
+// berthRun runs berth directly on the service's store.
+func (s *service) berthRun(stdin []byte, args ...string) testenv.Result {
+	s.t.Helper()
+	c := testenv.Cmd{Args: append([]string{"--root", s.root}, args...), Env: []string{"DOCKER_CONFIG=" + s.dockerCfg, "SOURCE_DATE_EPOCH=" + fixtureEpoch}}
+	if stdin != nil {
+		c.Stdin = bytes.NewReader(stdin)
+	}
+	return testenv.Run(s.t, s.berth, c)
+}
+
+func (s *service) berthOK(args ...string) string {
+	s.t.Helper()
+	r := s.berthRun(nil, args...)
+	if r.Code != 0 {
+		s.t.Fatalf("berth %s: exit %d\n%s%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// dockerCLI is the docker client this machine has: Docker's static 28.x
+// in /usr/local/bin first, else Debian's docker.io.
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/local/bin/docker"); err == nil {
+		return "/usr/local/bin/docker"
+	}
+	return testenv.Peer(t, "docker")
+}
+
+// docker runs the docker CLI against the service.
+func (s *service) docker(stdin []byte, args ...string) testenv.Result {
+	s.t.Helper()
+	c := testenv.Cmd{Args: args, Env: []string{"DOCKER_HOST=unix://" + s.sock, "DOCKER_CONFIG=" + s.dockerCfg, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}}
+	if stdin != nil {
+		c.Stdin = bytes.NewReader(stdin)
+	}
+	return testenv.Run(s.t, dockerCLI(s.t), c)
+}
+
+func (s *service) dockerOK(args ...string) string {
+	s.t.Helper()
+	r := s.docker(nil, args...)
+	if r.Code != 0 {
+		s.t.Fatalf("docker %s: exit %d\n%s%s\nservice logs:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr, s.logs)
+	}
+	return r.Stdout
+}
+
+// rootfsTar is a root file system with Debian's static busybox and the
+// extra files given, as a tar for `berth import`.
+func rootfsTar(t *testing.T, extra map[string]string) []byte {
+	t.Helper()
+	bb, err := os.ReadFile(testenv.BusyboxStatic(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"bin/", "etc/", "tmp/"} {
+		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
+	}
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
+	tw.Write(bb)
+	for _, l := range []string{"sh", "ls", "cat", "echo", "true"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+	}
+	for name, content := range extra {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content))})
+		tw.Write([]byte(content))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// importImage imports a busybox root file system as name (none for "").
+func (s *service) importImage(name string, extra map[string]string, changes ...string) string {
+	s.t.Helper()
+	args := []string{"import"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	args = append(args, "-")
+	if name != "" {
+		args = append(args, name)
+	}
+	r := s.berthRun(rootfsTar(s.t, extra), args...)
+	if r.Code != 0 {
+		s.t.Fatalf("import: %s", r.Stderr)
+	}
+	return strings.TrimSpace(r.Stdout)
+}
+
+// sameOutput fails when the docker CLI through the service and berth
+// directly print different lines for the same command.
+func sameOutput(t *testing.T, s *service, args ...string) {
+	t.Helper()
+	d := s.dockerOK(args...)
+	b := s.berthOK(args...)
+	if d != b {
+		t.Errorf("%s: docker and berth differ\n--- docker:\n%s--- berth:\n%s", strings.Join(args, " "), d, b)
+	}
+}
+
+// sameRows is sameOutput for `images`: the docker CLI prints the names of
+// one image in Go map order (a different order on every run), so the rows
+// after the header are compared as a set.
+func sameRows(t *testing.T, s *service, args ...string) {
+	t.Helper()
+	d, b := sortRows(s.dockerOK(args...)), sortRows(s.berthOK(args...))
+	if d != b {
+		t.Errorf("%s: docker and berth differ\n--- docker:\n%s--- berth:\n%s", strings.Join(args, " "), d, b)
+	}
+}
+
+func sortRows(out string) string {
+	lines := strings.SplitAfter(out, "\n")
+	if len(lines) > 1 {
+		sort.Strings(lines[1:])
+	}
+	return strings.Join(lines, "")
+}

@@ -87,3 +87,56 @@ func TestEscape(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileMountPoints: links in the image at a mount point's path
+// (RUN --mount targets, /proc, /dev) resolve inside the root: no mount
+// and no mount point lands on the host, and /proc is still proc.
+func TestHostileMountPoints(t *testing.T) {
+	hostDir := t.TempDir()
+	os.Chmod(hostDir, 0o755)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s3cr3t"), 0o600)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	for _, tc := range []struct {
+		name   string
+		links  []tarEntry
+		mounts []Mount
+		script string
+		want   string // in the output
+		err    string // instead, Run's error
+	}{
+		{name: "proc is a link to a host directory", links: []tarEntry{{name: "proc", typ: tar.TypeSymlink, link: hostDir}},
+			script: "grep -c ^Name: /proc/self/status", want: "1"},
+		{name: "proc is a link to /", links: []tarEntry{{name: "proc", typ: tar.TypeSymlink, link: "/"}}, err: "resolves to the root itself"},
+		{name: "dev is a relative link out", links: []tarEntry{{name: "dev", typ: tar.TypeSymlink, link: "../../../../../../../.." + hostDir}},
+			script: "echo x > /dev/null && echo ok", want: "ok"},
+		{name: "mount targets through a link", links: []tarEntry{{name: "mnt", typ: tar.TypeSymlink, link: hostDir}},
+			mounts: []Mount{
+				{Type: MountBind, Source: filepath.Dir(secret), Target: "/mnt/bind"},
+				{Type: MountCache, Source: cacheDir, Target: "/mnt/cache"},
+				{Type: MountSecret, Source: secret, Target: "/mnt/secret"},
+				{Type: MountTmpfs, Target: "/mnt/tmp"},
+			},
+			script: "cat /mnt/secret /mnt/bind/secret && touch /mnt/cache/c /mnt/tmp/t && echo ok", want: "s3cr3ts3cr3tok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := makeTar(t, tc.links)
+			st := testSnapshots(t)
+			dir, err := st.Unpack(context.Background(), digestOf(layer), bytes.NewReader(layer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := runScript(t, Spec{Lowers: append(baseLowers(t), dir), Mounts: tc.mounts}, tc.script)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q\n%s", err, tc.err, out)
+				}
+			} else if err != nil || !strings.Contains(strings.ReplaceAll(out, "\n", ""), tc.want) {
+				t.Fatalf("run: %v, output %q, want %q", err, out, tc.want)
+			}
+			if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+				t.Fatalf("a mount point was made in the host directory: %v", ents)
+			}
+		})
+	}
+}

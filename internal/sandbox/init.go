@@ -65,11 +65,10 @@ func startCommand(is *initSpec) (int, error) {
 	if err := unix.Sethostname([]byte(hostname)); err != nil {
 		return 0, fmt.Errorf("setting hostname: %w", err)
 	}
-	proc := filepath.Join(is.Root, "proc")
-	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("proc", is.Proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return 0, fmt.Errorf("mounting /proc: %w", err)
 	}
-	maskProc(is.Root)
+	maskProc(is.Proc, filepath.Join(is.Dev, "null"))
 	if err := pivot(is.Root); err != nil {
 		return 0, err
 	}
@@ -184,16 +183,15 @@ func pivot(root string) error {
 
 // maskProc hides the /proc files Docker hides from containers and makes the
 // kernel tunables read-only. Best effort: some do not exist on every kernel.
-func maskProc(root string) {
-	null := filepath.Join(root, "dev/null")
+func maskProc(proc, null string) {
 	for _, p := range []string{"kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug"} {
-		_ = unix.Mount(null, filepath.Join(root, "proc", p), "", unix.MS_BIND, "")
+		_ = unix.Mount(null, filepath.Join(proc, p), "", unix.MS_BIND, "")
 	}
 	for _, p := range []string{"acpi", "scsi", "asound"} {
-		_ = unix.Mount("tmpfs", filepath.Join(root, "proc", p), "tmpfs", unix.MS_RDONLY, "")
+		_ = unix.Mount("tmpfs", filepath.Join(proc, p), "tmpfs", unix.MS_RDONLY, "")
 	}
 	for _, p := range []string{"bus", "fs", "irq", "sys", "sysrq-trigger"} {
-		dst := filepath.Join(root, "proc", p)
+		dst := filepath.Join(proc, p)
 		if unix.Mount(dst, dst, "", unix.MS_BIND|unix.MS_REC, "") == nil {
 			_ = unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 		}

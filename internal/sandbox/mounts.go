@@ -19,13 +19,17 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // /etc/resolv.conf. /proc itself is mounted by the init, inside the new PID
 // namespace.
 func (fs *rootfs) mountSystem(sp *supervisorSpec) error {
-	if _, err := fs.mountpoint("/proc", false); err != nil {
+	// The init mounts proc where /proc resolves inside the root (an
+	// image's link there must not lead the mount to a host path).
+	proc, err := fs.mountpoint("/proc", false)
+	if err != nil {
 		return fmt.Errorf("preparing /proc: %w", err)
 	}
 	dev, err := fs.mountpoint("/dev", false)
 	if err != nil {
 		return fmt.Errorf("preparing /dev: %w", err)
 	}
+	fs.proc, fs.dev = proc, dev
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}

@@ -19,6 +19,7 @@ type rootfs struct {
 	state       string
 	rootless    bool
 	root        string // the merged overlay, or the copied tree in copy mode
+	proc, dev   string // where /proc and /dev resolve inside root (host paths)
 	upper       string
 	copyMode    bool
 	before      *layerdiff.Snapshot // copy mode: the tree before the command
@@ -185,7 +186,10 @@ func (fs *rootfs) copyRoot(ctx context.Context, lowers []string) error {
 // mountpoint returns the host path of target inside the root, creating it
 // (a directory, or an empty file when file is set) and any missing parents
 // as stubs. Symlinks in the image are resolved as if the root were "/", so
-// an image cannot point a mount at a host path.
+// an image cannot point a mount at a host path. The path returned holds no
+// symlink, and mount(2) is given that path: only what a cache or bind
+// mount shares with other steps could change under it, and a mount moved
+// that way lands outside the root, which pivot_root then detaches.
 func (fs *rootfs) mountpoint(target string, file bool) (string, error) {
 	return fs.mountpointDepth(target, file, 0)
 }
@@ -237,6 +241,11 @@ func (fs *rootfs) mountpointDepth(target string, file bool, depth int) (string, 
 			return "", err
 		}
 		if last {
+			if real == "" {
+				// A link to "/" (an image's /proc -> /): mounting there
+				// would cover the whole root.
+				return "", fmt.Errorf("%s resolves to the root itself", target)
+			}
 			return filepath.Join(fs.root, real), nil
 		}
 		cur = real

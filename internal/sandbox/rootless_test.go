@@ -17,7 +17,7 @@ import (
 )
 
 // rootlessTests are the tests re-run as an unprivileged user.
-const rootlessTests = "^(TestRunChanges|TestRunExitStatus|TestRunIdentity|TestRunMounts|TestRunBindFromStage|TestRunNetwork|TestEscape|TestLeaks)$"
+const rootlessTests = "^(TestRunChanges|TestRunExitStatus|TestRunIdentity|TestRunMounts|TestRunBindFromStage|TestRunNetwork|TestEscape|TestHostileMountPoints|TestLeaks)$"
 
 // TestRootless runs the sandbox tests again as unprivileged users created
 // for the purpose: one with /etc/subuid ranges (newuidmap) and one without

@@ -18,6 +18,8 @@ import (
 // initSpec is what the supervisor sends the sandbox's PID 1.
 type initSpec struct {
 	Root     string
+	Proc     string // host path of /proc inside Root (links resolved in it)
+	Dev      string // host path of /dev inside Root
 	Args     []string
 	Env      []string
 	Dir      string
@@ -129,7 +131,7 @@ func (fs *rootfs) runInit(enc *json.Encoder, sp *supervisorSpec) (int, error) {
 	}
 	r.Close()
 	_ = enc.Encode(result{InitPid: cmd.Process.Pid})
-	is := initSpec{Root: fs.root, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless, SubIDs: sp.SubIDs}
+	is := initSpec{Root: fs.root, Proc: fs.proc, Dev: fs.dev, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless, SubIDs: sp.SubIDs}
 	if err := json.NewEncoder(w).Encode(&is); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

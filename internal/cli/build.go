@@ -274,6 +274,15 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(contextDir, n)
 			}
+			if remoteContext(ctxArg) {
+				// In a fetched context a link must not lead to the host's
+				// files (their lines would be echoed as bad patterns).
+				if rel, err := filepath.Rel(contextDir, p); err == nil {
+					if p, err = fsutil.ResolveIn(contextDir, rel); err != nil {
+						continue
+					}
+				}
+			}
 			data, err := os.ReadFile(p)
 			if err != nil {
 				continue

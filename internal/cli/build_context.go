@@ -116,6 +116,12 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 	return data, contextDir, name, nil
 }
 
+// remoteContext reports whether the context argument is fetched (stdin,
+// a Git or http(s) URL) rather than a directory of the user's.
+func remoteContext(ctxArg string) bool {
+	return ctxArg == "-" || remotecontext.IsGitURL(ctxArg) || remotecontext.IsURL(ctxArg)
+}
+
 // sshSockets reads --ssh ID[=SOCKET]: an ssh-agent socket per id, from
 // $SSH_AUTH_SOCK when none is named. Key files are not taken: BuildKit
 // would start an agent for them; with berth, ssh-add them to your agent.

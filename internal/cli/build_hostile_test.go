@@ -368,3 +368,47 @@ func TestBuildAddTarLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildRemoteDockerignoreLink: a fetched context's .dockerignore that
+// links to a host file is not read (BuildKit reads it inside the
+// context), so none of the host file's lines reach the build's output.
+func TestBuildRemoteDockerignoreLink(t *testing.T) {
+	e := newBuildEnv(t)
+	hostDir, _ := hostSecret(t)
+	bad := filepath.Join(hostDir, "patterns")
+	write(t, bad, "HOSTLINE[\n", 0o600)
+	ctx := tarBytes(t,
+		tarEntry{Name: "Dockerfile", Body: "FROM scratch\nCOPY . /\n"},
+		tarEntry{Name: ".dockerignore", Type: tar.TypeSymlink, Link: bad},
+		tarEntry{Name: "Dockerfile.dockerignore", Type: tar.TypeSymlink, Link: bad},
+	)
+	_, se, code := e.run("", bytes.NewReader(ctx), "build", "-q", "-")
+	if code != 0 || strings.Contains(se, "HOSTLINE") {
+		t.Fatalf("exit %d, stderr %q: the host file was read as the context's .dockerignore", code, se)
+	}
+}
+
+// TestBuildCacheMountID: a cache mount's id (or source) naming a path
+// climbs nowhere: the cache is a directory of the store named by a hash
+// of the id.
+func TestBuildCacheMountID(t *testing.T) {
+	e := newBuildEnv(t)
+	outside := filepath.Join(t.TempDir(), "escape")
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN --mount=type=cache,id=../../../../../../../.." + outside + ",target=/c echo x > /c/m\n" +
+		"RUN --mount=type=cache,id=/,source=../../../..,target=/d echo y > /d/n\n"})
+	e.mustBuild(dir)
+	if _, err := os.Stat(outside); err == nil {
+		t.Fatal("a cache id climbed out of the store")
+	}
+	found := 0
+	filepath.WalkDir(e.root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && (d.Name() == "m" || d.Name() == "n") && strings.Contains(p, string(filepath.Separator)+"mounts"+string(filepath.Separator)) {
+			found++
+		}
+		return nil
+	})
+	if found != 2 {
+		t.Fatalf("%d of the 2 cache files are in the store's cache directories", found)
+	}
+}

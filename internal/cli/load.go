@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -73,28 +74,48 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 	if !o.quiet && isTerminal(a.stderr) {
 		r = newProgressReader(ctx, r, a.stderr)
 	}
-	sink, opts := archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: a.logger()}
-	var loaded []archive.Loaded
-	if dir != "" {
-		loaded, err = archive.LoadDir(ctx, dir, sink, opts)
-	} else {
-		loaded, err = archive.Load(ctx, r, sink, opts)
-	}
+	err = loadArchive(ctx, st, r, loadArchiveOptions{Dir: dir, Source: source, Platform: platform, Log: a.logger()},
+		func(line string) { fmt.Fprintln(a.stdout, line) })
 	if p, ok := r.(*progressReader); ok {
 		p.done()
 	}
-	if err != nil {
-		a.discardFailedLoad(ctx, st)
-		if errors.Is(err, archive.ErrNotArchive) {
-			return withHint(fmt.Errorf("loading %s: %w", source, err), "berth load reads the archives of docker save, podman save and skopeo")
-		}
-		return fmt.Errorf("loading %s: %w", source, err)
+	if errors.Is(err, archive.ErrNotArchive) {
+		return withHint(err, "berth load reads the archives of docker save, podman save and skopeo")
 	}
-	if platform != nil {
+	return err
+}
+
+// loadArchiveOptions are the options of loadArchive.
+type loadArchiveOptions struct {
+	Dir      string       // an OCI layout (or unpacked archive) directory instead of the stream
+	Source   string       // names the input in errors ("stdin", the file)
+	Platform *v1.Platform // keep only this platform of each image
+	Log      *slog.Logger
+}
+
+// loadArchive is `load` and POST /images/load: it reads an archive (or
+// o.Dir), stores its blobs, records its images and reports Docker's lines
+// ("Loaded image: NAME", "Loaded image ID: ID", the renaming notice) to
+// emit. On failure the store ends as it was: st is closed and the failed
+// load's blobs are collected, so st must not be used afterwards.
+func loadArchive(ctx context.Context, st *store.Store, r io.Reader, o loadArchiveOptions, emit func(string)) error {
+	sink, opts := archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: o.Log}
+	var loaded []archive.Loaded
+	var err error
+	if o.Dir != "" {
+		loaded, err = archive.LoadDir(ctx, o.Dir, sink, opts)
+	} else {
+		loaded, err = archive.Load(ctx, r, sink, opts)
+	}
+	if err != nil {
+		discardFailedLoad(ctx, st, o.Log)
+		return fmt.Errorf("loading %s: %w", o.Source, err)
+	}
+	if o.Platform != nil {
 		for i := range loaded {
-			if loaded[i].Descriptor, err = loadedPlatform(st, loaded[i], *platform); err != nil {
-				a.discardFailedLoad(ctx, st)
-				return fmt.Errorf("loading %s: %w", source, err)
+			if loaded[i].Descriptor, err = loadedPlatform(st, loaded[i], *o.Platform); err != nil {
+				discardFailedLoad(ctx, st, o.Log)
+				return fmt.Errorf("loading %s: %w", o.Source, err)
 			}
 		}
 	}
@@ -102,20 +123,20 @@ func (a *app) runLoad(ctx context.Context, o loadOptions) error {
 		// Like docker, say when a name moves away from another image.
 		for _, n := range l.Names {
 			if prev, err := st.Lookup(ctx, n); err == nil && prev.Digest != l.Descriptor.Digest && hasName(prev.Names, n) {
-				fmt.Fprintf(a.stdout, "The image %s already exists, renaming the old one with ID %s to empty string\n", ref.FamiliarString(n), prev.ID)
+				emit(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", ref.FamiliarString(n), prev.ID))
 			}
 		}
 		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
 		if err != nil {
-			a.discardFailedLoad(ctx, st)
-			return fmt.Errorf("loading %s: recording %s: %w", source, l.Descriptor.Digest, err)
+			discardFailedLoad(ctx, st, o.Log)
+			return fmt.Errorf("loading %s: recording %s: %w", o.Source, l.Descriptor.Digest, err)
 		}
 		if len(l.Names) == 0 {
-			fmt.Fprintf(a.stdout, "Loaded image ID: %s\n", img.ID)
+			emit("Loaded image ID: " + img.ID.String())
 			continue
 		}
 		for _, n := range l.Names {
-			fmt.Fprintf(a.stdout, "Loaded image: %s\n", ref.FamiliarString(n))
+			emit("Loaded image: " + ref.FamiliarString(n))
 		}
 	}
 	return nil
@@ -216,19 +237,19 @@ func progressBytes(n int64) string {
 // store's garbage collection, which removes them unless an image or another
 // running berth process needs them. Deleting them directly would race with a
 // concurrent load of the same content.
-func (a *app) discardFailedLoad(ctx context.Context, st *store.Store) {
+func discardFailedLoad(ctx context.Context, st *store.Store, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	root := st.Root()
 	st.Close()
 	fresh, err := store.Open(ctx, root)
 	if err != nil {
-		a.logger().Debug("reopening the store after a failed load", "err", err)
+		log.Debug("reopening the store after a failed load", "err", err)
 		return
 	}
 	defer fresh.Close()
 	res, err := fresh.GC(ctx)
-	a.logger().Debug("collected the blobs of a failed load", "blobs", res.Blobs, "bytes", res.Reclaimed, "err", err)
+	log.Debug("collected the blobs of a failed load", "blobs", res.Blobs, "bytes", res.Reclaimed, "err", err)
 }
 
 // archiveBlobs gives the local store the archive.BlobStore shape.

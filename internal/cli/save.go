@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
@@ -64,37 +65,55 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	entries, err := saveEntries(ctx, st, args, platform)
-	if err != nil {
-		return err
-	}
-	opts := archive.WriteOptions{
-		Format:   format,
-		Platform: platform,
-		Missing:  func(err error) bool { return errors.Is(err, store.ErrNotFound) },
-		// A concurrent rmi + prune must not collect what is being saved.
-		Hold: func(h v1.Hash) error { _, err := st.Protect(h); return err },
-	}
+	o2 := saveArchiveOptions{Format: format, Platform: platform}
 	// archive.Write buffers itself, and copies blobs in the kernel when it
 	// is given a regular file (-o, or stdout redirected to one).
 	if o.output == "" {
-		if err := archive.Write(ctx, a.stdout, entries, opts); err != nil {
-			return fmt.Errorf("saving: %w", err)
-		}
-		return nil
+		return saveImages(ctx, st, a.stdout, args, o2)
 	}
 	// Like docker, write next to the target and rename: a failed save never
-	// leaves a truncated archive under the requested name.
+	// leaves a truncated archive under the requested name. The images are
+	// resolved first, so a missing one fails before the file is made.
+	if _, err := saveEntries(ctx, st, args, platform); err != nil {
+		return err
+	}
 	out, err := fsutil.CreateAtomic(o.output)
 	if err != nil {
 		return fmt.Errorf("failed to save image: %w", err)
 	}
-	if err := archive.Write(ctx, out.File, entries, opts); err != nil {
+	if err := saveImages(ctx, st, out.File, args, o2); err != nil {
 		out.Abort()
-		return fmt.Errorf("saving: %w", err)
+		return err
 	}
 	if err := out.Commit(); err != nil {
 		return fmt.Errorf("failed to save image: %w", err)
+	}
+	return nil
+}
+
+// saveArchiveOptions are the options of saveImages.
+type saveArchiveOptions struct {
+	Format   archive.Format
+	Platform *v1.Platform // only this platform of each image
+}
+
+// saveImages is `save` and GET /images/get: the images args name, with
+// the names Docker gives them, as one archive written to w. A missing image
+// fails before anything is written.
+func saveImages(ctx context.Context, st *store.Store, w io.Writer, args []string, o saveArchiveOptions) error {
+	entries, err := saveEntries(ctx, st, args, o.Platform)
+	if err != nil {
+		return err
+	}
+	opts := archive.WriteOptions{
+		Format:   o.Format,
+		Platform: o.Platform,
+		Missing:  func(err error) bool { return errors.Is(err, store.ErrNotFound) },
+		// A concurrent rmi + prune must not collect what is being saved.
+		Hold: func(h v1.Hash) error { _, err := st.Protect(h); return err },
+	}
+	if err := archive.Write(ctx, w, entries, opts); err != nil {
+		return fmt.Errorf("saving: %w", err)
 	}
 	return nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/engineapi"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -78,6 +81,15 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 		OpenStore: func(ctx context.Context) (*store.Store, error) { return store.Open(ctx, root) },
 		Remote: func(auth map[string]remote.AuthEntry) (*remote.Client, error) {
 			return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: auth})
+		},
+		Save: func(ctx context.Context, st *store.Store, w io.Writer, names []string, p *v1.Platform) error {
+			return saveImages(ctx, st, w, names, saveArchiveOptions{Format: archive.FormatDocker, Platform: p})
+		},
+		Load: func(ctx context.Context, st *store.Store, r io.Reader, p *v1.Platform, emit func(string)) error {
+			return loadArchive(ctx, st, r, loadArchiveOptions{Source: "the request body", Platform: p, Log: log}, emit)
+		},
+		Import: func(ctx context.Context, st *store.Store, r io.Reader, o engineapi.ImportOptions) (store.Image, error) {
+			return importRootfs(ctx, st, r, importOptions{Names: o.Names, Changes: o.Changes, Message: o.Message, Source: o.Source, Platform: o.Platform})
 		},
 		Version:     berthVersion(),
 		Logger:      log,

@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"registry":   {"fsutil", "ref", "image", "auth"},
 	"scan":       {"fsutil", "ref", "image", "archive"},
 	"depcheck":   {},
-	"engineapi":  {"store", "remote"},
+	"engineapi":  {"store", "remote", "ref"},
 }
 
 func top(pkg string) string {

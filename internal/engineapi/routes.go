@@ -14,7 +14,11 @@ func (s *Server) table() []route {
 		{get, "/system/df", s.systemDF},
 
 		{get, "/images/json", s.listImages},
+		{get, "/images/get", s.saveImages},
+		{post, "/images/load", s.loadImages},
+		{post, "/images/create", s.createImage},
 		{post, "/images/prune", s.pruneImages},
+		{get, "/images/{name}/get", s.saveImages},
 		{get, "/images/{name}/history", s.imageHistory},
 		{get, "/images/{name}/json", s.inspectImage},
 		{post, "/images/{name}/tag", s.tagImage},

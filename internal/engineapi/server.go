@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ type Config struct {
 	// Remote builds a registry client with berth's settings that uses
 	// exactly the given credentials (those the client sent).
 	Remote func(auth map[string]remote.AuthEntry) (*remote.Client, error)
+	// Save, Load and Import are the archive commands' functions (nil:
+	// those endpoints answer 501).
+	Save   SaveFunc
+	Load   LoadFunc
+	Import ImportFunc
 	// Version is berth's version, shown by /version and in Server.
 	Version string
 	Logger  *slog.Logger
@@ -127,6 +133,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), versionKey{}, v))
+	// Parameters come in the query only: a body is an archive, a build
+	// context or JSON, never a form, and is read by the handler alone.
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	if qerr != nil {
+		err = badRequest(fmt.Errorf("invalid query: %w", qerr))
+		writeError(w, err)
+		return
+	}
+	r.Form = q
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,6 +23,7 @@ type Client struct {
 	certsDirs []string
 	log       *slog.Logger
 	userAgent string
+	stall     time.Duration
 
 	mu    sync.Mutex
 	hosts map[string]*hostConn
@@ -41,11 +43,19 @@ type Options struct {
 	// the client uses these credentials (by registry) and no others. See
 	// Credentials.Fixed.
 	Auth map[string]AuthEntry
+	// StallTimeout: give up on a registry that sends or takes no data for
+	// this long; 0 means $BERTH_STALL_TIMEOUT, else DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // New returns a Client configured by o.
 func New(o Options) (*Client, error) {
 	c := &Client{hosts: map[string]*hostConn{}, log: o.Logger, userAgent: o.UserAgent}
+	stall, err := stallTimeout(o.StallTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c.stall = stall
 	if o.Settings != nil {
 		c.settings = o.Settings.withDefaults()
 	} else {
@@ -118,7 +128,7 @@ func (c *Client) probe(ctx context.Context, host string, hc *hostConn) error {
 	if err != nil {
 		return &Error{Cause: CauseTLS, Host: host, Err: err}
 	}
-	base := transport.NewUserAgent(newHTTPTransport(tc), c.userAgent)
+	base := transport.NewUserAgent(&stallGuard{next: newHTTPTransport(tc), window: c.stall}, c.userAgent)
 	hc.base = base
 	if !insecure && !isLoopback(host) {
 		return nil // ggcr pings https itself; nothing to decide

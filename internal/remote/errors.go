@@ -20,6 +20,7 @@ const (
 	CauseAuth              // 401/403: missing or wrong credentials
 	CauseNotFound          // no such repository, tag or digest
 	CauseTLS               // certificate not trusted or invalid
+	CauseStalled           // the registry stopped sending or taking data
 )
 
 // Error is a classified registry failure. Its message is one line; Hint says
@@ -56,6 +57,17 @@ func (e *Error) Error() string {
 			detail = e.Err.Error()
 		}
 		return fmt.Sprintf("TLS verification of %s failed: %s", e.Host, detail)
+	case CauseStalled:
+		// The stall says it all; what the layers between wrapped around
+		// it ("downloading blob …") it repeats.
+		var se *StallError
+		if errors.As(e.Err, &se) {
+			what := e.Ref
+			if what == "" {
+				what = e.Host
+			}
+			return fmt.Sprintf("%s %s: %v", e.Op, what, se)
+		}
 	}
 	if e.Ref != "" {
 		return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err)
@@ -79,6 +91,8 @@ func (e *Error) Hint() string {
 		return "to authenticate, run: berth login " + loginName(e.Host)
 	case CauseNotFound:
 		return "check the repository name and tag (or digest); the image may not exist or you may need to log in"
+	case CauseStalled:
+		return fmt.Sprintf("check that %s is up and the network to it works, then try again; %s=2m waits longer", e.Host, StallTimeoutEnv)
 	case CauseTLS:
 		return fmt.Sprintf("to trust the registry's CA put it in /etc/docker/certs.d/%s/ca.crt (or ~/.docker/certs.d/%s/ca.crt); to skip verification use --insecure-registry %s", e.Host, e.Host, e.Host)
 	}
@@ -161,6 +175,10 @@ func classify(err error, op, host, ref string) error {
 }
 
 func causeOf(err error) Cause {
+	var se *StallError
+	if errors.As(err, &se) {
+		return CauseStalled
+	}
 	if tlsProblem(err) != "" {
 		return CauseTLS
 	}

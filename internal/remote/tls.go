@@ -70,6 +70,10 @@ func tlsConfig(host string, certsDirs []string, insecure bool) (*tls.Config, err
 	return cfg, nil
 }
 
+// responseHeaderTimeout bounds the wait for the answer to a request whose
+// body was sent (the stall guard watches everything else).
+const responseHeaderTimeout = 60 * time.Second
+
 // newHTTPTransport returns the base transport for one registry host. Many
 // idle connections per host let parallel layer transfers reuse connections.
 func newHTTPTransport(tc *tls.Config) *http.Transport {
@@ -81,7 +85,7 @@ func newHTTPTransport(tc *tls.Config) *http.Transport {
 		}).DialContext,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConns:          64,
 		MaxIdleConnsPerHost:   16,

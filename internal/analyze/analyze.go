@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,9 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -182,11 +180,11 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 	raw := bufio.NewReaderSize(rc, 256<<10)
 	var r io.Reader = raw
 	if opts.StoredBlobs {
-		dr, closeFn, err := Decompress(r)
+		dr, _, err := image.Decompress(r)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("opening layer: %w", err)
 		}
-		defer closeFn()
+		defer dr.Close()
 		r = dr
 	}
 	l, err := ReadLayer(ctx, r, opts.Limits)
@@ -205,26 +203,4 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 		}
 	}
 	return l, nil
-}
-
-// Decompress sniffs gzip or zstd from the first bytes of r and returns a
-// reader of the plain tar (r itself, buffered, when it is not compressed).
-func Decompress(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	magic, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("opening gzip layer: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return nil, nil, fmt.Errorf("opening zstd layer: %w", err)
-		}
-		return zr, zr.Close, nil
-	}
-	return br, func() {}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -98,19 +97,6 @@ func TestReadLayerCanceled(t *testing.T) {
 	_, err := ReadLayer(ctx, bytes.NewReader(tarOf(t, []imagetest.File{{Path: "a"}})), Limits{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
-	}
-}
-
-func TestDecompressSniffs(t *testing.T) {
-	data := tarOf(t, []imagetest.File{{Path: "x", Size: 100}})
-	r, done, err := Decompress(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	got, _ := io.ReadAll(r)
-	if !bytes.Equal(got, data) {
-		t.Error("plain tar changed")
 	}
 }
 

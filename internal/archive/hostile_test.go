@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -210,7 +211,7 @@ func TestHostileArchives(t *testing.T) {
 			return h, b
 		}), "bytes"},
 		{"truncated", good[:cut+100], "truncated"},
-		{"truncated-gzip", func() []byte { gz := compress(t, archive.Gzip, good); return gz[:len(gz)/2] }(), "truncated"},
+		{"truncated-gzip", func() []byte { gz := compress(t, image.Gzip, good); return gz[:len(gz)/2] }(), "truncated"},
 		{"not-an-archive", bytes.Repeat([]byte("not a tar "), 100), "archive"},
 		{"empty", nil, "neither manifest.json nor index.json"},
 		{"old-missing-file", oldEdit(`"Layers":["`, `"Layers":["nope/`), "nope/"},

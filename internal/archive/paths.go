@@ -17,10 +17,11 @@ const (
 	blobsDir         = "blobs"
 )
 
-// cleanName checks a tar entry name (fsutil's rules: no absolute names, no
-// ".." elements, no NUL; and no backslashes, which some readers take for
-// separators) and returns it relative to the archive root without "./" or a
-// trailing slash, the form manifest.json and index.json use.
+// cleanName checks a tar entry name with fsutil's rules, stricter than a
+// layer's: no absolute names (CheckTarPath), and no backslashes, which some
+// readers take for separators; it returns fsutil.CleanTarName's form
+// (relative, without "./" or a trailing slash), the one manifest.json and
+// index.json use.
 func cleanName(name string) (string, error) {
 	if err := fsutil.CheckTarPath(name); err != nil {
 		return "", err
@@ -28,7 +29,7 @@ func cleanName(name string) (string, error) {
 	if strings.Contains(name, "\\") {
 		return "", fmt.Errorf("entry %q contains a backslash", name)
 	}
-	return path.Clean(name), nil
+	return fsutil.CleanTarName(name)
 }
 
 // linkTarget resolves the target of a link entry to a path relative to the

@@ -75,21 +75,3 @@ func TestParseBlobPath(t *testing.T) {
 		})
 	}
 }
-
-func TestDetect(t *testing.T) {
-	for _, tc := range []struct {
-		head []byte
-		want Compression
-	}{
-		{[]byte{0x1f, 0x8b, 8}, Gzip},
-		{[]byte{0x28, 0xb5, 0x2f, 0xfd}, Zstd},
-		{[]byte("BZh9"), Bzip2},
-		{[]byte{0xfd, '7', 'z', 'X', 'Z', 0}, Xz},
-		{[]byte("manifest.json\x00"), Uncompressed},
-		{nil, Uncompressed},
-	} {
-		if got := detect(tc.head); got != tc.want {
-			t.Errorf("detect(%q) = %s, want %s", tc.head, got, tc.want)
-		}
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 )
@@ -61,7 +62,7 @@ const (
 type fileInfo struct {
 	digest v1.Hash
 	size   int64
-	comp   Compression // of the file itself (old-style layers may be gzip)
+	comp   image.Compression // of the file itself (old-style layers may be gzip)
 }
 
 type loader struct {
@@ -96,7 +97,7 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Load
 	if src, base, ok := seekableTar(r); ok {
 		return l.loadIndexed(ctx, src, base)
 	}
-	rc, comp, err := Decompress(r)
+	rc, comp, err := image.Decompress(r)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func seekableTar(r io.Reader) (io.ReaderAt, int64, bool) {
 	}
 	head := make([]byte, 6)
 	n, _ := ra.ReadAt(head, base)
-	if detect(head[:n]) != Uncompressed {
+	if image.DetectCompression(head[:n]) != image.Uncompressed {
 		return nil, 0, false
 	}
 	return ra, base, true
@@ -287,14 +288,14 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 		off := l.pos()
 		head := make([]byte, 6)
 		k, _ := l.src.ReadAt(head[:min(6, size)], off)
-		comp := detect(head[:k])
+		comp := image.DetectCompression(head[:k])
 		r := &exactReader{r: io.NewSectionReader(l.src, off, size), n: size}
 		l.g.Go(func() error { return l.put(ctx, name, want, size, comp, r) })
 		return nil // the tar reader seeks past the data
 	}
 	br.Reset(tr)
 	head, _ := br.Peek(6)
-	comp := detect(head)
+	comp := image.DetectCompression(head)
 	// From a stream, the sink stores the blob on another goroutine, fed
 	// through a pipe, so that the store's fsync of one blob overlaps reading
 	// the next (the group bounds how many are in flight).
@@ -319,7 +320,7 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 var errBlobDone = errors.New("blob stored")
 
 // put stores one blob entry and records it.
-func (l *loader) put(ctx context.Context, name string, want v1.Hash, size int64, comp Compression, r io.Reader) error {
+func (l *loader) put(ctx context.Context, name string, want v1.Hash, size int64, comp image.Compression, r io.Reader) error {
 	d, n, err := l.sink.Put(ctx, want, size, r)
 	if err != nil {
 		return fmt.Errorf("entry %q: %w", name, truncated(err))

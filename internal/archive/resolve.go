@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -262,12 +263,7 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 	if len(cfg.RootFS.DiffIDs) != len(it.Layers) {
 		return Loaded{}, fmt.Errorf("config %q lists %d layers, manifest.json %d", it.Config, len(cfg.RootFS.DiffIDs), len(it.Layers))
 	}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: cf.size, Digest: cf.digest},
-		Layers:        []v1.Descriptor{},
-	}
+	layers := []v1.Descriptor{}
 	for i, p := range it.Layers {
 		f, _, err := l.lookup(p)
 		if err != nil {
@@ -277,17 +273,17 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 		if err != nil {
 			return Loaded{}, err
 		}
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: mt, Size: f.size, Digest: f.digest})
+		layers = append(layers, v1.Descriptor{MediaType: mt, Size: f.size, Digest: f.digest})
 	}
-	mb, err := json.Marshal(m)
+	m, err := image.MarshalManifest(v1.Descriptor{MediaType: types.OCIConfigJSON, Size: cf.size, Digest: cf.digest}, layers, nil)
 	if err != nil {
 		return Loaded{}, fmt.Errorf("encoding manifest: %w", err)
 	}
-	d, n, err := l.sink.Put(ctx, sha256Hash(mb), int64(len(mb)), bytes.NewReader(mb))
+	d, n, err := l.sink.Put(ctx, m.Descriptor.Digest, m.Descriptor.Size, bytes.NewReader(m.Bytes))
 	if err != nil {
 		return Loaded{}, fmt.Errorf("storing manifest: %w", err)
 	}
-	desc := v1.Descriptor{MediaType: m.MediaType, Size: n, Digest: d}
+	desc := v1.Descriptor{MediaType: m.Descriptor.MediaType, Size: n, Digest: d}
 	var names []string
 	for _, t := range it.RepoTags {
 		names = append(names, l.normalize(t, d)...)
@@ -301,14 +297,14 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID v1.Hash) (types.MediaType, error) {
 	var mt types.MediaType
 	switch f.comp {
-	case Uncompressed:
+	case image.Uncompressed:
 		if f.digest != diffID {
 			return "", fmt.Errorf("layer %q has digest %s, its config says %s", p, f.digest, diffID)
 		}
 		return types.OCIUncompressedLayer, nil
-	case Gzip:
+	case image.Gzip:
 		mt = types.OCILayer
-	case Zstd:
+	case image.Zstd:
 		mt = types.OCILayerZStd
 	default:
 		return "", fmt.Errorf("layer %q is %s-compressed; only gzip and zstd layers can be stored", p, f.comp)
@@ -318,7 +314,7 @@ func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID 
 		return "", fmt.Errorf("reading layer %q: %w", p, err)
 	}
 	defer rc.Close()
-	zr, _, err := Decompress(rc)
+	zr, _, err := image.Decompress(rc)
 	if err != nil {
 		return "", fmt.Errorf("layer %q: %w", p, err)
 	}

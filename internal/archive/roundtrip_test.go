@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/store/storetest"
 	"github.com/berth-dev/berth/internal/testenv"
@@ -76,27 +77,27 @@ func (f *fixture) storeEntries(t *testing.T) []archive.Entry {
 	}
 }
 
-func compress(t *testing.T, kind archive.Compression, data []byte) []byte {
+func compress(t *testing.T, kind image.Compression, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	switch kind {
-	case archive.Uncompressed:
+	case image.Uncompressed:
 		return data
-	case archive.Gzip:
+	case image.Gzip:
 		w := gzip.NewWriter(&buf)
 		w.Write(data)
 		must(t, w.Close())
-	case archive.Zstd:
+	case image.Zstd:
 		w, err := zstd.NewWriter(&buf)
 		must(t, err)
 		w.Write(data)
 		must(t, w.Close())
-	case archive.Xz:
+	case image.Xz:
 		w, err := xz.NewWriter(&buf)
 		must(t, err)
 		w.Write(data)
 		must(t, w.Close())
-	case archive.Bzip2:
+	case image.Bzip2:
 		// The standard library only decompresses bzip2.
 		cmd := exec.Command(testenv.Peer(t, "bzip2"), "-c")
 		cmd.Stdin = bytes.NewReader(data)
@@ -111,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 	f := newFixture(t)
 	for _, format := range []archive.Format{archive.FormatDocker, archive.FormatOCI} {
 		data := save(t, f.st, format, f.storeEntries(t)...)
-		for _, c := range []archive.Compression{archive.Uncompressed, archive.Gzip, archive.Zstd, archive.Bzip2, archive.Xz} {
+		for _, c := range []image.Compression{image.Uncompressed, image.Gzip, image.Zstd, image.Bzip2, image.Xz} {
 			t.Run(string(format)+"/"+string(c), func(t *testing.T) {
 				dst := newStore(t)
 				loaded, err := load(t, dst, compress(t, c, data))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -114,7 +115,7 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, opts WriteOptions)
 	if opts.Platform != nil {
 		p.platform = *opts.Platform
 	} else {
-		p.platform = v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+		p.platform = image.HostPlatform()
 	}
 	for _, e := range mergeEntries(entries) {
 		if err := ctx.Err(); err != nil {
@@ -286,7 +287,7 @@ func (p *plan) addIndex(idx v1.ImageIndex, depth int) (v1.Descriptor, *dockerIte
 		return v1.Descriptor{}, nil, fmt.Errorf("parsing index: %w", err)
 	}
 	desc := v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: sha256Hash(raw)}
-	var item *dockerItem
+	items := map[v1.Hash]*dockerItem{}
 	for _, child := range im.Manifests {
 		switch {
 		case child.MediaType.IsIndex():
@@ -309,19 +310,15 @@ func (p *plan) addIndex(idx v1.ImageIndex, depth int) (v1.Descriptor, *dockerIte
 				}
 				return desc, nil, fmt.Errorf("saving manifest %s: %w", child.Digest, err)
 			}
-			if item == nil && child.Platform != nil && child.Platform.Satisfies(p.platform) && !isAttestation(child) {
-				item = it
-			}
+			items[child.Digest] = it
 		}
+	}
+	var item *dockerItem
+	if pick, err := image.PickManifest(im, &p.platform, func(d v1.Descriptor) bool { return items[d.Digest] != nil }); err == nil {
+		item = items[pick.Digest]
 	}
 	p.addBytes(desc.Digest, raw)
 	return desc, item, nil
-}
-
-// isAttestation recognises BuildKit's attestation manifests, which carry the
-// platform "unknown/unknown" and must never be picked as the runnable image.
-func isAttestation(d v1.Descriptor) bool {
-	return d.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
 }
 
 // ErrMissingBlob reports a layer that the image names but its source does
@@ -376,7 +373,11 @@ func (p *plan) write(ctx context.Context, w io.Writer) error {
 		name string
 		v    any
 	}
-	files := []file{{indexFile, p.index}}
+	index, err := image.MarshalIndex(p.index.Manifests, nil)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", indexFile, err)
+	}
+	files := []file{{indexFile, json.RawMessage(index.Bytes)}}
 	if p.opts.Format == FormatDocker {
 		items := p.items
 		if items == nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -75,7 +76,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Platform.OS == "" {
-		opts.Platform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+		// BuildKit's default: this machine, normalised (arm64 has no
+		// variant in TARGETPLATFORM, 32-bit arm is v7).
+		opts.Platform = image.NormalizePlatform(image.HostPlatform())
 	}
 	if opts.Network == "" {
 		opts.Network = "default"
@@ -225,17 +228,19 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.cfg = v1.ConfigFile{OS: b.opts.Platform.OS, Architecture: b.opts.Platform.Architecture, Variant: b.opts.Platform.Variant}
 		st.cfg.Config.Env = []string{"PATH=" + defaultPath}
 		st.cfg.Config.WorkingDir = "/"
-		st.key = chainKey("scratch", platformString(b.opts.Platform))
+		st.key = chainKey("scratch", b.opts.Platform.String())
 		b.compare(id, &stepRecord{Text: "FROM scratch"})
 		return st, nil
 	}
 	platform := b.opts.Platform
 	if sp.Platform != "" {
-		p, err := v1.ParsePlatform(sp.Platform)
+		p, err := image.ParsePlatform(sp.Platform)
 		if err != nil {
 			return nil, fmt.Errorf("FROM --platform: %w", err)
 		}
-		platform = *p
+		if p != nil {
+			platform = *p
+		}
 	}
 	base := sp.Base
 	if nc, ok := b.opts.NamedContexts[strings.ToLower(base)]; ok {

@@ -3,11 +3,10 @@ package build
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,10 +19,9 @@ import (
 
 	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/dockerfile"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/ulikunitz/xz"
 )
 
 type copyArgs struct {
@@ -540,35 +538,23 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		return false, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	magic, _ := br.Peek(6)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return false, nil
+	// A file that is not a tar (or whose compression is damaged) is
+	// copied as it is, as Docker does; one that asks for more decoder
+	// memory than berth allows is refused rather than copied unread.
+	r, _, err := image.Decompress(f)
+	if err != nil {
+		if errors.Is(err, image.ErrTooMuchMemory) {
+			return true, fmt.Errorf("extracting %s: %w", path.Base(file), err)
 		}
-		r = gz
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		r = xr
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
+		return false, nil
 	}
+	defer r.Close()
 	inner := bufio.NewReaderSize(r, 1<<16)
 	hdr, err := inner.Peek(512)
-	if err != nil || !(bytes.Equal(hdr[257:262], []byte("ustar")) || isOldTar(hdr)) {
+	if errors.Is(err, image.ErrTooMuchMemory) {
+		return true, fmt.Errorf("extracting %s: %w", path.Base(file), err)
+	}
+	if err != nil || !image.LooksLikeTar(hdr) {
 		return false, nil
 	}
 	tr := tar.NewReader(inner)
@@ -587,7 +573,7 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		if err != nil {
 			return true, fmt.Errorf("extracting %s: %w", path.Base(file), err)
 		}
-		name, err := cleanTarPath(h.Name)
+		name, err := fsutil.CleanTarName(h.Name)
 		if err != nil {
 			return true, err
 		}
@@ -604,7 +590,7 @@ func (cw *copyWriter) maybeUntar(ctx context.Context, file, destRel string) (boo
 		hh := *h
 		hh.Name = target
 		if hh.Typeflag == tar.TypeLink {
-			ln, err := cleanTarPath(h.Linkname)
+			ln, err := fsutil.CleanTarName(h.Linkname)
 			if err == nil {
 				hh.Linkname, err = cw.untarTarget(destRel, ln)
 			}
@@ -646,19 +632,6 @@ func (cw *copyWriter) untarTarget(destRel, name string) (string, error) {
 		return "", fmt.Errorf("%s is under /%s, which is not a directory", name, real)
 	}
 	return strings.TrimPrefix(path.Join(real, path.Base(target)), "/"), nil
-}
-
-func isOldTar(hdr []byte) bool {
-	// A v7 tar has no magic; accept it when the header checksum is right.
-	sum := int64(0)
-	for i, c := range hdr[:512] {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		sum += int64(c)
-	}
-	want, err := strconv.ParseInt(strings.TrimSpace(strings.Trim(string(hdr[148:156]), "\x00 ")), 8, 64)
-	return err == nil && want == sum && hdr[0] != 0
 }
 
 // trimPivot applies COPY --parents' "/./" pivot: in "app/./src/*.go" the

@@ -3,11 +3,11 @@ package build
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -60,20 +60,16 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 		cfg.OS = b.opts.Platform.OS
 		cfg.Architecture = b.opts.Platform.Architecture
 	}
-	raw, err := json.Marshal(cfg)
+	cb, err := image.MarshalConfig(&cfg)
 	if err != nil {
 		return nil, err
 	}
+	raw := cb.Bytes
 	cdig, csize, err := b.putBytes(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("storing image config: %w", err)
 	}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: cdig, Size: csize},
-	}
-	m.Layers = []v1.Descriptor{}
+	layers := []v1.Descriptor{}
 	for _, l := range st.layers {
 		mt := l.MediaType
 		switch mt {
@@ -82,12 +78,13 @@ func (b *Builder) writeImage(ctx context.Context, st *stageState) (*Result, erro
 		case types.DockerUncompressedLayer:
 			mt = types.OCIUncompressedLayer
 		}
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
+		layers = append(layers, v1.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size})
 	}
-	rawm, err := json.Marshal(m)
+	mb, err := image.MarshalManifest(v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: cdig, Size: csize}, layers, nil)
 	if err != nil {
 		return nil, err
 	}
+	rawm := mb.Bytes
 	mdig, msize, err := b.putBytes(ctx, rawm)
 	if err != nil {
 		return nil, fmt.Errorf("storing manifest: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -138,7 +139,7 @@ func (lw *layerWriter) WriteHeader(hdr *tar.Header) error {
 		return err
 	}
 	kept := h
-	if name, err := cleanTarPath(h.Name); err == nil {
+	if name, err := fsutil.CleanTarName(h.Name); err == nil {
 		kept.Name = name
 	}
 	lw.scan.hdrs = append(lw.scan.hdrs, &kept)

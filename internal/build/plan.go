@@ -2,12 +2,12 @@ package build
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -49,10 +49,10 @@ func (s *StagePlan) Display() string {
 // predefinedArgs are the platform args every build defines (BuildKit's
 // TARGETPLATFORM family), for platform p and the build machine.
 func predefinedArgs(p v1.Platform) map[string]string {
-	build := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	build := image.NormalizePlatform(image.HostPlatform())
 	m := map[string]string{}
 	set := func(prefix string, q v1.Platform) {
-		m[prefix+"PLATFORM"] = platformString(q)
+		m[prefix+"PLATFORM"] = q.String()
 		m[prefix+"OS"] = q.OS
 		m[prefix+"ARCH"] = q.Architecture
 		m[prefix+"VARIANT"] = q.Variant
@@ -60,14 +60,6 @@ func predefinedArgs(p v1.Platform) map[string]string {
 	set("TARGET", p)
 	set("BUILD", build)
 	return m
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }
 
 // proxyArgs may be passed with --build-arg without an ARG and never appear in

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -62,7 +63,7 @@ func retar(r io.Reader, lw *layerWriter) error {
 		if err != nil {
 			return err
 		}
-		if _, err := cleanTarPath(h.Name); err != nil {
+		if _, err := fsutil.CleanTarName(h.Name); err != nil {
 			return err
 		}
 		if err := lw.WriteHeader(h); err != nil {

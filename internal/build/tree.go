@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // fsTree is the merged metadata view of a stack of layers: what COPY needs
@@ -24,18 +26,6 @@ type layerScan struct {
 	hdrs   []*tar.Header
 	passwd []byte
 	group  []byte
-}
-
-func cleanTarPath(name string) (string, error) {
-	p := path.Clean("/" + name)
-	if strings.Contains(name, "..") {
-		for _, c := range strings.Split(name, "/") {
-			if c == ".." {
-				return "", fmt.Errorf("tar entry %q escapes the root", name)
-			}
-		}
-	}
-	return strings.TrimPrefix(p, "/"), nil
 }
 
 // scanLayer reads a layer's headers once per build (cached by digest).
@@ -88,7 +78,7 @@ func (b *Builder) walkLayer(ctx context.Context, l Layer, fn func(h *tar.Header,
 		if err != nil {
 			return fmt.Errorf("reading layer %s: %w", l.Digest, err)
 		}
-		name, err := cleanTarPath(h.Name)
+		name, err := fsutil.CleanTarName(h.Name)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"io"
 	"io/fs"
 	"os"
@@ -52,7 +53,7 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts UnpackOptions) er
 		if err != nil {
 			return err
 		}
-		name, err := cleanTarPath(h.Name)
+		name, err := fsutil.CleanTarName(h.Name)
 		if err != nil {
 			return err
 		}
@@ -119,7 +120,7 @@ func (u *unpacker) entry(h *tar.Header, name string, r io.Reader) (made bool, er
 			return false, err
 		}
 	case tar.TypeLink:
-		target, err := cleanTarPath(h.Linkname)
+		target, err := fsutil.CleanTarName(h.Linkname)
 		if err != nil || target == "" {
 			return false, fmt.Errorf("hard link to %q, outside the archive", h.Linkname)
 		}

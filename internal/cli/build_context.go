@@ -245,7 +245,7 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 // a tar archive (plain, gzip, zstd or bzip2), extracted into dir, or else a
 // Dockerfile, returned as bytes (with an empty context).
 func contextFromStream(r io.Reader, dir string) (dockerfileData []byte, contextDir string, err error) {
-	plain, err := image.Decompress(r)
+	plain, _, err := image.Decompress(r)
 	if err != nil {
 		return nil, "", err
 	}

@@ -133,13 +133,9 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 		rules = mergeRules(cmd, o.rules, fileRules)
 	}
 
-	var plat *v1.Platform
-	if o.platform != "" {
-		p, err := v1.ParsePlatform(o.platform)
-		if err != nil {
-			return usageError{fmt.Errorf("invalid platform %q: %w", o.platform, err)}
-		}
-		plat = p
+	plat, err := parsePlatformFlag(o.platform)
+	if err != nil {
+		return err
 	}
 	kind := source.Kind(o.source)
 	if o.source != "" && o.source != "docker" && o.source != "podman" && !knownSource(kind) {

@@ -42,13 +42,9 @@ func (a *app) newImportCmd() *cobra.Command {
 				}
 				names = append(names, ref.FullName(r))
 			}
-			var plat *v1.Platform
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil {
-					return usageError{fmt.Errorf("invalid platform %q: %w", platform, err)}
-				}
-				plat = p
+			plat, err := parsePlatformFlag(platform)
+			if err != nil {
+				return err
 			}
 			in, src, err := openImportSource(ctx, args[0], a.stdin)
 			if err != nil {
@@ -122,7 +118,7 @@ func importRootfs(ctx context.Context, st *store.Store, in io.Reader, o importOp
 	if err := image.ApplyChanges(&cfgFile.Config, o.Changes); err != nil {
 		return store.Image{}, err
 	}
-	plain, err := image.Decompress(in)
+	plain, _, err := image.Decompress(in)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("import %s: %w", o.Source, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/berth-dev/berth/internal/engineapi"
 	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/store"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -26,13 +25,9 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var plat *v1.Platform
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil {
-					return usageError{err}
-				}
-				plat = p
+			plat, err := parsePlatformFlag(platform)
+			if err != nil {
+				return err
 			}
 			var results []any
 			var firstErr error

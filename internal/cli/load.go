@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -170,7 +171,7 @@ func loadedPlatform(st *store.Store, l archive.Loaded, p v1.Platform) (v1.Descri
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	if !cfg.Platform().Satisfies(p) {
+	if !image.ConfigMatches(cfg, p) {
 		return v1.Descriptor{}, notProvided
 	}
 	return l.Descriptor, nil

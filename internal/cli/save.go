@@ -50,13 +50,9 @@ func (a *app) runSave(ctx context.Context, o saveOptions, args []string) error {
 	if format != archive.FormatDocker && format != archive.FormatOCI {
 		return usageError{fmt.Errorf("invalid --format %q: use \"docker\" or \"oci\"", o.format)}
 	}
-	var platform *v1.Platform
-	if o.platform != "" {
-		p, err := v1.ParsePlatform(o.platform)
-		if err != nil || p.OS == "" || p.Architecture == "" {
-			return usageError{fmt.Errorf("invalid platform %q: use os/arch[/variant]", o.platform)}
-		}
-		platform = p
+	platform, err := parsePlatformFlag(o.platform)
+	if err != nil {
+		return err
 	}
 	if o.output == "" && isTerminal(a.stdout) {
 		return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")

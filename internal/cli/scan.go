@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	scalibrlog "github.com/google/osv-scalibr/log"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/scan/report"
 	"github.com/berth-dev/berth/internal/scan/vulndb"
@@ -551,12 +551,9 @@ func (a *app) scanStoreImage(ctx context.Context, target string, plat v1.Platfor
 }
 
 func parsePlatform(s string) (v1.Platform, error) {
-	if s == "" {
-		return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
-	}
-	p, err := v1.ParsePlatform(s)
-	if err != nil {
-		return v1.Platform{}, err
+	p, err := image.ParsePlatform(s)
+	if err != nil || p == nil {
+		return image.HostPlatform(), err
 	}
 	return *p, nil
 }
@@ -593,12 +590,11 @@ func imageFor(idx v1.ImageIndex, d v1.Descriptor, plat v1.Platform) (v1.Image, e
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cm.Manifests {
-		if c.Platform != nil && c.Platform.Satisfies(plat) && c.MediaType.IsImage() {
-			return child.Image(c.Digest)
-		}
+	c, err := image.PickManifest(cm, &plat, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Digest, err)
 	}
-	return nil, fmt.Errorf("no image for platform %s in %s", plat.String(), d.Digest)
+	return child.Image(c.Digest)
 }
 
 // parseRemoteRef parses a registry reference; localhost and 127.0.0.0/8

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -46,9 +47,9 @@ func parsePlatformFlag(s string) (*v1.Platform, error) {
 	if s == "" {
 		return nil, nil
 	}
-	p, err := v1.ParsePlatform(s)
+	p, err := image.ParsePlatform(s)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("invalid platform %q: %w", s, err)}
+		return nil, usageError{err}
 	}
 	return p, nil
 }
@@ -70,7 +71,7 @@ func platformImage(ctx context.Context, st *store.Store, img store.Image, shown 
 		if err != nil {
 			return nil, fmt.Errorf("reading config of %s: %w", img.Digest, err)
 		}
-		if !cfg.Platform().Satisfies(p) {
+		if !image.ConfigMatches(cfg, p) {
 			return nil, notProvided
 		}
 	}

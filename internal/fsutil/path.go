@@ -31,6 +31,28 @@ func CheckTarPath(name string) error {
 	return nil
 }
 
+// CleanTarName is berth's one rule for tar entry names: it returns name
+// relative to the archive root in the form layers and archives are compared
+// in — leading "/" and "./" removed (GNU tar writes them; Docker reads such
+// layers as relative), cleaned ("a//b/" becomes "a/b"), "" for the root
+// itself — and refuses what CheckTarPath refuses once a leading "/" is
+// gone: an empty name, a ".." component, a NUL byte. Readers that must
+// refuse absolute names too (image archives) call CheckTarPath first.
+func CleanTarName(name string) (string, error) {
+	rel := strings.TrimLeft(name, "/")
+	if rel == "" && name != "" {
+		return "", nil // "/" is the root
+	}
+	if err := CheckTarPath(rel); err != nil {
+		return "", err
+	}
+	c := path.Clean(rel)
+	if c == "." {
+		return "", nil
+	}
+	return c, nil
+}
+
 // SecureJoin joins name under root and refuses results outside root. It does
 // not follow symlinks; callers that create files must also refuse to write
 // through links (see CheckLinkTarget).

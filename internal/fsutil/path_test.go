@@ -86,3 +86,31 @@ func TestResolveInRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanTarName(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"a/b", "a/b", true},
+		{"./a/b", "a/b", true},
+		{"/abs/x", "abs/x", true}, // GNU tar's absolute names are relative to the root
+		{"a//b/", "a/b", true},
+		{"./", "", true},
+		{"/", "", true},
+		{".", "", true},
+		{"a/./b", "a/b", true},
+		{"...", "...", true},
+		{"", "", false},
+		{"../x", "", false},
+		{"a/../../x", "", false},
+		{"a/..", "", false},
+		{"/../etc", "", false},
+		{"a\x00b", "", false},
+	} {
+		got, err := CleanTarName(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("CleanTarName(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}

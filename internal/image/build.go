@@ -3,7 +3,6 @@ package image
 import (
 	"encoding/json"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -22,11 +21,14 @@ func Now() time.Time {
 	return time.Now().UTC()
 }
 
-// NewConfigFile returns an empty config for this machine's platform.
+// NewConfigFile returns an empty config for this machine's platform (with
+// its variant, as docker import writes it).
 func NewConfigFile(created time.Time) *v1.ConfigFile {
+	p := HostPlatform()
 	return &v1.ConfigFile{
-		Architecture: runtime.GOARCH,
-		OS:           "linux",
+		Architecture: p.Architecture,
+		OS:           p.OS,
+		Variant:      p.Variant,
 		Created:      v1.Time{Time: created},
 		RootFS:       v1.RootFS{Type: "layers"},
 	}
@@ -64,6 +66,25 @@ func MarshalManifest(config v1.Descriptor, layers []v1.Descriptor, annotations m
 		return Blob{}, err
 	}
 	return newBlob(b, types.OCIManifestSchema1)
+}
+
+// MarshalIndex serialises an OCI image index of manifests: an image
+// layout's index.json, or a multi-platform image.
+func MarshalIndex(manifests []v1.Descriptor, annotations map[string]string) (Blob, error) {
+	m := v1.IndexManifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIImageIndex,
+		Manifests:     manifests,
+		Annotations:   annotations,
+	}
+	if m.Manifests == nil {
+		m.Manifests = []v1.Descriptor{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return Blob{}, err
+	}
+	return newBlob(b, types.OCIImageIndex)
 }
 
 func newBlob(b []byte, mt types.MediaType) (Blob, error) {

@@ -2,49 +2,17 @@ package image
 
 import (
 	"archive/tar"
-	"bufio"
-	"compress/bzip2"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 )
-
-// Decompress detects gzip, zstd or bzip2 from the first bytes of r (not from
-// a file name) and returns a reader of the plain content.
-func Decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(4)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("reading gzip data: %w", err)
-		}
-		return zr, nil
-	case len(head) >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd:
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("reading zstd data: %w", err)
-		}
-		return zr.IOReadCloser(), nil
-	case len(head) >= 3 && head[0] == 'B' && head[1] == 'Z' && head[2] == 'h':
-		return io.NopCloser(bzip2.NewReader(br)), nil
-	}
-	return io.NopCloser(br), nil
-}
 
 // LayerInfo describes a layer written by WriteLayer.
 type LayerInfo struct {
@@ -79,18 +47,21 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 			break
 		}
 		if err != nil {
-			return info, fmt.Errorf("reading tar: %w (is the input a tar archive, plain or gzip/zstd/bzip2-compressed?)", err)
+			return info, fmt.Errorf("reading tar: %w (is the input a tar archive, plain or gzip, zstd, bzip2 or xz-compressed?)", err)
 		}
-		name, err := cleanEntry(hdr.Name)
+		name, err := fsutil.CleanTarName(hdr.Name)
 		if err != nil {
 			return info, err
 		}
 		if name == "" {
 			continue // the archive root itself
 		}
+		if strings.HasSuffix(hdr.Name, "/") {
+			name += "/" // directories keep the trailing slash they came with
+		}
 		hdr.Name = name
 		if hdr.Typeflag == tar.TypeLink {
-			target, err := cleanEntry(hdr.Linkname)
+			target, err := fsutil.CleanTarName(hdr.Linkname)
 			if err != nil || target == "" {
 				return info, fmt.Errorf("entry %q: hard link target %q points outside the root filesystem", hdr.Name, hdr.Linkname)
 			}
@@ -115,26 +86,6 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 	info.DiffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 	info.UncompressedSize = counter.n
 	return info, nil
-}
-
-// cleanEntry normalises a tar entry name and refuses names that climb out.
-func cleanEntry(name string) (string, error) {
-	n := strings.TrimLeft(name, "/")
-	for strings.HasPrefix(n, "./") {
-		n = strings.TrimLeft(n[2:], "/")
-	}
-	if n == "." || n == "" {
-		return "", nil
-	}
-	dir := strings.HasSuffix(n, "/")
-	if err := fsutil.CheckTarPath(strings.TrimSuffix(n, "/")); err != nil {
-		return "", err
-	}
-	n = path.Clean(n)
-	if dir {
-		n += "/"
-	}
-	return n, nil
 }
 
 type countWriter struct {

@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -183,18 +183,7 @@ func (c *Client) pullFrom(ctx context.Context, repo name.Repository, ref name.Re
 	res := &PullResult{Desc: desc, Image: desc, Registry: host}
 	imgRaw := raw
 	if desc.MediaType.IsIndex() {
-		want := DefaultPlatform()
-		if o.Platform != nil {
-			// "--platform linux" means this machine's architecture.
-			want = *o.Platform
-			if want.OS == "" {
-				want.OS = "linux"
-			}
-			if want.Architecture == "" {
-				want.Architecture, want.Variant = DefaultPlatform().Architecture, DefaultPlatform().Variant
-			}
-		}
-		child, err := pickPlatform(raw, want)
+		child, err := pickPlatform(raw, o.Platform)
 		if err != nil {
 			return nil, &Error{Cause: CauseOther, Host: host, Ref: shown, Op: "pulling", Err: err}
 		}
@@ -296,53 +285,25 @@ func (f *repoFetcher) manifestOnce(ctx context.Context, ident string) ([]byte, v
 	return raw, v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: d}, nil
 }
 
-// DefaultPlatform is this machine's platform as Docker names it.
-func DefaultPlatform() v1.Platform {
-	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	switch runtime.GOARCH {
-	case "arm64":
-		p.Variant = "v8"
-	case "arm":
-		p.Variant = "v7"
-	}
-	return p
-}
-
-func pickPlatform(raw []byte, want v1.Platform) (v1.Descriptor, error) {
+// pickPlatform chooses the child of the index raw for want (nil: this
+// machine's) by image.PickManifest's rules. "--platform linux" means this
+// machine's architecture.
+func pickPlatform(raw []byte, want *v1.Platform) (v1.Descriptor, error) {
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(raw, &idx); err != nil {
 		return v1.Descriptor{}, fmt.Errorf("invalid index: %w", err)
 	}
-	var fallback *v1.Descriptor
-	for i, d := range idx.Manifests {
-		if d.Platform == nil || !d.MediaType.IsImage() && d.MediaType != "" {
-			continue
+	if want != nil && (want.OS == "" || want.Architecture == "") {
+		w, h := *want, image.HostPlatform()
+		if w.OS == "" {
+			w.OS = h.OS
 		}
-		p := d.Platform
-		if p.OS != want.OS || p.Architecture != want.Architecture {
-			continue
+		if w.Architecture == "" {
+			w.Architecture, w.Variant = h.Architecture, h.Variant
 		}
-		if p.Variant == want.Variant {
-			return d, nil
-		}
-		// arm64 images often omit "v8"; take a variant-less entry when no
-		// exact match exists.
-		if fallback == nil && (p.Variant == "" || want.Variant == "") {
-			fallback = &idx.Manifests[i]
-		}
+		want = &w
 	}
-	if fallback != nil {
-		return *fallback, nil
-	}
-	return v1.Descriptor{}, fmt.Errorf("no matching manifest for %s in the manifest list entries", platformString(want))
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return image.PickManifest(&idx, want, nil)
 }
 
 // ShortID is Docker's 12-hex display form of a digest.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,10 +11,9 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -56,53 +56,23 @@ func (s *Store) ConfigFile(h v1.Hash) (*v1.ConfigFile, error) {
 	return &c, nil
 }
 
-// HostPlatform is the platform images are resolved for by default.
-func HostPlatform() v1.Platform {
-	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if runtime.GOARCH == "arm64" {
-		p.Variant = "v8"
-	}
-	return p
-}
-
 // PlatformManifest picks the child of an index for platform p (nil: this
-// machine's), among the children present in the store when present is true.
+// machine's) by image.PickManifest's rules, among the children present in
+// the store when present is true.
 func (s *Store) PlatformManifest(m *v1.IndexManifest, p *v1.Platform, present bool) (v1.Descriptor, error) {
-	want := HostPlatform()
-	if p != nil {
-		want = *p
+	var keep func(v1.Descriptor) bool
+	if present {
+		keep = func(d v1.Descriptor) bool { return s.HasBlob(d.Digest) }
 	}
-	var fallback *v1.Descriptor
-	for i, d := range m.Manifests {
-		if present && !s.HasBlob(d.Digest) {
-			continue
+	d, err := image.PickManifest(m, p, keep)
+	if errors.Is(err, image.ErrNoPlatform) {
+		want := image.HostPlatform()
+		if p != nil {
+			want = *p
 		}
-		if !d.MediaType.IsImage() {
-			continue
-		}
-		if d.Platform == nil {
-			if fallback == nil {
-				fallback = &m.Manifests[i]
-			}
-			continue
-		}
-		if d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
-			(want.Variant == "" || d.Platform.Variant == "" || d.Platform.Variant == want.Variant) {
-			return d, nil
-		}
+		return v1.Descriptor{}, notFoundf("no manifest for platform %s in the store", want.String())
 	}
-	if fallback != nil && p == nil {
-		return *fallback, nil
-	}
-	return v1.Descriptor{}, notFoundf("no manifest for platform %s in the store", platformString(want))
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return d, err
 }
 
 // describe builds the index record of a manifest or index from its blobs.
@@ -254,46 +224,16 @@ func (s *Store) SetLayerSize(h v1.Hash, n int64) {
 	_ = fsutil.WriteFileAtomic(p, []byte(strconv.FormatInt(n, 10)), 0o644)
 }
 
-// uncompressedSize decompresses a gzip or zstd blob to count its bytes; a
+// uncompressedSize decompresses a compressed blob to count its bytes; a
 // plain blob is its own size and is not read past its first bytes.
 func uncompressedSize(r io.Reader, size int64) (int64, error) {
-	var head [4]byte
-	br := &peekReader{r: r}
-	n, _ := io.ReadFull(br, head[:])
-	br.unread(head[:n])
-	switch {
-	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return 0, err
-		}
-		return io.Copy(io.Discard, zr)
-	case n == 4 && head == [4]byte{0x28, 0xb5, 0x2f, 0xfd}:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return 0, err
-		}
-		defer zr.Close()
-		return io.Copy(io.Discard, zr)
+	zr, c, err := image.Decompress(r)
+	if err != nil {
+		return 0, err
 	}
-	if size >= 0 {
+	defer zr.Close()
+	if c == image.Uncompressed && size >= 0 {
 		return size, nil
 	}
-	return io.Copy(io.Discard, br)
-}
-
-type peekReader struct {
-	r   io.Reader
-	buf []byte
-}
-
-func (p *peekReader) unread(b []byte) { p.buf = append([]byte(nil), b...) }
-
-func (p *peekReader) Read(b []byte) (int, error) {
-	if len(p.buf) > 0 {
-		n := copy(b, p.buf)
-		p.buf = p.buf[n:]
-		return n, nil
-	}
-	return p.r.Read(b)
+	return io.Copy(io.Discard, zr)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -128,7 +129,7 @@ func (s *Store) loadIndex() (*index, error) {
 }
 
 func (s *Store) saveIndex(x *index) error {
-	m := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	var manifests []v1.Descriptor
 	for _, img := range x.images {
 		a := map[string]string{
 			annotID:      img.ID.String(),
@@ -151,18 +152,18 @@ func (s *Store) saveIndex(x *index) error {
 			return v1.Descriptor{MediaType: img.MediaType, Size: img.ManifestSize, Digest: img.Digest, Annotations: ann}
 		}
 		if len(img.Names) == 0 {
-			m.Manifests = append(m.Manifests, desc(""))
+			manifests = append(manifests, desc(""))
 		}
 		sort.Strings(img.Names)
 		for _, n := range img.Names {
-			m.Manifests = append(m.Manifests, desc(n))
+			manifests = append(manifests, desc(n))
 		}
 	}
-	b, err := json.Marshal(m)
+	b, err := image.MarshalIndex(manifests, nil)
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(s.path("index.json"), b, 0o644)
+	return fsutil.WriteFileAtomic(s.path("index.json"), b.Bytes, 0o644)
 }
 
 // update runs fn on the current index under the index lock and saves the

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -222,24 +223,11 @@ func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
 }
 
 func pickPlatform(idx *v1.IndexManifest, p *v1.Platform) (*v1.Descriptor, error) {
-	want := platform(p)
-	for i, d := range idx.Manifests {
-		if d.Platform == nil {
-			continue
-		}
-		if d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
-			(want.Variant == "" || d.Platform.Variant == "" || want.Variant == d.Platform.Variant) {
-			return &idx.Manifests[i], nil
-		}
+	d, err := image.PickManifest(idx, p, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w (use --platform)", err)
 	}
-	if p == nil && len(idx.Manifests) == 1 {
-		return &idx.Manifests[0], nil
-	}
-	s := want.OS + "/" + want.Architecture
-	if want.Variant != "" {
-		s += "/" + want.Variant
-	}
-	return nil, fmt.Errorf("no image for platform %s (use --platform)", s)
+	return &d, nil
 }
 
 type layoutCore struct {

@@ -7,9 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -209,7 +209,10 @@ func openRegistry(ctx context.Context, s string, opts Options) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid reference format: %s", s)
 	}
-	p := platform(opts.Platform)
+	p := image.HostPlatform()
+	if opts.Platform != nil {
+		p = *opts.Platform
+	}
 	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithPlatform(p),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("berth"))
 	if err != nil {
@@ -230,15 +233,4 @@ func insecureHost(s string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func platform(p *v1.Platform) v1.Platform {
-	if p != nil {
-		return *p
-	}
-	q := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if runtime.GOARCH == "arm64" {
-		q.Variant = "v8"
-	}
-	return q
 }

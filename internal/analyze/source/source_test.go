@@ -263,7 +263,7 @@ func TestPlatformPicksFromIndex(t *testing.T) {
 		}
 	}
 	p, _ := v1.ParsePlatform("linux/s390x")
-	if _, err := source.Open(context.Background(), "oci:"+lay+":multi", source.Options{Platform: p}); err == nil || !strings.Contains(err.Error(), "no image for platform linux/s390x") {
+	if _, err := source.Open(context.Background(), "oci:"+lay+":multi", source.Options{Platform: p}); err == nil || !strings.Contains(err.Error(), "no matching manifest for linux/s390x") {
 		t.Errorf("missing platform: %v", err)
 	}
 }

@@ -50,6 +50,10 @@ func Extract(ctx context.Context, dir string, r io.Reader) error {
 			return fmt.Errorf("reading layer tar: %w", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
+			var bad badName
+			if errors.As(err, &bad) {
+				return fmt.Errorf("refusing layer: %w", bad.error) // it names the entry
+			}
 			return fmt.Errorf("layer entry %q: %w", hdr.Name, err)
 		}
 	}
@@ -80,28 +84,13 @@ type extractor struct {
 	dirTimes   []dirTime
 }
 
-// CleanName validates a tar entry name and returns it relative to the layer
-// root without a trailing slash ("" for the root itself).
-func CleanName(name string) (string, error) {
-	if name == "" {
-		return "", errors.New("empty name")
-	}
-	if strings.ContainsRune(name, 0) {
-		return "", errors.New("name contains a NUL byte")
-	}
-	for _, c := range strings.Split(name, "/") {
-		if c == ".." {
-			return "", errors.New("name escapes the layer with '..'")
-		}
-	}
-	c := path.Clean("/" + name)
-	return strings.TrimPrefix(c, "/"), nil
-}
+// badName is a name fsutil.CleanTarName refused; its text names the entry.
+type badName struct{ error }
 
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
-	name, err := CleanName(hdr.Name)
+	name, err := fsutil.CleanTarName(hdr.Name)
 	if err != nil {
-		return err
+		return badName{err}
 	}
 	if name == "" {
 		return nil // the root's metadata belongs to the image, not one layer
@@ -164,7 +153,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 	case tar.TypeLink:
-		target, err := CleanName(hdr.Linkname)
+		target, err := fsutil.CleanTarName(hdr.Linkname)
 		if err != nil || target == "" {
 			return fmt.Errorf("hard link target %q is outside the layer", hdr.Linkname)
 		}

@@ -1,8 +1,19 @@
-// Package image owns berth's image model beyond go-containerregistry's types:
-// building configs and manifests for images berth makes itself, and applying
-// Dockerfile-style changes (import --change) to a config. No other package
-// defines manifest structs.
+// Package image is berth's image model beyond go-containerregistry's types.
+// It owns, once each:
+//   - the platform rules: this machine's platform (HostPlatform), parsing
+//     --platform, and choosing an index's child by Docker's (containerd's)
+//     matching rules (PickManifest, PlatformMatches);
+//   - decompression: detecting gzip, zstd, bzip2 and xz from the bytes and
+//     bounding the decoder's memory (Decompress);
+//   - the manifests, indexes and configs berth writes itself (MarshalManifest,
+//     MarshalIndex, MarshalConfig), and Dockerfile-style config changes
+//     (import --change);
+//   - turning a root-filesystem tar into a layer (WriteLayer).
 //
-// It builds on the leaves (ref, fsutil) and the field libraries
-// (go-containerregistry, BuildKit's Dockerfile parser).
+// No other package defines manifest structs. Tar entry names follow
+// fsutil.CleanTarName, which lives below this package so that the sandbox,
+// a leaf, shares the rule. The package builds on the leaves (fsutil, ref)
+// and the field libraries (go-containerregistry, BuildKit's Dockerfile
+// parser, klauspost/compress, ulikunitz/xz); it must not import store,
+// remote or any package above it.
 package image

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,10 +26,12 @@ func zstdFrame(log int, data []byte) []byte {
 // is refused with a one-line error, never allocated.
 func TestBuildContextZstdWindow(t *testing.T) {
 	ctxTar := tarOf(map[string]string{"Dockerfile": "FROM scratch\nCOPY hello /hello\n", "hello": "hi"}).Bytes()
-	var served []byte
+	// /W/ctx.tar.zst serves the context with a window of 1<<W bytes.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var log int
+		fmt.Sscanf(r.URL.Path, "/%d/", &log)
 		w.Header().Set("Content-Type", "application/zstd")
-		w.Write(served)
+		w.Write(zstdFrame(log, ctxTar))
 	}))
 	defer srv.Close()
 	bin := testenv.Berth(t)
@@ -42,14 +45,12 @@ func TestBuildContextZstdWindow(t *testing.T) {
 	} {
 		for _, from := range []string{"stdin", "url"} {
 			t.Run(tc.name+" from "+from, func(t *testing.T) {
-				body := zstdFrame(tc.window, ctxTar)
 				args := []string{"--root", t.TempDir(), "build", "-q", "-t", "zctx:1"}
-				var stdin *bytes.Reader
+				stdin := bytes.NewReader(nil)
 				if from == "stdin" {
-					args, stdin = append(args, "-"), bytes.NewReader(body)
+					args, stdin = append(args, "-"), bytes.NewReader(zstdFrame(tc.window, ctxTar))
 				} else {
-					served = body
-					args, stdin = append(args, srv.URL+"/ctx.tar.zst"), bytes.NewReader(nil)
+					args = append(args, fmt.Sprintf("%s/%d/ctx.tar.zst", srv.URL, tc.window))
 				}
 				r := testenv.Run(t, bin, testenv.Cmd{Args: args, Stdin: stdin})
 				if tc.ok {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	bimage "github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/build"
@@ -287,9 +288,9 @@ func platformParam(s string) (*v1.Platform, error) {
 		}
 		return &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}, nil
 	}
-	p, err := v1.ParsePlatform(s)
+	p, err := bimage.ParsePlatform(s)
 	if err != nil {
-		return nil, badRequest(fmt.Errorf("invalid platform %q: %w", s, err))
+		return nil, badRequest(err)
 	}
 	return p, nil
 }

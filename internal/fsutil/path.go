@@ -22,7 +22,7 @@ func CheckTarPath(name string) error {
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == ".." {
-			return fmt.Errorf("entry %q has a \"..\" component that climbs out of the archive", name)
+			return fmt.Errorf("entry %q escapes the root with a \"..\" component", name)
 		}
 	}
 	if strings.ContainsRune(name, 0) {

@@ -36,7 +36,9 @@ func (b *Builder) execRun(ctx context.Context, st *stageState, req RunRequest) (
 		lw.Abort(runErr)
 		var ee *ExitError
 		if errors.As(runErr, &ee) {
-			return nil, fmt.Errorf("process %q did not complete successfully: exit code: %d", strings.Join(req.Args, " "), ee.Code)
+			// Wrapped, not just printed: the Engine API reports the
+			// command's exit code as the build's (errorDetail.code).
+			return nil, fmt.Errorf("process %q did not complete successfully: %w", strings.Join(req.Args, " "), ee)
 		}
 		return nil, runErr
 	}

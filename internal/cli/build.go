@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/ref"
+	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/sandbox/snapshot"
 	"github.com/berth-dev/berth/internal/store"
@@ -151,160 +152,6 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
-	buildArgs := map[string]string{}
-	for _, ba := range f.buildArgs {
-		k, v, ok := strings.Cut(ba, "=")
-		if !ok {
-			ev, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = ev
-		}
-		buildArgs[k] = v
-	}
-	labels := map[string]string{}
-	for _, l := range f.labels {
-		k, v, _ := strings.Cut(l, "=")
-		labels[k] = v
-	}
-	secrets := map[string]string{}
-	for _, s := range f.secrets {
-		var id, src string
-		for _, kv := range strings.Split(s, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				if src == "" {
-					src = "env:" + v
-				}
-			case "type":
-			default:
-				return usageError{fmt.Errorf("invalid secret %q: unexpected key %q", s, k)}
-			}
-		}
-		if id == "" {
-			return usageError{fmt.Errorf("invalid secret %q: id is required", s)}
-		}
-		if src == "" {
-			src = "env:" + id
-		}
-		secrets[id] = src
-	}
-
-	st, err := a.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	stateDir := buildStateDir(st)
-	tmpRoot := filepath.Join(stateDir, "tmp")
-	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
-		return err
-	}
-	// Held for the whole build: system prune leaves the cache alone while
-	// any build runs.
-	unlockBuild, err := build.LockState(stateDir)
-	if err != nil {
-		return err
-	}
-	defer unlockBuild()
-	sweepBuildTemps(tmpRoot)
-	tmp, err := os.MkdirTemp(tmpRoot, "build-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	// The lock says "in use" to other builds' sweeps; a build killed with
-	// -9 leaves its directory unlocked, and the next build removes it.
-	if unlock, ok, err := fsutil.TryLock(tmp + ".lock"); err == nil && ok {
-		defer os.Remove(tmp + ".lock")
-		defer unlock()
-	}
-
-	// Secrets from the environment become files in our temp dir (0600).
-	for id, src := range secrets {
-		if env, ok := strings.CutPrefix(src, "env:"); ok {
-			p := filepath.Join(tmp, "secret-"+strconv.Itoa(len(id))+"-"+filepath.Base(id))
-			if err := os.WriteFile(p, []byte(os.Getenv(env)), 0o600); err != nil {
-				return err
-			}
-			secrets[id] = p
-		}
-	}
-
-	df, contextDir, dfName, err := a.loadBuildInput(ctx, f, ctxArg, tmp)
-	if err != nil {
-		return err
-	}
-	named, err := namedContexts(ctx, f.contexts, tmp)
-	if err != nil {
-		return err
-	}
-	ssh, err := sshSockets(f.ssh)
-	if err != nil {
-		return err
-	}
-	hosts, err := extraHosts(f.addHosts)
-	if err != nil {
-		return err
-	}
-	cacheFrom, inline, err := cacheFlags(f.cacheFrom, f.cacheTo)
-	if err != nil {
-		return err
-	}
-	if v := buildArgs["BUILDKIT_INLINE_CACHE"]; v != "" && v != "0" && v != "false" {
-		inline = true
-	}
-	noCacheStages := map[string]bool{}
-	for _, n := range f.noCacheFor {
-		noCacheStages[strings.ToLower(n)] = true
-	}
-	file, err := dockerfile.Parse(filepath.Base(dfName), df)
-	if err != nil {
-		return err
-	}
-	var ignore *dockerfile.Ignore
-	if contextDir != "" {
-		for _, n := range dockerfile.IgnoreFileNames(dfName) {
-			p := n
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(contextDir, n)
-			}
-			if remoteContext(ctxArg) {
-				// In a fetched context a link must not lead to the host's
-				// files (their lines would be echoed as bad patterns).
-				if rel, err := filepath.Rel(contextDir, p); err == nil {
-					if p, err = fsutil.ResolveIn(contextDir, rel); err != nil {
-						continue
-					}
-				}
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			if ignore, err = dockerfile.ParseIgnore(data); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	var epoch *time.Time
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" || buildArgs["SOURCE_DATE_EPOCH"] != "" {
-		if s == "" {
-			s = buildArgs["SOURCE_DATE_EPOCH"]
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return usageError{fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: %w", s, err)}
-		}
-		t := time.Unix(n, 0).UTC()
-		epoch = &t
-	}
 	var progressOut io.Writer = a.stderr
 	var quietBuf bytes.Buffer
 	switch {
@@ -318,32 +165,6 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	default:
 		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
 	}
-	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
-	if err != nil {
-		return err
-	}
-	opts := build.Options{
-		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom, InlineCache: inline,
-		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
-		Source: storeSource{s: st, pull: a.buildPuller(st)},
-		Blobs:  storeBlobs{st},
-		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
-	}
-	if plat != nil {
-		opts.Platform = *plat
-	}
-	start := time.Now()
-	res, err := build.Build(ctx, opts)
-	if err != nil {
-		if f.quiet {
-			a.stderr.Write(quietBuf.Bytes())
-		}
-		return err
-	}
-	// The export step, as BuildKit prints it.
-	ex := "#" + strconv.Itoa(res.Steps+1)
-	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
 	toStore := len(outs) == 0
 	for _, o := range outs {
 		if o.typ == "image" || o.typ == "registry" {
@@ -353,16 +174,20 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			f.push = true
 		}
 	}
-	if toStore {
-		if _, err := st.AddImage(ctx, res.Manifest, f.tags...); err != nil {
-			return fmt.Errorf("storing the built image: %w", err)
-		}
-		fmt.Fprintf(progressOut, "%s writing image %s done\n", ex, res.ID)
-		for _, t := range f.tags {
-			r, _ := ref.Parse(t)
-			fmt.Fprintf(progressOut, "%s naming to %s done\n", ex, ref.FullName(r))
-		}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
 	}
+	start := time.Now()
+	res, err := a.buildImage(ctx, st, buildRequest{flags: f, contextArg: ctxArg, stdin: a.stdin, lookupEnv: os.LookupEnv, noStore: !toStore, platform: plat,
+		newRemote: func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }}, progressOut)
+	if err != nil {
+		if f.quiet {
+			a.stderr.Write(quietBuf.Bytes())
+		}
+		return err
+	}
+	ex := "#" + strconv.Itoa(res.Steps+1)
 	for _, o := range outs {
 		if err := a.exportBuild(ctx, res, o, f.tags); err != nil {
 			return fmt.Errorf("exporting to %s: %w", o.typ, err)
@@ -395,15 +220,225 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	return nil
 }
 
+// buildRequest is one build as buildImage runs it: the command's flags (or
+// the Engine API's parameters as the same flags), the context argument and
+// where "-" reads from.
+type buildRequest struct {
+	flags      buildFlags
+	contextArg string    // a directory, "-" (stdin), a Git or http(s) URL
+	stdin      io.Reader // what "-" reads: the terminal's stdin, or the API request's body
+	// lookupEnv resolves --build-arg NAME without a value and
+	// SOURCE_DATE_EPOCH: the process environment for the command,
+	// nothing for the API (a client never reads the server's environment).
+	lookupEnv func(string) (string, bool)
+	platform  *v1.Platform
+	noStore   bool // --output without type=image: the image is not recorded
+	// newRemote builds the registry client FROM images are pulled with.
+	newRemote func() (*remote.Client, error)
+}
+
+// buildImage is `build` and the Engine API's POST /build: it holds the
+// build lock, makes the build's temp directory (removed however the build
+// ends), reads the context and Dockerfile, runs the build with progress
+// to progressOut, and records the image under its tags. Nothing is stored
+// unless the build succeeds.
+func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest, progressOut io.Writer) (*build.Result, error) {
+	f, ctxArg := req.flags, req.contextArg
+	buildArgs := map[string]string{}
+	for _, ba := range f.buildArgs {
+		k, v, ok := strings.Cut(ba, "=")
+		if !ok {
+			ev, set := req.lookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		buildArgs[k] = v
+	}
+	labels := map[string]string{}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		labels[k] = v
+	}
+	secrets := map[string]string{}
+	for _, s := range f.secrets {
+		var id, src string
+		for _, kv := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				if src == "" {
+					src = "env:" + v
+				}
+			case "type":
+			default:
+				return nil, usageError{fmt.Errorf("invalid secret %q: unexpected key %q", s, k)}
+			}
+		}
+		if id == "" {
+			return nil, usageError{fmt.Errorf("invalid secret %q: id is required", s)}
+		}
+		if src == "" {
+			src = "env:" + id
+		}
+		secrets[id] = src
+	}
+
+	stateDir := buildStateDir(st)
+	tmpRoot := filepath.Join(stateDir, "tmp")
+	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
+		return nil, err
+	}
+	// Held for the whole build: system prune leaves the cache alone while
+	// any build runs.
+	unlockBuild, err := build.LockState(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockBuild()
+	sweepBuildTemps(tmpRoot)
+	tmp, err := os.MkdirTemp(tmpRoot, "build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	// The lock says "in use" to other builds' sweeps; a build killed with
+	// -9 leaves its directory unlocked, and the next build removes it.
+	if unlock, ok, err := fsutil.TryLock(tmp + ".lock"); err == nil && ok {
+		defer os.Remove(tmp + ".lock")
+		defer unlock()
+	}
+
+	// Secrets from the environment become files in our temp dir (0600).
+	for id, src := range secrets {
+		if env, ok := strings.CutPrefix(src, "env:"); ok {
+			p := filepath.Join(tmp, "secret-"+strconv.Itoa(len(id))+"-"+filepath.Base(id))
+			v, _ := req.lookupEnv(env)
+			if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+				return nil, err
+			}
+			secrets[id] = p
+		}
+	}
+
+	df, contextDir, dfName, err := loadBuildInput(ctx, f, ctxArg, req.stdin, tmp)
+	if err != nil {
+		return nil, err
+	}
+	named, err := namedContexts(ctx, f.contexts, tmp)
+	if err != nil {
+		return nil, err
+	}
+	ssh, err := sshSockets(f.ssh)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := extraHosts(f.addHosts)
+	if err != nil {
+		return nil, err
+	}
+	cacheFrom, inline, err := cacheFlags(f.cacheFrom, f.cacheTo)
+	if err != nil {
+		return nil, err
+	}
+	if v := buildArgs["BUILDKIT_INLINE_CACHE"]; v != "" && v != "0" && v != "false" {
+		inline = true
+	}
+	noCacheStages := map[string]bool{}
+	for _, n := range f.noCacheFor {
+		noCacheStages[strings.ToLower(n)] = true
+	}
+	file, err := dockerfile.Parse(filepath.Base(dfName), df)
+	if err != nil {
+		return nil, err
+	}
+	var ignore *dockerfile.Ignore
+	if contextDir != "" {
+		for _, n := range dockerfile.IgnoreFileNames(dfName) {
+			p := n
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(contextDir, n)
+			}
+			if remoteContext(ctxArg) {
+				// In a fetched context a link must not lead to the host's
+				// files (their lines would be echoed as bad patterns).
+				if rel, err := filepath.Rel(contextDir, p); err == nil {
+					if p, err = fsutil.ResolveIn(contextDir, rel); err != nil {
+						continue
+					}
+				}
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			if ignore, err = dockerfile.ParseIgnore(data); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	var epoch *time.Time
+	if s, _ := req.lookupEnv("SOURCE_DATE_EPOCH"); s != "" || buildArgs["SOURCE_DATE_EPOCH"] != "" {
+		if s == "" {
+			s = buildArgs["SOURCE_DATE_EPOCH"]
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: %w", s, err)}
+		}
+		t := time.Unix(n, 0).UTC()
+		epoch = &t
+	}
+	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
+	if err != nil {
+		return nil, err
+	}
+	opts := build.Options{
+		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
+		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom, InlineCache: inline,
+		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
+		Source: storeSource{s: st, pull: a.buildPuller(st, req.newRemote)},
+		Blobs:  storeBlobs{st},
+		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
+	}
+	if req.platform != nil {
+		opts.Platform = *req.platform
+	}
+	res, err := build.Build(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	// The export step, as BuildKit prints it.
+	ex := "#" + strconv.Itoa(res.Steps+1)
+	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
+	if !req.noStore {
+		if _, err := st.AddImage(ctx, res.Manifest, f.tags...); err != nil {
+			return nil, fmt.Errorf("storing the built image: %w", err)
+		}
+		fmt.Fprintf(progressOut, "%s writing image %s done\n", ex, res.ID)
+		for _, t := range f.tags {
+			r, _ := ref.Parse(t)
+			fmt.Fprintf(progressOut, "%s naming to %s done\n", ex, ref.FullName(r))
+		}
+	}
+	return res, nil
+}
+
 // buildPuller pulls a FROM image that is missing from the store (or, with
 // --pull, checks it for a newer version) through the registry client.
-func (a *app) buildPuller(st *store.Store) func(ctx context.Context, name string, platform v1.Platform) error {
+func (a *app) buildPuller(st *store.Store, newRemote func() (*remote.Client, error)) func(ctx context.Context, name string, platform v1.Platform) error {
 	return func(ctx context.Context, name string, platform v1.Platform) error {
 		r, err := ref.Parse(name)
 		if err != nil {
 			return err
 		}
-		c, err := a.newRemoteClient(&remoteFlags{})
+		c, err := newRemote()
 		if err != nil {
 			return err
 		}

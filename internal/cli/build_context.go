@@ -28,7 +28,7 @@ import (
 // none) and the Dockerfile's path (for <Dockerfile>.dockerignore). The
 // context is a directory, "-" (a tar or a Dockerfile on stdin), a Git URL
 // (cloned) or an http(s) URL (a tar or a Dockerfile), as for docker build.
-func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp string) ([]byte, string, string, error) {
+func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.Reader, tmp string) ([]byte, string, string, error) {
 	contextDir := ctxArg
 	remoteCtx := true // -f names a file inside the context, not on the host
 	switch {
@@ -36,7 +36,7 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 		if f.file == "-" {
 			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
 		}
-		df, dir, err := contextFromStream(a.stdin, filepath.Join(tmp, "context"))
+		df, dir, err := contextFromStream(stdin, filepath.Join(tmp, "context"))
 		if err != nil {
 			return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
 		}
@@ -80,7 +80,7 @@ func (a *app) loadBuildInput(ctx context.Context, f buildFlags, ctxArg, tmp stri
 		}
 	}
 	if f.file == "-" {
-		data, err := io.ReadAll(io.LimitReader(a.stdin, dockerfile.MaxSize+1))
+		data, err := io.ReadAll(io.LimitReader(stdin, dockerfile.MaxSize+1))
 		return data, contextDir, "Dockerfile", err
 	}
 	name := f.file

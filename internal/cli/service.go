@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/engineapi"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
@@ -91,6 +93,16 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 		Import: func(ctx context.Context, st *store.Store, r io.Reader, o engineapi.ImportOptions) (store.Image, error) {
 			return importRootfs(ctx, st, r, importOptions{Names: o.Names, Changes: o.Changes, Message: o.Message, Source: o.Source, Platform: o.Platform})
 		},
+		Build: func(ctx context.Context, st *store.Store, o engineapi.BuildOptions, progress io.Writer) (*build.Result, error) {
+			return a.buildImage(ctx, st, apiBuildRequest(o, log), progress)
+		},
+		PruneBuildCache: func(ctx context.Context, st *store.Store, all bool) (int64, error) {
+			freed, busy, err := pruneBuildCache(ctx, st, all)
+			if busy {
+				log.Warn("a build is running; its cache was left as it is")
+			}
+			return freed, err
+		},
 		Version:     berthVersion(),
 		Logger:      log,
 		IdleTimeout: idle,
@@ -103,4 +115,29 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 		return nil
 	}
 	return err
+}
+
+// apiBuildRequest turns POST /build's parameters into the build flags
+// `berth build` parses, with the context from the request body (or the
+// remote URL) and FROM pulls made with the request's credentials only.
+func apiBuildRequest(o engineapi.BuildOptions, log *slog.Logger) buildRequest {
+	f := buildFlags{tags: o.Tags, file: o.Dockerfile, target: o.Target, noCache: o.NoCache, pull: o.Pull,
+		network: o.Network, addHosts: o.ExtraHosts, cacheFrom: o.CacheFrom, compression: "gzip", progress: "plain"}
+	for k, v := range o.BuildArgs {
+		f.buildArgs = append(f.buildArgs, k+"="+v)
+	}
+	for k, v := range o.Labels {
+		f.labels = append(f.labels, k+"="+v)
+	}
+	sort.Strings(f.buildArgs)
+	sort.Strings(f.labels)
+	req := buildRequest{flags: f, contextArg: "-", stdin: o.Context, platform: o.Platform,
+		lookupEnv: func(string) (string, bool) { return "", false },
+		newRemote: func() (*remote.Client, error) {
+			return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: o.Auth})
+		}}
+	if o.Remote != "" {
+		req.contextArg = o.Remote
+	}
+	return req
 }

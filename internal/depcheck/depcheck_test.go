@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"registry":   {"fsutil", "ref", "image", "auth"},
 	"scan":       {"fsutil", "ref", "image", "archive"},
 	"depcheck":   {},
-	"engineapi":  {"store", "remote", "ref", "image"},
+	"engineapi":  {"store", "remote", "ref", "image", "build"},
 }
 
 func top(pkg string) string {

@@ -113,7 +113,13 @@ func dockerCLI(t *testing.T) string {
 // docker runs the docker CLI against the service.
 func (s *service) docker(stdin []byte, args ...string) testenv.Result {
 	s.t.Helper()
-	c := testenv.Cmd{Args: args, Env: []string{"DOCKER_HOST=unix://" + s.sock, "DOCKER_CONFIG=" + s.dockerCfg, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}}
+	return s.dockerEnv(nil, stdin, args...)
+}
+
+// dockerEnv is docker with extra environment variables.
+func (s *service) dockerEnv(env []string, stdin []byte, args ...string) testenv.Result {
+	s.t.Helper()
+	c := testenv.Cmd{Args: args, Env: append([]string{"DOCKER_HOST=unix://" + s.sock, "DOCKER_CONFIG=" + s.dockerCfg, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}, env...)}
 	if stdin != nil {
 		c.Stdin = bytes.NewReader(stdin)
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/moby/moby/api/types/common"
@@ -57,6 +59,10 @@ func statusOf(err error) int {
 		return http.StatusInternalServerError
 	}
 	switch {
+	case errors.Is(err, ref.ErrInvalid), strings.HasPrefix(err.Error(), "invalid reference format"):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrAmbiguous):
+		return http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict):

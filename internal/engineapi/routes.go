@@ -12,6 +12,8 @@ func (s *Server) table() []route {
 		{get, "/version", s.version},
 		{get, "/info", s.info},
 		{get, "/system/df", s.systemDF},
+		{post, "/build", s.postBuild},
+		{post, "/build/prune", s.pruneBuildCache},
 
 		{get, "/images/json", s.listImages},
 		{get, "/images/get", s.saveImages},

@@ -34,6 +34,10 @@ type Config struct {
 	Save   SaveFunc
 	Load   LoadFunc
 	Import ImportFunc
+	// Build and PruneBuildCache are the build commands' functions (nil:
+	// 501).
+	Build           BuildFunc
+	PruneBuildCache BuildCacheFunc
 	// Version is berth's version, shown by /version and in Server.
 	Version string
 	Logger  *slog.Logger

@@ -142,7 +142,12 @@ func (s *stream) Bytes(id string, done, total int64) {
 // fail reports err: as the response itself while nothing was sent, else
 // inside the stream (errorDetail with the status code, and error), as the
 // daemon does once it has answered 200.
-func (s *stream) fail(err error) {
+func (s *stream) fail(err error) { s.failCode(err, statusOf(err)) }
+
+// failCode is fail with errorDetail.code set to code once the stream has
+// begun (a build's failing command's exit status, which the docker CLI
+// exits with).
+func (s *stream) failCode(err error, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
@@ -151,7 +156,7 @@ func (s *stream) fail(err error) {
 		return
 	}
 	_ = s.sendLocked(message{
-		Message:      jsonstream.Message{Error: &jsonstream.Error{Code: statusOf(err), Message: err.Error()}},
+		Message:      jsonstream.Message{Error: &jsonstream.Error{Code: code, Message: err.Error()}},
 		ErrorMessage: err.Error(),
 	})
 }

@@ -434,16 +434,15 @@ func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest,
 // --pull, checks it for a newer version) through the registry client.
 func (a *app) buildPuller(st *store.Store, newRemote func() (*remote.Client, error)) func(ctx context.Context, name string, platform v1.Platform) error {
 	return func(ctx context.Context, name string, platform v1.Platform) error {
-		r, err := ref.Parse(name)
-		if err != nil {
+		if _, err := ref.Parse(name); err != nil {
 			return err
 		}
 		c, err := newRemote()
 		if err != nil {
 			return err
 		}
-		_, err = a.pullOne(ctx, c, st, r, &platform, pullOptions{quiet: true})
-		return err
+		_, err = c.PullImage(ctx, remote.PullImageOptions{Ref: name, Platform: &platform, PartialDir: partialDir(st)}, storeSink{st}, remote.NoEvents{})
+		return remoteErr(err)
 	}
 }
 

@@ -51,7 +51,7 @@ func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", arg, err)}
 	}
-	if o.allTags && hasExplicitTag(arg) {
+	if o.allTags && remote.ExplicitTag(arg) {
 		return usageError{errors.New("tag can't be used with --all-tags/-a")}
 	}
 	if _, ok := r.(name.Digest); ok {

@@ -220,6 +220,52 @@ func (a *app) newProgress(quiet bool) progressSink {
 	}
 }
 
+// cliEvents draws remote.Events as Docker's CLI does: the lines about an
+// image on stdout ("latest: Pulling from library/busybox", "Digest: …"),
+// layer progress as bars on a terminal or as plain lines. A line about the
+// image first finishes the bars of the transfer before it.
+type cliEvents struct {
+	a     *app
+	quiet bool
+	mu    sync.Mutex
+	cur   progressSink // the current transfer's layers; nil between transfers
+}
+
+func (a *app) newEvents(quiet bool) *cliEvents { return &cliEvents{a: a, quiet: quiet} }
+
+func (e *cliEvents) layers() progressSink {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur == nil {
+		e.cur = e.a.newProgress(e.quiet)
+	}
+	return e.cur
+}
+
+func (e *cliEvents) Status(id, status string)           { e.layers().Status(id, status) }
+func (e *cliEvents) Bytes(id string, done, total int64) { e.layers().Bytes(id, done, total) }
+
+func (e *cliEvents) Message(id, text string) {
+	e.Wait()
+	if e.quiet {
+		return
+	}
+	if id != "" {
+		text = id + ": " + text
+	}
+	fmt.Fprintln(e.a.stdout, text)
+}
+
+// Wait finishes the bars being drawn.
+func (e *cliEvents) Wait() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil {
+		e.cur.Wait()
+		e.cur = nil
+	}
+}
+
 type quietProgress struct{}
 
 func (quietProgress) Status(string, string)      {}

@@ -11,7 +11,10 @@
 // github.com/google/go-containerregistry.
 //
 // Pulls write into a BlobSink the caller provides (the local store satisfies
-// it); pushes read v1.Image / v1.ImageIndex values. The package must not
+// it); pushes read v1.Image / v1.ImageIndex values. The commands are
+// functions here that the CLI and the Engine API both call: PullImage (into
+// an ImageStore, which *store.Store satisfies), reporting through Events —
+// Docker's per-layer statuses and the lines about the image as a whole. The package must not
 // import internal/store, internal/cli or any other area's package: it is
 // wired to the store only in cli.
 //

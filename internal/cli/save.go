@@ -176,7 +176,7 @@ func saveEntry(ctx context.Context, st *store.Store, img store.Image, n string, 
 	var im v1.Image
 	var err error
 	if platform != nil {
-		im, err = platformImage(ctx, st, img, displayName(img, n), *platform)
+		im, err = st.PlatformImage(ctx, img, displayName(img, n), *platform)
 	} else if im, err = st.Image(ctx, img, nil); err != nil {
 		err = fmt.Errorf("opening %s: %w", img.Digest, err)
 	}

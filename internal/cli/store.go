@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
@@ -52,28 +50,4 @@ func parsePlatformFlag(s string) (*v1.Platform, error) {
 		return nil, usageError{err}
 	}
 	return p, nil
-}
-
-// platformImage opens img for platform p: the matching manifest when img is
-// an index, img itself when its config satisfies p. shown names the image in
-// Docker's "does not provide the specified platform" error.
-func platformImage(ctx context.Context, st *store.Store, img store.Image, shown string, p v1.Platform) (v1.Image, error) {
-	notProvided := fmt.Errorf("image %s does not provide the specified platform (%s)", shown, p.String())
-	im, err := st.Image(ctx, img, &p)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notProvided
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", img.Digest, err)
-	}
-	if !img.IsIndex() {
-		cfg, err := im.ConfigFile()
-		if err != nil {
-			return nil, fmt.Errorf("reading config of %s: %w", img.Digest, err)
-		}
-		if !image.ConfigMatches(cfg, p) {
-			return nil, notProvided
-		}
-	}
-	return im, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/remote/remotetest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // recordedEvents keeps the image-level lines and the layer statuses seen.
@@ -96,6 +97,60 @@ func TestPullImage(t *testing.T) {
 		{PullImageOptions{Ref: reg.Host + "/app:nope"}, "manifest unknown"},
 	} {
 		if _, err := e.c.PullImage(ctx, tt.o, e.st, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.o, err, tt.want)
+		}
+	}
+}
+
+func TestPushImage(t *testing.T) {
+	ctx := context.Background()
+	reg := remotetest.Start(t, remotetest.Options{})
+	e := newEnv(t, Settings{})
+	img := randomImage(t, 1<<10, 2)
+	if _, err := e.c.Push(ctx, mustRef(t, reg.Host+"/app:1"), img, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.PullImage(ctx, PullImageOptions{Ref: reg.Host + "/app:1"}, e.st, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"copy:b", "copy:a"} {
+		if err := e.st.TagImage(ctx, reg.Host+"/app:1", reg.Host+"/"+tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := &recordedEvents{}
+	res, err := e.c.PushImage(ctx, PushImageOptions{Ref: reg.Host + "/copy", AllTags: true}, e.st, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digestOf(t, img.Digest)
+	if len(res.Images) != 2 || res.Images[0].Tag != "a" || res.Images[1].Tag != "b" || res.Images[0].Digest != d {
+		t.Fatalf("pushed %+v", res.Images)
+	}
+	if ev.messages[0] != "The push refers to repository ["+reg.Host+"/copy]" || !strings.HasPrefix(ev.messages[1], "a: digest: "+d.String()+" size: ") {
+		t.Fatalf("messages %q", ev.messages)
+	}
+	mounted := 0
+	for _, ss := range ev.statuses {
+		for _, s := range ss {
+			if s == "Mounted from app" {
+				mounted++
+			}
+		}
+	}
+	if mounted != 2 {
+		t.Fatalf("layers mounted from app: %d, want 2 (%v)", mounted, ev.statuses)
+	}
+	for _, tt := range []struct {
+		o    PushImageOptions
+		want string
+	}{
+		{PushImageOptions{Ref: reg.Host + "/none:1"}, "An image does not exist locally with the tag: " + reg.Host + "/none"},
+		{PushImageOptions{Ref: reg.Host + "/none", AllTags: true}, "An image does not exist locally with the tag: " + reg.Host + "/none"},
+		{PushImageOptions{Ref: reg.Host + "/app@" + d.String()}, "push by digest is not supported"},
+		{PushImageOptions{Ref: reg.Host + "/app:1", Platform: &v1.Platform{OS: "linux", Architecture: "s390x"}}, "does not provide the specified platform (linux/s390x)"},
+	} {
+		if _, err := e.c.PushImage(ctx, tt.o, e.st, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: %v, want %q", tt.o, err, tt.want)
 		}
 	}

@@ -66,14 +66,9 @@ func (a *app) runLogin(ctx context.Context, server string, o loginOptions) error
 		return err
 	}
 	// Like Docker: with no credentials given, try the saved ones first.
-	if o.user == "" && o.pass == "" {
-		if e, err := c.Credentials().Get(ctx, host); err == nil && !e.Empty() && e.Username != "" && e.Password != "" {
-			fmt.Fprintln(a.stdout, "Authenticating with existing credentials...")
-			if _, err := c.CheckLogin(ctx, host, e.Username, e.Password); err == nil {
-				fmt.Fprintln(a.stdout, "Login Succeeded")
-				return nil
-			}
-		}
+	if o.user == "" && o.pass == "" && c.LoginSaved(ctx, host, a.newEvents(false)) {
+		fmt.Fprintln(a.stdout, "Login Succeeded")
+		return nil
 	}
 	if o.user == "" || o.pass == "" {
 		if err := a.promptCredentials(&o); err != nil {

@@ -40,56 +40,12 @@ func (a *app) newSearchCmd() *cobra.Command {
 	return cmd
 }
 
-// parseSearchFilters reads Docker's search filters.
-func parseSearchFilters(in []string) (remote.SearchFilter, error) {
-	var f remote.SearchFilter
-	for _, s := range in {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			return f, fmt.Errorf("bad format of filter (expected name=value): %s", s)
-		}
-		switch strings.ToLower(k) {
-		case "stars":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return f, fmt.Errorf("invalid filter 'stars=%s'", v)
-			}
-			f.Stars = n
-		case "is-official", "is-automated":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return f, fmt.Errorf("invalid filter '%s=%s'", k, v)
-			}
-			if k == "is-official" {
-				f.Official = &b
-			} else {
-				f.Automated = &b
-			}
-		default:
-			return f, fmt.Errorf("invalid filter '%s'", k)
-		}
-	}
-	return f, nil
-}
-
-// splitSearchTerm separates a registry host from the term the way Docker
-// does: a first path part with a dot or colon, or "localhost", is a host.
-func splitSearchTerm(term string) (host, rest string) {
-	h, r, ok := strings.Cut(term, "/")
-	if ok && (strings.ContainsAny(h, ".:") || h == "localhost") {
-		if remote.ConfigHost(h) == "index.docker.io" {
-			return "", r
-		}
-		return h, r
-	}
-	return "", term
-}
-
 func (a *app) runSearch(ctx context.Context, term string, o searchOptions) error {
-	if o.limit < 1 || o.limit > 100 {
-		return usageError{fmt.Errorf("limit %d is outside the range of [1, 100]", o.limit)}
+	filter, err := remote.ParseSearchFilter(o.filters)
+	opts := remote.SearchOptions{Term: term, Limit: o.limit, Filter: filter}
+	if cerr := opts.Check(); cerr != nil {
+		return usageError{cerr}
 	}
-	filter, err := parseSearchFilters(o.filters)
 	if err != nil {
 		return usageError{err}
 	}
@@ -101,13 +57,7 @@ func (a *app) runSearch(ctx context.Context, term string, o searchOptions) error
 	if err != nil {
 		return err
 	}
-	host, rest := splitSearchTerm(term)
-	var rows []remote.SearchResult
-	if host == "" {
-		rows, err = c.SearchHub(ctx, rest, o.limit, filter)
-	} else {
-		rows, err = c.SearchCatalog(ctx, host, rest, o.limit, filter)
-	}
+	rows, err := c.Search(ctx, opts)
 	if err != nil {
 		return remoteErr(err)
 	}

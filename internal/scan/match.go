@@ -23,6 +23,16 @@ type VulnSource interface {
 	Get(id string) (*osvpb.Vulnerability, error)
 }
 
+// SeverityIndex is implemented by a VulnSource that also keeps the
+// severities of records it does not hold whole (records of ecosystems the
+// scan does not need, such as a CVE's), indexed by their ids and aliases.
+type SeverityIndex interface {
+	// AliasSeverity returns a record carrying the best severity known under
+	// id: the record id itself, or one naming id among its aliases. It may
+	// hold only id, aliases and severity. Nil when none is known.
+	AliasSeverity(id string) *osvpb.Vulnerability
+}
+
 // Finding is one vulnerability affecting one package.
 type Finding struct {
 	ID       string   `json:"id"`                // the advisory shown (ecosystem-native id preferred)
@@ -32,8 +42,11 @@ type Finding struct {
 	Severity string   `json:"severity"` // CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN
 	Score    float64  `json:"cvss_score,omitempty"`
 	Vector   string   `json:"cvss_vector,omitempty"`
-	Title    string   `json:"title,omitempty"`
-	URL      string   `json:"url"`
+	// SeverityFrom is the record the severity was read from: the finding's
+	// own id or an alias (GHSA-…, DEBIAN-CVE-…, CVE-…).
+	SeverityFrom string `json:"severity_source,omitempty"`
+	Title        string `json:"title,omitempty"`
+	URL          string `json:"url"`
 }
 
 // Match finds the vulnerabilities affecting inv's packages. The OSV matcher
@@ -62,8 +75,9 @@ func Match(ctx context.Context, inv *Inventory, src VulnSource) ([]Finding, erro
 			continue
 		}
 		hits := osvlocal.VulnerabilitiesAffectingPackage(cands, p.pkg)
-		for _, group := range groupAliases(hits) {
-			out = append(out, newFinding(p, group, names, string(eco.Ecosystem), src))
+		groups, covered := foldUpstream(groupAliases(hits))
+		for i, group := range groups {
+			out = append(out, newFinding(p, group, covered[i], names, string(eco.Ecosystem), src))
 		}
 	}
 	SortFindings(out)
@@ -180,6 +194,70 @@ func groupAliases(vs []*osvpb.Vulnerability) [][]*osvpb.Vulnerability {
 	return out
 }
 
+// foldUpstream drops a group whose records name, as their upstream, records
+// that are findings for the same package themselves: a Debian DSA- or DLA-
+// lists the DEBIAN-CVE- (and CVE-) records of the flaws it fixes, and those
+// are reported one finding per CVE, as trivy does, with the advisory among
+// their aliases. covered[i] lists the advisories folded into groups[i]. An
+// advisory whose per-CVE records are not in the database stays a finding.
+func foldUpstream(groups [][]*osvpb.Vulnerability) (kept [][]*osvpb.Vulnerability, covered map[int][]string) {
+	owner := map[string]int{}
+	for i, g := range groups {
+		for _, v := range g {
+			owner[v.GetId()] = i
+		}
+	}
+	// A group some other group names as upstream is a per-CVE record: it is
+	// never folded, so folding cannot go round in a circle.
+	named := map[int]bool{}
+	for i, g := range groups {
+		for _, v := range g {
+			for _, u := range v.GetUpstream() {
+				if j, ok := owner[u]; ok && j != i {
+					named[j] = true
+				}
+			}
+		}
+	}
+	into := map[int][]int{} // folded group -> groups it is folded into
+	for i, g := range groups {
+		if named[i] {
+			continue
+		}
+		seen := map[int]bool{}
+		for _, v := range g {
+			for _, u := range v.GetUpstream() {
+				if j, ok := owner[u]; ok && j != i && !seen[j] {
+					seen[j] = true
+					into[i] = append(into[i], j)
+				}
+			}
+		}
+	}
+	if len(into) == 0 {
+		return groups, nil
+	}
+	extra := map[int][]string{}
+	for i, targets := range into {
+		for _, j := range targets {
+			for _, v := range groups[i] {
+				extra[j] = append(extra[j], v.GetId())
+			}
+		}
+	}
+	covered = map[int][]string{}
+	for i, g := range groups {
+		if _, folded := into[i]; folded {
+			continue
+		}
+		if e := extra[i]; len(e) > 0 {
+			covered[len(kept)] = e
+		}
+		kept = append(kept, g)
+	}
+	return kept, covered
+}
+
 // idRank prefers the ecosystem's own advisory (GO-, DSA-, ALPINE-…) over
 // GHSA- over CVE- as the id a finding is shown under.
 func idRank(id string) int {
@@ -192,7 +270,7 @@ func idRank(id string) int {
 	return 0
 }
 
-func newFinding(p Package, group []*osvpb.Vulnerability, names []string, ecoBase string, src VulnSource) Finding {
+func newFinding(p Package, group []*osvpb.Vulnerability, covered []string, names []string, ecoBase string, src VulnSource) Finding {
 	sort.Slice(group, func(i, j int) bool {
 		a, b := group[i].GetId(), group[j].GetId()
 		if idRank(a) != idRank(b) {
@@ -212,6 +290,9 @@ func newFinding(p Package, group []*osvpb.Vulnerability, names []string, ecoBase
 			f.Title = title(v)
 		}
 	}
+	for _, id := range covered {
+		ids[id] = true
+	}
 	for id := range ids {
 		if id != f.ID {
 			f.Aliases = append(f.Aliases, id)
@@ -220,17 +301,8 @@ func newFinding(p Package, group []*osvpb.Vulnerability, names []string, ecoBase
 	sort.Strings(f.Aliases)
 	f.Fixed = fixedVersions(group, names, ecoBase)
 
-	// Severity: the highest CVSS among the records and any alias records the
-	// database holds (a Debian advisory's CVE record carries the vector).
-	sev := severityOf(group)
-	for _, a := range f.Aliases {
-		if v, err := src.Get(a); err == nil && v != nil {
-			if s := severityOf([]*osvpb.Vulnerability{v}); s.score > sev.score {
-				sev = s
-			}
-		}
-	}
-	f.Severity, f.Score, f.Vector = sev.rating, sev.score, sev.vector
+	sev := severityOf(group, src)
+	f.Severity, f.Score, f.Vector, f.SeverityFrom = sev.rating, sev.score, sev.vector, sev.from
 	return f
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/scan"
 )
@@ -49,6 +50,7 @@ type jsonVuln struct {
 	FixedVersion     string            `json:"FixedVersion,omitempty"`
 	Status           string            `json:"Status"`
 	Severity         string            `json:"Severity"`
+	SeveritySource   string            `json:"SeveritySource,omitempty"`
 	CVSSScore        float64           `json:"CVSSScore,omitempty"`
 	CVSSVector       string            `json:"CVSSVector,omitempty"`
 	Title            string            `json:"Title,omitempty"`
@@ -72,6 +74,7 @@ func toJSONVuln(f scan.Finding) jsonVuln {
 	if f.Fixed != "" {
 		v.Status = "fixed"
 	}
+	v.SeveritySource = severitySource(f.SeverityFrom)
 	if f.Package.PURL != "" {
 		v.PkgIdentifier = map[string]string{"PURL": f.Package.PURL}
 	}
@@ -149,4 +152,22 @@ func JSON(w io.Writer, r *Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(jr)
+}
+
+// severitySource names, as trivy's SeveritySource does, whose rating a
+// finding carries, from the id of the record it was read from: GitHub's
+// (GHSA-), NVD's (CVE- records, and DEBIAN-CVE- records, which carry NVD's
+// score), otherwise the advisory's own database (go, ubuntu, alpine, …).
+func severitySource(id string) string {
+	prefix, _, ok := strings.Cut(id, "-")
+	if !ok {
+		return ""
+	}
+	switch prefix = strings.ToLower(prefix); {
+	case prefix == "ghsa":
+		return "ghsa"
+	case prefix == "cve", strings.HasPrefix(id, "DEBIAN-CVE-"):
+		return "nvd"
+	}
+	return prefix
 }

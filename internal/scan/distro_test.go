@@ -52,6 +52,20 @@ func cveRecord(id, cvss string) map[string]any {
 
 func importRecords(t *testing.T, recs ...map[string]any) *vulndb.DB {
 	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	importInto(t, dbPath, vulndb.ImportOptions{}, recs...)
+	db, err := vulndb.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// importInto imports recs, as one directory of JSON files, into the
+// database at dbPath.
+func importInto(t *testing.T, dbPath string, opts vulndb.ImportOptions, recs ...map[string]any) {
+	t.Helper()
 	dir := t.TempDir()
 	for _, r := range recs {
 		data, err := json.MarshalIndent(r, "", "  ")
@@ -62,16 +76,9 @@ func importRecords(t *testing.T, recs ...map[string]any) *vulndb.DB {
 			t.Fatal(err)
 		}
 	}
-	dbPath := filepath.Join(t.TempDir(), "vuln.db")
-	if _, err := vulndb.Import(context.Background(), dbPath, dir, nil); err != nil {
+	if _, err := vulndb.ImportWith(context.Background(), dbPath, dir, opts); err != nil {
 		t.Fatal(err)
 	}
-	db, err := vulndb.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 const critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" // 9.8

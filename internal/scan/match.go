@@ -27,10 +27,10 @@ type VulnSource interface {
 // severities of records it does not hold whole (records of ecosystems the
 // scan does not need, such as a CVE's), indexed by their ids and aliases.
 type SeverityIndex interface {
-	// AliasSeverity returns a record carrying the best severity known under
-	// id: the record id itself, or one naming id among its aliases. It may
-	// hold only id, aliases and severity. Nil when none is known.
-	AliasSeverity(id string) *osvpb.Vulnerability
+	// AliasSeverity returns records carrying a severity known under id: a
+	// record id kept for its severity only, and records naming id among
+	// their aliases. They may hold only id, aliases, upstream and severity.
+	AliasSeverity(id string) []*osvpb.Vulnerability
 }
 
 // Finding is one vulnerability affecting one package.

@@ -250,8 +250,8 @@ func severityOf(group []*osvpb.Vulnerability, src VulnSource) severity {
 				if seen[id] {
 					continue
 				}
-				seen[id] = true
 				if r, err := src.Get(id); err == nil && r != nil {
+					seen[id] = true
 					next = append(next, r)
 				}
 			}
@@ -261,9 +261,11 @@ func severityOf(group []*osvpb.Vulnerability, src VulnSource) severity {
 			// these ids as their alias) stand in for missing ones.
 			for _, v := range level {
 				for _, id := range append([]string{v.GetId()}, linkedIDs(v)...) {
-					if rec := s.AliasSeverity(id); rec != nil && !seen[rec.GetId()] {
-						seen[rec.GetId()] = true
-						next = append(next, rec)
+					for _, rec := range s.AliasSeverity(id) {
+						if !seen[rec.GetId()] {
+							seen[rec.GetId()] = true
+							next = append(next, rec)
+						}
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/scan/scantest"
+	"github.com/berth-dev/berth/internal/scan/vulndb"
 )
 
 // TestSeverityThroughUpstream uses the record shapes osv.dev publishes
@@ -42,11 +43,23 @@ func TestSeverityThroughUpstream(t *testing.T) {
 	deb3["upstream"] = []string{"CVE-2099-0003"}
 	ghsa := osvRecord("GHSA-pppp-qqqq-rrrr", []string{"CVE-2099-0004"}, "npm", "left-pad", "0", "1.3.1", "")
 	ghsa["database_specific"] = map[string]any{"severity": "LOW", "github_reviewed": true}
-	db := importRecords(t, dsa, deb1, deb2, deb3, ghsa,
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	importInto(t, dbPath, vulndb.ImportOptions{}, dsa, deb1, deb2, deb3, ghsa)
+	// The CVE records come from an export of an ecosystem berth does not
+	// match (GIT): only their severities are kept, under their ids.
+	importInto(t, dbPath, vulndb.ImportOptions{Whole: func(eco string) bool { return eco != "GIT" }},
 		cveRecord("CVE-2099-0001", "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N"), // DEBIAN-CVE's own NVD score wins
 		cveRecord("CVE-2099-0002", "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N"), // 5.5
 		cveRecord("CVE-2099-0004", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"), // 7.5 beats GitHub's bare rating
 	)
+	db, err := vulndb.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Get("CVE-2099-0002"); v != nil {
+		t.Error("a GIT record was kept whole")
+	}
 	inv, err := scan.DirInventory(context.Background(), root, scan.Options{})
 	if err != nil {
 		t.Fatal(err)

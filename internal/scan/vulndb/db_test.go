@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	bolt "go.etcd.io/bbolt"
 )
 
 func record(id, eco, pkg, modified string) string {
@@ -211,5 +212,123 @@ func BenchmarkCandidatesLinux(b *testing.B) {
 			b.Fatalf("%d candidates, %v", len(vs), err)
 		}
 		db.Close()
+	}
+}
+
+// TestImportIsAtomic: a reader that opened the database keeps reading the
+// file it opened while imports replace it, an import does not wait for
+// readers, and a failed import leaves the database and its directory as
+// they were.
+func TestImportIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	a1, a2, b := t.TempDir(), t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(a1, "A-1.json"), []byte(record("A-1", "npm", "left-pad", "2026-10-01T00:00:00Z")), 0o644)
+	os.WriteFile(filepath.Join(b, "B-1.json"), []byte(record("B-1", "PyPI", "django", "2026-10-01T00:00:00Z")), 0o644)
+	if _, err := Import(ctx, dbPath, a1, nil); err != nil {
+		t.Fatal(err)
+	}
+	old, err := Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+
+	// The same source again, with other records, and a second source.
+	os.Rename(filepath.Join(a1, "A-1.json"), filepath.Join(a2, "unused"))
+	os.WriteFile(filepath.Join(a1, "A-2.json"), []byte(record("A-2", "npm", "left-pad", "2026-10-02T00:00:00Z")), 0o644)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Import(ctx, dbPath, a1, nil)
+		if err == nil {
+			_, err = Import(ctx, dbPath, b, nil)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an import waited for a reader")
+	}
+	ids := func(db *DB, eco, name string) string {
+		vs, err := db.Candidates(eco, []string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := ""
+		for _, v := range vs {
+			out += v.GetId() + " "
+		}
+		return out
+	}
+	if got := ids(old, "npm", "left-pad") + ids(old, "PyPI", "django"); got != "A-1 " {
+		t.Errorf("the reader opened before the imports sees %q, want its own file: A-1", got)
+	}
+	cur, err := Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	if got := ids(cur, "npm", "left-pad") + ids(cur, "PyPI", "django"); got != "A-2 B-1 " {
+		t.Errorf("after the imports %q, want A-2 B-1", got)
+	}
+	st, _ := cur.Status()
+	if len(st.Sources) != 2 || st.Records != 2 {
+		t.Errorf("sources %+v", st.Sources)
+	}
+
+	before, _ := os.ReadFile(dbPath)
+	bad := filepath.Join(t.TempDir(), "broken.zip")
+	good := zipOf(t, map[string][]byte{"C-1.json": []byte(record("C-1", "Go", "example.com/m", "2026-10-01T00:00:00Z"))})
+	os.WriteFile(bad, good[:len(good)-30], 0o644) // the central directory cut off
+	if _, err := Import(ctx, dbPath, bad, nil); err == nil {
+		t.Fatal("a damaged zip was imported")
+	}
+	after, _ := os.ReadFile(dbPath)
+	if !bytes.Equal(before, after) {
+		t.Error("a failed import changed the database")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dbPath))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), buildPrefix) {
+			t.Errorf("a failed import left %s behind", e.Name())
+		}
+	}
+}
+
+// TestImportReplacesOlderSchema: a database an older berth wrote is
+// replaced by the import, not merged into or refused.
+func TestImportReplacesOlderSchema(t *testing.T) {
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	b, err := bolt.Open(dbPath, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Update(func(tx *bolt.Tx) error {
+		m, _ := tx.CreateBucket([]byte("meta"))
+		tx.CreateBucket([]byte("records"))
+		tx.CreateBucket([]byte("index"))
+		return m.Put([]byte("schema"), []byte("berth-vulndb-2"))
+	})
+	b.Close()
+	if _, err := Open(ctx, dbPath); !errors.Is(err, ErrSchema) {
+		t.Fatalf("opening an older database: %v, want ErrSchema", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "A.json"), []byte(record("A", "Go", "example.com/m", "2026-10-01T00:00:00Z")), 0o644)
+	if _, err := Import(ctx, dbPath, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if st, _ := db.Status(); st.Records != 1 {
+		t.Errorf("status %+v", st)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // The database travels as an OCI image manifest whose config media type names
@@ -101,7 +103,15 @@ func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Status{}, err
 	}
-	tmp, err := os.CreateTemp(dir, ".vulndb-pull-*")
+	// Builds and pulls of one database take turns; a scan reading the
+	// current file keeps it to the end once the pulled one is renamed over.
+	unlock, err := fsutil.LockContext(ctx, lockPath(dbPath))
+	if err != nil {
+		return Status{}, fmt.Errorf("locking vulnerability database: %w", err)
+	}
+	defer unlock()
+	removeStaleBuilds(dbPath)
+	tmp, err := os.CreateTemp(dir, buildPrefix+filepath.Base(dbPath)+"-")
 	if err != nil {
 		return Status{}, err
 	}
@@ -138,9 +148,8 @@ func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 		return Status{}, err
 	}
 	committed = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := fsutil.SyncDir(dir); err != nil {
+		return Status{}, err
 	}
 	db, err := Open(ctx, dbPath)
 	if err != nil {
@@ -156,8 +165,7 @@ func checkFile(ctx context.Context, path string) error {
 		return fmt.Errorf("not a bbolt file: %w", err)
 	}
 	defer b.Close()
-	db := &DB{bolt: b, path: path}
-	return db.check()
+	return b.View(checkSchema)
 }
 
 // fileLayer streams the database file as a layer blob, so pushing a

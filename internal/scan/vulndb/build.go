@@ -1,0 +1,259 @@
+package vulndb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-dev/berth/internal/fsutil"
+)
+
+// Every change to the database is a build: under the database's lock, a
+// copy of the current file is made beside it (or an empty one when there is
+// none, or it is of another schema), sources are replaced in the copy, and
+// the copy is synced and renamed over the database. A scan that opened the
+// old file keeps reading it to its end (the kernel keeps the renamed-over
+// file for whoever has it open); a scan opening later sees the new one; a
+// crash or Ctrl-C leaves the old one untouched. Since nobody else can see
+// the copy, it is written without fsyncs per transaction and synced once.
+
+// buildPrefix names the copies under construction, so that one left by a
+// crashed build is recognised and removed by the next.
+const buildPrefix = ".vuln-build-"
+
+type build struct {
+	path    string // the database
+	tmp     string // the copy being built
+	db      *bolt.DB
+	unlock  func()
+	sources []Source
+	log     *slog.Logger
+	done    bool
+}
+
+// lockPath is held exclusively by every build of dbPath.
+func lockPath(dbPath string) string { return dbPath + ".lock" }
+
+// beginBuild takes the database's lock and prepares the copy. fresh starts
+// from an empty database whatever the current one holds.
+func beginBuild(ctx context.Context, dbPath string, fresh bool, log *slog.Logger) (*build, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Dir(dbPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating database directory: %w", err)
+	}
+	unlock, err := fsutil.LockContext(ctx, lockPath(dbPath))
+	if err != nil {
+		return nil, fmt.Errorf("locking vulnerability database: %w", err)
+	}
+	b := &build{path: dbPath, unlock: unlock, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			b.abort()
+		}
+	}()
+	removeStaleBuilds(dbPath)
+	f, err := os.CreateTemp(dir, buildPrefix+filepath.Base(dbPath)+"-")
+	if err != nil {
+		return nil, err
+	}
+	b.tmp = f.Name()
+	if !fresh {
+		copied, err := copyIfCurrent(ctx, dbPath, f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if !copied {
+			if err := f.Truncate(0); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	b.db, err = bolt.Open(b.tmp, 0o644, &bolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("creating vulnerability database: %w", err)
+	}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketSources} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion)); err != nil {
+			return err
+		}
+		b.sources, err = readSources(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating vulnerability database: %w", err)
+	}
+	ok = true
+	return b, nil
+}
+
+// copyIfCurrent copies the database at path into dst when it exists and
+// has this berth's schema; an older database is left to be replaced.
+func copyIfCurrent(ctx context.Context, path string, dst *os.File) (bool, error) {
+	db, err := Open(ctx, path)
+	if errors.Is(err, ErrNoDatabase) || errors.Is(err, ErrSchema) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	src, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	// io.Copy between files uses copy_file_range: no pass through user
+	// space, and a reflink where the file system has them.
+	if _, err := io.Copy(dst, src); err != nil {
+		return false, fmt.Errorf("copying the vulnerability database: %w", err)
+	}
+	return true, nil
+}
+
+// removeStaleBuilds deletes copies that crashed builds left behind: with
+// the lock held, no build is running.
+func removeStaleBuilds(dbPath string) {
+	dir := filepath.Dir(dbPath)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := buildPrefix + filepath.Base(dbPath) + "-"
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// source returns the current entry for name.
+func (b *build) source(name string) (Source, bool) {
+	for _, s := range b.sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// removeSource drops a source and its records.
+func (b *build) removeSource(name string) error {
+	cur, ok := b.source(name)
+	if !ok {
+		return nil
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketSources)
+		if all.Bucket([]byte(cur.bucketName())) != nil {
+			if err := all.DeleteBucket([]byte(cur.bucketName())); err != nil {
+				return err
+			}
+		}
+		out := b.sources[:0]
+		for _, s := range b.sources {
+			if s.Name != name {
+				out = append(out, s)
+			}
+		}
+		b.sources = out
+		return nil
+	})
+}
+
+// setSource records s as the newest source, replacing one of its name.
+func (b *build) setSource(s Source) {
+	out := b.sources[:0]
+	for _, x := range b.sources {
+		if x.Name != s.Name {
+			out = append(out, x)
+		}
+	}
+	b.sources = append(out, s)
+}
+
+// commit writes the sources, syncs the copy and renames it over the
+// database. With no source left, the database is removed instead: "no
+// database" stays the clear state.
+func (b *build) commit() error {
+	if b.done {
+		return errors.New("build already finished")
+	}
+	raw, err := json.Marshal(b.sources)
+	if err != nil {
+		b.abort()
+		return err
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySources, raw) }); err != nil {
+		b.abort()
+		return fmt.Errorf("writing vulnerability database: %w", err)
+	}
+	if err := b.db.Sync(); err != nil {
+		b.abort()
+		return fmt.Errorf("syncing vulnerability database: %w", err)
+	}
+	if err := b.db.Close(); err != nil {
+		b.db = nil
+		b.abort()
+		return fmt.Errorf("writing vulnerability database: %w", err)
+	}
+	b.db = nil
+	if len(b.sources) == 0 {
+		b.abort()
+		if err := os.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fsutil.SyncDir(filepath.Dir(b.path))
+	}
+	if err := os.Chmod(b.tmp, 0o644); err != nil {
+		b.abort()
+		return err
+	}
+	if err := os.Rename(b.tmp, b.path); err != nil {
+		b.abort()
+		return fmt.Errorf("replacing vulnerability database: %w", err)
+	}
+	b.done = true
+	err = fsutil.SyncDir(filepath.Dir(b.path))
+	b.unlock()
+	return err
+}
+
+// abort discards the copy; the database stays as it was.
+func (b *build) abort() {
+	if b.done {
+		return
+	}
+	b.done = true
+	if b.db != nil {
+		b.db.Close()
+		b.db = nil
+	}
+	if b.tmp != "" {
+		os.Remove(b.tmp)
+	}
+	b.unlock()
+}

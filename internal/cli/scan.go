@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -46,10 +45,15 @@ type scanFlags struct {
 	ignoreFile string
 	dbPath     string
 	maxAgeDays int
-	noCache    bool
-	platform   string
-	quiet      bool
-	timeout    time.Duration
+	// The database's update: where from, and whether at all.
+	repositories []string
+	skipUpdate   bool
+	offline      bool
+	noProgress   bool
+	noCache      bool
+	platform     string
+	quiet        bool
+	timeout      time.Duration
 }
 
 func (a *app) newScanCmd() *cobra.Command {
@@ -58,8 +62,10 @@ func (a *app) newScanCmd() *cobra.Command {
 		Use:   "scan [OPTIONS] IMAGE",
 		Short: "Scan an image for known vulnerabilities, offline",
 		Long: "Scan an image (in the store, an archive, an OCI layout, a registry reference) or a root filesystem\n" +
-			"(--rootfs) against the local vulnerability database. Nothing is downloaded during a scan;\n" +
-			"the database comes from `berth scan db import` or `berth scan db pull`.",
+			"(--rootfs) against the local vulnerability database. When the database lacks the ecosystems the\n" +
+			"image has packages in, or is older than --db-max-age, their OSV exports are fetched first (from\n" +
+			"--db-repository, osv.dev by default); nothing about the image is sent. --offline and\n" +
+			"--skip-db-update scan with the database as it is.",
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sev, err := parseSeverities(f.severity)
@@ -84,13 +90,11 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl.StringVar(&f.ignoreFile, "ignorefile", ".trivyignore", "Ignore file: .trivyignore (one id per line, optional exp:YYYY-MM-DD) or .trivyignore.yaml (id, paths, purls, expired_at)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "Suppress warnings")
 	fl.DurationVar(&f.timeout, "timeout", 0, "Give up after this long (e.g. 5m)")
-	// trivy flags that scripts pass and berth's offline design makes moot.
+	// trivy flags that scripts pass and berth's design makes moot.
 	var ignoredBool bool
 	var ignoredStr string
-	for _, n := range []string{"skip-db-update", "skip-update", "offline-scan", "no-progress", "skip-java-db-update"} {
-		fl.BoolVar(&ignoredBool, n, false, "Accepted for trivy compatibility; berth never downloads during a scan")
-		_ = fl.MarkHidden(n)
-	}
+	fl.BoolVar(&ignoredBool, "skip-java-db-update", false, "Accepted for trivy compatibility; berth has no separate Java database")
+	_ = fl.MarkHidden("skip-java-db-update")
 	fl.StringVar(&ignoredStr, "scanners", "vuln", "Accepted for trivy compatibility; berth scans for vulnerabilities")
 	fl.StringVar(&ignoredStr, "cache-dir", "", "Accepted for trivy compatibility; the cache lives in ROOT/scan")
 	_ = fl.MarkHidden("scanners")
@@ -98,14 +102,6 @@ func (a *app) newScanCmd() *cobra.Command {
 	a.dbFlags(cmd, &f)
 	cmd.AddCommand(a.newScanDBCmd(&f))
 	return cmd
-}
-
-func (a *app) dbFlags(cmd *cobra.Command, f *scanFlags) {
-	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.dbPath, "db", "", "Vulnerability database file (default ROOT/scan/vuln.db)")
-	fl.IntVar(&f.maxAgeDays, "db-max-age", envInt("BERTH_SCAN_DB_MAX_AGE", 7), "Warn when the newest database record is older than this many days ($BERTH_SCAN_DB_MAX_AGE)")
-	cmd.Flags().BoolVar(&f.noCache, "no-cache", false, "Do not read or write the per-layer inventory cache")
-	cmd.Flags().StringVar(&f.platform, "platform", "", "Platform of a multi-platform image (default this machine's)")
 }
 
 func (a *app) newScoutCmd() *cobra.Command {
@@ -270,8 +266,6 @@ func (a *app) dbFile(f scanFlags) string {
 	return filepath.Join(a.scanRoot(), "vuln.db")
 }
 
-const dbHint = "import one with `berth scan db import DIR|all.zip` or pull a mirror with `berth scan db pull REF`"
-
 func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.Policy, gate int) error {
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
@@ -289,19 +283,11 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	if !validFormat(f.format) {
 		return usageError{fmt.Errorf("unknown format %q (want %s)", f.format, strings.Join(report.Formats, ", "))}
 	}
-	db, err := vulndb.Open(ctx, a.dbFile(f))
-	if err != nil {
-		if errors.Is(err, vulndb.ErrNoDatabase) {
-			return scanFailure(err, dbHint)
-		}
-		return scanFailure(err, "")
-	}
-	defer db.Close()
-	if st, err := db.Status(); err == nil {
-		maxAge := time.Duration(f.maxAgeDays) * 24 * time.Hour
-		if age := st.Age(time.Now()); maxAge > 0 && age > maxAge {
-			warnf("the vulnerability database is %d days old (newest record %s); update it with `berth scan db import` or `berth scan db pull`",
-				int(age.Hours()/24), st.Newest.Format("2006-01-02"))
+	updating := !f.offline && !f.skipUpdate
+	if !updating {
+		// Fail before reading the image when there is nothing to match.
+		if _, err := os.Stat(a.dbFile(f)); err != nil {
+			return scanFailure(fmt.Errorf("%w at %s", vulndb.ErrNoDatabase, a.dbFile(f)), dbHint)
 		}
 	}
 	if f.ignoreFile != "" {
@@ -326,9 +312,28 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	if err != nil {
 		return scanFailure(err, "")
 	}
-	findings, err := scan.Match(ctx, rep.Inventory, db)
-	if err != nil {
-		return scanFailure(fmt.Errorf("matching vulnerabilities: %w", err), "")
+	ecosystems := scan.EcosystemsOf(rep.Inventory)
+	if err := a.ensureDB(ctx, f, ecosystems, warnf); err != nil {
+		return err
+	}
+	var findings []scan.Finding
+	db, err := vulndb.Open(ctx, a.dbFile(f))
+	switch {
+	case err == nil:
+		defer db.Close()
+		if st, err := db.Status(); err == nil && !updating {
+			staleWarning(st, f, time.Now(), warnf)
+		}
+		findings, err = scan.Match(ctx, rep.Inventory, db)
+		if err != nil {
+			return scanFailure(fmt.Errorf("matching vulnerabilities: %w", err), "")
+		}
+	case errors.Is(err, vulndb.ErrNoDatabase) && len(ecosystems) == 0:
+		// No package to match: nothing to look up.
+	case errors.Is(err, vulndb.ErrNoDatabase):
+		return scanFailure(err, dbHint)
+	default:
+		return scanFailure(err, "")
 	}
 	rep.Result = pol.Apply(findings)
 	for _, n := range rep.Result.Notes {
@@ -614,99 +619,4 @@ func parseRemoteRef(s string) (name.Reference, error) {
 		opts = append(opts, name.Insecure)
 	}
 	return name.ParseReference(s, opts...)
-}
-
-func (a *app) newScanDBCmd(sf *scanFlags) *cobra.Command {
-	db := &cobra.Command{Use: "db", Short: "Manage the offline vulnerability database", Args: noArgs}
-	imp := &cobra.Command{
-		Use:   "import PATH",
-		Short: "Import OSV records: a directory, an osv.dev <ECOSYSTEM>/all.zip, or a zip of those",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			start := time.Now()
-			src, err := vulndb.Import(cmd.Context(), a.dbFile(*sf), args[0], a.logger())
-			if err != nil {
-				return scanFailure(err, "")
-			}
-			fmt.Fprintf(a.stdout, "Imported %d records from %s in %s (%d skipped)\n", src.Records, args[0], time.Since(start).Round(time.Millisecond), src.Skipped)
-			return nil
-		},
-	}
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "Show the database's sources, counts and age",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := vulndb.Open(cmd.Context(), a.dbFile(*sf))
-			if err != nil {
-				if errors.Is(err, vulndb.ErrNoDatabase) {
-					return scanFailure(err, dbHint)
-				}
-				return scanFailure(err, "")
-			}
-			defer d.Close()
-			st, err := d.Status()
-			if err != nil {
-				return scanFailure(err, "")
-			}
-			writeDBStatus(a.stdout, st, time.Now())
-			return nil
-		},
-	}
-	push := &cobra.Command{
-		Use:   "push REF",
-		Short: "Push the database to a registry as an OCI artifact",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRemoteRef(args[0])
-			if err != nil {
-				return usageError{fmt.Errorf("invalid reference format: %w", err)}
-			}
-			dg, err := vulndb.Push(cmd.Context(), a.dbFile(*sf), ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
-			if err != nil {
-				if errors.Is(err, vulndb.ErrNoDatabase) {
-					return scanFailure(err, dbHint)
-				}
-				return scanFailure(err, "")
-			}
-			fmt.Fprintf(a.stdout, "%s: digest: %s\n", ref.Name(), dg)
-			return nil
-		},
-	}
-	pull := &cobra.Command{
-		Use:   "pull REF",
-		Short: "Pull a database pushed with `berth scan db push`",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRemoteRef(args[0])
-			if err != nil {
-				return usageError{fmt.Errorf("invalid reference format: %w", err)}
-			}
-			st, err := vulndb.Pull(cmd.Context(), a.dbFile(*sf), ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
-			if err != nil {
-				return scanFailure(err, "")
-			}
-			fmt.Fprintf(a.stdout, "Pulled %s: %d records\n", ref.Name(), st.Records)
-			return nil
-		},
-	}
-	db.AddCommand(imp, status, push, pull)
-	return db
-}
-
-func writeDBStatus(w io.Writer, st vulndb.Status, now time.Time) {
-	fmt.Fprintf(w, "Database:  %s (%d bytes)\n", st.Path, st.Size)
-	fmt.Fprintf(w, "Records:   %d\n", st.Records)
-	if !st.Newest.IsZero() {
-		fmt.Fprintf(w, "Newest:    %s (%d days old)\n", st.Newest.UTC().Format(time.RFC3339), int(st.Age(now).Hours()/24))
-	}
-	fmt.Fprintln(w, "Sources:")
-	for _, s := range st.Sources {
-		var ecos []string
-		for e, n := range s.Ecosystems {
-			ecos = append(ecos, fmt.Sprintf("%s=%d", e, n))
-		}
-		sort.Strings(ecos)
-		fmt.Fprintf(w, "  %s\n    imported %s, %d records, %d skipped, ecosystems: %s\n", s.Name, s.Imported.UTC().Format(time.RFC3339), s.Records, s.Skipped, strings.Join(ecos, " "))
-	}
 }

@@ -172,6 +172,11 @@ func TestParseSettings(t *testing.T) {
 		{"insecure url", `{"insecure-registries":["http://x"]}`, "not a HOST", nil},
 		{"negative", `{"max-concurrent-uploads":-1}`, "must be positive", nil},
 		{"bad json", `{`, "invalid JSON", nil},
+		{"scan db repositories", `{"scan-db-repository":["registry.example/sec/vulndb:1","https://osv.mirror.example/osv"]}`, "",
+			func(s Settings) bool {
+				return len(s.ScanDBRepositories) == 2 && s.ScanDBRepositories[1] == "https://osv.mirror.example/osv"
+			}},
+		{"scan db repository blank", `{"scan-db-repository":[" "]}`, "scan-db-repository", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,10 @@ type Settings struct {
 	InsecureRegistries     []string `json:"insecure-registries,omitempty"`
 	MaxConcurrentDownloads int      `json:"max-concurrent-downloads,omitempty"`
 	MaxConcurrentUploads   int      `json:"max-concurrent-uploads,omitempty"`
+	// ScanDBRepositories are where `berth scan` fetches vulnerability data
+	// from, tried in order (trivy's --db-repository list): base URLs of
+	// osv.dev-style exports or OCI references of `berth scan db push`.
+	ScanDBRepositories []string `json:"scan-db-repository,omitempty"`
 }
 
 // Defaults as Docker's daemon has them.
@@ -79,6 +83,11 @@ func ParseSettings(data []byte) (Settings, error) {
 	for _, r := range s.InsecureRegistries {
 		if strings.TrimSpace(r) == "" || strings.Contains(r, "://") {
 			return s, fmt.Errorf("insecure-registries: %q is not a HOST[:PORT] or CIDR", r)
+		}
+	}
+	for _, r := range s.ScanDBRepositories {
+		if strings.TrimSpace(r) == "" || strings.ContainsAny(r, " \t\n") {
+			return s, fmt.Errorf("scan-db-repository: %q is not a URL or an image reference", r)
 		}
 	}
 	if s.MaxConcurrentDownloads < 0 || s.MaxConcurrentUploads < 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/osv-scalibr/extractor/filesystem/os/apk"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/dpkg"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/rpm"
+	"github.com/ossf/osv-schema/bindings/go/osvconstants"
 )
 
 // The extractors berth runs. Each is osv-scalibr's; berth parses no package
@@ -44,4 +45,35 @@ func extractorsKey(exs []filesystem.Extractor) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// Ecosystems are the OSV ecosystems (base names, as osv.dev names its
+// export directories) the extractors above report packages in: the
+// distributions dpkg, apk and rpm databases identify, and the languages.
+// `berth scan db update` fetches these.
+var Ecosystems = []string{
+	string(osvconstants.EcosystemAlmaLinux), string(osvconstants.EcosystemAlpaquita), string(osvconstants.EcosystemAlpine),
+	string(osvconstants.EcosystemAzureLinux), string(osvconstants.EcosystemBellSoftHardenedContainers),
+	string(osvconstants.EcosystemChainguard), string(osvconstants.EcosystemCleanStart), string(osvconstants.EcosystemDebian),
+	string(osvconstants.EcosystemGo), string(osvconstants.EcosystemMageia), string(osvconstants.EcosystemMaven),
+	string(osvconstants.EcosystemMinimOS), string(osvconstants.EcosystemNPM), string(osvconstants.EcosystemOpenEuler),
+	string(osvconstants.EcosystemOpenSUSE), string(osvconstants.EcosystemPyPI), string(osvconstants.EcosystemRedHat),
+	string(osvconstants.EcosystemRockyLinux), string(osvconstants.EcosystemSUSE), string(osvconstants.EcosystemUbuntu),
+	string(osvconstants.EcosystemWolfi),
+}
+
+// EcosystemsOf lists, sorted, the base ecosystems of inv's packages: the
+// exports a scan of it needs.
+func EcosystemsOf(inv *Inventory) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range inv.Packages {
+		base, _, _ := strings.Cut(p.Ecosystem, ":")
+		if base != "" && !seen[base] {
+			seen[base] = true
+			out = append(out, base)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

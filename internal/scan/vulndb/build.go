@@ -47,17 +47,25 @@ func lockPath(dbPath string) string { return dbPath + ".lock" }
 // beginBuild takes the database's lock and prepares the copy. fresh starts
 // from an empty database whatever the current one holds.
 func beginBuild(ctx context.Context, dbPath string, fresh bool, log *slog.Logger) (*build, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dir := filepath.Dir(dbPath)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return nil, fmt.Errorf("creating database directory: %w", err)
 	}
 	unlock, err := fsutil.LockContext(ctx, lockPath(dbPath))
 	if err != nil {
 		return nil, fmt.Errorf("locking vulnerability database: %w", err)
 	}
+	removeStaleBuilds(dbPath)
+	return beginLocked(ctx, dbPath, "", fresh, log, unlock)
+}
+
+// beginLocked is beginBuild for a caller that holds the lock already;
+// unlock is called when the build ends. A base file (a database pulled
+// beside dbPath) becomes the copy instead of the current database.
+func beginLocked(ctx context.Context, dbPath, base string, fresh bool, log *slog.Logger, unlock func()) (*build, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Dir(dbPath)
 	b := &build{path: dbPath, unlock: unlock, log: log}
 	ok := false
 	defer func() {
@@ -65,13 +73,21 @@ func beginBuild(ctx context.Context, dbPath string, fresh bool, log *slog.Logger
 			b.abort()
 		}
 	}()
-	removeStaleBuilds(dbPath)
-	f, err := os.CreateTemp(dir, buildPrefix+filepath.Base(dbPath)+"-")
+	var f *os.File
+	var err error
+	if base != "" {
+		b.tmp = base
+		f, err = os.OpenFile(base, os.O_RDWR, 0)
+	} else {
+		f, err = os.CreateTemp(dir, buildPrefix+filepath.Base(dbPath)+"-")
+		if f != nil {
+			b.tmp = f.Name()
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	b.tmp = f.Name()
-	if !fresh {
+	if !fresh && base == "" {
 		copied, err := copyIfCurrent(ctx, dbPath, f)
 		if err != nil {
 			f.Close()
@@ -256,4 +272,49 @@ func (b *build) abort() {
 		os.Remove(b.tmp)
 	}
 	b.unlock()
+}
+
+// copySources copies the sources keep accepts from the database file at
+// path into the build, each replacing a source of its name.
+func (b *build) copySources(path string, keep func(Source) bool) ([]Source, error) {
+	from, err := bolt.Open(path, 0o644, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer from.Close()
+	var copied []Source
+	err = from.View(func(ftx *bolt.Tx) error {
+		if err := checkSchema(ftx); err != nil {
+			return err
+		}
+		sources, err := readSources(ftx)
+		if err != nil {
+			return err
+		}
+		for _, s := range sources {
+			if !keep(s) {
+				continue
+			}
+			fb := ftx.Bucket(bucketSources).Bucket([]byte(s.bucketName()))
+			if fb == nil {
+				continue
+			}
+			w, err := b.newSourceWriter(s, nil, b.log)
+			if err != nil {
+				return err
+			}
+			for _, name := range [][]byte{bucketRecords, bucketIndex, bucketSeverity} {
+				if err := w.copyBucket(fb.Bucket(name), name); err != nil {
+					w.discard()
+					return err
+				}
+			}
+			if err := w.finishCopy(); err != nil {
+				return err
+			}
+			copied = append(copied, w.src)
+		}
+		return nil
+	})
+	return copied, err
 }

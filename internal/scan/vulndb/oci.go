@@ -74,33 +74,7 @@ func Push(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 // Pull downloads the database at ref, verifies it and atomically replaces
 // the one at dbPath.
 func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote.Option) (Status, error) {
-	img, err := remote.Image(ref, append(opts, remote.WithContext(ctx))...)
-	if err != nil {
-		return Status{}, fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return Status{}, fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
-	}
-	if m.Config.MediaType != ConfigMediaType || len(m.Layers) != 1 || m.Layers[0].MediaType != LayerMediaType {
-		return Status{}, fmt.Errorf("%s is not a berth vulnerability database (config media type %q)", ref, m.Config.MediaType)
-	}
-	want := m.Layers[0]
-	if want.Size > maxPulledDB || want.Size < 0 {
-		return Status{}, fmt.Errorf("%s: database layer of %d bytes is out of bounds", ref, want.Size)
-	}
-	layer, err := img.LayerByDigest(want.Digest)
-	if err != nil {
-		return Status{}, err
-	}
-	rc, err := layer.Compressed()
-	if err != nil {
-		return Status{}, fmt.Errorf("fetching %s: %w", want.Digest, err)
-	}
-	defer rc.Close()
-
-	dir := filepath.Dir(dbPath)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return Status{}, err
 	}
 	// Builds and pulls of one database take turns; a scan reading the
@@ -111,44 +85,15 @@ func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 	}
 	defer unlock()
 	removeStaleBuilds(dbPath)
-	tmp, err := os.CreateTemp(dir, buildPrefix+filepath.Base(dbPath)+"-")
+	tmp, err := pullFile(ctx, dbPath, ref, nil, opts...)
 	if err != nil {
 		return Status{}, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(rc, want.Size+1))
-	if err != nil {
-		return Status{}, fmt.Errorf("fetching %s: %w", want.Digest, err)
-	}
-	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	if n != want.Size || got != want.Digest {
-		return Status{}, fmt.Errorf("database layer from %s does not match its digest %s (got %s, %d bytes)", ref, want.Digest, got, n)
-	}
-	if err := tmp.Sync(); err != nil {
+	if err := os.Rename(tmp, dbPath); err != nil {
+		os.Remove(tmp)
 		return Status{}, err
 	}
-	if err := tmp.Close(); err != nil {
-		return Status{}, err
-	}
-	// Check it is a database before it replaces the current one.
-	if err := checkFile(ctx, tmp.Name()); err != nil {
-		return Status{}, fmt.Errorf("pulled database from %s: %w", ref, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return Status{}, err
-	}
-	if err := os.Rename(tmp.Name(), dbPath); err != nil {
-		return Status{}, err
-	}
-	committed = true
-	if err := fsutil.SyncDir(dir); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(dbPath)); err != nil {
 		return Status{}, err
 	}
 	db, err := Open(ctx, dbPath)
@@ -157,6 +102,76 @@ func Pull(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 	}
 	defer db.Close()
 	return db.Status()
+}
+
+// pullFile downloads the database at ref into a new file beside dbPath
+// (the caller holds the lock), verified against its digest and checked to
+// be a database, and returns its path; the caller renames or removes it.
+func pullFile(ctx context.Context, dbPath string, ref name.Reference, progress Progress, opts ...remote.Option) (string, error) {
+	if progress == nil {
+		progress = noProgress{}
+	}
+	id := ref.String()
+	img, err := remote.Image(ref, append(opts, remote.WithContext(ctx))...)
+	if err != nil {
+		return "", fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return "", fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
+	}
+	if m.Config.MediaType != ConfigMediaType || len(m.Layers) != 1 || m.Layers[0].MediaType != LayerMediaType {
+		return "", fmt.Errorf("%s is not a berth vulnerability database (config media type %q)", ref, m.Config.MediaType)
+	}
+	want := m.Layers[0]
+	if want.Size > maxPulledDB || want.Size < 0 {
+		return "", fmt.Errorf("%s: database layer of %d bytes is out of bounds", ref, want.Size)
+	}
+	layer, err := img.LayerByDigest(want.Digest)
+	if err != nil {
+		return "", err
+	}
+	rc, err := layer.Compressed()
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", want.Digest, err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dbPath), buildPrefix+filepath.Base(dbPath)+"-")
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	progress.Status(id, StatusDownloading)
+	h := sha256.New()
+	n, err := copyProgress(io.MultiWriter(tmp, h), io.LimitReader(rc, want.Size+1), func(n int64) { progress.Bytes(id, n, want.Size) })
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", want.Digest, err)
+	}
+	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	if n != want.Size || got != want.Digest {
+		return "", fmt.Errorf("database layer from %s does not match its digest %s (got %s, %d bytes)", ref, want.Digest, got, n)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// Check it is a database before it replaces the current one.
+	if err := checkFile(ctx, tmp.Name()); err != nil {
+		return "", fmt.Errorf("pulled database from %s: %w", ref, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", err
+	}
+	ok = true
+	return tmp.Name(), nil
 }
 
 func checkFile(ctx context.Context, path string) error {

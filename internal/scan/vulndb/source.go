@@ -402,3 +402,45 @@ func decodeStubs(raw []byte) []*osvpb.Vulnerability {
 	}
 	return out
 }
+
+// copyBucket copies every key of from (a bucket of another database) into
+// this source's bucket name, writeBatch*5 keys to a transaction.
+func (w *sourceWriter) copyBucket(from *bolt.Bucket, name []byte) error {
+	if from == nil {
+		return nil
+	}
+	c := from.Cursor()
+	k, v := c.First()
+	for k != nil {
+		err := w.b.db.Update(func(tx *bolt.Tx) error {
+			b := w.bucket(tx, name)
+			for n := 0; k != nil && n < writeBatch*5; n++ {
+				if err := b.Put(append([]byte(nil), k...), append([]byte(nil), v...)); err != nil {
+					return err
+				}
+				k, v = c.Next()
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("writing vulnerability database: %w", err)
+		}
+	}
+	return nil
+}
+
+// finishCopy records a copied source, dropping the bucket it replaces.
+func (w *sourceWriter) finishCopy() error {
+	err := w.b.db.Update(func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketSources)
+		if w.old != "" && all.Bucket([]byte(w.old)) != nil {
+			return all.DeleteBucket([]byte(w.old))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writing vulnerability database: %w", err)
+	}
+	w.b.setSource(w.src)
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -306,6 +305,7 @@ func writeUpdateResult(w io.Writer, res vulndb.UpdateResult, took time.Duration)
 		fmt.Fprintf(w, "No source changed (%s)", took.Round(10*time.Millisecond))
 	}
 	if len(res.Unchanged) > 0 {
+		sort.Strings(res.Unchanged)
 		fmt.Fprintf(w, "; up to date: %s", strings.Join(res.Unchanged, ", "))
 	}
 	fmt.Fprintln(w)
@@ -341,6 +341,3 @@ func writeDBStatus(w io.Writer, st vulndb.Status, now time.Time) {
 		}
 	}
 }
-
-// dbDir is where the database and its downloads live.
-func (a *app) dbDir(f scanFlags) string { return filepath.Dir(a.dbFile(f)) }

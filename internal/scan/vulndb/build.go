@@ -176,30 +176,6 @@ func (b *build) source(name string) (Source, bool) {
 	return Source{}, false
 }
 
-// removeSource drops a source and its records.
-func (b *build) removeSource(name string) error {
-	cur, ok := b.source(name)
-	if !ok {
-		return nil
-	}
-	return b.db.Update(func(tx *bolt.Tx) error {
-		all := tx.Bucket(bucketSources)
-		if all.Bucket([]byte(cur.bucketName())) != nil {
-			if err := all.DeleteBucket([]byte(cur.bucketName())); err != nil {
-				return err
-			}
-		}
-		out := b.sources[:0]
-		for _, s := range b.sources {
-			if s.Name != name {
-				out = append(out, s)
-			}
-		}
-		b.sources = out
-		return nil
-	})
-}
-
 // setSource records s as the newest source, replacing one of its name.
 func (b *build) setSource(s Source) {
 	out := b.sources[:0]

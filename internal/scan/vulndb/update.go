@@ -41,7 +41,7 @@ type UpdateOptions struct {
 	// this long (0: ask the repositories about every one).
 	MaxAge time.Duration
 
-	Client        *http.Client                        // nil: a client with sane timeouts
+	Client        *http.Client                         // nil: a client with sane timeouts
 	ParseRef      func(string) (name.Reference, error) // nil: name.ParseReference
 	RemoteOptions []remote.Option                      // for OCI repositories
 	Progress      Progress

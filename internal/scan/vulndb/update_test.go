@@ -3,6 +3,8 @@ package vulndb_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -261,7 +263,7 @@ func TestUpdateRepositoryOrder(t *testing.T) {
 
 	// The database pushed to a registry, then an update whose first
 	// repository is that OCI mirror and whose second has npm only.
-	reg := httptest.NewServer(registry.New())
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	refStr := strings.TrimPrefix(reg.URL, "http://") + "/sec/vulndb:1"
 	ref, _ := name.ParseReference(refStr, name.Insecure)

@@ -49,13 +49,27 @@ func loadFixture(t *testing.T) fixture {
 			fixtureOnce.err = err
 			return
 		}
+		// The real records up to GO-2022-1100 (and their GitHub
+		// advisories) keep the tests quick under -race; the CLI tests use
+		// the whole database.
+		var some []*osvpb.Vulnerability
+		for _, r := range goRecs {
+			id := r.GetId()
+			if len(r.GetRelated()) > 0 {
+				id = r.GetRelated()[0]
+			}
+			if id <= "GO-2022-1100" {
+				some = append(some, r)
+			}
+		}
+		goRecs = some
 		var pkgs []scantest.SourcePackage
-		for i := 0; i < 300; i++ {
+		for i := 0; i < 100; i++ {
 			pkgs = append(pkgs, scantest.SourcePackage{Name: "pkg" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), Version: "1.0-1"})
 		}
 		npm := map[string]string{"left-pad": "1.3.0", "lodash": "4.17.15"}
 		for eco, recs := range map[string][]*osvpb.Vulnerability{
-			"Go": goRecs, "Debian": scantest.DebianExport(pkgs, 2000), "npm": scantest.NPMExport(npm, 1000),
+			"Go": goRecs, "Debian": scantest.DebianExport(pkgs, 500), "npm": scantest.NPMExport(npm, 300),
 		} {
 			z, err := scantest.ExportZip(recs)
 			if err != nil {

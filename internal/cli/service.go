@@ -84,6 +84,10 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 		Remote: func(auth map[string]remote.AuthEntry) (*remote.Client, error) {
 			return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: auth})
 		},
+		Pull: func(ctx context.Context, st *store.Store, c *remote.Client, o remote.PullImageOptions, ev remote.Events) (*remote.PullImageResult, error) {
+			o.PartialDir = partialDir(st)
+			return c.PullImage(ctx, o, storeSink{st}, ev)
+		},
 		Save: func(ctx context.Context, st *store.Store, w io.Writer, names []string, p *v1.Platform) error {
 			return saveImages(ctx, st, w, names, saveArchiveOptions{Format: archive.FormatDocker, Platform: p})
 		},

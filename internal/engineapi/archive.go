@@ -188,7 +188,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 // with fromSrc.
 func (s *Server) createImage(w http.ResponseWriter, r *http.Request, _ string) error {
 	if r.FormValue("fromImage") != "" {
-		return withStatus(http.StatusNotImplemented, errors.New("pull through the service is not available in this build: use berth pull"))
+		return s.pullImage(w, r)
 	}
 	if r.FormValue("fromSrc") == "" {
 		return badRequest(errors.New("fromImage (a pull) or fromSrc (an import) is required"))

@@ -12,10 +12,12 @@ func (s *Server) table() []route {
 		{get, "/version", s.version},
 		{get, "/info", s.info},
 		{get, "/system/df", s.systemDF},
+		{post, "/auth", s.auth},
 		{post, "/build", s.postBuild},
 		{post, "/build/prune", s.pruneBuildCache},
 
 		{get, "/images/json", s.listImages},
+		{get, "/images/search", s.searchImages},
 		{get, "/images/get", s.saveImages},
 		{post, "/images/load", s.loadImages},
 		{post, "/images/create", s.createImage},
@@ -24,6 +26,7 @@ func (s *Server) table() []route {
 		{get, "/images/{name}/history", s.imageHistory},
 		{get, "/images/{name}/json", s.inspectImage},
 		{post, "/images/{name}/tag", s.tagImage},
+		{post, "/images/{name}/push", s.pushImage},
 		{del, "/images/{name}", s.deleteImage},
 	}
 	return append(routes, absentRoutes()...)

@@ -29,6 +29,8 @@ type Config struct {
 	// Remote builds a registry client with berth's settings that uses
 	// exactly the given credentials (those the client sent).
 	Remote func(auth map[string]remote.AuthEntry) (*remote.Client, error)
+	// Pull is the pull command's function (nil: 501).
+	Pull PullFunc
 	// Save, Load and Import are the archive commands' functions (nil:
 	// those endpoints answer 501).
 	Save   SaveFunc

@@ -110,6 +110,11 @@ func (s *stream) Aux(v any) error {
 // and its completion carry an empty progressDetail, which makes the docker
 // CLI draw (and then clear) that layer's bar.
 func (s *stream) Status(id, status string) {
+	if status == "Downloading" || status == "Pushing" {
+		// Sent with byte counts by Bytes, as the daemon does: a bare
+		// one would print as a line of its own on a non-terminal.
+		return
+	}
 	m := message{Message: jsonstream.Message{ID: id, Status: status}}
 	if layerStatus(status) {
 		m.Progress = &jsonstream.Progress{}

@@ -177,9 +177,10 @@ func (s *Server) searchImages(w http.ResponseWriter, r *http.Request, _ string) 
 	if err != nil {
 		return err
 	}
+	// is_automated is left out: the API has sent it as false since 1.44.
 	out := make([]registry.SearchResult, 0, len(res))
 	for _, x := range res {
-		out = append(out, registry.SearchResult{Name: x.Name, Description: x.Description, StarCount: x.StarCount, IsOfficial: x.IsOfficial, IsAutomated: x.IsAutomated})
+		out = append(out, registry.SearchResult{Name: x.Name, Description: x.Description, StarCount: x.StarCount, IsOfficial: x.IsOfficial})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -15,6 +15,11 @@ import (
 // an htpasswd file holding user:secret, and returns its host:port.
 func serveRegistry(t *testing.T, s *service) string {
 	t.Helper()
+	return startRegistry(t, s, true)
+}
+
+func startRegistry(t *testing.T, s *service, withAuth bool) string {
+	t.Helper()
 	dir := t.TempDir()
 	htpasswd := filepath.Join(dir, "htpasswd")
 	if r := s.berthRun(nil, "registry", "htpasswd", "-Bbc", htpasswd, "user", "secret"); r.Code != 0 {
@@ -26,7 +31,11 @@ func serveRegistry(t *testing.T, s *service) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(s.berth, "registry", "serve", "--addr", addr, "--root", filepath.Join(dir, "storage"), "--htpasswd", htpasswd)
+	args := []string{"registry", "serve", "--addr", addr, "--root", filepath.Join(dir, "storage")}
+	if withAuth {
+		args = append(args, "--htpasswd", htpasswd)
+	}
+	cmd := exec.Command(s.berth, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

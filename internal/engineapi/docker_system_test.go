@@ -161,4 +161,3 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
-

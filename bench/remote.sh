@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Benchmark of berth pull/push against skopeo copy doing the same transfer,
 # in the same run, against one local CNCF registry (docker-registry) on
-# 127.0.0.1. The image is deterministic: 1 GiB in 8 uncompressed layers
-# (bench/remote-mkimage). Each figure is the median of RUNS runs; RSS is the
-# maximum resident set size (GNU time). Pull destinations start empty every
-# run; push targets a registry whose storage is wiped before every run.
+# 127.0.0.1. The image is deterministic and built like a real one
+# (bench/remote-mkimage): 1 GiB of small and large text, binary-like and
+# random files in 8 gzip layers, about 787 MB as stored. Each figure is the
+# median of RUNS runs; RSS is the maximum resident set size (GNU time).
+# Pull destinations start empty every run; push targets a registry whose
+# storage is wiped before every run. "floor" is bench/remote-floor: the same
+# blobs fetched 3 at a time, hashed, written and fsynced, and nothing else.
 #
-#   bench/remote.sh            # RUNS=3 SIZE=1073741824 LAYERS=8
+#   bench/remote.sh            # RUNS=5 SIZE=1073741824 LAYERS=8 GZIP=1
 #   RUNS=1 SIZE=268435456 bench/remote.sh   # a quick look
+#   GZIP=0 bench/remote.sh                   # plain tar layers
 #   BERTH_BIN=/path/to/berth bench/remote.sh # measure a given binary
 #   OPS=pull bench/remote.sh                 # pull only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 OPS=${OPS:-pull push}
 SIZE=${SIZE:-1073741824}
 LAYERS=${LAYERS:-8}
+GZIP=${GZIP:-1}
 WORK=${WORK:-$(mktemp -d /tmp/berth-bench-remote.XXXXXX)}
 PORT=${PORT:-5391}
 HOST=127.0.0.1:$PORT
@@ -34,7 +39,12 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -n "${BERTH_BIN:-}" ]; then cp "$BERTH_BIN" "$WORK/berth"; else go build -o "$WORK/berth" ./cmd/berth; fi
-go run ./bench/remote-mkimage -o "$WORK/src" -size "$SIZE" -layers "$LAYERS"
+go build -o "$WORK/floor" ./bench/remote-floor
+go run ./bench/remote-mkimage -o "$WORK/src" -size "$SIZE" -layers "$LAYERS" -gzip="$([ "$GZIP" = 1 ] && echo true || echo false)" 2>"$WORK/mkimage.log"
+cat "$WORK/mkimage.log"
+TAR_BYTES=$(sed -n 's/.* \([0-9]*\) bytes of tar.*/\1/p' "$WORK/mkimage.log")
+STORED_BYTES=$(sed -n 's/.* \([0-9]*\) bytes as stored.*/\1/p' "$WORK/mkimage.log")
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cat >"$WORK/registry.yml" <<YML
 version: 0.1
@@ -80,9 +90,17 @@ skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:v1" "docker://$REF"
 # 0.35 s), so whoever ran second on memory the other freed paid for it.
 pull_skopeo() { rm -rf "$WORK/sk-oci"; timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$WORK/sk-oci:v1"; }
 pull_berth() { rm -rf "$WORK/root"; timed pull-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" pull -q "$REF"; }
+pull_floor() { rm -rf "$WORK/floor-out"; timed pull-floor "$WORK/floor" -ref "$REF" -o "$WORK/floor-out"; }
+order=(pull_skopeo pull_berth pull_floor)
 for i in $(seq "$RUNS"); do
-	if ((i % 2)); then pull_skopeo; pull_berth; else pull_berth; pull_skopeo; fi
+	# Rotate who goes first, second and last.
+	for j in 0 1 2; do ${order[$(((i + j) % 3))]}; done
 done
+rm -rf "$WORK/floor-out"
+
+# What `berth images` says right after the pull, against the true sum of
+# the layers' uncompressed sizes.
+SHOWN=$(BERTH_ROOT="$WORK/root" "$WORK/berth" images --format '{{.Size}}' "$REF")
 
 # Second pull: nothing to fetch.
 for i in $(seq 10); do
@@ -98,7 +116,7 @@ done
 	timed push-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" push -q "$REF"
 done
 
-printf '\n%s, %s (load %s), image %d MiB in %d layers, median of %d runs (seconds wall, CPU seconds user+sys, max RSS MiB)\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" "$(cut -d' ' -f1 /proc/loadavg)" $((SIZE >> 20)) "$LAYERS" "$RUNS"
+printf '\n%s, %s (load at start %s, at end %s), image %d MiB in %d layers (%s bytes stored), median of %d runs (seconds wall, CPU seconds user+sys, max RSS MiB)\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc) cores" "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" $((SIZE >> 20)) "$LAYERS" "$STORED_BYTES" "$RUNS"
 printf '%-6s %9s %9s %6s %9s %9s %10s %10s\n' op berth_s skopeo_s ratio berth_cpu skopeo_cpu berth_MiB skopeo_MiB
 for op in $OPS; do
 	b=$(col "$op-berth" 1 | median); s=$(col "$op-skopeo" 1 | median)
@@ -106,4 +124,6 @@ for op in $OPS; do
 	bc_=$(col "$op-berth" 3 | median); sc=$(col "$op-skopeo" 3 | median)
 	printf '%-6s %9.2f %9.2f %6.2f %9.2f %9.2f %10.1f %10.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$bc_" "$sc" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"
 done
+[[ " $OPS " == *" pull "* ]] && printf '%-6s %9.2f %9s %6.2f %9.2f %9s %10.1f   (fetch, sha256, write, fsync only; ratio: floor/skopeo)\n' floor "$(col pull-floor 1 | median)" - "$(echo "$(col pull-floor 1 | median) / $(col pull-skopeo 1 | median)" | bc -l)" "$(col pull-floor 3 | median)" - "$(echo "$(col pull-floor 2 | median) / 1024" | bc -l)"
 printf 'second pull (nothing to fetch): median %s ms of 10\n' "$(median <"$WORK/repull")"
+printf 'berth images SIZE right after the pull: %s (the layers hold %s bytes uncompressed)\n' "$SHOWN" "$TAR_BYTES"

@@ -136,7 +136,7 @@ func importRootfs(ctx context.Context, st *store.Store, in io.Reader, o importOp
 	if err != nil {
 		return store.Image{}, err
 	}
-	st.SetLayerSize(layerDigest, info.UncompressedSize)
+	st.SetLayerFacts(layerDigest, info.DiffID, info.UncompressedSize)
 	comment := o.Message
 	if comment == "" {
 		comment = "Imported from " + o.Source

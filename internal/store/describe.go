@@ -1,19 +1,15 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
+	"slices"
 
-	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -75,14 +71,25 @@ func (s *Store) PlatformManifest(m *v1.IndexManifest, p *v1.Platform, present bo
 	return d, err
 }
 
-// describe builds the index record of a manifest or index from its blobs.
-func (s *Store) describe(desc v1.Descriptor) (Image, error) {
-	rec := Image{Digest: desc.Digest, MediaType: desc.MediaType, ManifestSize: desc.Size}
-	mdesc := desc
+// Resolved is an image record's content as a writer that has just stored
+// it knows it: what the names point at, the image manifest chosen from it
+// (for an index, by the writer's platform choice) and that manifest parsed,
+// so that recording it reads and chooses nothing again.
+type Resolved struct {
+	Desc     v1.Descriptor // an index or an image manifest
+	Image    v1.Descriptor // the image manifest (Desc itself when it is one)
+	Manifest *v1.Manifest  // Image's manifest
+}
+
+// resolve finds the image manifest an index or manifest record describes:
+// for an index, the child for this machine among those present, else the
+// first image present.
+func (s *Store) resolve(desc v1.Descriptor) (Resolved, error) {
+	r := Resolved{Desc: desc, Image: desc}
 	if desc.MediaType.IsIndex() {
 		im, err := s.IndexManifest(desc.Digest)
 		if err != nil {
-			return rec, err
+			return r, err
 		}
 		child, err := s.PlatformManifest(im, nil, true)
 		if err != nil {
@@ -95,17 +102,35 @@ func (s *Store) describe(desc v1.Descriptor) (Image, error) {
 				}
 			}
 			if !found {
-				return rec, fmt.Errorf("index %s has no image manifest in the store", desc.Digest)
+				return r, fmt.Errorf("index %s has no image manifest in the store", desc.Digest)
 			}
 		}
-		mdesc = child
+		r.Image = child
 	} else if !desc.MediaType.IsImage() && desc.MediaType != "" {
-		return rec, fmt.Errorf("%s is a %s, not an image", desc.Digest, desc.MediaType)
+		return r, fmt.Errorf("%s is a %s, not an image", desc.Digest, desc.MediaType)
 	}
-	m, err := s.Manifest(mdesc.Digest)
+	m, err := s.Manifest(r.Image.Digest)
 	if err != nil {
-		return rec, err
+		return r, err
 	}
+	r.Manifest = m
+	return r, nil
+}
+
+// describe builds the index record of a manifest or index from its blobs.
+func (s *Store) describe(desc v1.Descriptor) (Image, error) {
+	r, err := s.resolve(desc)
+	if err != nil {
+		return Image{Digest: desc.Digest, MediaType: desc.MediaType, ManifestSize: desc.Size}, err
+	}
+	return s.describeResolved(r)
+}
+
+// describeResolved builds the record from the chosen manifest: its config
+// and its layers' uncompressed sizes (which a pull has recorded already).
+func (s *Store) describeResolved(r Resolved) (Image, error) {
+	rec := Image{Digest: r.Desc.Digest, MediaType: r.Desc.MediaType, ManifestSize: r.Desc.Size}
+	m := r.Manifest
 	rec.ID = m.Config.Digest
 	cfg, err := s.ConfigFile(m.Config.Digest)
 	if err != nil {
@@ -113,8 +138,8 @@ func (s *Store) describe(desc v1.Descriptor) (Image, error) {
 	}
 	rec.Created = cfg.Created.Time
 	rec.Labels = cfg.Config.Labels
-	// Sizes not yet known mean decompressing those layers once; do it on
-	// every core rather than one layer after another.
+	// Sizes not yet known may mean decompressing those layers once; do it
+	// on every core rather than one layer after another.
 	sizes := make([]int64, len(m.Layers))
 	var g errgroup.Group
 	g.SetLimit(runtime.NumCPU())
@@ -131,7 +156,34 @@ func (s *Store) describe(desc v1.Descriptor) (Image, error) {
 	for _, n := range sizes {
 		rec.Size += n
 	}
+	// A layer already known not to be what the config says (one counted
+	// while it was stored) keeps the image out of the index.
+	for i, l := range m.Layers {
+		if i >= len(cfg.RootFS.DiffIDs) {
+			break
+		}
+		if f, ok := s.layerFacts(l.Digest); ok && f.DiffID != (v1.Hash{}) && f.DiffID != cfg.RootFS.DiffIDs[i] {
+			return rec, &LayerMismatchError{Layer: l.Digest, DiffID: cfg.RootFS.DiffIDs[i], Got: f.DiffID}
+		}
+	}
 	return rec, nil
+}
+
+// fixSizes recomputes the size of every record whose image has layer h,
+// after the layer's size turned out not to be what its trailer claimed.
+func (s *Store) fixSizes(ctx context.Context, h v1.Hash) {
+	_ = s.update(ctx, func(x *index) error {
+		for _, img := range x.images {
+			r, err := s.resolve(img.Descriptor())
+			if err != nil || !slices.ContainsFunc(r.Manifest.Layers, func(l v1.Descriptor) bool { return l.Digest == h }) {
+				continue
+			}
+			if rec, err := s.describeResolved(r); err == nil || errors.Is(err, ErrLayerMismatch) {
+				img.Size = rec.Size
+			}
+		}
+		return nil
+	})
 }
 
 // checkComplete verifies that every blob desc needs is present: for an image
@@ -144,6 +196,19 @@ func (s *Store) checkComplete(desc v1.Descriptor) error {
 		}
 		return nil
 	})
+}
+
+// checkResolved verifies that every blob a resolved record needs is
+// present: the index (when it is one), the chosen manifest, its config and
+// its layers. Other children of an index may be absent.
+func (s *Store) checkResolved(r Resolved) error {
+	need := append([]v1.Descriptor{r.Desc, r.Image, r.Manifest.Config}, r.Manifest.Layers...)
+	for _, d := range need {
+		if !s.HasBlob(d.Digest) {
+			return notFoundf("blob %s needed by %s is missing", d.Digest, r.Desc.Digest)
+		}
+	}
+	return nil
 }
 
 // walk calls fn for desc and every descriptor below it. required is false
@@ -188,52 +253,4 @@ func (s *Store) walkDepth(desc v1.Descriptor, required bool, fn func(v1.Descript
 		}
 	}
 	return nil
-}
-
-// LayerSize returns the uncompressed size of a layer blob, computing it once
-// (by decompressing) and remembering it under meta/.
-func (s *Store) LayerSize(l v1.Descriptor) (int64, error) {
-	switch l.MediaType {
-	case types.OCIUncompressedLayer, types.DockerUncompressedLayer, types.OCIUncompressedRestrictedLayer:
-		return l.Size, nil
-	}
-	metaPath := s.path("meta", l.Digest.Algorithm, l.Digest.Hex)
-	if b, err := os.ReadFile(metaPath); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
-			return n, nil
-		}
-	}
-	f, err := s.OpenBlob(l.Digest)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n, err := uncompressedSize(f, l.Size)
-	if err != nil {
-		return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
-	}
-	s.SetLayerSize(l.Digest, n)
-	return n, nil
-}
-
-// SetLayerSize records the uncompressed size of a compressed layer blob, so
-// writers that already decompressed it spare the store doing it again.
-func (s *Store) SetLayerSize(h v1.Hash, n int64) {
-	p := s.path("meta", h.Algorithm, h.Hex)
-	os.MkdirAll(s.path("meta", h.Algorithm), 0o755)
-	_ = fsutil.WriteFileAtomic(p, []byte(strconv.FormatInt(n, 10)), 0o644)
-}
-
-// uncompressedSize decompresses a compressed blob to count its bytes; a
-// plain blob is its own size and is not read past its first bytes.
-func uncompressedSize(r io.Reader, size int64) (int64, error) {
-	zr, c, err := image.Decompress(r)
-	if err != nil {
-		return 0, err
-	}
-	defer zr.Close()
-	if c == image.Uncompressed && size >= 0 {
-		return size, nil
-	}
-	return io.Copy(io.Discard, zr)
 }

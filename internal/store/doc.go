@@ -18,7 +18,8 @@
 //	                          one without a name for a dangling image), with
 //	                          berth's annotations (image ID, created, size)
 //	  blobs/sha256/<hex>      immutable blobs, verified before they are kept
-//	  meta/sha256/<hex>       small facts about layer blobs (uncompressed size)
+//	  meta/sha256/<hex>       small facts about layer blobs: uncompressed size,
+//	                          and digest once verified (see layers.go)
 //	  tmp/<lease>-*           blobs being written, named after their writer
 //	  leases/<id>             digests a live writer has stored but not yet
 //	                          referenced (flock held while the writer lives)

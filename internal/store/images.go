@@ -18,25 +18,57 @@ import (
 // become dangling, as in Docker). Every blob the image needs must already be
 // in the store; an index may be sparse (children for other platforms absent).
 func (s *Store) AddImage(ctx context.Context, desc v1.Descriptor, names ...string) (Image, error) {
-	full := make([]string, 0, len(names))
-	for _, n := range names {
-		r, err := ref.Parse(n)
-		if err != nil {
-			return Image{}, fmt.Errorf("%s: %w", n, err)
-		}
-		full = append(full, ref.FullName(r))
+	full, err := fullNames(names)
+	if err != nil {
+		return Image{}, err
 	}
 	rec, err := s.describe(desc)
 	if err != nil {
 		return Image{}, err
 	}
-	err = s.update(ctx, func(x *index) error {
-		// Checked again under the lock: a concurrent GC cannot run between
-		// this check and the index write (it takes the index lock too).
-		if err := s.checkComplete(desc); err != nil {
+	return s.addRecord(ctx, rec, full, func() error { return s.checkComplete(desc) })
+}
+
+// AddResolved is AddImage for a writer that knows what it stored (a pull):
+// the record is made from r without choosing a platform or parsing the
+// manifest again.
+func (s *Store) AddResolved(ctx context.Context, r Resolved, names ...string) (Image, error) {
+	full, err := fullNames(names)
+	if err != nil {
+		return Image{}, err
+	}
+	if r.Manifest == nil {
+		return Image{}, fmt.Errorf("recording %s: no manifest", r.Desc.Digest)
+	}
+	rec, err := s.describeResolved(r)
+	if err != nil {
+		return Image{}, err
+	}
+	return s.addRecord(ctx, rec, full, func() error { return s.checkResolved(r) })
+}
+
+func fullNames(names []string) ([]string, error) {
+	full := make([]string, 0, len(names))
+	for _, n := range names {
+		r, err := ref.Parse(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		full = append(full, ref.FullName(r))
+	}
+	return full, nil
+}
+
+// addRecord writes rec into the index under names, once complete says
+// every blob it needs is present.
+func (s *Store) addRecord(ctx context.Context, rec Image, full []string, complete func() error) (Image, error) {
+	err := s.update(ctx, func(x *index) error {
+		// Checked under the lock: a concurrent GC cannot run between this
+		// check and the index write (it takes the index lock too).
+		if err := complete(); err != nil {
 			return err
 		}
-		cur := x.find(desc.Digest)
+		cur := x.find(rec.Digest)
 		if cur == nil {
 			rec.Added = time.Now()
 			cur = &rec

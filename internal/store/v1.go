@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -43,7 +44,109 @@ func (s *Store) ImageByDescriptor(desc v1.Descriptor) (v1.Image, error) {
 	if desc.MediaType == "" {
 		desc.MediaType = m.MediaType
 	}
-	return partial.CompressedToImage(&storeImage{s: s, desc: desc, raw: raw, m: m})
+	core := &storeImage{s: s, desc: desc, raw: raw, m: m}
+	img, err := partial.CompressedToImage(core)
+	if err != nil {
+		return nil, err
+	}
+	return &verifiedImage{Image: img, core: core}, nil
+}
+
+// verifiedImage is a store image whose layers are storeLayers: their
+// DiffID is the config's, and their Uncompressed content is checked against
+// it (Store.OpenLayer). go-containerregistry's own layers would take the
+// DiffID by hashing the content, so a layer that is not what the config
+// says would pass as another one.
+type verifiedImage struct {
+	v1.Image
+	core *storeImage
+
+	once    sync.Once
+	diffIDs []v1.Hash
+	cfgErr  error
+}
+
+func (i *verifiedImage) config() ([]v1.Hash, error) {
+	i.once.Do(func() {
+		cf, err := i.Image.ConfigFile()
+		if err != nil {
+			i.cfgErr = err
+			return
+		}
+		i.diffIDs = cf.RootFS.DiffIDs
+	})
+	return i.diffIDs, i.cfgErr
+}
+
+func (i *verifiedImage) layer(n int) (v1.Layer, error) {
+	diffIDs, err := i.config()
+	if err != nil {
+		return nil, err
+	}
+	l := &storeLayer{s: i.core.s, desc: i.core.m.Layers[n]}
+	if n < len(diffIDs) {
+		l.diffID = diffIDs[n]
+	} else {
+		l.err = fmt.Errorf("layer %s: the image config lists %d diff_ids for %d layers", l.desc.Digest, len(diffIDs), len(i.core.m.Layers))
+	}
+	return l, nil
+}
+
+func (i *verifiedImage) Layers() ([]v1.Layer, error) {
+	out := make([]v1.Layer, len(i.core.m.Layers))
+	for n := range out {
+		l, err := i.layer(n)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = l
+	}
+	return out, nil
+}
+
+func (i *verifiedImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	for n, l := range i.core.m.Layers {
+		if l.Digest == h {
+			return i.layer(n)
+		}
+	}
+	return i.Image.LayerByDigest(h) // the config blob
+}
+
+func (i *verifiedImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	diffIDs, err := i.config()
+	if err != nil {
+		return nil, err
+	}
+	for n, d := range diffIDs {
+		if d == h && n < len(i.core.m.Layers) {
+			return i.layer(n)
+		}
+	}
+	return nil, fmt.Errorf("no layer with diff ID %s in image %s", h, i.core.desc.Digest)
+}
+
+// storeLayer is a layer blob of a store image.
+type storeLayer struct {
+	s      *Store
+	desc   v1.Descriptor
+	diffID v1.Hash // the config's
+	err    error   // the config names no diff ID for this layer
+}
+
+func (l *storeLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *storeLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *storeLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+func (l *storeLayer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
+func (l *storeLayer) Compressed() (io.ReadCloser, error)  { return l.s.OpenBlob(l.desc.Digest) }
+func (l *storeLayer) Exists() (bool, error)               { return l.s.HasBlob(l.desc.Digest), nil }
+func (l *storeLayer) DiffID() (v1.Hash, error)            { return l.diffID, l.err }
+
+func (l *storeLayer) Uncompressed() (io.ReadCloser, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.s.OpenLayer(l.desc, l.diffID)
 }
 
 // Index returns the v1.ImageIndex of an index record.

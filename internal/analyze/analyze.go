@@ -27,7 +27,12 @@ type Options struct {
 	// reads Uncompressed(), which is right for docker-archive tarballs whose
 	// layers may already be plain tars.
 	StoredBlobs bool
-	Logger      *slog.Logger
+	// Verified says the layers' Uncompressed() streams check the content
+	// against the config's diff IDs (the local store's do): the analysis
+	// reads those even with StoredBlobs, so that a layer that is not what
+	// its image says is refused.
+	Verified bool
+	Logger   *slog.Logger
 	// Progress, when set, is called (from any goroutine) each time a layer
 	// has been read.
 	Progress func(done, total int)
@@ -163,10 +168,10 @@ func attachHistory(layers []*Layer, hist []v1.History) {
 	}
 }
 
-func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) {
+func readOne(ctx context.Context, layer v1.Layer, opts Options) (_ *Layer, err error) {
+	compressed := opts.StoredBlobs && !opts.Verified
 	var rc io.ReadCloser
-	var err error
-	if opts.StoredBlobs {
+	if compressed {
 		rc, err = layer.Compressed()
 	} else {
 		rc, err = layer.Uncompressed()
@@ -174,12 +179,17 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("opening layer: %w", err)
 	}
-	defer rc.Close()
+	defer func() {
+		// A verifying stream reports a mismatch on Close too.
+		if cerr := rc.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
 	// Buffered: a layer of small files is mostly 512-byte tar headers, and
 	// reading them one syscall at a time costs more than the hashing.
 	raw := bufio.NewReaderSize(rc, 256<<10)
 	var r io.Reader = raw
-	if opts.StoredBlobs {
+	if compressed {
 		dr, _, err := image.Decompress(r)
 		if err != nil {
 			return nil, fmt.Errorf("opening layer: %w", err)
@@ -191,13 +201,13 @@ func readOne(ctx context.Context, layer v1.Layer, opts Options) (*Layer, error) 
 	if err != nil {
 		return nil, err
 	}
-	if opts.StoredBlobs {
-		// Read the blob to its end (the tar's trailing blocks, the gzip
-		// trailer) so that sources that verify digests as they stream see
-		// every byte.
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return nil, fmt.Errorf("reading layer blob: %w", err)
-		}
+	// Read the stream to its end (the tar's trailing blocks, the gzip
+	// trailer) so that sources that verify digests as they stream see every
+	// byte.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, fmt.Errorf("reading layer blob: %w", err)
+	}
+	if compressed {
 		if _, err := io.Copy(io.Discard, raw); err != nil {
 			return nil, fmt.Errorf("reading layer blob: %w", err)
 		}

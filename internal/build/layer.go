@@ -79,10 +79,12 @@ type hashCounter struct {
 		Sum([]byte) []byte
 	}
 	w io.Writer
+	n int64
 }
 
 func (h *hashCounter) Write(p []byte) (int, error) {
 	h.h.Write(p)
+	h.n += int64(len(p))
 	return h.w.Write(p)
 }
 
@@ -199,6 +201,9 @@ func (lw *layerWriter) Close() (Layer, bool, error) {
 		DiffID:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(lw.diff.h.Sum(nil))},
 		Size:      res.size,
 		MediaType: mt,
+	}
+	if rec, ok := lw.b.opts.Blobs.(LayerRecorder); ok {
+		rec.RecordLayer(l.Digest, l.DiffID, lw.diff.n)
 	}
 	scan := lw.scan
 	lw.b.scans.Store(l.DiffID, &scan)

@@ -26,6 +26,13 @@ type BlobStore interface {
 	PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.Hash, int64, error)
 }
 
+// LayerRecorder is implemented by a BlobStore that remembers the digest and
+// size of a layer's uncompressed content (the local store): a layer the
+// builder wrote is then known to match its diff ID without being read again.
+type LayerRecorder interface {
+	RecordLayer(digest, diffID v1.Hash, size int64)
+}
+
 // Executor runs one RUN step in the stage's root filesystem and writes the
 // change set as an uncompressed OCI layer tar to diff.
 type Executor interface {

@@ -414,6 +414,11 @@ func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest,
 	if err != nil {
 		return nil, err
 	}
+	// Base layers the build did not unpack are checked against their diff
+	// IDs before the image goes anywhere (read once, then known).
+	if err := st.VerifyImage(ctx, res.Manifest); err != nil {
+		return nil, err
+	}
 	// The export step, as BuildKit prints it.
 	ex := "#" + strconv.Itoa(res.Steps+1)
 	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
@@ -592,6 +597,10 @@ func (b storeBlobs) HasBlob(h v1.Hash) bool {
 }
 
 func (b storeBlobs) OpenBlob(h v1.Hash) (io.ReadCloser, error) { return b.s.OpenBlob(h) }
+
+func (b storeBlobs) RecordLayer(digest, diffID v1.Hash, size int64) {
+	b.s.SetLayerFacts(digest, diffID, size)
+}
 
 func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.Hash, int64, error) {
 	w, err := b.s.NewBlobWriter()

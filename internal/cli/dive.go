@@ -146,7 +146,7 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 		return withHint(fmt.Errorf("cannot fetch image: %w", err), diveHint(err))
 	}
 	defer img.Close()
-	aopts := analyze.Options{StoredBlobs: img.StoredBlobs, Logger: a.logger()}
+	aopts := analyze.Options{StoredBlobs: img.StoredBlobs, Verified: img.Verified, Logger: a.logger()}
 	if !o.ci && o.jsonFile == "" && isTerminal(a.stdout) && isTerminal(a.stdin) {
 		// The interactive view opens at once and shows progress while the
 		// layers are read.

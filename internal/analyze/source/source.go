@@ -42,7 +42,10 @@ type Image struct {
 	// StoredBlobs: layer Compressed() streams are the stored blobs and the
 	// analysis decompresses them itself.
 	StoredBlobs bool
-	closers     []io.Closer
+	// Verified: layer Uncompressed() streams check each layer against the
+	// config's diff ID (the local store's), so the analysis reads those.
+	Verified bool
+	closers  []io.Closer
 }
 
 // Close releases files the source holds open.
@@ -125,7 +128,7 @@ func Open(ctx context.Context, arg string, opts Options) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Image{Image: img, Kind: Store, Name: rest, StoredBlobs: true}, nil
+		return &Image{Image: img, Kind: Store, Name: rest, StoredBlobs: true, Verified: true}, nil
 	}
 	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownSource, kind, kindList())
 }

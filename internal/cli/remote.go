@@ -48,9 +48,9 @@ type storeSink struct{ *store.Store }
 func (s storeSink) NewBlobWriter() (remote.BlobWriter, error) { return s.Store.NewBlobWriter() }
 
 // AdoptBlob stores a finished download and, for a large blob (a layer),
-// works out its uncompressed size while other layers are still downloading,
-// so that recording the image afterwards does not decompress every layer
-// one after another.
+// learns its uncompressed size while other layers are still downloading: a
+// gzip layer's from its trailer (two small reads), a zstd layer's by
+// decompressing it (see store.LayerSize).
 func (s storeSink) AdoptBlob(ctx context.Context, h v1.Hash, size int64, path string) error {
 	if err := s.Store.AdoptBlob(ctx, h, size, path); err != nil {
 		return err

@@ -78,6 +78,7 @@ type PullOptions struct {
 type PullResult struct {
 	Desc     v1.Descriptor   // what the reference names: an index or an image manifest
 	Image    v1.Descriptor   // the image manifest for the platform
+	Manifest *v1.Manifest    // the image manifest, parsed
 	Config   v1.Descriptor   // its config (Docker's image ID)
 	Layers   []v1.Descriptor // its layers
 	Registry string          // the host that served it (a mirror or the origin)
@@ -202,7 +203,7 @@ func (c *Client) pullFrom(ctx context.Context, repo name.Repository, ref name.Re
 	if err := json.Unmarshal(imgRaw, &m); err != nil {
 		return nil, fmt.Errorf("pulling %s: invalid image manifest: %w", shown, err)
 	}
-	res.Config, res.Layers = m.Config, m.Layers
+	res.Manifest, res.Config, res.Layers = &m, m.Config, m.Layers
 	n, err := c.fetchBlobs(ctx, f, &m, sink, o)
 	res.Fetched = n
 	if err != nil {

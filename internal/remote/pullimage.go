@@ -20,8 +20,11 @@ type ImageStore interface {
 	// ok is false when it names nothing.
 	ImageDigest(ctx context.Context, name string) (d v1.Hash, ok bool)
 	// NameImage records the manifest or index desc under names (full
-	// references), once every blob it needs is present.
-	NameImage(ctx context.Context, desc v1.Descriptor, names ...string) error
+	// references), once every blob it needs is present. img and m are the
+	// image manifest the pull chose (desc itself when it is one) and its
+	// parsed content: the store records them without choosing a platform
+	// or parsing again.
+	NameImage(ctx context.Context, desc, img v1.Descriptor, m *v1.Manifest, names ...string) error
 }
 
 // Events receives what a pull or a push does, as Docker's daemon reports
@@ -124,7 +127,7 @@ func (c *Client) pullAndName(ctx context.Context, r name.Reference, o PullImageO
 	if err != nil {
 		return nil, err
 	}
-	if err := dst.NameImage(ctx, res.Desc, full, ref.Repository(r)+"@"+res.Desc.Digest.String()); err != nil {
+	if err := dst.NameImage(ctx, res.Desc, res.Image, res.Manifest, full, ref.Repository(r)+"@"+res.Desc.Digest.String()); err != nil {
 		return nil, fmt.Errorf("recording %s: %w", ref.Familiar(r), err)
 	}
 	ev.Message("", "Digest: "+res.Desc.Digest.String())

@@ -17,9 +17,10 @@ func (s *Store) ImageDigest(ctx context.Context, name string) (v1.Hash, bool) {
 	return img.Digest, true
 }
 
-// NameImage is AddImage for writers that need no record back (a pull into
-// the store through remote.ImageStore).
-func (s *Store) NameImage(ctx context.Context, desc v1.Descriptor, names ...string) error {
-	_, err := s.AddImage(ctx, desc, names...)
+// NameImage is AddResolved for writers that need no record back (a pull
+// into the store through remote.ImageStore): desc is what the names point
+// at, img the image manifest the pull chose from it and m that manifest.
+func (s *Store) NameImage(ctx context.Context, desc, img v1.Descriptor, m *v1.Manifest, names ...string) error {
+	_, err := s.AddResolved(ctx, Resolved{Desc: desc, Image: img, Manifest: m}, names...)
 	return err
 }

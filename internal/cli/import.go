@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,11 +8,8 @@ import (
 	"os"
 
 	"github.com/berth-dev/berth/internal/build/remotecontext"
-	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/store"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/spf13/cobra"
 )
 
@@ -55,7 +51,7 @@ func (a *app) newImportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			img, err := importRootfs(ctx, s, in, importOptions{Names: names, Changes: changes, Message: message, Source: src, Platform: plat})
+			img, err := s.Import(ctx, in, store.ImportOptions{Names: names, Changes: changes, Message: message, Source: src, Platform: plat})
 			if err != nil {
 				return err
 			}
@@ -97,65 +93,4 @@ func openImportSource(ctx context.Context, arg string, stdin io.Reader) (io.Read
 		return nil, "", fmt.Errorf("import: %w", err)
 	}
 	return f, arg, nil
-}
-
-// importOptions are the options of importRootfs.
-type importOptions struct {
-	Names    []string     // full references to give the image
-	Changes  []string     // Dockerfile instructions (--change)
-	Message  string       // history comment; "" is "Imported from SOURCE"
-	Source   string       // what was imported, for that comment
-	Platform *v1.Platform // nil: this machine's
-}
-
-// importRootfs is `import` and POST /images/create?fromSrc=: the root file
-// system tar in (plain or compressed) becomes a one-layer image in st.
-func importRootfs(ctx context.Context, st *store.Store, in io.Reader, o importOptions) (store.Image, error) {
-	cfgFile := image.NewConfigFile(image.Now())
-	if p := o.Platform; p != nil {
-		cfgFile.OS, cfgFile.Architecture, cfgFile.Variant = p.OS, p.Architecture, p.Variant
-	}
-	if err := image.ApplyChanges(&cfgFile.Config, o.Changes); err != nil {
-		return store.Image{}, err
-	}
-	plain, _, err := image.Decompress(in)
-	if err != nil {
-		return store.Image{}, fmt.Errorf("import %s: %w", o.Source, err)
-	}
-	defer plain.Close()
-	bw, err := st.NewBlobWriter()
-	if err != nil {
-		return store.Image{}, err
-	}
-	info, err := image.WriteLayer(ctx, plain, bw)
-	if err != nil {
-		bw.Abort()
-		return store.Image{}, fmt.Errorf("import %s: %w", o.Source, err)
-	}
-	layerDigest, layerSize, err := bw.Commit(v1.Hash{})
-	if err != nil {
-		return store.Image{}, err
-	}
-	st.SetLayerFacts(layerDigest, info.DiffID, info.UncompressedSize)
-	comment := o.Message
-	if comment == "" {
-		comment = "Imported from " + o.Source
-	}
-	cfgFile.RootFS.DiffIDs = []v1.Hash{info.DiffID}
-	cfgFile.History = []v1.History{{Created: cfgFile.Created, Comment: comment}}
-	cfg, err := image.MarshalConfig(cfgFile)
-	if err != nil {
-		return store.Image{}, err
-	}
-	layer := v1.Descriptor{MediaType: types.OCILayer, Size: layerSize, Digest: layerDigest}
-	man, err := image.MarshalManifest(cfg.Descriptor, []v1.Descriptor{layer}, nil)
-	if err != nil {
-		return store.Image{}, err
-	}
-	for _, b := range []image.Blob{cfg, man} {
-		if err := st.WriteBlob(ctx, b.Descriptor.Digest, b.Descriptor.Size, bytes.NewReader(b.Bytes)); err != nil {
-			return store.Image{}, err
-		}
-	}
-	return st.AddImage(ctx, man.Descriptor, o.Names...)
 }

@@ -95,7 +95,7 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 			return loadArchive(ctx, st, r, loadArchiveOptions{Source: "the request body", Platform: p, Log: log}, emit)
 		},
 		Import: func(ctx context.Context, st *store.Store, r io.Reader, o engineapi.ImportOptions) (store.Image, error) {
-			return importRootfs(ctx, st, r, importOptions{Names: o.Names, Changes: o.Changes, Message: o.Message, Source: o.Source, Platform: o.Platform})
+			return st.Import(ctx, r, store.ImportOptions{Names: o.Names, Changes: o.Changes, Message: o.Message, Source: o.Source, Platform: o.Platform})
 		},
 		Build: func(ctx context.Context, st *store.Store, o engineapi.BuildOptions, progress io.Writer) (*build.Result, error) {
 			return a.buildImage(ctx, st, apiBuildRequest(o, log), progress)

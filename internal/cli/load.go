@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/archive"
-	"github.com/berth-dev/berth/internal/image"
-	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -94,11 +92,11 @@ type loadArchiveOptions struct {
 	Log      *slog.Logger
 }
 
-// loadArchive is `load` and POST /images/load: it reads an archive (or
-// o.Dir), stores its blobs, records its images and reports Docker's lines
-// ("Loaded image: NAME", "Loaded image ID: ID", the renaming notice) to
-// emit. On failure the store ends as it was: st is closed and the failed
-// load's blobs are collected, so st must not be used afterwards.
+// loadArchive is `load` and POST /images/load, wired: archive reads the
+// archive (or o.Dir) into the store's blobs, the store names its images and
+// reports Docker's lines to emit. On failure the store ends as it was: st is
+// abandoned (closed, the failed load's blobs collected), so st must not be
+// used afterwards.
 func loadArchive(ctx context.Context, st *store.Store, r io.Reader, o loadArchiveOptions, emit func(string)) error {
 	sink, opts := archive.StoreSink(archiveBlobs{st}), archive.LoadOptions{Logger: o.Log}
 	var loaded []archive.Loaded
@@ -108,73 +106,18 @@ func loadArchive(ctx context.Context, st *store.Store, r io.Reader, o loadArchiv
 	} else {
 		loaded, err = archive.Load(ctx, r, sink, opts)
 	}
+	if err == nil {
+		imgs := make([]store.Loaded, len(loaded))
+		for i, l := range loaded {
+			imgs[i] = store.Loaded(l)
+		}
+		err = st.RecordLoaded(ctx, imgs, o.Platform, emit)
+	}
 	if err != nil {
-		discardFailedLoad(ctx, st, o.Log)
+		st.Abandon(ctx, o.Log)
 		return fmt.Errorf("loading %s: %w", o.Source, err)
 	}
-	if o.Platform != nil {
-		for i := range loaded {
-			if loaded[i].Descriptor, err = loadedPlatform(st, loaded[i], *o.Platform); err != nil {
-				discardFailedLoad(ctx, st, o.Log)
-				return fmt.Errorf("loading %s: %w", o.Source, err)
-			}
-		}
-	}
-	for _, l := range loaded {
-		// Like docker, say when a name moves away from another image.
-		for _, n := range l.Names {
-			if prev, err := st.Lookup(ctx, n); err == nil && prev.Digest != l.Descriptor.Digest && hasName(prev.Names, n) {
-				emit(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", ref.FamiliarString(n), prev.ID))
-			}
-		}
-		img, err := st.AddImage(ctx, l.Descriptor, l.Names...)
-		if err != nil {
-			discardFailedLoad(ctx, st, o.Log)
-			return fmt.Errorf("loading %s: recording %s: %w", o.Source, l.Descriptor.Digest, err)
-		}
-		if len(l.Names) == 0 {
-			emit("Loaded image ID: " + img.ID.String())
-			continue
-		}
-		for _, n := range l.Names {
-			emit("Loaded image: " + ref.FamiliarString(n))
-		}
-	}
 	return nil
-}
-
-// loadedPlatform narrows a loaded image to platform p: the matching child
-// of an index (the rest of the index stays unreferenced, for GC), or the
-// image itself when its config is for p.
-func loadedPlatform(st *store.Store, l archive.Loaded, p v1.Platform) (v1.Descriptor, error) {
-	shown := l.Descriptor.Digest.String()
-	if len(l.Names) > 0 {
-		shown = ref.FamiliarString(l.Names[0])
-	}
-	notProvided := fmt.Errorf("image %s does not provide the specified platform (%s)", shown, p.String())
-	if l.Descriptor.MediaType.IsIndex() {
-		m, err := st.IndexManifest(l.Descriptor.Digest)
-		if err != nil {
-			return v1.Descriptor{}, err
-		}
-		child, err := st.PlatformManifest(m, &p, true)
-		if errors.Is(err, store.ErrNotFound) {
-			return v1.Descriptor{}, notProvided
-		}
-		return child, err
-	}
-	m, err := st.Manifest(l.Descriptor.Digest)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	cfg, err := st.ConfigFile(m.Config.Digest)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	if !image.ConfigMatches(cfg, p) {
-		return v1.Descriptor{}, notProvided
-	}
-	return l.Descriptor, nil
 }
 
 // progressReader shows how much of the archive has been read, on a terminal
@@ -231,26 +174,6 @@ func progressBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.3g%cB", f, units[i])
-}
-
-// discardFailedLoad leaves the store as it was before a failed load: it
-// ends this process's hold (lease) on the blobs the load stored and runs the
-// store's garbage collection, which removes them unless an image or another
-// running berth process needs them. Deleting them directly would race with a
-// concurrent load of the same content.
-func discardFailedLoad(ctx context.Context, st *store.Store, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	root := st.Root()
-	st.Close()
-	fresh, err := store.Open(ctx, root)
-	if err != nil {
-		log.Debug("reopening the store after a failed load", "err", err)
-		return
-	}
-	defer fresh.Close()
-	res, err := fresh.GC(ctx)
-	log.Debug("collected the blobs of a failed load", "blobs", res.Blobs, "bytes", res.Reclaimed, "err", err)
 }
 
 // archiveBlobs gives the local store the archive.BlobStore shape.

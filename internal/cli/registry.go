@@ -38,6 +38,7 @@ type registryFlags struct {
 	storage                                            string
 	s3                                                 config.S3
 	s3Redirect                                         bool
+	leaseTTL                                           time.Duration
 }
 
 func (rf *registryFlags) addStorage(cmd *cobra.Command) {
@@ -53,6 +54,7 @@ func (rf *registryFlags) addStorage(cmd *cobra.Command) {
 	f.StringVar(&rf.s3.AccessKey, "s3-access-key", "", "S3 access key (default: the AWS SDK's chain: $AWS_ACCESS_KEY_ID, ~/.aws, instance roles)")
 	f.StringVar(&rf.s3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer $AWS_SECRET_ACCESS_KEY: flags are visible to other users)")
 	f.Int64Var(&rf.s3.ChunkSize, "s3-chunk-size", 0, "Multipart part size in bytes, at least 5 MiB (storage.s3.chunksize, default 10 MiB)")
+	f.DurationVar(&rf.leaseTTL, "gc-lease-ttl", registry.DefaultLeaseTTL, "Lifetime of the GC lease on storage shared without locks (S3); the same on every replica and collector")
 	f.BoolVar(&rf.s3Redirect, "s3-redirect", true, "Answer blob GETs with presigned S3 URLs, so blob bytes never pass through berth (false: storage.redirect.disable)")
 }
 
@@ -183,7 +185,7 @@ func (a *app) newRegistryServeCmd() *cobra.Command {
 			}
 			err = serve.Run(cmd.Context(), serve.Options{
 				Config: c, DefaultRoot: defaultRegistryRoot(), Stderr: a.stderr, LogLevel: level,
-				Upstream: a.registryUpstream, GCInterval: gcInterval, GCDelay: gcDelay, MaxBlobSize: maxBlob,
+				Upstream: a.registryUpstream, GCInterval: gcInterval, GCDelay: gcDelay, MaxBlobSize: maxBlob, LeaseTTL: rf.leaseTTL,
 			})
 			var ue serve.UsageError
 			if errors.As(err, &ue) {
@@ -235,7 +237,7 @@ func (a *app) newRegistryGCCmd() *cobra.Command {
 				return err
 			}
 			res, err := registry.GC(cmd.Context(), drv, registry.GCOptions{
-				DryRun: dryRun, DeleteUntagged: untagged, Delay: delay, UploadMaxAge: uploadMaxAge, Logger: a.logger(),
+				DryRun: dryRun, DeleteUntagged: untagged, Delay: delay, UploadMaxAge: uploadMaxAge, Logger: a.logger(), LeaseTTL: rf.leaseTTL,
 			})
 			verb := "deleted"
 			if dryRun {

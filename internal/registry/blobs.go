@@ -140,26 +140,60 @@ func (v *verifier) Read(p []byte) (int, error) {
 
 // commitBlob stores what r yields as blob d of repository name: it verifies
 // the digest on the way, writes the blob unless it is already stored, and
-// links it into the repository. It holds the shared commit lock so that
-// garbage collection never sweeps the blob between its write and its link.
+// links it into the repository, so that garbage collection never sweeps
+// the blob between its write and its link (storeAndLink).
 func (s *Server) commitBlob(ctx context.Context, name string, d digest, r io.Reader) (int64, error) {
-	unlock, err := s.commitLock(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
 	v := newVerifier(r, d, s.maxBlobSize())
-	if _, err := s.d.Stat(ctx, blobKey(d)); err == nil {
-		if _, err := io.Copy(io.Discard, v); err != nil {
-			return v.n, blobErr(err)
+	err := s.storeAndLink(ctx, name, d, func(ctx context.Context, exists bool) error {
+		if exists {
+			if _, err := io.Copy(io.Discard, v); err != nil {
+				return blobErr(err)
+			}
+			return nil
 		}
-	} else if _, err := s.d.Put(ctx, blobKey(d), v, storage.Cond{}); err != nil {
-		return v.n, blobErr(err)
+		if _, err := s.d.Put(ctx, blobKey(d), v, storage.Cond{}); err != nil {
+			return blobErr(err)
+		}
+		return nil
+	})
+	return v.n, err
+}
+
+// storeAndLink makes blob d exist and links it into repository name: write
+// is told whether the blob is already stored and stores it when it is not.
+// With a driver lock, both happen under the lock's shared side (garbage
+// collection takes the exclusive one); with the lease, the write happens
+// first, as it may take long, and the link in the fence, after checking
+// that the blob is still there.
+func (s *Server) storeAndLink(ctx context.Context, name string, d digest, write func(ctx context.Context, exists bool) error) error {
+	if s.locker != nil {
+		unlock, err := s.locker.Lock(ctx, gcLockName, false)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	if err := s.link(ctx, name, d); err != nil {
-		return v.n, err
+	_, err := s.d.Stat(ctx, blobKey(d))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
 	}
-	return v.n, nil
+	if err := write(ctx, err == nil); err != nil {
+		return err
+	}
+	if s.locker != nil {
+		return s.link(ctx, name, d)
+	}
+	fctx, done, err := s.fence(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if _, err := s.d.Stat(fctx, blobKey(d)); errors.Is(err, storage.ErrNotFound) {
+		return errCollected
+	} else if err != nil {
+		return err
+	}
+	return s.link(fctx, name, d)
 }
 
 func blobErr(err error) error {
@@ -185,14 +219,6 @@ func (s *Server) link(ctx context.Context, name string, d digest) error {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-
-// commitLock takes the shared side of the GC lock when the driver has locks.
-func (s *Server) commitLock(ctx context.Context) (func(), error) {
-	if s.locker == nil {
-		return func() {}, nil
-	}
-	return s.locker.Lock(ctx, gcLockName, false)
-}
 
 const gcLockName = "gc"
 

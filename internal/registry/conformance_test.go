@@ -94,51 +94,58 @@ func TestConformance(t *testing.T) {
 				args = append(args, "--htpasswd", htpasswd)
 			}
 			srv := serve(t, t.TempDir(), args...)
-			results := t.TempDir()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, suite, "-test.timeout", "170s")
-			cmd.Dir = results
-			// Fresh repositories per run: leftovers change the tag-list results.
-			stamp := fmt.Sprintf("%d%d", time.Now().UnixNano(), i)
-			env := []string{
-				"OCI_REGISTRY=" + srv.addr, "OCI_TLS=disabled", "OCI_VERSION=" + tc.version,
-				"OCI_REPO1=conformance/one" + stamp, "OCI_REPO2=conformance/two" + stamp,
-				"OCI_RESULTS_DIR=" + results, "OCI_LOG=error",
-			}
-			if tc.auth {
-				env = append(env, "OCI_USERNAME=conformance", "OCI_PASSWORD=c0nf0rm")
-			}
-			cmd.Env = append(os.Environ(), env...)
-			out, runErr := cmd.CombinedOutput()
-			data, err := os.ReadFile(filepath.Join(results, "junit.xml"))
-			if err != nil {
-				t.Fatalf("no junit.xml (%v): %v\n%s", runErr, err, tail(out))
-			}
-			var js junitSuites
-			if err := xml.Unmarshal(data, &js); err != nil {
-				t.Fatalf("parsing junit.xml: %v", err)
-			}
-			counts := map[string]int{}
-			for _, s := range js.Suites {
-				for _, c := range s.Cases {
-					counts[c.Status]++
-					// This suite version reports results in the status
-					// attribute; <failure> is checked too, for newer ones.
-					if c.Failure != nil || (c.Status != "passed" && c.Status != "skipped" && c.Status != "disabled") {
-						t.Errorf("%s: %s\n%s", c.Name, c.Status, lastLines(c.SystemErr, 15))
-					}
-				}
-			}
-			if counts["passed"] == 0 {
-				t.Fatalf("no test case passed: %v\n%s", counts, tail(out))
-			}
-			if runErr != nil && !t.Failed() {
-				t.Fatalf("suite failed without a failed case: %v\n%s", runErr, tail(out))
-			}
-			t.Logf("%s: %v", tc.name, counts)
+			runConformance(t, suite, srv.addr, tc.version, tc.auth, i)
 		})
 	}
+}
+
+// runConformance runs the suite against the registry at addr (user
+// "conformance", password "c0nf0rm" when auth) and fails on any failed case.
+func runConformance(t *testing.T, suite, addr, version string, auth bool, i int) {
+	t.Helper()
+	results := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite, "-test.timeout", "170s")
+	cmd.Dir = results
+	// Fresh repositories per run: leftovers change the tag-list results.
+	stamp := fmt.Sprintf("%d%d", time.Now().UnixNano(), i)
+	env := []string{
+		"OCI_REGISTRY=" + addr, "OCI_TLS=disabled", "OCI_VERSION=" + version,
+		"OCI_REPO1=conformance/one" + stamp, "OCI_REPO2=conformance/two" + stamp,
+		"OCI_RESULTS_DIR=" + results, "OCI_LOG=error",
+	}
+	if auth {
+		env = append(env, "OCI_USERNAME=conformance", "OCI_PASSWORD=c0nf0rm")
+	}
+	cmd.Env = append(os.Environ(), env...)
+	out, runErr := cmd.CombinedOutput()
+	data, err := os.ReadFile(filepath.Join(results, "junit.xml"))
+	if err != nil {
+		t.Fatalf("no junit.xml (%v): %v\n%s", runErr, err, tail(out))
+	}
+	var js junitSuites
+	if err := xml.Unmarshal(data, &js); err != nil {
+		t.Fatalf("parsing junit.xml: %v", err)
+	}
+	counts := map[string]int{}
+	for _, s := range js.Suites {
+		for _, c := range s.Cases {
+			counts[c.Status]++
+			// This suite version reports results in the status
+			// attribute; <failure> is checked too, for newer ones.
+			if c.Failure != nil || (c.Status != "passed" && c.Status != "skipped" && c.Status != "disabled") {
+				t.Errorf("%s: %s\n%s", c.Name, c.Status, lastLines(c.SystemErr, 15))
+			}
+		}
+	}
+	if counts["passed"] == 0 {
+		t.Fatalf("no test case passed: %v\n%s", counts, tail(out))
+	}
+	if runErr != nil && !t.Failed() {
+		t.Fatalf("suite failed without a failed case: %v\n%s", runErr, tail(out))
+	}
+	t.Logf("%s: %v", version, counts)
 }
 
 func tail(b []byte) string { return lastLines(string(b), 40) }

@@ -15,6 +15,8 @@ func TestDependencies(t *testing.T) {
 	}{
 		{"./internal/registry", []string{"github.com/berth-dev/berth/internal/store", "github.com/berth-dev/berth/internal/cli", "github.com/berth-dev/berth/internal/auth", "github.com/berth-dev/berth/internal/remote"}},
 		{"./internal/registry/storage", []string{"github.com/berth-dev/berth/", "net/http"}},
+		{"./internal/registry/storage/s3", []string{"github.com/berth-dev/berth/internal/registry/storage/storagetest", "github.com/berth-dev/berth/internal/registry/config", "github.com/berth-dev/berth/internal/testenv"}},
+		{"./internal/registry/config", []string{"github.com/berth-dev/berth/"}},
 		{"./internal/auth", []string{"github.com/berth-dev/berth/", "net/http", "github.com/google/"}},
 	}
 	for _, tc := range tests {

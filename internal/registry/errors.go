@@ -1,10 +1,13 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/berth-dev/berth/internal/registry/storage"
 )
 
 // apiError is an error with its distribution-spec code and HTTP status. The
@@ -76,7 +79,16 @@ func errTooLarge(code, msg string) *apiError {
 // with a generic message, never echoed.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if !errors.As(err, &ae) && (errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)) && r.Context().Err() == nil {
+		// The store is down or slow: tell the client to come back, and
+		// keep nothing half-done (every write is whole or absent).
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "storage unavailable",
+			slog.String("id", requestID(r)), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+		w.Header().Set("Retry-After", "5")
+		ae = newErr(http.StatusServiceUnavailable, "UNAVAILABLE", "storage is unavailable; retry later")
+	}
+	if ae == nil && !errors.As(err, &ae) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
 			slog.String("id", requestID(r)), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("err", err.Error()))

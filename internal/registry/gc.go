@@ -56,7 +56,12 @@ type GCResult struct {
 // link blobs or commit manifests), marks again from fresh metadata and
 // deletes only the candidates that are still unreferenced, so nothing a
 // push has linked or referenced is lost.
-func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error) {
+//
+// On storage without locks (S3 shared by replicas) the collector holds the
+// GC lease instead (lease.go): it is refused with ErrGCRunning while another
+// holds it, with ErrNoLease on a store that ignores conditional writes, and
+// it stops with ErrLeaseLost the moment a renewal fails.
+func GC(ctx context.Context, d storage.Driver, opts GCOptions) (res GCResult, err error) {
 	if opts.UploadMaxAge == 0 {
 		opts.UploadMaxAge = 24 * time.Hour
 	}
@@ -64,10 +69,33 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s, err := New(Options{Driver: d, Logger: log})
+	s, err := New(Options{Driver: d, Logger: log, LeaseTTL: opts.LeaseTTL})
 	if err != nil {
 		return GCResult{}, err
 	}
+	var l *lease
+	if s.locker == nil {
+		// Storage shared without locks: one collector at a time, by lease.
+		l, err = s.acquireLease(ctx, leaseTTL(opts.LeaseTTL))
+		if err != nil {
+			return res, err
+		}
+		var stop func()
+		ctx, stop = l.keep(ctx)
+		defer func() { stop(); l.release() }()
+		defer func() {
+			if context.Cause(ctx) == ErrLeaseLost {
+				err = ErrLeaseLost
+			}
+		}()
+	}
+	res, err = s.collect(ctx, l, opts, log)
+	return res, err
+}
+
+// collect is GC's work, with the driver's lock or under lease l.
+func (s *Server) collect(ctx context.Context, l *lease, opts GCOptions, log *slog.Logger) (GCResult, error) {
+	d := s.d
 	start := time.Now()
 	var res GCResult
 	if err := s.gcUploads(ctx, start, opts, &res); err != nil {
@@ -98,6 +126,18 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 			return res, err
 		}
 		defer unlock()
+	} else if !opts.DryRun {
+		// Announce the deletion, then wait out every push step that began
+		// before the announcement (they end within the fence time).
+		if err := l.set(ctx, "deleting"); err != nil {
+			return res, fmt.Errorf("%w: %v", ErrLeaseLost, err)
+		}
+		log.Debug("GC lease: deleting; waiting for pushes in flight", "settle", settleTime(l.ttl))
+		select {
+		case <-time.After(settleTime(l.ttl)):
+		case <-ctx.Done():
+			return res, context.Cause(ctx)
+		}
 	}
 	// Under the lock no push can link or commit: mark again.
 	fresh, err := s.mark(ctx, start, opts)
@@ -112,6 +152,9 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 		if !stillStale[l.Key] {
 			continue
 		}
+		if err := context.Cause(ctx); err != nil {
+			return res, err
+		}
 		res.Items = append(res.Items, GCItem{Kind: "link", Repo: l.repo, Digest: l.digest})
 		if !opts.DryRun {
 			if err := d.Delete(ctx, l.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -123,6 +166,9 @@ func GC(ctx context.Context, d storage.Driver, opts GCOptions) (GCResult, error)
 		dg, _ := digestFromBlobKey(info.Key)
 		if fresh.live[dg] {
 			continue
+		}
+		if err := context.Cause(ctx); err != nil {
+			return res, err // the lease was lost: not one delete more
 		}
 		if !opts.DryRun {
 			if err := d.Delete(ctx, info.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {

@@ -213,17 +213,18 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name string
 	if err != nil {
 		return err
 	}
-	unlock, err := s.commitLock(ctx)
+	ctx, unlock, err := s.commitGuard(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	for _, ref := range e.blobs {
-		if _, err := s.d.Stat(ctx, linkKey(name, ref)); err != nil {
-			return errManifestBlobUnknown(ref.String())
-		}
-		if _, err := s.d.Stat(ctx, blobKey(ref)); err != nil {
-			return errManifestBlobUnknown(ref.String())
+		for _, k := range []string{linkKey(name, ref), blobKey(ref)} {
+			if _, err := s.d.Stat(ctx, k); errors.Is(err, storage.ErrNotFound) {
+				return errManifestBlobUnknown(ref.String())
+			} else if err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.storeManifest(ctx, name, d, body, e.entry, tags); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"sync"
@@ -131,6 +132,10 @@ func (s *Server) loadMeta(ctx context.Context, name string) (*repoMeta, string, 
 // or "" when the object was replaced while being read (then it must not be
 // cached under any ETag).
 func (s *Server) readSmall(ctx context.Context, key string, limit int64) ([]byte, string, error) {
+	if g, ok := s.d.(storage.Getter); ok {
+		data, info, err := g.Get(ctx, key, limit)
+		return data, info.ETag, err
+	}
 	before, err := s.d.Stat(ctx, key)
 	if err != nil {
 		return nil, "", err
@@ -156,12 +161,61 @@ func (s *Server) readSmall(ctx context.Context, key string, limit int64) ([]byte
 
 var errConflict = errors.New("too many concurrent updates")
 
+// maxCASAttempts bounds a compare-and-swap loop. Replicas racing on one
+// object (hundreds of pushes of one tag at once) each win in turn; with the
+// backoff below, 200 attempts span tens of seconds.
+const maxCASAttempts = 200
+
+// writeLocks serialize this process's writers of one metadata object
+// (striped by key hash). A channel of one is a mutex a context can abandon.
+type writeLocks [64]chan struct{}
+
+func (s *Server) writeLock(ctx context.Context, key string) (func(), error) {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	ch := s.wlocks[h%uint32(len(s.wlocks))]
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// casBackoff waits before attempt (none before the first two): a random
+// pause that grows to 100ms, so that racing writers spread out instead of
+// colliding again in lockstep.
+func casBackoff(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	d := time.Duration(rand.Int64N(int64(min(attempt*attempt, 100)) * int64(time.Millisecond)))
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // updateMeta applies fn to a copy of the repository's metadata and stores it
 // with a conditional write, retrying when another writer won the race. A
 // repository seen for the first time is added to the catalog.
 func (s *Server) updateMeta(ctx context.Context, name string, fn func(m *repoMeta) error) (*repoMeta, error) {
 	key := metaKey(name)
-	for range 50 {
+	// Writers of one repository in this process take turns, so that only
+	// the replicas (not every request) race on the conditional write.
+	unlock, err := s.writeLock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		if err := casBackoff(ctx, attempt); err != nil {
+			return nil, err
+		}
 		cur, etag, err := s.loadMeta(ctx, name)
 		if err != nil {
 			return nil, err
@@ -233,7 +287,17 @@ func (s *Server) addToCatalog(ctx context.Context, name string) error {
 
 // editCatalog rewrites the catalog when fn returns a new list (nil: no change).
 func (s *Server) editCatalog(ctx context.Context, fn func([]string) []string) error {
-	for range 50 {
+	// Its own lock: editCatalog runs inside updateMeta's.
+	select {
+	case s.catLock <- struct{}{}:
+		defer func() { <-s.catLock }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for attempt := 0; attempt < maxCASAttempts; attempt++ {
+		if err := casBackoff(ctx, attempt); err != nil {
+			return err
+		}
 		list, etag, err := s.loadCatalog(ctx)
 		if err != nil {
 			return err

@@ -51,7 +51,7 @@ func (s *Server) proxyManifest(ctx context.Context, name string, d digest, tag s
 	if err != nil {
 		return err
 	}
-	unlock, err := s.commitLock(ctx)
+	ctx, unlock, err := s.commitGuard(ctx)
 	if err != nil {
 		return err
 	}

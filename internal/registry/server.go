@@ -71,6 +71,10 @@ type Options struct {
 	// URL when the driver is a storage.Redirector, so the bytes never pass
 	// through the registry (registry:2's storage.redirect).
 	Redirect bool
+	// LeaseTTL is the GC lease's lifetime on storage without locks (default
+	// 1 minute); pushes fence their commits by it. Every replica and
+	// collector on one store must use the same value.
+	LeaseTTL time.Duration
 	// HideMetrics keeps /metrics off this handler (it is then served on
 	// the debug address only, as registry:2 does).
 	HideMetrics bool
@@ -88,7 +92,9 @@ type Server struct {
 	idSeq    atomic.Uint64
 	// locker, when the driver is a storage.Locker, excludes garbage
 	// collection while a push links blobs or commits a manifest.
-	locker storage.Locker
+	locker  storage.Locker
+	wlocks  writeLocks
+	catLock chan struct{}
 }
 
 // New returns a Server over opts.Driver.
@@ -110,6 +116,10 @@ func New(opts Options) (*Server, error) {
 	rand.Read(b[:])
 	s := &Server{d: opts.Driver, log: log, opts: opts, idPrefix: hex.EncodeToString(b[:]) + "-"}
 	s.mcache.max = 64 << 20
+	s.catLock = make(chan struct{}, 1)
+	for i := range s.wlocks {
+		s.wlocks[i] = make(chan struct{}, 1)
+	}
 	s.locker, _ = opts.Driver.(storage.Locker)
 	met, err := newMetrics(opts.Registerer, opts.Gatherer)
 	if err != nil {

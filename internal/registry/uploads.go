@@ -98,7 +98,7 @@ func (s *Server) mount(ctx context.Context, name, m, from string) (bool, error) 
 			return false, nil
 		}
 	}
-	unlock, err := s.commitLock(ctx)
+	ctx, unlock, err := s.commitGuard(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -319,6 +319,12 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := checkContentRange(w, r, name, id, st); err != nil {
 		return err
 	}
+	if done, err := s.finishByCompose(ctx, w, r, name, id, st, etag, d); done || err != nil {
+		if err != nil {
+			return err
+		}
+		return blobCreated(w, name, d.String())
+	}
 	if done, err := s.finishByMove(ctx, r, name, id, st, d); done || err != nil {
 		if err != nil {
 			return err
@@ -398,21 +404,79 @@ func (s *Server) finishByMove(ctx context.Context, r *http.Request, name, id str
 		s.removeUpload(ctx, id, st)
 		return true, errDigestInvalid("uploaded content does not match the digest")
 	}
-	unlock, err := s.commitLock(ctx)
+	err := s.storeAndLink(ctx, name, d, func(ctx context.Context, exists bool) error {
+		if exists {
+			return nil
+		}
+		err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d))
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBlobUploadUnknown() // finished or cancelled meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("storing blob: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return true, err
 	}
-	defer unlock()
-	if _, err := s.d.Stat(ctx, blobKey(d)); err != nil {
-		err := mv.Move(ctx, uploadPartKey(id, st.Parts[0]), blobKey(d))
-		if errors.Is(err, storage.ErrNotFound) {
-			return true, errBlobUploadUnknown() // finished or cancelled meanwhile
-		}
-		if err != nil {
-			return true, fmt.Errorf("storing blob: %w", err)
+	s.removeUpload(ctx, id, st)
+	return true, nil
+}
+
+// finishByCompose completes a sha256 upload on a driver that composes
+// objects in the store (S3's UploadPartCopy): the running hash proves the
+// digest, the final PUT's body (if any) is stored as one more chunk, and
+// the chunks become the blob inside the store, so no chunk travels back
+// through the registry. It reports false when the upload does not qualify.
+func (s *Server) finishByCompose(ctx context.Context, w http.ResponseWriter, r *http.Request, name, id string, st *uploadState, etag string, d digest) (bool, error) {
+	comp, ok := s.d.(storage.Composer)
+	if !ok || d.alg != "sha256" || resumeSHA256(st) == nil {
+		return false, nil
+	}
+	if r.ContentLength != 0 {
+		if err := s.appendChunk(ctx, w, r, name, id, st, etag); err != nil {
+			return true, err
 		}
 	}
-	if err := s.link(ctx, name, d); err != nil {
+	h := resumeSHA256(st)
+	if h == nil {
+		return true, errBlobUploadInvalid("upload state lost its running digest")
+	}
+	if hexString(h.Sum(nil)) != d.hex {
+		s.removeUpload(ctx, id, st)
+		return true, errDigestInvalid("uploaded content does not match the digest")
+	}
+	if st.Size > s.maxBlobSize() {
+		return true, errTooLarge("SIZE_INVALID", "blob exceeds the registry's size limit")
+	}
+	err := s.storeAndLink(ctx, name, d, func(ctx context.Context, exists bool) error {
+		if exists {
+			return nil
+		}
+		srcs := make([]storage.Info, len(st.Parts))
+		for i, p := range st.Parts {
+			end := st.Size
+			if i+1 < len(st.Parts) {
+				end = st.Parts[i+1].Offset
+			}
+			srcs[i] = storage.Info{Key: uploadPartKey(id, p), Size: end - p.Offset}
+		}
+		if len(srcs) == 0 {
+			if _, err := s.d.Put(ctx, blobKey(d), eofReader{}, storage.Cond{}); err != nil {
+				return fmt.Errorf("storing blob: %w", err)
+			}
+			return nil
+		}
+		if _, err := comp.Compose(ctx, blobKey(d), srcs); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return errBlobUploadUnknown() // finished or cancelled meanwhile
+			}
+			return fmt.Errorf("storing blob: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return true, err
 	}
 	s.removeUpload(ctx, id, st)

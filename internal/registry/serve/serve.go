@@ -85,12 +85,21 @@ func Run(ctx context.Context, o Options) error {
 	for _, w := range c.Warnings {
 		log.Warn(w)
 	}
-	drv, where, err := OpenStorage(ctx, c, o.DefaultRoot, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// registry:2's storage metric: one observation per request to the store.
+	actions := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "registry", Subsystem: "storage", Name: "action_seconds",
+		Help: "The number of seconds that the storage action takes",
+	}, []string{"driver", "action"})
+	reg.MustRegister(actions)
+	driverName := c.StorageDriver()
+	drv, where, err := openStorage(ctx, c, o.DefaultRoot, log, func(action string, d time.Duration) {
+		actions.WithLabelValues(driverName, action).Observe(d.Seconds())
+	})
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ropts, err := serverOptions(ctx, c, o, drv, log, reg)
 	if err != nil {
 		return err
@@ -194,7 +203,7 @@ func authKind(c *config.Config) string {
 func serverOptions(ctx context.Context, c *config.Config, o Options, drv storage.Driver, log *slog.Logger, reg *prometheus.Registry) (registry.Options, error) {
 	ro := registry.Options{
 		Driver: drv, Logger: log, ReadOnly: c.Storage.Maintenance.ReadOnly.Enabled, DisableDelete: !c.DeleteEnabled(),
-		MaxBlobSize: o.MaxBlobSize, Registerer: reg, Gatherer: reg,
+		MaxBlobSize: o.MaxBlobSize, Registerer: reg, Gatherer: reg, LeaseTTL: o.LeaseTTL,
 		MaxCatalogEntries: c.Catalog.MaxEntries, MaxTags: c.Tags.MaxTags,
 		Redirect:    c.StorageDriver() == "s3" && !c.Storage.Redirect.Disable,
 		HideMetrics: c.HTTP.Debug.Addr != "",

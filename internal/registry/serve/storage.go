@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/berth-dev/berth/internal/registry/config"
 	"github.com/berth-dev/berth/internal/registry/storage"
@@ -14,9 +15,14 @@ import (
 // OpenStorage opens the driver the configuration names and says where it
 // stores, for the startup log line.
 func OpenStorage(ctx context.Context, c *config.Config, defaultRoot string, log *slog.Logger) (storage.Driver, string, error) {
+	return openStorage(ctx, c, defaultRoot, log, nil)
+}
+
+// openStorage is OpenStorage with an observer of the driver's requests.
+func openStorage(ctx context.Context, c *config.Config, defaultRoot string, log *slog.Logger, observe func(string, time.Duration)) (storage.Driver, string, error) {
 	switch c.StorageDriver() {
 	case "s3":
-		return openS3(ctx, c.Storage.S3, log)
+		return openS3(ctx, c.Storage.S3, log, observe)
 	}
 	root := defaultRoot
 	if fs := c.Storage.Filesystem; fs != nil && fs.RootDirectory != "" {

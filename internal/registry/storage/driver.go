@@ -15,6 +15,10 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrInvalidKey: the key is not a clean relative path.
 	ErrInvalidKey = errors.New("invalid object key")
+	// ErrUnavailable: the store did not answer, or answered that it cannot
+	// serve now (a network error, a timeout, a 5xx). The request may be
+	// retried; the registry answers 503.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // Info describes a stored object.
@@ -95,4 +99,21 @@ type Sweeper interface {
 // redirect for this one, serve it yourself".
 type Redirector interface {
 	RedirectURL(ctx context.Context, key, method string) (string, error)
+}
+
+// Composer is implemented by drivers that can build an object from others
+// without the bytes passing through the caller (S3's UploadPartCopy). The
+// registry finishes a chunked upload with it: dst becomes the
+// concatenation of srcs (whose sizes the caller knows), whole or not at all.
+type Composer interface {
+	Compose(ctx context.Context, dst string, srcs []Info) (Info, error)
+}
+
+// Getter is implemented by drivers that read a small object and the ETag
+// of exactly what they read in one operation (one GET on an object store,
+// an open file and its fstat on a filesystem). The registry reads its
+// metadata objects with it; without it, a read is bracketed by two Stats.
+// An object larger than limit is an error.
+type Getter interface {
+	Get(ctx context.Context, key string, limit int64) ([]byte, Info, error)
 }

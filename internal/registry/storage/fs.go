@@ -126,6 +126,39 @@ func (d *FS) Open(_ context.Context, key string) (Reader, error) {
 	return f, nil
 }
 
+// Get implements Getter: the ETag comes from the open file, so it is the
+// ETag of exactly the bytes read even when a Put renames a new file over
+// the key meanwhile.
+func (d *FS) Get(_ context.Context, key string, limit int64) ([]byte, Info, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, Info{}, notFound(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, Info{}, ErrNotFound
+	}
+	if fi.Size() > limit {
+		return nil, Info{}, fmt.Errorf("object %s exceeds %d bytes", key, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if int64(len(data)) > limit {
+		return nil, Info{}, fmt.Errorf("object %s exceeds %d bytes", key, limit)
+	}
+	return data, infoOf(key, fi), nil
+}
+
 // Put implements Driver.
 func (d *FS) Put(ctx context.Context, key string, r io.Reader, c Cond) (Info, error) {
 	p, err := d.path(key)

@@ -22,7 +22,7 @@ import (
 // store, socket and Docker config directory: nothing touches the real
 // daemon's socket or the user's ~/.docker.
 type service struct {
-	t         *testing.T
+	t         testing.TB
 	berth     string
 	root      string
 	sock      string
@@ -35,7 +35,9 @@ type service struct {
 // columns read the same in two runs a second apart.
 var fixtureEpoch = fmt.Sprint(time.Now().AddDate(-2, 0, -3).Unix())
 
-func startService(t *testing.T) *service {
+func startService(t *testing.T) *service { return startServiceB(t) }
+
+func startServiceB(t testing.TB) *service {
 	t.Helper()
 	dir := t.TempDir()
 	s := &service{t: t, berth: testenv.Berth(t), root: filepath.Join(dir, "root"), sock: filepath.Join(dir, "run", "docker.sock"), dockerCfg: filepath.Join(dir, "docker-config")}
@@ -102,7 +104,7 @@ func (s *service) berthOK(args ...string) string {
 
 // dockerCLI is the docker client this machine has: Docker's static 28.x
 // in /usr/local/bin first, else Debian's docker.io.
-func dockerCLI(t *testing.T) string {
+func dockerCLI(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat("/usr/local/bin/docker"); err == nil {
 		return "/usr/local/bin/docker"
@@ -119,7 +121,7 @@ func (s *service) docker(stdin []byte, args ...string) testenv.Result {
 // dockerEnv is docker with extra environment variables.
 func (s *service) dockerEnv(env []string, stdin []byte, args ...string) testenv.Result {
 	s.t.Helper()
-	c := testenv.Cmd{Args: args, Env: append([]string{"DOCKER_HOST=unix://" + s.sock, "DOCKER_CONFIG=" + s.dockerCfg, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}, env...)}
+	c := testenv.Cmd{Args: args, Env: append(s.dockerVars(), env...)}
 	if stdin != nil {
 		c.Stdin = bytes.NewReader(stdin)
 	}
@@ -137,7 +139,7 @@ func (s *service) dockerOK(args ...string) string {
 
 // rootfsTar is a root file system with Debian's static busybox and the
 // extra files given, as a tar for `berth import`.
-func rootfsTar(t *testing.T, extra map[string]string) []byte {
+func rootfsTar(t testing.TB, extra map[string]string) []byte {
 	t.Helper()
 	bb, err := os.ReadFile(testenv.BusyboxStatic(t))
 	if err != nil {
@@ -208,3 +210,11 @@ func sortRows(out string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// dockerVars point a docker client at the service only.
+func (s *service) dockerVars() []string {
+	return []string{"DOCKER_HOST=unix://" + s.sock, "DOCKER_CONFIG=" + s.dockerCfg, "DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH="}
+}
+
+// dockerEnvList is the environment of a docker process run directly.
+func (s *service) dockerEnvList() []string { return append(os.Environ(), s.dockerVars()...) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/scan/vulndb"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -26,7 +27,7 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			return a.runPrune(cmd.Context(), filters, all, force, false, warning)
+			return a.runPrune(cmd.Context(), filters, all, force, false, warning, false)
 		},
 	}
 	fl := cmd.Flags()
@@ -38,7 +39,7 @@ func (a *app) newImagePruneCmd() *cobra.Command {
 
 // runPrune is image prune and system prune: confirm, remove the images,
 // collect their blobs, report as Docker does.
-func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildCache bool, warning string) error {
+func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildCache bool, warning string, scanDB bool) error {
 	fs, err := parseFilterFlags(filters, store.PruneFilterKeys)
 	if err != nil {
 		return err
@@ -66,6 +67,16 @@ func (a *app) runPrune(ctx context.Context, filters []string, all, force, buildC
 		}
 		if busy {
 			fmt.Fprintln(a.stderr, "berth: a build is running; its cache was left as it is")
+		}
+		rep.Reclaimed += freed
+		// Downloads of interrupted database updates are leftovers; the
+		// database itself goes only when asked for by name.
+		rep.Reclaimed += vulndb.PruneDownloads(vulnDBPath(s))
+	}
+	if scanDB {
+		freed, err := vulndb.Remove(ctx, vulnDBPath(s))
+		if err != nil {
+			return err
 		}
 		rep.Reclaimed += freed
 	}

@@ -271,3 +271,57 @@ func deadURL(t *testing.T) string {
 	ln.Close()
 	return u
 }
+
+// TestSystemDfPruneVulnDB: system df has a line for the fetched database;
+// system prune -a leaves it (only the downloads of an interrupted update
+// go); system prune --scan-db removes it.
+func TestSystemDfPruneVulnDB(t *testing.T) {
+	_, pkgs := firstRunImage(t)
+	m, base, _ := mirrorOf(t, pkgs)
+	root := t.TempDir()
+	env := []string{"BERTH_ROOT=" + root, "BERTH_CONFIG=" + filepath.Join(root, "config.json"), "BERTH_SCAN_DB_REPOSITORY=" + base}
+	if r := scanBerth(t, env, "scan", "db", "update", "Go", "npm"); r.code != 0 {
+		t.Fatalf("db update: exit %d\n%s", r.code, r.stderr)
+	}
+	// An interrupted update leaves a partial download behind.
+	m.Put("Debian", []byte(strings.Repeat("x", 100000)), time.Now())
+	m.CutEvery("Debian", 10000)
+	if r := scanBerth(t, env, "scan", "db", "update", "Debian"); r.code != 2 {
+		t.Fatalf("interrupted db update: exit %d\n%s", r.code, r.stderr)
+	}
+	dbPath := filepath.Join(root, "scan", "vuln.db")
+	dbInfo, err := os.Stat(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := scanBerth(t, env, "system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Size}}|{{.Reclaimable}}")
+	var row string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "Vulnerability DB|") {
+			row = l
+		}
+	}
+	if r.code != 0 || !strings.HasPrefix(row, "Vulnerability DB|2|") || strings.HasSuffix(row, "|0B") {
+		t.Fatalf("system df: exit %d, row %q in\n%s", r.code, row, r.stdout)
+	}
+	if r := scanBerth(t, env, "system", "prune", "-a", "-f"); r.code != 0 {
+		t.Fatalf("system prune -a: exit %d %s", r.code, r.stderr)
+	}
+	if after, err := os.Stat(dbPath); err != nil || !os.SameFile(dbInfo, after) {
+		t.Fatalf("system prune -a removed or rewrote the vulnerability database: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "scan", "downloads")); len(entries) != 0 {
+		t.Errorf("system prune -a kept the interrupted download: %v", entries)
+	}
+	r = scanBerth(t, env, "system", "prune", "-f", "--scan-db")
+	if r.code != 0 {
+		t.Fatalf("system prune --scan-db: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(dbPath); !os.IsNotExist(err) {
+		t.Errorf("system prune --scan-db kept the database: %v", err)
+	}
+	r = scanBerth(t, env, "system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Size}}")
+	if !strings.Contains(r.stdout, "Vulnerability DB|0|0B") {
+		t.Errorf("system df after the prune:\n%s", r.stdout)
+	}
+}

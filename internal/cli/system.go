@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/scan/vulndb"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -38,6 +40,10 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 				dfRow{Type: "Containers", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
 				dfRow{Type: "Local Volumes", TotalCount: "0", Active: "0", Size: "0B", Reclaimable: "0B"},
 				dfRow{Type: "Build Cache", TotalCount: fmt.Sprint(u.cacheCount), Active: "0", Size: output.HumanSize4(u.cacheSize), Reclaimable: output.HumanSize4(u.cacheSize)},
+				// berth's own row: what `berth scan` fetched. Only the
+				// downloads of interrupted updates go with a plain prune;
+				// the database goes with `system prune --scan-db`.
+				dfRow{Type: "Vulnerability DB", TotalCount: fmt.Sprint(u.vulnDB.Sources), Active: "0", Size: output.HumanSize4(u.vulnDB.Size), Reclaimable: output.HumanSize4(u.vulnDB.Downloads)},
 			}
 			if format == "" {
 				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
@@ -65,6 +71,7 @@ type usage struct {
 	*store.Usage
 	cacheSize  int64
 	cacheCount int
+	vulnDB     vulndb.Usage
 }
 
 // diskUsage gathers Docker's df figures: the store's for images, the build
@@ -76,6 +83,7 @@ func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
 	}
 	u := &usage{Usage: su}
 	u.cacheCount, u.cacheSize = buildCacheUsage(s)
+	u.vulnDB = vulndb.DiskUsage(ctx, vulnDBPath(s))
 	return u, nil
 }
 
@@ -99,11 +107,12 @@ func (a *app) printDfVerbose(u *usage) error {
 	a.printf("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n")
 	a.printf("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n")
 	a.printf("\nBuild cache usage: %s\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n", output.HumanSize4(u.cacheSize))
+	a.printf("\nVulnerability database usage: %s (%d sources, %s of interrupted downloads)\n", output.HumanSize4(u.vulnDB.Size), u.vulnDB.Sources, output.HumanSize4(u.vulnDB.Downloads))
 	return nil
 }
 
 func (a *app) newSystemPruneCmd() *cobra.Command {
-	var all, force, volumes bool
+	var all, force, volumes, scanDB bool
 	var filters []string
 	cmd := &cobra.Command{
 		Use:     "prune [OPTIONS]",
@@ -120,7 +129,10 @@ func (a *app) newSystemPruneCmd() *cobra.Command {
 				cache = "  - all build cache"
 			}
 			warning := "WARNING! This will remove:\n" + what + "\n" + cache + "\n  - unused blobs and leftovers of interrupted commands\n"
-			return a.runPrune(cmd.Context(), filters, all, force, true, warning)
+			if scanDB {
+				warning += "  - the vulnerability database `berth scan` fetched\n"
+			}
+			return a.runPrune(cmd.Context(), filters, all, force, true, warning, scanDB)
 		},
 	}
 	fl := cmd.Flags()
@@ -128,8 +140,12 @@ func (a *app) newSystemPruneCmd() *cobra.Command {
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes (berth has none; accepted for compatibility)")
 	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"label=<key>=<value>\")")
+	fl.BoolVar(&scanDB, "scan-db", false, "Also remove the vulnerability database `berth scan` fetched (the next scan fetches it again)")
 	return cmd
 }
+
+// vulnDBPath is the database berth scan uses by default.
+func vulnDBPath(s *store.Store) string { return filepath.Join(s.Root(), "scan", "vuln.db") }
 
 func (a *app) newSystemCheckCmd() *cobra.Command {
 	return &cobra.Command{

@@ -25,10 +25,15 @@ import (
 type Mirror struct {
 	mu    sync.Mutex
 	files map[string]mirrorFile // path -> object
-	cuts  map[string]int64      // path -> bytes after which the next response breaks
+	cuts  map[string]mirrorCut  // path -> how its next responses break
 	log   []MirrorRequest
 	// NoRanges makes it ignore Range headers (a server that cannot resume).
 	NoRanges bool
+}
+
+type mirrorCut struct {
+	after int64 // bytes of body before the break
+	times int   // responses still to break; -1: all
 }
 
 type mirrorFile struct {
@@ -47,7 +52,7 @@ type MirrorRequest struct {
 
 // NewMirror returns an empty mirror.
 func NewMirror() *Mirror {
-	return &Mirror{files: map[string]mirrorFile{}, cuts: map[string]int64{}}
+	return &Mirror{files: map[string]mirrorFile{}, cuts: map[string]mirrorCut{}}
 }
 
 // Put publishes an export of ecosystem, dated mod.
@@ -77,7 +82,19 @@ func (m *Mirror) Put(ecosystem string, zip []byte, mod time.Time) {
 func (m *Mirror) CutNext(ecosystem string, n int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.cuts["/"+ecosystem+"/all.zip"] = n
+	m.cuts["/"+ecosystem+"/all.zip"] = mirrorCut{after: n, times: 1}
+}
+
+// CutEvery breaks every response for ecosystem's export after n bytes of
+// body, a connection too poor to finish; n < 0 stops it.
+func (m *Mirror) CutEvery(ecosystem string, n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n < 0 {
+		delete(m.cuts, "/"+ecosystem+"/all.zip")
+		return
+	}
+	m.cuts["/"+ecosystem+"/all.zip"] = mirrorCut{after: n, times: -1}
 }
 
 // Requests returns what the mirror has answered so far.
@@ -107,12 +124,18 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	f, ok := m.files[p]
 	cut, cutting := m.cuts[p]
-	delete(m.cuts, p)
+	if cutting && cut.times > 0 {
+		if cut.times--; cut.times == 0 {
+			delete(m.cuts, p)
+		} else {
+			m.cuts[p] = cut
+		}
+	}
 	noRanges := m.NoRanges
 	m.mu.Unlock()
 	cw := &countingWriter{ResponseWriter: w, status: http.StatusOK, cut: -1}
 	if cutting {
-		cw.cut = cut
+		cw.cut = cut.after
 	}
 	defer func() {
 		m.mu.Lock()

@@ -321,12 +321,16 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 	switch {
 	case err == nil:
 		defer db.Close()
-		if st, err := db.Status(); err == nil && !updating {
+		st, serr := db.Status()
+		if serr == nil && !updating {
 			staleWarning(st, f, time.Now(), warnf)
 		}
 		findings, err = scan.Match(ctx, rep.Inventory, db)
 		if err != nil {
 			return scanFailure(fmt.Errorf("matching vulnerabilities: %w", err), "")
+		}
+		if serr == nil {
+			unscoredHint(st, findings, warnf)
 		}
 	case errors.Is(err, vulndb.ErrNoDatabase) && len(ecosystems) == 0:
 		// No package to match: nothing to look up.

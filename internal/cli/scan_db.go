@@ -188,6 +188,31 @@ func staleWarning(st vulndb.Status, f scanFlags, now time.Time, warnf func(strin
 	warnf("the vulnerability database is %d days old (data up to %s); %s", int(now.Sub(st.Oldest).Hours()/24), st.Oldest.UTC().Format("2006-01-02"), how)
 }
 
+// unscoredHint says how to get the scores of findings known only by their
+// CVE (the Go standard library's advisories, distribution records NVD had
+// not scored): osv.dev keeps CVE records in its GIT export, which a scan
+// does not fetch by itself.
+func unscoredHint(st vulndb.Status, findings []scan.Finding, warnf func(string, ...any)) {
+	if _, ok := st.Source("GIT"); ok {
+		return
+	}
+	n := 0
+	for _, f := range findings {
+		if f.Severity != "UNKNOWN" {
+			continue
+		}
+		for _, a := range append([]string{f.ID}, f.Aliases...) {
+			if strings.Contains(a, "CVE-") {
+				n++
+				break
+			}
+		}
+	}
+	if n > 0 {
+		warnf("%d findings have no score in the database; `berth scan db update GIT` adds the scores of their CVE records", n)
+	}
+}
+
 func (a *app) newScanDBCmd(sf *scanFlags) *cobra.Command {
 	db := &cobra.Command{Use: "db", Short: "Manage the vulnerability database", Args: noArgs}
 	update := &cobra.Command{

@@ -43,7 +43,7 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 				// berth's own row: what `berth scan` fetched. Only the
 				// downloads of interrupted updates go with a plain prune;
 				// the database goes with `system prune --scan-db`.
-				dfRow{Type: "Vulnerability DB", TotalCount: fmt.Sprint(u.vulnDB.Sources), Active: "0", Size: output.HumanSize4(u.vulnDB.Size), Reclaimable: output.HumanSize4(u.vulnDB.Downloads)},
+				dfRow{Type: "Scan Database", TotalCount: fmt.Sprint(u.vulnDB.Sources), Active: "0", Size: output.HumanSize4(u.vulnDB.Size), Reclaimable: output.HumanSize4(u.vulnDB.Downloads)},
 			}
 			if format == "" {
 				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"

@@ -3,7 +3,8 @@
 // database's real records and the GitHub advisories they alias, and Debian
 // and npm exports generated in osv.dev's shape for the packages of a dpkg
 // status file and an npm list, padded with records of packages not
-// installed, as real exports are. It prints its base URL and serves until
+// installed, as real exports are, and a GIT export with the CVE records
+// those name without a score. It prints its base URL and serves until
 // it is killed. Not part of berth.
 package main
 
@@ -57,6 +58,11 @@ func run(listen, vulndb, status, npmList string, debianExtra, npmExtra int) erro
 		}
 	}
 	exports["npm"] = scantest.NPMExport(npm, npmExtra)
+	var all []*osvpb.Vulnerability
+	for _, recs := range exports {
+		all = append(all, recs...)
+	}
+	exports["GIT"] = scantest.GITExport(all)
 	m := scantest.NewMirror()
 	for eco, recs := range exports {
 		z, err := scantest.ExportZip(recs)

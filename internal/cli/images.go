@@ -135,7 +135,7 @@ func imageRows(img store.Image, noTrunc bool, now time.Time) []imageRow {
 		SharedSize:   "N/A",
 		UniqueSize:   "N/A",
 		Size:         output.HumanSize(img.Size),
-		VirtualSize:  output.HumanSize(img.Size),
+		VirtualSize:  output.HumanSize4(img.Size), // docker's four digits for this column
 		created:      img.Created,
 		Digest:       "<none>",
 	}

@@ -29,6 +29,7 @@ func TestDockerCLILocalImages(t *testing.T) {
 		{"images", "--filter", "before=app:1"},
 		{"images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"},
 		{"images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.CreatedSince}}"},
+		{"images", "--format", "json"},
 		{"inspect", "busybox"},
 		{"image", "inspect", "app:1", "busybox"},
 		{"inspect", "--format", "{{.ID}} {{.Config.Cmd}} {{.Config.Labels}} {{.Os}}/{{.Architecture}} {{.Size}}", "app:1"},

@@ -41,8 +41,9 @@ func (t Table) Write(w io.Writer, rows []any) error {
 	f := t.Format
 	switch {
 	case f == "json":
+		// Escaped as docker's own json output is (json.Marshal:
+		// "<none>" is "\u003cnone\u003e"), so the two print the same bytes.
 		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
 		for _, r := range rows {
 			if err := enc.Encode(r); err != nil {
 				return err

@@ -10,14 +10,13 @@ import (
 	"strconv"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/internal/analyze"
-	"github.com/berth-dev/berth/internal/analyze/source"
 	"github.com/berth-dev/berth/internal/analyze/tui"
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -105,7 +104,7 @@ func (a *app) newDiveBuildCmd() *cobra.Command {
 
 func sourceNames() string {
 	var s []string
-	for _, k := range source.Kinds {
+	for _, k := range image.SourceKinds {
 		s = append(s, string(k))
 	}
 	return strings.Join(s, ", ")
@@ -137,12 +136,16 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 	if err != nil {
 		return err
 	}
-	kind := source.Kind(o.source)
+	kind := image.SourceKind(o.source)
 	if o.source != "" && o.source != "docker" && o.source != "podman" && !knownSource(kind) {
 		return usageError{fmt.Errorf("unable to determine image source: %v (want one of %s)", o.source, sourceNames())}
 	}
-	img, err := source.Open(ctx, arg, source.Options{Kind: kind, Platform: plat, Store: a.storeImage})
+	img, err := a.openImage(ctx, arg, image.OpenOptions{Kind: kind, Platform: plat})
 	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return err
+		}
 		return withHint(fmt.Errorf("cannot fetch image: %w", err), diveHint(err))
 	}
 	defer img.Close()
@@ -189,8 +192,8 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 	return writeSummary(out, rep)
 }
 
-func knownSource(k source.Kind) bool {
-	for _, x := range source.Kinds {
+func knownSource(k image.SourceKind) bool {
+	for _, x := range image.SourceKinds {
 		if x == k {
 			return true
 		}
@@ -205,20 +208,11 @@ func diveHint(err error) string {
 	case errors.Is(err, os.ErrNotExist):
 		return "check the path; sources are docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG], registry:REF"
 	}
+	var h hinted // a registry's own advice (log in, trust its CA)
+	if errors.As(err, &h) {
+		return h.hint
+	}
 	return ""
-}
-
-// storeImage opens an image of berth's store for the source package.
-func (a *app) storeImage(ctx context.Context, name string, p *v1.Platform) (v1.Image, error) {
-	s, err := a.openStore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	img, err := s.Lookup(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("no such image: %s: %w", name, err)
-	}
-	return s.Image(ctx, img, p)
 }
 
 // readDiveCI reads dive's .dive-ci YAML (`rules:` with the three keys).

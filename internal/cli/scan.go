@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -9,16 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	scalibrlog "github.com/google/osv-scalibr/log"
 	"github.com/spf13/cobra"
 
@@ -244,6 +237,10 @@ func scanFailure(err error, hint string) error {
 		return err // 125 and 130 keep their meaning
 	}
 	msg := err.Error()
+	var h hinted // the cause's own advice (a registry's, the opener's)
+	if hint == "" && errors.As(err, &h) {
+		hint = h.hint
+	}
 	if hint != "" {
 		msg += "\nhint: " + hint
 	}
@@ -419,16 +416,13 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 		rep.Target = f.rootfs
 		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
 	} else {
-		tmp, terr := os.MkdirTemp("", "berth-scan-src-")
-		if terr != nil {
-			return nil, terr
-		}
-		defer os.RemoveAll(tmp) // the image is read completely before inventory returns
-		var img v1.Image
-		img, err = a.resolveImage(ctx, target, f.platform, tmp)
+		var src *image.Opened
+		src, err = a.resolveImage(ctx, target, f.platform)
 		if err != nil {
 			return nil, err
 		}
+		defer src.Close()
+		img := src.Image
 		if d, derr := img.Digest(); derr == nil {
 			rep.Digest = d.String()
 		}
@@ -445,165 +439,21 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 	return rep, nil
 }
 
-// resolveImage finds IMAGE: an archive file (docker save or OCI archive),
-// an OCI layout directory, an image in the local store, or a registry
-// reference read without importing. tmpDir is private scratch space the
-// caller removes after reading the image.
-func (a *app) resolveImage(ctx context.Context, target, platform, tmpDir string) (v1.Image, error) {
-	plat, err := parsePlatform(platform)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if fi, err := os.Stat(target); err == nil {
-		if fi.IsDir() {
-			if _, err := os.Stat(filepath.Join(target, "oci-layout")); err != nil {
-				return nil, fmt.Errorf("%s is a directory but not an OCI layout; use --rootfs to scan a root filesystem", target)
-			}
-			return imageFromLayout(target, plat)
-		}
-		img, err := tarball.ImageFromPath(target, nil)
-		if err == nil {
-			return img, nil
-		}
-		if oci, oerr := ociArchiveImage(target, tmpDir, plat); oerr == nil {
-			return oci, nil
-		}
-		return nil, fmt.Errorf("reading image archive %s: %w", target, err)
-	}
-	if strings.HasPrefix(target, "/") || strings.HasPrefix(target, ".") || strings.HasSuffix(target, ".tar") || strings.HasSuffix(target, ".tar.gz") {
-		// Meant as a file: say so rather than "invalid reference format".
-		_, err := os.Stat(target)
-		return nil, fmt.Errorf("reading image archive: %w", err)
-	}
-	if img, err := a.scanStoreImage(ctx, target, plat); err == nil {
-		return img, nil
-	} else if !errors.Is(err, errNotInStore) {
-		return nil, err
-	}
-	ref, err := parseRemoteRef(target)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("invalid reference format: %w", err)}
-	}
-	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithPlatform(plat))
-	if err != nil {
-		return nil, fmt.Errorf("%s is not in the local store and could not be read from its registry: %w", target, err)
-	}
-	return img, nil
-}
-
-var errNotInStore = errors.New("image not in the local store")
-
-var ociBlobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
-
-// ociArchiveImage reads an OCI archive (a tar of an OCI layout, as skopeo
-// and podman write "oci-archive:"). Only index.json, oci-layout and
-// blobs/sha256/<hex> regular files are copied, into a private temporary
-// directory removed when the command ends; no other entry touches disk.
-func ociArchiveImage(path, dir string, plat v1.Platform) (v1.Image, error) {
-	f, err := os.Open(path)
+// resolveImage opens IMAGE through the model's opener: an archive file
+// (docker save or OCI archive), an OCI layout directory, a source-prefixed
+// argument (docker-archive:, oci-archive:, oci:, registry:), an image in
+// the local store, or else a registry reference read without importing,
+// through berth's own registry client.
+func (a *app) resolveImage(ctx context.Context, target, platform string) (*image.Opened, error) {
+	plat, err := parsePlatformFlag(platform)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if hdr.Typeflag != tar.TypeReg || (name != "index.json" && name != "oci-layout" && !ociBlobName.MatchString(name)) {
-			continue
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return nil, err
-		}
-		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		_, err = io.Copy(out, tr)
-		out.Close()
-		if err != nil {
-			return nil, err
-		}
+	src, err := a.openImage(ctx, target, image.OpenOptions{Platform: plat, RegistryFallback: true})
+	if errors.Is(err, image.ErrNotLayout) {
+		return nil, withHint(err, "use --rootfs to scan a root filesystem")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
-		return nil, errors.New("not an OCI archive")
-	}
-	return imageFromLayout(dir, plat)
-}
-
-// storeImage finds target in the local store (Docker's lookup rules:
-// name[:tag], name@digest, ID or ID prefix).
-func (a *app) scanStoreImage(ctx context.Context, target string, plat v1.Platform) (v1.Image, error) {
-	s, err := a.openStore(ctx)
-	if err != nil {
-		return nil, errNotInStore // no readable store: try the registry
-	}
-	rec, err := s.Lookup(ctx, target)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNotInStore
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up %s in the local store: %w", target, err)
-	}
-	img, err := s.Image(ctx, rec, &plat)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from the local store: %w", target, err)
-	}
-	return img, nil
-}
-
-func parsePlatform(s string) (v1.Platform, error) {
-	p, err := image.ParsePlatform(s)
-	if err != nil || p == nil {
-		return image.HostPlatform(), err
-	}
-	return *p, nil
-}
-
-// imageFromLayout reads an OCI layout directory: its only image, or the
-// one for plat when it holds several or an index.
-func imageFromLayout(dir string, plat v1.Platform) (v1.Image, error) {
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-	}
-	for _, d := range m.Manifests {
-		img, err := imageFor(idx, d, plat)
-		if err == nil {
-			return img, nil
-		}
-	}
-	return nil, fmt.Errorf("OCI layout %s holds no image for %s", dir, plat.String())
-}
-
-func imageFor(idx v1.ImageIndex, d v1.Descriptor, plat v1.Platform) (v1.Image, error) {
-	if d.MediaType.IsImage() {
-		return idx.Image(d.Digest)
-	}
-	child, err := idx.ImageIndex(d.Digest)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := child.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	c, err := image.PickManifest(cm, &plat, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.Digest, err)
-	}
-	return child.Image(c.Digest)
+	return src, err
 }
 
 // parseRemoteRef parses a registry reference; localhost and 127.0.0.0/8

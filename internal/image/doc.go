@@ -1,5 +1,11 @@
 // Package image is berth's image model beyond go-containerregistry's types.
 // It owns, once each:
+//   - opening an image from any source (Open): the local store and a
+//     registry through the small StoreReader and RegistryReader interfaces
+//     cli wires (so this package imports neither store nor remote),
+//     `docker save` archives, OCI archives and OCI image layouts read in
+//     place (image-spec image-layout.md); every blob from an untrusted
+//     source is checked against its descriptor as it streams (Verify);
 //   - the platform rules: this machine's platform (HostPlatform), parsing
 //     --platform, and choosing an index's child by Docker's (containerd's)
 //     matching rules (PickManifest, PlatformMatches);

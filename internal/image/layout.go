@@ -1,52 +1,55 @@
-package source
+package image
 
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// maxJSON bounds index, manifest and config blobs read into memory.
-const maxJSON = 32 << 20
+// The OCI image layout (image-spec image-layout.md: oci-layout, index.json,
+// blobs/<alg>/<hex>), read from a directory or from a tar of one (an OCI
+// archive, skopeo's and podman's oci-archive:), in place: nothing is
+// copied or extracted.
 
-// blobs reads the files of an OCI layout, from a directory or a tar.
-type blobs interface {
+// MaxJSON bounds an index, manifest or config read into memory from an
+// untrusted source.
+const MaxJSON = 32 << 20
+
+// layoutFiles reads the files of an OCI layout, from a directory or a tar.
+type layoutFiles interface {
 	open(name string) (io.ReadCloser, error)
 }
 
-type dirBlobs string
+type dirFiles string
 
-func (d dirBlobs) open(name string) (io.ReadCloser, error) {
+func (d dirFiles) open(name string) (io.ReadCloser, error) {
 	return os.Open(filepath.Join(string(d), filepath.FromSlash(name)))
 }
 
-// tarBlobs serves the entries of an (uncompressed) tar file by offset, so
-// each layer is read straight from the archive with no copy.
-type tarBlobs struct {
-	f       *os.File
+// tarFiles serves the entries of an uncompressed tar file by offset, so
+// each blob is read straight from the archive.
+type tarFiles struct {
+	f       io.ReaderAt
 	entries map[string]tarEntry
 }
 
 type tarEntry struct{ off, size int64 }
 
-func (t *tarBlobs) has(name string) bool { _, ok := t.entries[name]; return ok }
+func (t *tarFiles) has(name string) bool { _, ok := t.entries[name]; return ok }
 
-func (t *tarBlobs) open(name string) (io.ReadCloser, error) {
+func (t *tarFiles) open(name string) (io.ReadCloser, error) {
 	e, ok := t.entries[name]
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", name, os.ErrNotExist)
@@ -54,14 +57,27 @@ func (t *tarBlobs) open(name string) (io.ReadCloser, error) {
 	return io.NopCloser(io.NewSectionReader(t.f, e.off, e.size)), nil
 }
 
+// maxTarEntries bounds the index of an archive's entries: a layout holds a
+// few files per image, not millions.
+const maxTarEntries = 1 << 20
+
 // indexTar lists a tar's regular files with their data offsets, seeking
-// past the data. headOnly stops after the first few entries (for detection).
-func indexTar(f *os.File, headOnly bool) (*tarBlobs, error) {
-	t := &tarBlobs{f: f, entries: map[string]tarEntry{}}
+// past the data. headOnly stops after the first 64 entries (detection).
+// Names follow fsutil.CleanTarName; entries with names it refuses, and
+// links, are left out, so they can never be served.
+func indexTar(f io.ReadSeeker, headOnly bool) (*tarFiles, error) {
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return nil, errors.New("reading archive: not a seekable file")
+	}
+	t := &tarFiles{f: ra, entries: map[string]tarEntry{}}
 	tr := tar.NewReader(f)
 	for n := 0; ; n++ {
 		if headOnly && n >= 64 {
 			break
+		}
+		if n >= maxTarEntries {
+			return nil, fmt.Errorf("reading archive: more than %d entries", maxTarEntries)
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -73,17 +89,20 @@ func indexTar(f *os.File, headOnly bool) (*tarBlobs, error) {
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
+		name, err := fsutil.CleanTarName(hdr.Name)
+		if err != nil || name == "" {
+			continue
+		}
 		off, err := f.Seek(0, io.SeekCurrent)
 		if err != nil {
 			return nil, fmt.Errorf("reading archive: %w", err)
 		}
-		name := strings.TrimPrefix(path.Clean(hdr.Name), "./")
 		t.entries[name] = tarEntry{off, hdr.Size}
 	}
 	return t, nil
 }
 
-func openOCIArchive(file string, opts Options) (*Image, error) {
+func openOCIArchive(file string, p *v1.Platform) (*Opened, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("opening oci archive: %w", err)
@@ -93,44 +112,45 @@ func openOCIArchive(file string, opts Options) (*Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("reading oci archive %s: %w", file, err)
 	}
-	img, err := layoutImage(t, "", opts.Platform)
+	img, err := layoutImage(t, "", p)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("reading oci archive %s: %w", file, err)
 	}
-	return &Image{Image: img, Kind: OCIArchive, Name: file, StoredBlobs: true, closers: []io.Closer{f}}, nil
+	return &Opened{Image: img, Kind: SourceOCIArchive, Name: file, StoredBlobs: true, closers: []io.Closer{f}}, nil
 }
 
-func openLayout(arg string, opts Options) (*Image, error) {
+func openLayout(arg string, p *v1.Platform) (*Opened, error) {
 	dir, tag := arg, ""
 	if fi, err := os.Stat(arg); err != nil || !fi.IsDir() {
 		if d, t, ok := cutTag(arg); ok {
 			dir, tag = d, t
 		}
 	}
-	img, err := layoutImage(dirBlobs(dir), tag, opts.Platform)
+	img, err := layoutImage(dirFiles(dir), tag, p)
 	if err != nil {
 		return nil, fmt.Errorf("reading oci layout %s: %w", dir, err)
 	}
-	return &Image{Image: img, Kind: OCILayout, Name: arg, StoredBlobs: true}, nil
+	return &Opened{Image: img, Kind: SourceOCILayout, Name: arg, StoredBlobs: true}, nil
 }
 
-func readAll(b blobs, name string) ([]byte, error) {
+func readFile(b layoutFiles, name string) ([]byte, error) {
 	rc, err := b.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxJSON+1))
+	data, err := io.ReadAll(io.LimitReader(rc, MaxJSON+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxJSON {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxJSON)
+	if len(data) > MaxJSON {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, MaxJSON)
 	}
 	return data, nil
 }
 
+// blobName is where a layout keeps the blob with digest h.
 func blobName(h v1.Hash) (string, error) {
 	if h.Algorithm != "sha256" && h.Algorithm != "sha512" {
 		return "", fmt.Errorf("unsupported digest algorithm %q", h.Algorithm)
@@ -141,31 +161,25 @@ func blobName(h v1.Hash) (string, error) {
 	return "blobs/" + h.Algorithm + "/" + h.Hex, nil
 }
 
-// readBlob reads a JSON blob and checks it against its digest.
-func readBlob(b blobs, h v1.Hash) ([]byte, error) {
-	name, err := blobName(h)
+// readBlob reads a small blob and checks it against its descriptor.
+func readBlob(b layoutFiles, d v1.Descriptor) ([]byte, error) {
+	name, err := blobName(d.Digest)
 	if err != nil {
 		return nil, err
 	}
-	data, err := readAll(b, name)
+	rc, err := b.open(name)
 	if err != nil {
 		return nil, err
 	}
-	if h.Algorithm == "sha256" {
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != h.Hex {
-			return nil, fmt.Errorf("blob %s does not match its digest", h)
-		}
-	}
-	return data, nil
+	return ReadVerified(rc, d, MaxJSON)
 }
 
-const refName = "org.opencontainers.image.ref.name"
+const refNameAnnotation = "org.opencontainers.image.ref.name"
 
 // layoutImage picks the image named tag (any, when the layout holds one)
 // for the platform and returns it as a lazy v1.Image.
-func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
-	raw, err := readAll(b, "index.json")
+func layoutImage(b layoutFiles, tag string, p *v1.Platform) (v1.Image, error) {
+	raw, err := readFile(b, "index.json")
 	if err != nil {
 		return nil, fmt.Errorf("reading index.json: %w", err)
 	}
@@ -175,7 +189,7 @@ func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
 	}
 	var desc *v1.Descriptor
 	for i, d := range idx.Manifests {
-		n := d.Annotations[refName]
+		n := d.Annotations[refNameAnnotation]
 		if tag == "" || n == tag || strings.HasSuffix(n, ":"+tag) {
 			if desc != nil && tag == "" {
 				return nil, errors.New("it holds several images; name one as oci:DIR:TAG")
@@ -196,7 +210,7 @@ func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
 		if depth > 4 {
 			return nil, errors.New("indexes nested too deep")
 		}
-		raw, err := readBlob(b, desc.Digest)
+		raw, err := readBlob(b, *desc)
 		if err != nil {
 			return nil, err
 		}
@@ -204,14 +218,16 @@ func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
 		if err := json.Unmarshal(raw, &child); err != nil {
 			return nil, fmt.Errorf("parsing index %s: %w", desc.Digest, err)
 		}
-		if desc, err = pickPlatform(&child, p); err != nil {
-			return nil, err
+		d, err := PickManifest(&child, p, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w (use --platform)", err)
 		}
+		desc = &d
 	}
 	if !desc.MediaType.IsImage() {
 		return nil, fmt.Errorf("unsupported manifest media type %q", desc.MediaType)
 	}
-	rawManifest, err := readBlob(b, desc.Digest)
+	rawManifest, err := readBlob(b, *desc)
 	if err != nil {
 		return nil, err
 	}
@@ -222,22 +238,14 @@ func layoutImage(b blobs, tag string, p *v1.Platform) (v1.Image, error) {
 	return partial.CompressedToImage(&layoutCore{b: b, raw: rawManifest, m: m, mt: desc.MediaType})
 }
 
-func pickPlatform(idx *v1.IndexManifest, p *v1.Platform) (*v1.Descriptor, error) {
-	d, err := image.PickManifest(idx, p, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w (use --platform)", err)
-	}
-	return &d, nil
-}
-
 type layoutCore struct {
-	b   blobs
+	b   layoutFiles
 	raw []byte
 	m   *v1.Manifest
 	mt  types.MediaType
 }
 
-func (c *layoutCore) RawConfigFile() ([]byte, error)      { return readBlob(c.b, c.m.Config.Digest) }
+func (c *layoutCore) RawConfigFile() ([]byte, error)      { return readBlob(c.b, c.m.Config) }
 func (c *layoutCore) MediaType() (types.MediaType, error) { return c.mt, nil }
 func (c *layoutCore) RawManifest() ([]byte, error)        { return c.raw, nil }
 func (c *layoutCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
@@ -250,7 +258,7 @@ func (c *layoutCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 }
 
 type layoutLayer struct {
-	b    blobs
+	b    layoutFiles
 	desc v1.Descriptor
 }
 
@@ -258,9 +266,8 @@ func (l *layoutLayer) Digest() (v1.Hash, error)            { return l.desc.Diges
 func (l *layoutLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *layoutLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 
-// Compressed streams the blob and checks it against its digest as it goes:
-// the last Read fails when the bytes do not match, so a tampered layout is
-// reported rather than analyzed. (The analysis reads every blob to its end.)
+// Compressed streams the blob, checked against its descriptor as it goes
+// (Verify): a tampered layout is reported rather than analyzed.
 func (l *layoutLayer) Compressed() (io.ReadCloser, error) {
 	name, err := blobName(l.desc.Digest)
 	if err != nil {
@@ -270,29 +277,5 @@ func (l *layoutLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.desc.Digest.Algorithm != "sha256" {
-		return rc, nil
-	}
-	return &verifyingReader{rc: rc, h: sha256.New(), want: l.desc.Digest}, nil
+	return Verify(rc, l.desc)
 }
-
-type verifyingReader struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	want v1.Hash
-	done bool
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF && !v.done {
-		v.done = true
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
-			return n, fmt.Errorf("blob %s does not match its digest (got sha256:%s)", v.want, got)
-		}
-	}
-	return n, err
-}
-
-func (v *verifyingReader) Close() error { return v.rc.Close() }

@@ -1,9 +1,10 @@
-package source_test
+package analyze_test
 
 import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -30,7 +31,9 @@ import (
 
 	"github.com/berth-dev/berth/internal/analyze"
 	"github.com/berth-dev/berth/internal/analyze/imagetest"
-	"github.com/berth-dev/berth/internal/analyze/source"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/ref"
+	bremote "github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testenv"
 )
@@ -61,10 +64,45 @@ func summarize(r *analyze.Report) summary {
 	return s
 }
 
-func open(t *testing.T, arg string, opts source.Options) *analyze.Report {
+// registryClient reads registries with berth's own client (no settings
+// file, no logins, no certs.d), as dive and scan do.
+type registryClient struct{ c *bremote.Client }
+
+func (r registryClient) RegistryImage(ctx context.Context, s string, p *v1.Platform) (v1.Image, error) {
+	rf, err := ref.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return r.c.Image(ctx, rf, p)
+}
+
+func newRegistryClient(t *testing.T) registryClient {
+	t.Helper()
+	c, err := bremote.New(bremote.Options{Settings: &bremote.Settings{}, DockerConfigDir: t.TempDir(), CertsDirs: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registryClient{c}
+}
+
+// storeImages opens images of a berth store for the opener.
+type storeImages struct{ st *store.Store }
+
+func (s storeImages) StoreImage(ctx context.Context, n string, p *v1.Platform) (v1.Image, error) {
+	found, err := s.st.Lookup(ctx, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", image.ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.st.Image(ctx, found, p)
+}
+
+func open(t *testing.T, arg string, opts image.OpenOptions) *analyze.Report {
 	t.Helper()
 	ctx := context.Background()
-	img, err := source.Open(ctx, arg, opts)
+	img, err := image.Open(ctx, arg, opts)
 	if err != nil {
 		t.Fatalf("opening %s: %v", arg, err)
 	}
@@ -176,33 +214,29 @@ func TestSameReportFromEverySource(t *testing.T) {
 	if _, err := st.AddImage(ctx, im.Manifests[0], "docker.io/library/waste:latest"); err != nil {
 		t.Fatal(err)
 	}
-	storeOpener := func(ctx context.Context, n string, p *v1.Platform) (v1.Image, error) {
-		found, err := st.Lookup(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		return st.Image(ctx, found, p)
-	}
+	storeOpener := storeImages{st}
+	reg := newRegistryClient(t)
 
-	want := summarize(open(t, "docker-archive:"+archive, source.Options{}))
+	want := summarize(open(t, "docker-archive:"+archive, image.OpenOptions{}))
 	if want.Wasted != imagetest.WasteWasted {
 		t.Fatalf("docker archive wasted = %d", want.Wasted)
 	}
 	for _, c := range []struct {
 		arg  string
-		opts source.Options
+		opts image.OpenOptions
 	}{
-		{archive, source.Options{}},
-		{"docker-archive://" + archive, source.Options{}},
-		{"oci:" + lay, source.Options{}},
-		{"oci:" + lay + ":waste", source.Options{}},
-		{lay, source.Options{}},
-		{"oci-archive:" + ociArchive, source.Options{}},
-		{ociArchive, source.Options{}},
-		{"registry:" + host + "/waste:latest", source.Options{}},
-		{host + "/waste:latest", source.Options{Kind: source.Registry}},
-		{"waste", source.Options{Store: storeOpener}},
-		{"berth:waste:latest", source.Options{Store: storeOpener}},
+		{archive, image.OpenOptions{}},
+		{"docker-archive://" + archive, image.OpenOptions{}},
+		{"oci:" + lay, image.OpenOptions{}},
+		{"oci:" + lay + ":waste", image.OpenOptions{}},
+		{lay, image.OpenOptions{}},
+		{"oci-archive:" + ociArchive, image.OpenOptions{}},
+		{ociArchive, image.OpenOptions{}},
+		{"registry:" + host + "/waste:latest", image.OpenOptions{Registry: reg}},
+		{host + "/waste:latest", image.OpenOptions{Kind: image.SourceRegistry, Registry: reg}},
+		{host + "/waste:latest", image.OpenOptions{Store: storeOpener, Registry: reg, RegistryFallback: true}},
+		{"waste", image.OpenOptions{Store: storeOpener}},
+		{"berth:waste:latest", image.OpenOptions{Store: storeOpener}},
 	} {
 		t.Run(c.arg, func(t *testing.T) {
 			if got := summarize(open(t, c.arg, c.opts)); !reflect.DeepEqual(got, want) {
@@ -257,13 +291,13 @@ func TestPlatformPicksFromIndex(t *testing.T) {
 		size int64
 	}{{"linux/amd64", 111}, {"linux/arm64", 222}, {"linux/arm64/v8", 222}} {
 		p, _ := v1.ParsePlatform(c.plat)
-		r := open(t, "oci:"+lay+":multi", source.Options{Platform: p})
+		r := open(t, "oci:"+lay+":multi", image.OpenOptions{Platform: p})
 		if r.SizeBytes != uint64(c.size) {
 			t.Errorf("%s: size %d, want %d", c.plat, r.SizeBytes, c.size)
 		}
 	}
 	p, _ := v1.ParsePlatform("linux/s390x")
-	if _, err := source.Open(context.Background(), "oci:"+lay+":multi", source.Options{Platform: p}); err == nil || !strings.Contains(err.Error(), "no matching manifest for linux/s390x") {
+	if _, err := image.Open(context.Background(), "oci:"+lay+":multi", image.OpenOptions{Platform: p}); err == nil || !strings.Contains(err.Error(), "no matching manifest for linux/s390x") {
 		t.Errorf("missing platform: %v", err)
 	}
 }
@@ -274,7 +308,7 @@ func TestSkopeoWrittenImages(t *testing.T) {
 	skopeo := testenv.Peer(t, "skopeo")
 	dir := t.TempDir()
 	archive := wasteArchive(t, dir)
-	want := summarize(open(t, archive, source.Options{}))
+	want := summarize(open(t, archive, image.OpenOptions{}))
 	for _, c := range []struct {
 		dest, arg string
 		args      []string
@@ -288,38 +322,11 @@ func TestSkopeoWrittenImages(t *testing.T) {
 			t.Fatalf("skopeo %v: %v\n%s", args, err, out)
 		}
 		t.Run(c.dest, func(t *testing.T) {
-			got := summarize(open(t, c.arg, source.Options{}))
+			got := summarize(open(t, c.arg, image.OpenOptions{}))
 			// skopeo rewrites history and config but not the files.
 			got.Commands, want.Commands = nil, nil
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("report differs:\n got %+v\nwant %+v", got, want)
-			}
-		})
-	}
-}
-
-func TestOpenErrors(t *testing.T) {
-	dir := t.TempDir()
-	junk := filepath.Join(dir, "junk.tar")
-	os.WriteFile(junk, []byte("not a tar at all"), 0o644)
-	emptyLayout := filepath.Join(dir, "empty")
-	if _, err := layout.Write(emptyLayout, empty.Index); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ arg, word string }{
-		{"docker-archive:" + filepath.Join(dir, "missing.tar"), "no such file"},
-		{"docker-archive:" + junk, "reading docker archive"},
-		{"oci-archive:" + junk, "reading oci archive"},
-		{"oci:" + emptyLayout, "holds no image"},
-		{"oci:" + emptyLayout + ":nope", `no image tagged "nope"`},
-		{"registry:UPPER/Case", "invalid reference format"},
-		{"somewhere", "store is not available"},
-		{"bogus:x", "store is not available"},
-	} {
-		t.Run(c.arg, func(t *testing.T) {
-			_, err := source.Open(context.Background(), c.arg, source.Options{})
-			if err == nil || !strings.Contains(err.Error(), c.word) {
-				t.Errorf("err = %v, want it to say %q", err, c.word)
 			}
 		})
 	}
@@ -364,8 +371,8 @@ func TestCNCFRegistry(t *testing.T) {
 	if out, err := exec.Command(skopeo, "copy", "-q", "--dest-tls-verify=false", "docker-archive:"+archive, "docker://"+addr+"/waste:1").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo push: %v\n%s", err, out)
 	}
-	want := summarize(open(t, archive, source.Options{}))
-	got := summarize(open(t, "registry:"+addr+"/waste:1", source.Options{}))
+	want := summarize(open(t, archive, image.OpenOptions{}))
+	got := summarize(open(t, "registry:"+addr+"/waste:1", image.OpenOptions{Registry: newRegistryClient(t)}))
 	got.Commands, want.Commands = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("report differs:\n got %+v\nwant %+v", got, want)
@@ -390,34 +397,13 @@ func TestTamperedLayoutBlob(t *testing.T) {
 	if err := os.WriteFile(blob, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, err := source.Open(context.Background(), "oci:"+lay, source.Options{})
+	src, err := image.Open(context.Background(), "oci:"+lay, image.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	_, err = analyze.Analyze(context.Background(), src, "x", "oci", analyze.Options{StoredBlobs: true})
-	if err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+	if err == nil || !strings.Contains(err.Error(), "does not match its") {
 		t.Errorf("err = %v", err)
-	}
-}
-
-func TestSplit(t *testing.T) {
-	for _, c := range []struct {
-		arg, kind, rest string
-	}{
-		{"docker-archive:a.tar", "docker-archive", "a.tar"},
-		{"docker-archive:///abs/a.tar", "docker-archive", "/abs/a.tar"},
-		{"oci-archive:x.tar", "oci-archive", "x.tar"},
-		{"oci:dir:tag", "oci", "dir:tag"},
-		{"registry:localhost:5000/app:1", "registry", "localhost:5000/app:1"},
-		{"registry:5000/app:1", "", "registry:5000/app:1"}, // a host named registry
-		{"berth:busybox", "berth", "busybox"},
-		{"docker://busybox", "berth", "busybox"},
-		{"busybox:latest", "", "busybox:latest"},
-	} {
-		k, rest := source.Split(c.arg)
-		if string(k) != c.kind || rest != c.rest {
-			t.Errorf("Split(%q) = %q, %q; want %q, %q", c.arg, k, rest, c.kind, c.rest)
-		}
 	}
 }

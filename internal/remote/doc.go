@@ -10,6 +10,10 @@
 // (https://github.com/opencontainers/distribution-spec) through
 // github.com/google/go-containerregistry.
 //
+// Image opens a registry image lazily (dive and scan read it without
+// storing it) through the same mirrors, transport and credentials as a
+// pull, verifying each blob as it streams.
+//
 // Pulls write into a BlobSink the caller provides (the local store satisfies
 // it); pushes read v1.Image / v1.ImageIndex values. The commands are
 // functions here that the CLI and the Engine API both call: PullImage (into

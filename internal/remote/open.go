@@ -27,22 +27,15 @@ import (
 // v1.Image's methods take no context: ctx bounds those later reads too,
 // as go-containerregistry's remote.WithContext does.
 func (c *Client) Image(ctx context.Context, ref name.Reference, platform *v1.Platform) (v1.Image, error) {
-	var firstErr error
-	for _, repo := range c.candidates(ref.Context()) {
-		img, err := c.openFrom(ctx, repo, ref, platform)
-		if err == nil {
-			return img, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if repo.RegistryStr() != ref.Context().RegistryStr() {
-			c.log.Debug("mirror failed", "registry", repo.RegistryStr(), "err", err)
-			continue
-		}
-		firstErr = err
+	var img v1.Image
+	err := c.tryCandidates(ctx, ref, func(repo name.Repository) (err error) {
+		img, err = c.openFrom(ctx, repo, ref, platform)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, c.withUser(ctx, firstErr)
+	return img, nil
 }
 
 func (c *Client) openFrom(ctx context.Context, repo name.Repository, ref name.Reference, platform *v1.Platform) (v1.Image, error) {

@@ -105,14 +105,29 @@ func (c *Client) Pull(ctx context.Context, ref name.Reference, sink BlobSink, o 
 	if o.Jobs <= 0 {
 		o.Jobs = c.settings.MaxConcurrentDownloads
 	}
+	var res *PullResult
+	err := c.tryCandidates(ctx, ref, func(repo name.Repository) (err error) {
+		res, err = c.pullFrom(ctx, repo, ref, sink, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// tryCandidates runs try on each place ref may be found (the mirrors for a
+// Docker Hub name, then the origin) until one succeeds. A mirror that fails
+// is logged and passed over; the origin's failure is the error.
+func (c *Client) tryCandidates(ctx context.Context, ref name.Reference, try func(repo name.Repository) error) error {
 	var firstErr error
 	for _, repo := range c.candidates(ref.Context()) {
-		res, err := c.pullFrom(ctx, repo, ref, sink, o)
+		err := try(repo)
 		if err == nil {
-			return res, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		if repo.RegistryStr() != ref.Context().RegistryStr() {
 			c.log.Debug("mirror failed", "registry", repo.RegistryStr(), "err", err)
@@ -120,7 +135,7 @@ func (c *Client) Pull(ctx context.Context, ref name.Reference, sink BlobSink, o 
 		}
 		firstErr = err
 	}
-	return nil, c.withUser(ctx, firstErr)
+	return c.withUser(ctx, firstErr)
 }
 
 // withUser notes on an auth failure who the saved credentials name.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -105,5 +106,123 @@ func TestKillNineLeavesUsableStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.root, "index.json")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreStress runs four berth processes at once on one store for a
+// bounded time: builds (COPY and RUN), imports, loads, and tag, rmi, image
+// prune and system prune, each in its own loop. Every single command must
+// succeed (a build never fails because another process collected garbage),
+// and the store must check clean with every kept reference intact.
+func TestStoreStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bounded load test")
+	}
+	const duration = 15 * time.Second
+	c := newCLI(t)
+	c.importImage("base:1", nil)
+	// Archives to load, each a different image, made in another store.
+	src := newCLI(t)
+	var archives []string
+	for k := range 3 {
+		src.importImage(fmt.Sprintf("l:%d", k), map[string]string{"etc/l": fmt.Sprint("load ", k)})
+		p := filepath.Join(t.TempDir(), "l.tar")
+		src.ok("save", "-o", p, fmt.Sprintf("l:%d", k))
+		archives = append(archives, p)
+	}
+
+	var mu sync.Mutex
+	present := map[string]bool{} // name → kept (true) or removed (false)
+	note := func(name string, kept bool) { mu.Lock(); present[name] = kept; mu.Unlock() }
+	var ops atomic.Int64
+	run := func(stdin []byte, args ...string) error {
+		_, e, code := c.run(stdin, args...)
+		ops.Add(1)
+		if code != 0 {
+			lines := strings.Split(strings.TrimSpace(e), "\n")
+			return fmt.Errorf("berth %s: exit %d: %s", strings.Join(args, " "), code, strings.Join(lines[max(0, len(lines)-3):], " / "))
+		}
+		return nil
+	}
+	deadline := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	worker := func(step func(i int) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := step(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	// keepOrRemove keeps every third name and removes the others, so that
+	// prune always has something to collect.
+	keepOrRemove := func(i int, name string) error {
+		if i%3 == 0 {
+			note(name, true)
+			return nil
+		}
+		note(name, false)
+		return run(nil, "rmi", name)
+	}
+	worker(func(i int) error {
+		dir := t.TempDir()
+		df := "FROM base:1\nCOPY f /f\nRUN cat /f /f > /g\n"
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644)
+		os.WriteFile(filepath.Join(dir, "f"), []byte(fmt.Sprint("build ", i)), 0o644)
+		name := fmt.Sprintf("b:%d", i)
+		if err := run(nil, "build", "-q", "-t", name, dir); err != nil {
+			return err
+		}
+		return keepOrRemove(i, name)
+	})
+	worker(func(i int) error {
+		name := fmt.Sprintf("imp:%d", i)
+		if err := run(busyboxTar(t, map[string]string{"etc/i": fmt.Sprint("import ", i)}), "import", "-", name); err != nil {
+			return err
+		}
+		return keepOrRemove(i, name)
+	})
+	worker(func(i int) error {
+		k := i % len(archives)
+		if err := run(nil, "load", "-q", "-i", archives[k]); err != nil {
+			return err
+		}
+		return keepOrRemove(i, fmt.Sprintf("l:%d", k))
+	})
+	worker(func(i int) error {
+		tag := fmt.Sprintf("t:%d", i)
+		for _, args := range [][]string{{"tag", "base:1", tag}, {"image", "prune", "-f"}, {"rmi", tag}} {
+			if err := run(nil, args...); err != nil {
+				return err
+			}
+		}
+		if i%3 == 2 {
+			return run(nil, "system", "prune", "-f")
+		}
+		return nil
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d commands in %v", ops.Load(), duration)
+	c.ok("system", "check")
+	out := c.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
+	for name, kept := range present {
+		if got := strings.Contains(out, name+"\n"); got != kept {
+			t.Errorf("%s: listed %v, want %v", name, got, kept)
+		}
+		if kept {
+			c.ok("inspect", name)
+		}
+	}
+	if !strings.Contains(out, "base:1\n") {
+		t.Errorf("base:1 lost:\n%s", out)
 	}
 }

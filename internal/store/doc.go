@@ -29,7 +29,10 @@
 // updates rewrite the whole file under index.lock. A writer records each blob
 // in its lease, under a shared gc.lock, before it relies on the blob; GC holds
 // gc.lock exclusively and keeps every blob named by a live lease, so two berth
-// processes never delete what the other needs. A kill -9 leaves only temp
+// processes never delete what the other needs. A writer locks its lease
+// before it creates a temp file, and GC keeps a temp file whose lease is
+// locked when it looks at the file (not only when it listed the leases), so
+// a process that starts writing during a collection keeps its temp file. A kill -9 leaves only temp
 // files and a dead lease, which the next GC removes.
 //
 // It builds on ref and fsutil and on go-containerregistry's v1 types; it must

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // GCResult says what a collection removed.
@@ -80,10 +81,18 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		}
 	}
 	// Temp files belong to the lease named in their prefix; a dead lease's
-	// temp files are leftovers of a killed process.
+	// temp files are leftovers of a killed process. The snapshot of live
+	// leases is older than this listing: a writer that started since (its
+	// lease is locked before it creates a temp file) is alive too, so an
+	// owner the snapshot does not know is asked again.
 	if entries, err := os.ReadDir(s.path("tmp")); err == nil {
 		for _, e := range entries {
-			if live[ownerOf(e.Name())] {
+			owner := ownerOf(e.Name())
+			if live[owner] {
+				continue
+			}
+			if leaseHeld(s.path("leases", owner)) {
+				live[owner] = true
 				continue
 			}
 			if info, err := e.Info(); err == nil {
@@ -122,7 +131,8 @@ func (s *Store) liveLeases(keep map[v1.Hash]bool) (map[string]bool, error) {
 	s.mu.Unlock()
 	entries, err := os.ReadDir(s.path("leases"))
 	if err != nil {
-		return live, nil
+		// Without the leases every writer would look dead.
+		return nil, fmt.Errorf("reading the store's leases: %w", err)
 	}
 	for _, e := range entries {
 		p := s.path("leases", e.Name())
@@ -161,4 +171,20 @@ func (s *Store) liveLeases(keep map[v1.Hash]bool) (map[string]bool, error) {
 		f.Close()
 	}
 	return live, nil
+}
+
+// leaseHeld reports whether a live writer holds the lease at p. It never
+// creates the file: a lease that is gone has no writer.
+func leaseHeld(p string) bool {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return true // EWOULDBLOCK: held; anything else: keep the file, to be safe
 }

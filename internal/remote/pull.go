@@ -330,6 +330,17 @@ func ShortID(h v1.Hash) string {
 	return h.Hex
 }
 
+// holds reports whether sink has h and, when the sink can (the local
+// store's Protect), keeps it there: another berth process may be
+// collecting garbage between this answer and the pull's end.
+func holds(sink BlobSink, h v1.Hash) bool {
+	if p, ok := sink.(interface{ Protect(v1.Hash) (bool, error) }); ok {
+		ok, err := p.Protect(h)
+		return err == nil && ok
+	}
+	return sink.HasBlob(h)
+}
+
 // fetchBlobs downloads the config and layers sink lacks, Jobs at a time.
 func (c *Client) fetchBlobs(ctx context.Context, f *repoFetcher, m *v1.Manifest, sink BlobSink, o PullOptions) (int, error) {
 	seen := map[v1.Hash]bool{}
@@ -339,7 +350,7 @@ func (c *Client) fetchBlobs(ctx context.Context, f *repoFetcher, m *v1.Manifest,
 			continue
 		}
 		seen[l.Digest] = true
-		if sink.HasBlob(l.Digest) {
+		if holds(sink, l.Digest) {
 			o.Progress.Status(ShortID(l.Digest), "Already exists")
 			continue
 		}
@@ -350,7 +361,7 @@ func (c *Client) fetchBlobs(ctx context.Context, f *repoFetcher, m *v1.Manifest,
 	for _, l := range todo[min(o.Jobs, len(todo)):] {
 		o.Progress.Status(ShortID(l.Digest), "Waiting")
 	}
-	if !seen[m.Config.Digest] && !sink.HasBlob(m.Config.Digest) {
+	if !seen[m.Config.Digest] && !holds(sink, m.Config.Digest) {
 		todo = append(todo, m.Config)
 	}
 	var fetched atomic.Int64

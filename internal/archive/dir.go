@@ -2,9 +2,9 @@ package archive
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,13 +21,12 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	defer root.Close()
-	br := bufio.NewReaderSize(nil, 64<<10)
-	gctx := l.begin(ctx)
+	var ents []dataEntry
 	err = fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := gctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if name == "." {
@@ -43,25 +42,50 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 				return err
 			}
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-			return l.entry(gctx, hdr, nil, br)
+			_, _, _, err = l.header(hdr)
+			return err
 		case t.IsRegular():
-			f, err := root.Open(name)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			fi, err := f.Stat()
+			fi, err := d.Info()
 			if err != nil {
 				return err
 			}
 			hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-			return l.entry(gctx, hdr, f, br)
+			kind, clean, want, err := l.header(hdr)
+			if err != nil {
+				return err
+			}
+			open := func() (io.ReadCloser, error) {
+				f, err := root.Open(name)
+				if err != nil {
+					return nil, err
+				}
+				return struct {
+					io.Reader
+					io.Closer
+				}{&exactReader{r: f, n: hdr.Size}, f}, nil
+			}
+			switch kind {
+			case kindMeta:
+				rc, err := open()
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				b, err := io.ReadAll(rc)
+				if err != nil {
+					return fmt.Errorf("reading %s: %w", clean, truncated(err))
+				}
+				return l.addMeta(clean, b)
+			case kindData:
+				ents = append(ents, dataEntry{name: clean, size: hdr.Size, want: want, open: open})
+			}
+			return nil
 		default:
 			return fmt.Errorf("refusing %s: %q is not a regular file, directory or link", dir, name)
 		}
 	})
-	if err := l.finish(err); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return l.resolve(ctx)
+	return l.storeNeeded(ctx, ents)
 }

@@ -13,7 +13,12 @@
 //     the bytes) into a Sink as it is read: every blob is verified against the
 //     digest its path names, or hashed, before it is kept, and the manifests
 //     and names are resolved at the end, because Docker archives may list
-//     manifest.json last. Entries with "..", absolute names, links that point
+//     manifest.json last. What it stores is bounded by what the descriptors
+//     declare (needs.go): from a file or directory every header and manifest
+//     is read first, so a size that contradicts its descriptor is refused
+//     and an unreferenced entry skipped before anything is stored; from a
+//     stream each entry is checked as soon as its descriptor is known, and
+//     what comes before (specBudget) is bounded by the compressed bytes read. Entries with "..", absolute names, links that point
 //     outside the archive, truncated data or a wrong digest make the whole
 //     load fail and name no image; the blobs it stored are left to the
 //     store's garbage collection, which cli runs at once. LoadDir reads an

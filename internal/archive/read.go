@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"path"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/internal/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -75,12 +75,13 @@ type loader struct {
 	seen  map[string]bool // every entry name, to refuse duplicates
 
 	g  *errgroup.Group // blobs being stored
-	mu sync.Mutex      // guards files while blobs are stored
+	mu sync.Mutex      // guards files and needs while blobs are stored
 
-	// For a seekable archive (loadIndexed): where blob data is read from,
-	// and the offset of the current entry's data.
-	src io.ReaderAt
-	pos func() int64
+	needs *needs // what the descriptors say the archive holds (guarded by mu)
+	// For a stream: the bytes read of the (compressed) input, and those
+	// stored before the archive said they were needed (see specBudget).
+	in   *countingReader
+	spec atomic.Int64
 }
 
 // ErrNotArchive is returned for a stream that holds no image archive.
@@ -97,7 +98,8 @@ func Load(ctx context.Context, r io.Reader, sink Sink, opts LoadOptions) ([]Load
 	if src, base, ok := seekableTar(r); ok {
 		return l.loadIndexed(ctx, src, base)
 	}
-	rc, comp, err := image.Decompress(r)
+	l.in = &countingReader{r: r}
+	rc, comp, err := image.Decompress(l.in)
 	if err != nil {
 		return nil, err
 	}
@@ -132,23 +134,6 @@ func seekableTar(r io.Reader) (io.ReaderAt, int64, bool) {
 	return ra, base, true
 }
 
-// loadIndexed reads a seekable uncompressed archive: the tar headers are
-// read in order, but each blob is handed to the sink as a section of the
-// file, read with pread on its own goroutine, while the tar reader seeks
-// past it. Blobs are hashed in parallel, one per core.
-func (l *loader) loadIndexed(ctx context.Context, src io.ReaderAt, base int64) ([]Loaded, error) {
-	sr := io.NewSectionReader(src, base, math.MaxInt64-base)
-	l.src = src
-	l.pos = func() int64 {
-		off, _ := sr.Seek(0, io.SeekCurrent)
-		return base + off
-	}
-	if err := l.finish(l.read(l.begin(ctx), tar.NewReader(sr))); err != nil {
-		return nil, err
-	}
-	return l.resolve(ctx)
-}
-
 // exactReader reads n bytes of r and reports io.ErrUnexpectedEOF, not EOF,
 // when r ends first: a section past the end of a file is a truncated
 // archive.
@@ -181,6 +166,7 @@ func newLoader(sink Sink, opts LoadOptions) *loader {
 		links: map[string]string{},
 		meta:  map[string][]byte{},
 		seen:  map[string]bool{},
+		needs: newNeeds(),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -195,27 +181,37 @@ func (l *loader) read(ctx context.Context, tr *tar.Reader) error {
 	br := bufio.NewReaderSize(nil, 64<<10)
 	last := ""
 	for {
-		if err := ctx.Err(); err != nil {
+		hdr, err := next(ctx, tr, last)
+		if hdr == nil || err != nil {
 			return err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) && last == "" {
-			if last == "" {
-				return fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
-			}
-			return fmt.Errorf("archive is corrupt after entry %q: %w", last, err)
-		}
-		if err != nil {
-			return fmt.Errorf("reading archive: %w", truncated(err))
 		}
 		if err := l.entry(ctx, hdr, tr, br); err != nil {
 			return err
 		}
 		last = hdr.Name
 	}
+}
+
+// next reads the next tar header; nil at the end. last is the previous
+// entry's name, "" for the first, which tells garbage from corruption.
+func next(ctx context.Context, tr *tar.Reader, last string) (*tar.Header, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	hdr, err := tr.Next()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) && last == "" {
+		if last == "" {
+			return nil, fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
+		}
+		return nil, fmt.Errorf("archive is corrupt after entry %q: %w", last, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading archive: %w", truncated(err))
+	}
+	return hdr, nil
 }
 
 func truncated(err error) error {
@@ -225,77 +221,151 @@ func truncated(err error) error {
 	return err
 }
 
-func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *bufio.Reader) error {
+// entryKind is what header found an entry to be.
+type entryKind int
+
+const (
+	kindNone entryKind = iota // a directory, a legacy v1 file: nothing to keep
+	kindLink
+	kindMeta // manifest.json, index.json, repositories, oci-layout
+	kindData // a blob, or a file old-style archives name by path
+)
+
+// header checks an entry's header, records links, and says what the entry
+// is, under its clean name; for data named by its digest (blobs/sha256/…)
+// it returns that digest.
+func (l *loader) header(hdr *tar.Header) (entryKind, string, v1.Hash, error) {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
-		return fmt.Errorf("refusing archive: %w", err)
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: %w", err)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir, tar.TypeXGlobalHeader:
-		return nil
+		return kindNone, name, v1.Hash{}, nil
 	case tar.TypeSymlink, tar.TypeLink:
 		target, err := linkTarget(name, hdr.Linkname, hdr.Typeflag == tar.TypeSymlink)
 		if err != nil {
-			return fmt.Errorf("refusing archive: %w", err)
+			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: %w", err)
 		}
 		if err := l.claim(name); err != nil {
-			return err
+			return 0, "", v1.Hash{}, err
 		}
 		l.links[name] = target
-		return nil
+		l.mu.Lock()
+		err = l.needs.link(name, target)
+		l.mu.Unlock()
+		return kindLink, name, v1.Hash{}, refusing(err)
 	case tar.TypeReg: // archive/tar reports old '\x00' regular files as TypeReg
 	default:
-		return fmt.Errorf("refusing archive: entry %q has unsupported type %q", name, string(hdr.Typeflag))
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q has unsupported type %q", name, string(hdr.Typeflag))
 	}
 	for k := range hdr.PAXRecords {
 		// A sparse entry expands a few bytes of archive into gigabytes of
 		// zeros; image archives never hold one.
 		if strings.HasPrefix(k, "GNU.sparse.") {
-			return fmt.Errorf("refusing archive: entry %q is a sparse file", name)
+			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q is a sparse file", name)
 		}
 	}
 	if hdr.Size < 0 {
-		return fmt.Errorf("refusing archive: entry %q has negative size", name)
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q has negative size", name)
 	}
 	if err := l.claim(name); err != nil {
-		return err
+		return 0, "", v1.Hash{}, err
 	}
 	switch name {
 	case manifestFile, indexFile, repositoriesFile, layoutFile:
 		if hdr.Size > maxMetadata {
-			return fmt.Errorf("refusing archive: %s is %d bytes (limit %d)", name, hdr.Size, maxMetadata)
+			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: %s is %d bytes (limit %d)", name, hdr.Size, maxMetadata)
 		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", name, truncated(err))
-		}
-		l.meta[name] = b
-		return nil
+		return kindMeta, name, v1.Hash{}, nil
 	}
 	if isLegacyV1File(name) {
-		return nil // Docker's pre-1.10 per-layer json and VERSION; manifest.json supersedes them
+		return kindNone, name, v1.Hash{}, nil // Docker's pre-1.10 per-layer json and VERSION; manifest.json supersedes them
 	}
 	alg, hexDigest, isBlob, err := parseBlobPath(name)
 	if err != nil {
-		return fmt.Errorf("refusing archive: %w", err)
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: %w", err)
 	}
 	var want v1.Hash
 	if isBlob {
 		want = v1.Hash{Algorithm: alg, Hex: hexDigest}
 	}
-	size := hdr.Size
-	if l.src != nil {
-		off := l.pos()
-		head := make([]byte, 6)
-		k, _ := l.src.ReadAt(head[:min(6, size)], off)
-		comp := image.DetectCompression(head[:k])
-		r := &exactReader{r: io.NewSectionReader(l.src, off, size), n: size}
-		l.g.Go(func() error { return l.put(ctx, name, want, size, comp, r) })
-		return nil // the tar reader seeks past the data
+	return kindData, name, want, nil
+}
+
+func refusing(err error) error {
+	if err != nil {
+		return fmt.Errorf("refusing archive: %w", err)
 	}
-	br.Reset(tr)
+	return nil
+}
+
+// addMeta keeps a metadata file and learns the archive's roots from it.
+func (l *loader) addMeta(name string, b []byte) error {
+	l.meta[name] = b
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return refusing(l.needs.roots(name, b))
+}
+
+// decide says whether to store the data entry name of size bytes: not when
+// the archive has said everything it needs and this is not among it; never
+// when its descriptor declares another size. declared reports that a
+// descriptor vouches for the size, so that it need not count against
+// specBudget.
+func (l *loader) decide(name string, size int64) (store, declared bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want, ok := l.needs.lookup(name)
+	switch {
+	case !ok && l.needs.complete():
+		return false, false, nil
+	case ok && want != unknownSize && want != size:
+		return false, false, fmt.Errorf("refusing archive: entry %q is %d bytes, its descriptor says %d", name, size, want)
+	}
+	return true, ok && want != unknownSize, nil
+}
+
+// entry handles one entry of a streamed archive.
+func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *bufio.Reader) error {
+	kind, name, want, err := l.header(hdr)
+	if err != nil || kind == kindNone || kind == kindLink {
+		return err
+	}
+	if kind == kindMeta {
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, truncated(err))
+		}
+		if err := l.addMeta(name, b); err != nil {
+			return err
+		}
+		return l.expandStored(ctx)
+	}
+	size := hdr.Size
+	keep, declared, err := l.decide(name, size)
+	if err != nil {
+		return err
+	}
+	if !keep {
+		l.log.Debug("skipping an entry nothing references", "entry", name, "bytes", size)
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("entry %q: %w", name, truncated(err))
+		}
+		return nil
+	}
+	var data io.Reader = tr
+	if !declared && l.in != nil {
+		data = &budgetReader{r: tr, l: l}
+	}
+	br.Reset(data)
 	head, _ := br.Peek(6)
 	comp := image.DetectCompression(head)
+	if l.reached(want) {
+		// A manifest or index the images reach: store it and learn what
+		// it needs before the next entry, which it may declare.
+		return l.put(ctx, name, want, size, comp, br)
+	}
 	// From a stream, the sink stores the blob on another goroutine, fed
 	// through a pipe, so that the store's fsync of one blob overlaps reading
 	// the next (the group bounds how many are in flight).
@@ -330,9 +400,117 @@ func (l *loader) put(ctx context.Context, name string, want v1.Hash, size int64,
 	}
 	l.mu.Lock()
 	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
+	err = l.checkStored()
 	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	l.log.Debug("blob", "entry", name, "digest", d.String(), "bytes", n)
+	return l.expandStored(ctx)
+}
+
+// reached reports whether h is a manifest or index the archive's images
+// reach and whose content is not read yet.
+func (l *loader) reached(h v1.Hash) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.needs.pending[h]
+	return ok
+}
+
+// checkStored refuses a stored entry whose size a descriptor learnt since
+// contradicts. l.mu is held.
+func (l *loader) checkStored() error {
+	for name, f := range l.files {
+		if want, ok := l.needs.want[name]; ok && want != unknownSize && want != f.size {
+			return fmt.Errorf("refusing archive: entry %q is %d bytes, its descriptor says %d", name, f.size, want)
+		}
+	}
 	return nil
+}
+
+// expandStored reads, from the sink, the manifests and indexes the archive
+// has been found to reach and whose blobs are already stored (in a stream,
+// a manifest may come before the index that names it), and learns what they
+// need, until there is nothing more to learn now.
+func (l *loader) expandStored(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		var ready []pendingDesc
+		for _, p := range l.needs.pending {
+			if _, ok := l.files[blobPath("sha256", p.d.Digest.Hex)]; ok {
+				ready = append(ready, p)
+			}
+		}
+		l.mu.Unlock()
+		if len(ready) == 0 {
+			return nil
+		}
+		for _, p := range ready {
+			raw, err := l.readBlob(ctx, p.d.Digest, maxManifest)
+			if err != nil {
+				raw = nil // too large for a manifest: resolve says so
+			}
+			l.mu.Lock()
+			if _, still := l.needs.pending[p.d.Digest]; still {
+				err = l.needs.expand(p, raw)
+				if err == nil {
+					err = l.checkStored()
+				}
+			}
+			l.mu.Unlock()
+			if err != nil {
+				return refusing(err)
+			}
+		}
+	}
+}
+
+// specBudget bounds what a compressed stream may have stored before its
+// descriptors say the bytes are needed: Docker's archives list index.json
+// and manifest.json after the blobs, so `docker save | gzip | berth load`
+// knows nothing of a layer while it reads it. A genuine layer compresses a
+// few times; a header of zeros a thousand. Past specFloor, such bytes may
+// be at most specRatio times the compressed bytes read so far. A plain
+// stream never reaches the bound (the bytes stored are bytes read), and a
+// file is read index first, so it needs none.
+const (
+	specFloor = 64 << 20
+	specRatio = 32
+)
+
+type budgetReader struct {
+	r   io.Reader
+	l   *loader
+	err error
+}
+
+// Read fails for good, with no data, once the budget is spent: a reader
+// that returned data with the error would be read on (bufio does).
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(p)
+	spec, in := b.l.spec.Add(int64(n)), b.l.in.n.Load()
+	if spec > specFloor+specRatio*in {
+		b.err = fmt.Errorf("refusing archive: it expands to more than %d times the %d compressed bytes read before it says which blobs it needs; if it is genuine, decompress it and load the file, which berth reads index first", specRatio, in)
+		return 0, b.err
+	}
+	return n, err
+}
+
+// countingReader counts the bytes read through it; Read and the count may
+// be on different goroutines.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // begin starts the group that stores blobs in the background; finish waits

@@ -1,8 +1,13 @@
 package engineapi_test
 
 import (
+	"bufio"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // TestDockerCLILocalImages drives the docker CLI through the service over
@@ -104,4 +109,47 @@ func uniqueLines(s string) string {
 		}
 	}
 	return out.String()
+}
+
+// TestDockerCLIOverTCP: tcp://127.0.0.1:PORT works as DOCKER_HOST, and the
+// service refuses a non-loopback address without TLS.
+func TestDockerCLIOverTCP(t *testing.T) {
+	bin := testenv.Berth(t)
+	root := t.TempDir()
+	r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "system", "service", "tcp://0.0.0.0:0"}})
+	if r.Code != 1 || !strings.Contains(r.Stderr, "without TLS") {
+		t.Errorf("non-loopback without TLS: %d %q", r.Code, r.Stderr)
+	}
+	cmd := exec.Command(bin, "--root", root, "system", "service", "--time", "5", "tcp://127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	host, ok := strings.CutPrefix(strings.TrimSpace(line), "export DOCKER_HOST=")
+	if !ok || !strings.HasPrefix(host, "tcp://127.0.0.1:") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("service said %q", line)
+	}
+	d := testenv.Run(t, dockerCLI(t), testenv.Cmd{Args: []string{"version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"}, Env: []string{"DOCKER_HOST=" + host, "DOCKER_CONFIG=" + t.TempDir(), "DOCKER_CONTEXT="}})
+	if d.Code != 0 || d.Stdout != "1.50 linux\n" {
+		t.Errorf("docker version over TCP: %d %q %s", d.Code, d.Stdout, d.Stderr)
+	}
+	// --time 5: it stops by itself once idle.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("service exit after the idle timeout: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Error("the service did not stop after --time 5")
+	}
 }

@@ -80,6 +80,9 @@ func startServiceB(t testing.TB) *service {
 		t.Fatal(err)
 	}
 	c.Close()
+	if fi, err := os.Lstat(s.sock); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket %s: %v %v, want a socket with mode 0660", s.sock, fi.Mode(), err)
+	}
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	bimage "github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
@@ -118,6 +119,19 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) er
 		return err
 	}
 	defer st.Close()
+	// The unfiltered list is what clients poll (docker images, IDEs):
+	// it is answered from the last one while the index is unchanged.
+	var stamp string
+	if len(fs) == 0 {
+		if stamp, err = st.IndexStamp(); err == nil {
+			if body, ok := s.lists.get(stamp); ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				_, err := w.Write(body)
+				return err
+			}
+		}
+	}
 	// all=1 changes nothing: berth keeps no intermediate images.
 	list, err := st.List(r.Context(), store.ListOptions{Filters: fs})
 	if err != nil {
@@ -127,7 +141,39 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) er
 	for _, img := range list {
 		out = append(out, summary(img, img.Size, -1))
 	}
-	return writeJSON(w, http.StatusOK, out)
+	body, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	body = append(body, '\n')
+	if stamp != "" {
+		s.lists.put(stamp, body)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
+}
+
+// listCache keeps the last unfiltered GET /images/json answer with the
+// index version it was made from (store.IndexStamp): a stamp taken before
+// the List means the answer is at least that new.
+type listCache struct {
+	mu    sync.Mutex
+	stamp string
+	body  []byte
+}
+
+func (c *listCache) get(stamp string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.body, c.body != nil && c.stamp == stamp
+}
+
+func (c *listCache) put(stamp string, body []byte) {
+	c.mu.Lock()
+	c.stamp, c.body = stamp, body
+	c.mu.Unlock()
 }
 
 func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) error {

@@ -59,6 +59,8 @@ type Server struct {
 	inFlight int
 	idleFrom time.Time
 	running  sync.WaitGroup // handlers in flight, waited for on stop
+
+	lists listCache // the last unfiltered image list
 }
 
 // New returns a server for cfg.

@@ -1,6 +1,7 @@
 package engineapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -188,5 +190,54 @@ func TestOversizedHeaders(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+// TestListFollowsTheIndex: the unfiltered list is answered from the last
+// one only while the index is unchanged.
+func TestListFollowsTheIndex(t *testing.T) {
+	ts, root := newTestServer(t)
+	ctx := context.Background()
+	add := func(name string) {
+		st, err := store.Open(ctx, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		cfgFile := image.NewConfigFile(image.Now())
+		cfgFile.Config.Labels = map[string]string{"n": name}
+		cfg, _ := image.MarshalConfig(cfgFile)
+		man, _ := image.MarshalManifest(cfg.Descriptor, nil, nil)
+		for _, b := range []image.Blob{cfg, man} {
+			if err := st.WriteBlob(ctx, b.Descriptor.Digest, b.Descriptor.Size, bytes.NewReader(b.Bytes)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.AddImage(ctx, man.Descriptor, "docker.io/library/"+name+":latest"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		_, body := do(t, "GET", ts.URL+"/images/json", nil)
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	for i, name := range []string{"a", "b", "c"} {
+		add(name)
+		if n := count(); n != i+1 {
+			t.Fatalf("after adding %s: %d images listed, want %d", name, n, i+1)
+		}
+		if n := count(); n != i+1 { // the cached answer
+			t.Fatalf("again: %d images", n)
+		}
+	}
+	if _, body := do(t, "DELETE", ts.URL+"/images/b", nil); !strings.Contains(body, "Untagged") {
+		t.Fatalf("delete: %s", body)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("after a delete: %d images listed, want 2", n)
 	}
 }

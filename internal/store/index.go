@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
@@ -201,4 +202,23 @@ func sortedImages(x *index) []Image {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out
+}
+
+// IndexStamp names the current version of the image index: it changes
+// whenever a record is added, named or removed (index.json is replaced by
+// rename on every change, so its inode changes too). A long-running reader
+// (the Engine API server) keys what it derived from List by it.
+func (s *Store) IndexStamp() (string, error) {
+	fi, err := os.Stat(s.path("index.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "empty", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("%d-%d-%d", ino, fi.Size(), fi.ModTime().UnixNano()), nil
 }

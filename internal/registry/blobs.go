@@ -59,6 +59,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 			h.Set("Docker-Content-Digest", d.String())
 			h.Set("Location", u)
 			w.WriteHeader(http.StatusTemporaryRedirect)
+			s.event(r, "pull", blobTarget(name, d.String(), 0))
 			return nil
 		}
 	}
@@ -89,6 +90,10 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, name string, d 
 	}
 	defer rd.Close()
 	http.ServeContent(w, r, "", time.Time{}, rd)
+	if r.Method == http.MethodGet && s.opts.Events != nil {
+		size, _ := rd.Seek(0, io.SeekEnd)
+		s.event(r, "pull", blobTarget(name, d.String(), size))
+	}
 	return nil
 }
 
@@ -102,6 +107,7 @@ func (s *Server) deleteBlob(w http.ResponseWriter, r *http.Request, name string,
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	s.event(r, "delete", EventTarget{Repository: name, Digest: d.String()})
 	return nil
 }
 

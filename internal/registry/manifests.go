@@ -9,6 +9,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,6 +49,10 @@ type descriptor struct {
 	ArtifactType string            `json:"artifactType,omitempty"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	URLs         []string          `json:"urls,omitempty"`
+	Platform     *struct {
+		Architecture string `json:"architecture"`
+		OS           string `json:"os"`
+	} `json:"platform,omitempty"`
 }
 
 // parseRef tells a digest reference from a tag.
@@ -122,8 +128,28 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, name string
 	}
 	if r.Method == http.MethodGet {
 		w.Write(data)
+		s.manifestEvent(r, "pull", name, ds, e, tag, data)
 	}
 	return nil
+}
+
+// manifestEvent sends a manifest's event, with its descriptors when asked.
+func (s *Server) manifestEvent(r *http.Request, action, name, ds string, e *manifestEntry, tag string, body []byte) {
+	if s.opts.Events == nil {
+		return
+	}
+	t := manifestTarget(name, ds, e, tag)
+	if s.opts.IncludeReferences {
+		var doc manifestDoc
+		if json.Unmarshal(body, &doc) == nil {
+			if doc.Config != nil {
+				t.References = append(t.References, *doc.Config)
+			}
+			t.References = append(t.References, doc.Layers...)
+			t.References = append(t.References, doc.Manifests...)
+		}
+	}
+	s.event(r, action, t)
 }
 
 // fillManifest is the pull-through cache's part of a manifest GET: a tag
@@ -213,11 +239,17 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name string
 	if err != nil {
 		return err
 	}
+	if err := s.validateURLs(e.urls); err != nil {
+		return err
+	}
 	ctx, unlock, err := s.commitGuard(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := s.validateChildren(ctx, name, e.children); err != nil {
+		return err
+	}
 	for _, ref := range e.blobs {
 		for _, k := range []string{linkKey(name, ref), blobKey(ref)} {
 			if _, err := s.d.Stat(ctx, k); errors.Is(err, storage.ErrNotFound) {
@@ -242,6 +274,12 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, name string
 	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	if len(tags) == 0 {
+		s.manifestEvent(r, "push", name, ds, e.entry, "", body)
+	}
+	for _, t := range tags {
+		s.manifestEvent(r, "push", name, ds, e.entry, t, body)
+	}
 	return nil
 }
 
@@ -275,8 +313,10 @@ func (s *Server) storeManifest(ctx context.Context, name string, d digest, body 
 }
 
 type checkedManifest struct {
-	entry *manifestEntry
-	blobs []digest // must be in the repository before the manifest is accepted
+	entry    *manifestEntry
+	blobs    []digest     // must be in the repository before the manifest is accepted
+	urls     []string     // layer URLs (foreign layers), for validation.manifests.urls
+	children []descriptor // an index's manifests, for validation.manifests.indexes
 }
 
 // checkManifest parses and checks a manifest body against its media type:
@@ -341,6 +381,7 @@ func checkManifest(body []byte, contentType string) (checkedManifest, error) {
 		if err != nil {
 			return checkedManifest{}, err
 		}
+		out.urls = append(out.urls, l.URLs...)
 		if nonDistributable(l.MediaType) {
 			continue
 		}
@@ -354,8 +395,10 @@ func checkManifest(body []byte, contentType string) (checkedManifest, error) {
 		if err != nil {
 			return checkedManifest{}, err
 		}
-		// An index may be sparse: its children are not required.
+		// An index may be sparse: its children are required only when
+		// validation.manifests.indexes says so (putManifest).
 		e.Refs = append(e.Refs, cd.String())
+		out.children = append(out.children, c)
 	}
 	if doc.Subject != nil {
 		sd, err := parse(*doc.Subject)
@@ -398,5 +441,70 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, name str
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
+	t := EventTarget{Repository: name, Tag: tag}
+	if tag == "" {
+		t.Digest = d.String()
+	}
+	s.event(r, "delete", t)
+	return nil
+}
+
+// URLPolicy is registry:2's validation.manifests.urls: every layer URL of
+// a pushed manifest must be http(s), without a fragment, match Allow and
+// not match Deny. A nil Allow allows nothing.
+type URLPolicy struct {
+	Allow, Deny *regexp.Regexp
+}
+
+func (s *Server) validateURLs(urls []string) error {
+	p := s.opts.ManifestURLs
+	if p == nil {
+		return nil
+	}
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Fragment != "" ||
+			p.Allow == nil || !p.Allow.MatchString(u) || (p.Deny != nil && p.Deny.MatchString(u)) {
+			return errManifestInvalid("layer URL " + quote(u) + " is not allowed by the registry's validation.manifests.urls")
+		}
+	}
+	return nil
+}
+
+// IndexPolicy is registry:2's validation.manifests.indexes: "all" (every
+// child of a pushed index must be in the repository), "list" (those of
+// the listed os/arch platforms), "none"; "" is berth's default, sparse
+// indexes allowed, as "none".
+type IndexPolicy struct {
+	Platforms string
+	List      []string // "os/arch"
+}
+
+func (s *Server) validateChildren(ctx context.Context, name string, children []descriptor) error {
+	p := s.opts.IndexChildren
+	if len(children) == 0 || p.Platforms == "" || p.Platforms == "none" {
+		return nil
+	}
+	var m *repoMeta
+	for _, c := range children {
+		if p.Platforms == "list" {
+			want := false
+			for _, l := range p.List {
+				want = want || (c.Platform != nil && c.Platform.OS+"/"+c.Platform.Architecture == l)
+			}
+			if !want {
+				continue
+			}
+		}
+		if m == nil {
+			var err error
+			if m, _, err = s.loadMeta(ctx, name); err != nil {
+				return err
+			}
+		}
+		if _, ok := m.Manifests[c.Digest]; !ok {
+			return errManifestBlobUnknown(c.Digest)
+		}
+	}
 	return nil
 }

@@ -75,6 +75,19 @@ type Options struct {
 	// 1 minute); pushes fence their commits by it. Every replica and
 	// collector on one store must use the same value.
 	LeaseTTL time.Duration
+	// Events receives registry:2's notification events (push, pull, mount,
+	// delete); nil sends none. IncludeReferences adds the manifest's
+	// descriptors to manifest events (notifications.events.includereferences).
+	Events            EventSink
+	IncludeReferences bool
+	// InstanceAddr is the events' source.addr (this replica's address);
+	// PathPrefix is http.prefix, for the events' target URLs.
+	InstanceAddr string
+	PathPrefix   string
+	// ManifestURLs and IndexChildren are registry:2's validation.manifests
+	// rules; nil and "" accept foreign layer URLs and sparse indexes.
+	ManifestURLs  *URLPolicy
+	IndexChildren IndexPolicy
 	// HideMetrics keeps /metrics off this handler (it is then served on
 	// the debug address only, as registry:2 does).
 	HideMetrics bool
@@ -95,6 +108,8 @@ type Server struct {
 	locker  storage.Locker
 	wlocks  writeLocks
 	catLock chan struct{}
+	// instance names this process in events (source.instanceID).
+	instance string
 }
 
 // New returns a Server over opts.Driver.
@@ -114,7 +129,9 @@ func New(opts Options) (*Server, error) {
 	}
 	var b [4]byte
 	rand.Read(b[:])
-	s := &Server{d: opts.Driver, log: log, opts: opts, idPrefix: hex.EncodeToString(b[:]) + "-"}
+	var inst [16]byte
+	rand.Read(inst[:])
+	s := &Server{d: opts.Driver, log: log, opts: opts, idPrefix: hex.EncodeToString(b[:]) + "-", instance: hexUUID(inst)}
 	s.mcache.max = 64 << 20
 	s.catLock = make(chan struct{}, 1)
 	for i := range s.wlocks {
@@ -204,6 +221,9 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 		}
 		user = u
 	}
+	if user != "" {
+		r = r.WithContext(withUser(r.Context(), user))
+	}
 	if rt.kind == routeNone {
 		s.writeError(w, r, newErr(http.StatusNotFound, "NAME_UNKNOWN", "unknown route"))
 		return "other", user
@@ -231,6 +251,14 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		return u, err
 	}
 	return u, nil
+}
+
+// hexUUID formats 16 random bytes as a version 4 UUID.
+func hexUUID(b [16]byte) string {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func isWrite(method string) bool {

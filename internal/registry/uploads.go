@@ -50,6 +50,9 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name string
 			return err
 		}
 		if mounted {
+			t := blobTarget(name, m, 0)
+			t.FromRepository = q.Get("from")
+			s.event(r, "mount", t)
 			return blobCreated(w, name, m)
 		}
 		// The source is missing: fall back to a new upload, as the spec says.
@@ -59,9 +62,11 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name string
 		if !ok {
 			return errDigestInvalid("invalid or unsupported digest " + quote(ds))
 		}
-		if _, err := s.commitBlob(ctx, name, d, r.Body); err != nil {
+		n, err := s.commitBlob(ctx, name, d, r.Body)
+		if err != nil {
 			return err
 		}
+		s.event(r, "push", blobTarget(name, d.String(), n))
 		return blobCreated(w, name, d.String())
 	}
 	id, err := newUploadID()
@@ -323,12 +328,14 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 		if err != nil {
 			return err
 		}
+		s.event(r, "push", blobTarget(name, d.String(), st.Size))
 		return blobCreated(w, name, d.String())
 	}
 	if done, err := s.finishByMove(ctx, r, name, id, st, d); done || err != nil {
 		if err != nil {
 			return err
 		}
+		s.event(r, "push", blobTarget(name, d.String(), st.Size))
 		return blobCreated(w, name, d.String())
 	}
 	readers := make([]io.Reader, 0, len(st.Parts)+1)
@@ -354,7 +361,8 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 		readers = append(readers, io.LimitReader(rd, end-p.Offset))
 	}
 	readers = append(readers, r.Body)
-	if _, err := s.commitBlob(ctx, name, d, io.MultiReader(readers...)); err != nil {
+	n, err := s.commitBlob(ctx, name, d, io.MultiReader(readers...))
+	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Code == "DIGEST_INVALID" {
 			// The session's content is known to be wrong: nothing to resume.
@@ -363,6 +371,7 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	s.removeUpload(ctx, id, st)
+	s.event(r, "push", blobTarget(name, d.String(), n))
 	return blobCreated(w, name, d.String())
 }
 

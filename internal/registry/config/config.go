@@ -214,6 +214,12 @@ type Proxy struct {
 
 // Validation is validation.*.
 type Validation struct {
+	// Present: the configuration has a validation section. Without one,
+	// berth keeps its own rules (foreign layer URLs accepted, sparse
+	// indexes allowed); with one, registry:2's (validation enabled unless
+	// disabled: no URL unless allowed, every index child present unless
+	// indexes.platforms says otherwise).
+	Present   bool `yaml:"-"`
 	Enabled   bool `yaml:"enabled"`
 	Disabled  bool `yaml:"disabled"`
 	Manifests struct {
@@ -303,6 +309,7 @@ func Parse(data []byte, environ []string) (*Config, error) {
 		return nil, err
 	}
 	c.Warnings = warnings
+	c.Validation.Present = root["validation"] != nil
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -85,6 +86,13 @@ func (c *Config) validate() error {
 			case "pull", "push", "mount", "delete":
 			default:
 				return fmt.Errorf("%s.ignore.actions: %q: want pull, push, mount or delete", where, a)
+			}
+		}
+	}
+	for _, l := range [][]string{c.Validation.Manifests.URLs.Allow, c.Validation.Manifests.URLs.Deny} {
+		for _, re := range l {
+			if _, err := regexp.Compile(re); err != nil {
+				return fmt.Errorf("validation.manifests.urls: %q is not a regular expression: %v", re, err)
 			}
 		}
 	}
@@ -222,4 +230,44 @@ func EndpointURL(s3 *S3) (string, error) {
 		return "", fmt.Errorf("storage.s3.regionendpoint: %q is not a host or an http(s) URL", s3.RegionEndpoint)
 	}
 	return u.String(), nil
+}
+
+// URLRegexps are validation.manifests.urls as registry:2 applies them:
+// each list joined into one expression of alternatives; with validation in
+// force and neither list, nothing is allowed. ok is false when the rule
+// does not apply (no validation section, or validation disabled).
+func (c *Config) URLRegexps() (allow, deny *regexp.Regexp, ok bool) {
+	v := c.Validation
+	if !v.Present || (v.Disabled && !v.Enabled) {
+		return nil, nil, false
+	}
+	join := func(l []string) *regexp.Regexp {
+		if len(l) == 0 {
+			return nil
+		}
+		parts := make([]string, len(l))
+		for i, s := range l {
+			parts[i] = "(?:" + s + ")"
+		}
+		return regexp.MustCompile(strings.Join(parts, "|"))
+	}
+	return join(v.Manifests.URLs.Allow), join(v.Manifests.URLs.Deny), true
+}
+
+// IndexPlatforms is validation.manifests.indexes: "" when berth's own rule
+// (sparse indexes) applies, else all, none or list with the os/arch list.
+func (c *Config) IndexPlatforms() (string, []string) {
+	v := c.Validation
+	if !v.Present || (v.Disabled && !v.Enabled) {
+		return "", nil
+	}
+	p := strings.ToLower(v.Manifests.Indexes.Platforms)
+	if p == "" {
+		p = "all"
+	}
+	var list []string
+	for _, pl := range v.Manifests.Indexes.PlatformList {
+		list = append(list, pl.OS+"/"+pl.Architecture)
+	}
+	return p, list
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/config"
+	"github.com/berth-dev/berth/internal/registry/notify"
 	"github.com/berth-dev/berth/internal/registry/storage"
 )
 
@@ -174,6 +175,11 @@ func Run(ctx context.Context, o Options) error {
 	if dbg != nil {
 		dbg.Shutdown(sctx)
 	}
+	defer func() {
+		if b, ok := ropts.Events.(*notify.Broadcaster); ok {
+			b.Close(sctx) // deliver what is queued, within the drain time
+		}
+	}()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
@@ -207,6 +213,26 @@ func serverOptions(ctx context.Context, c *config.Config, o Options, drv storage
 		MaxCatalogEntries: c.Catalog.MaxEntries, MaxTags: c.Tags.MaxTags,
 		Redirect:    c.StorageDriver() == "s3" && !c.Storage.Redirect.Disable,
 		HideMetrics: c.HTTP.Debug.Addr != "",
+	}
+	if allow, deny, ok := c.URLRegexps(); ok {
+		ro.ManifestURLs = &registry.URLPolicy{Allow: allow, Deny: deny}
+	}
+	ro.IndexChildren.Platforms, ro.IndexChildren.List = c.IndexPlatforms()
+	ro.PathPrefix, ro.InstanceAddr = c.HTTP.Prefix, c.HTTP.Addr
+	var eps []notify.Endpoint
+	for _, e := range c.Notifications.Endpoints {
+		if e.Disabled {
+			continue
+		}
+		eps = append(eps, notify.Endpoint{Name: e.Name, URL: e.URL, Headers: e.Headers, Timeout: e.Timeout, Threshold: e.Threshold,
+			Backoff: e.Backoff, IgnoreMediaTypes: append(append([]string(nil), e.IgnoredMediaTypes...), e.Ignore.MediaTypes...), IgnoreActions: e.Ignore.Actions})
+	}
+	if len(eps) > 0 {
+		b, err := notify.New(notify.Options{Endpoints: eps, Logger: log, Registerer: reg})
+		if err != nil {
+			return ro, err
+		}
+		ro.Events, ro.IncludeReferences = b, c.Notifications.Events.IncludeReferences
 	}
 	if c.Proxy.RemoteURL != "" {
 		if o.Upstream == nil {

@@ -2,13 +2,19 @@ package serve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,4 +161,183 @@ func TestHealthGate(t *testing.T) {
 	wait(503)
 	os.Remove(flag)
 	wait(200)
+}
+
+func post(t *testing.T, url, ct string, body []byte) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	return doReq(t, req)
+}
+
+func doReq(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, string(b)
+}
+
+func put(t *testing.T, url, ct string, body []byte) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	return doReq(t, req)
+}
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// TestNotifications: registry:2's webhooks. The endpoint refuses the first
+// deliveries (the registry retries, backing off after the threshold), then
+// takes them: push events for a blob and a tagged manifest with its
+// references, a delete event, no pull event (ignored by action), with the
+// endpoint's headers and registry:2's envelope and media type.
+func TestNotifications(t *testing.T) {
+	type delivery struct {
+		auth, ct string
+		events   []map[string]any
+	}
+	got := make(chan delivery, 100)
+	var calls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var env struct{ Events []map[string]any }
+		json.NewDecoder(r.Body).Decode(&env)
+		got <- delivery{r.Header.Get("Authorization"), r.Header.Get("Content-Type"), env.Events}
+	}))
+	defer hook.Close()
+	s := start(t, `
+http: {prefix: /reg}
+notifications:
+  events: {includereferences: true}
+  endpoints:
+    - name: hook
+      url: `+hook.URL+`
+      headers: {Authorization: [Bearer s3cret]}
+      timeout: 1s
+      threshold: 2
+      backoff: 100ms
+      ignore: {actions: [pull]}
+`)
+	base := "http://" + s.addr + "/reg"
+	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+	if res, b := post(t, base+"/v2/app/blobs/uploads/?digest="+digest(cfg), "", cfg); res.StatusCode != 201 {
+		t.Fatalf("blob: %d %s", res.StatusCode, b)
+	}
+	m := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + digest(cfg) + `","size":` + fmt.Sprint(len(cfg)) + `},"layers":[]}`)
+	if res, b := put(t, base+"/v2/app/manifests/v1", "application/vnd.oci.image.manifest.v1+json", m); res.StatusCode != 201 {
+		t.Fatalf("manifest: %d %s", res.StatusCode, b)
+	}
+	get(t, base+"/v2/app/manifests/v1")
+	req, _ := http.NewRequest("DELETE", base+"/v2/app/manifests/"+digest(m), nil)
+	doReq(t, req)
+
+	var events []map[string]any
+	deadline := time.After(10 * time.Second)
+	for len(events) < 3 {
+		select {
+		case d := <-got:
+			if d.auth != "Bearer s3cret" || d.ct != "application/vnd.docker.distribution.events.v2+json" {
+				t.Fatalf("delivery headers %q %q", d.auth, d.ct)
+			}
+			events = append(events, d.events...)
+		case <-deadline:
+			t.Fatalf("%d events delivered in 10s (%d calls)", len(events), calls.Load())
+		}
+	}
+	if calls.Load() < 4 {
+		t.Fatalf("no retry: %d calls", calls.Load())
+	}
+	want := []struct{ action, mediaType, digest, tag string }{
+		{"push", "application/octet-stream", digest(cfg), ""},
+		{"push", "application/vnd.oci.image.manifest.v1+json", digest(m), "v1"},
+		{"delete", "", digest(m), ""},
+	}
+	if len(events) != len(want) {
+		t.Fatalf("%d events, want %d (a pull event slipped through?): %v", len(events), len(want), events)
+	}
+	for i, w := range want {
+		e := events[i]
+		target := e["target"].(map[string]any)
+		if e["action"] != w.action || target["digest"] != w.digest || target["repository"] != "app" ||
+			(w.mediaType != "" && target["mediaType"] != w.mediaType) || (w.tag != "" && target["tag"] != w.tag) {
+			t.Errorf("event %d: %v", i, e)
+		}
+		req := e["request"].(map[string]any)
+		if e["id"] == "" || e["timestamp"] == nil || req["method"] == "" || req["id"] == "" || e["source"].(map[string]any)["instanceID"] == "" {
+			t.Errorf("event %d lacks registry:2's records: %v", i, e)
+		}
+	}
+	mt := events[1]["target"].(map[string]any)
+	if u, _ := mt["url"].(string); !strings.HasPrefix(u, "http://"+s.addr+"/reg/v2/app/manifests/sha256:") {
+		t.Errorf("manifest url %q", u)
+	}
+	if refs, _ := mt["references"].([]any); len(refs) != 1 {
+		t.Errorf("references %v", mt["references"])
+	}
+}
+
+// TestManifestValidation: validation.manifests.urls allows foreign layer
+// URLs by pattern and refuses the rest; validation.manifests.indexes
+// (platforms: all) refuses an index whose children are not pushed.
+func TestManifestValidation(t *testing.T) {
+	s := start(t, `
+validation:
+  manifests:
+    urls:
+      allow: ['^https://foreign\.example/']
+      deny: ['/blocked/']
+    indexes: {platforms: all}
+`)
+	base := "http://" + s.addr
+	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+	post(t, base+"/v2/app/blobs/uploads/?digest="+digest(cfg), "", cfg)
+	foreign := func(u string) []byte {
+		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + digest(cfg) + `","size":` + fmt.Sprint(len(cfg)) + `},"layers":[{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"sha256:` + strings.Repeat("ab", 32) + `","size":10,"urls":["` + u + `"]}]}`)
+	}
+	const mt = "application/vnd.oci.image.manifest.v1+json"
+	for _, tc := range []struct {
+		url  string
+		code int
+	}{
+		{"https://foreign.example/layer.tgz", 201},
+		{"https://foreign.example/blocked/layer.tgz", 400},
+		{"https://elsewhere.example/layer.tgz", 400},
+		{"ftp://foreign.example/layer.tgz", 400},
+	} {
+		if res, b := put(t, base+"/v2/app/manifests/x", mt, foreign(tc.url)); res.StatusCode != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.url, res.StatusCode, b, tc.code)
+		}
+	}
+	child := foreign("https://foreign.example/layer.tgz")
+	idx := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"` + mt + `","digest":"` + digest(child) + `","size":` + fmt.Sprint(len(child)) + `,"platform":{"architecture":"amd64","os":"linux"}}]}`)
+	if res, b := put(t, base+"/v2/other/manifests/i", "application/vnd.oci.image.index.v1+json", idx); res.StatusCode != 400 || !strings.Contains(b, "MANIFEST_BLOB_UNKNOWN") {
+		t.Fatalf("index before its child: %d %s", res.StatusCode, b)
+	}
+	post(t, base+"/v2/other/blobs/uploads/?digest="+digest(cfg), "", cfg)
+	put(t, base+"/v2/other/manifests/"+digest(child), mt, child)
+	if res, b := put(t, base+"/v2/other/manifests/i", "application/vnd.oci.image.index.v1+json", idx); res.StatusCode != 201 {
+		t.Fatalf("index after its child: %d %s", res.StatusCode, b)
+	}
+
+	// Without a validation section, berth's own rules: any URL, sparse indexes.
+	s2 := start(t, "")
+	post(t, "http://"+s2.addr+"/v2/app/blobs/uploads/?digest="+digest(cfg), "", cfg)
+	if res, b := put(t, "http://"+s2.addr+"/v2/app/manifests/x", mt, foreign("https://elsewhere.example/l")); res.StatusCode != 201 {
+		t.Fatalf("default rules: %d %s", res.StatusCode, b)
+	}
+	if res, b := put(t, "http://"+s2.addr+"/v2/app/manifests/i", "application/vnd.oci.image.index.v1+json", idx); res.StatusCode != 201 {
+		t.Fatalf("sparse index by default: %d %s", res.StatusCode, b)
+	}
 }

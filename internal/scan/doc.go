@@ -2,7 +2,8 @@
 //
 // Inventory: the files osv-scalibr's extractors need (dpkg status and
 // distroless status.d, apk installed, rpm databases, Go binaries, npm
-// package.json, Python dist-info/egg, Java archives) are read out of each
+// package.json, Python dist-info/egg, Java archives, Ruby gemspecs, Cargo.lock)
+// are read out of each
 // image layer's tar stream into memory (or a private temporary file when
 // large) — nothing from the image is ever written to a path the image
 // chose — and handed to the extractors through a small read-only

@@ -11,6 +11,8 @@ import (
 	javaarchive "github.com/google/osv-scalibr/extractor/filesystem/language/java/archive"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/javascript/packagejson"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/python/wheelegg"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/ruby/gemspec"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/rust/cargolock"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/apk"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/dpkg"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/rpm"
@@ -21,6 +23,7 @@ import (
 // database itself.
 var extractorCtors = []func(*cpb.PluginConfig) (filesystem.Extractor, error){
 	dpkg.New, apk.New, rpm.New, gobinary.New, packagejson.New, wheelegg.New, javaarchive.New,
+	gemspec.New, cargolock.New,
 }
 
 func newExtractors() ([]filesystem.Extractor, error) {
@@ -54,11 +57,13 @@ func extractorsKey(exs []filesystem.Extractor) string {
 var Ecosystems = []string{
 	string(osvconstants.EcosystemAlmaLinux), string(osvconstants.EcosystemAlpaquita), string(osvconstants.EcosystemAlpine),
 	string(osvconstants.EcosystemAzureLinux), string(osvconstants.EcosystemBellSoftHardenedContainers),
-	string(osvconstants.EcosystemChainguard), string(osvconstants.EcosystemCleanStart), string(osvconstants.EcosystemDebian),
+	string(osvconstants.EcosystemChainguard), string(osvconstants.EcosystemCleanStart), string(osvconstants.EcosystemCratesIO),
+	string(osvconstants.EcosystemDebian),
 	string(osvconstants.EcosystemGo), string(osvconstants.EcosystemMageia), string(osvconstants.EcosystemMaven),
 	string(osvconstants.EcosystemMinimOS), string(osvconstants.EcosystemNPM), string(osvconstants.EcosystemOpenEuler),
 	string(osvconstants.EcosystemOpenSUSE), string(osvconstants.EcosystemPyPI), string(osvconstants.EcosystemRedHat),
-	string(osvconstants.EcosystemRockyLinux), string(osvconstants.EcosystemSUSE), string(osvconstants.EcosystemUbuntu),
+	string(osvconstants.EcosystemRockyLinux), string(osvconstants.EcosystemRubyGems), string(osvconstants.EcosystemSUSE),
+	string(osvconstants.EcosystemUbuntu),
 	string(osvconstants.EcosystemWolfi),
 }
 

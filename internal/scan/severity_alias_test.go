@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/scan"
@@ -100,5 +101,47 @@ func TestSeverityThroughUpstream(t *testing.T) {
 	res := scan.Policy{Severities: []string{"HIGH", "CRITICAL"}}.Apply(findings)
 	if len(res.Findings) != 2 {
 		t.Errorf("--severity HIGH,CRITICAL kept %v", ids(res.Findings))
+	}
+}
+
+// TestRubyGemsAndCratesMatching: installed gems (their gemspecs under
+// specifications/) and a Cargo.lock are inventoried and matched against
+// GitHub's and RustSec's records in osv.dev's shape.
+func TestRubyGemsAndCratesMatching(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"etc/os-release": string(scantest.DebianOSRelease),
+		"usr/local/bundle/specifications/rack-2.2.3.gemspec": "# -*- encoding: utf-8 -*-\n# stub: rack 2.2.3 ruby lib\n\nGem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.3\"\n  s.summary = \"a modular Ruby webserver interface\".freeze\nend\n",
+		"srv/app/Cargo.lock": "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n",
+	}
+	for p, d := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rack := osvRecord("GHSA-wq4h-7r42-5hrr", []string{"CVE-2022-30122"}, "RubyGems", "rack", "0", "2.2.3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H")
+	smallvec := osvRecord("RUSTSEC-2021-0003", []string{"CVE-2021-25900", "GHSA-43w2-9j62-hq99"}, "crates.io", "smallvec", "0.6.3", "1.6.1", "")
+	ghsaSmallvec := osvRecord("GHSA-43w2-9j62-hq99", []string{"CVE-2021-25900"}, "crates.io", "smallvec", "0.6.3", "1.6.1", critical)
+	db := importRecords(t, rack, smallvec, ghsaSmallvec)
+	inv, err := scan.DirInventory(context.Background(), root, scan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(scan.EcosystemsOf(inv), ","); got != "RubyGems,crates.io" {
+		t.Errorf("ecosystems %s, want RubyGems,crates.io", got)
+	}
+	findings, err := scan.Match(context.Background(), inv, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"GHSA-wq4h-7r42-5hrr": "rack HIGH", "RUSTSEC-2021-0003": "smallvec CRITICAL"}
+	if len(findings) != len(want) {
+		t.Errorf("findings %v, want %v", ids(findings), want)
+	}
+	for _, f := range findings {
+		if got := f.Package.Name + " " + f.Severity; got != want[f.ID] {
+			t.Errorf("%s: %s, want %s", f.ID, got, want[f.ID])
+		}
 	}
 }

@@ -285,7 +285,7 @@ func (b *build) copySources(path string, keep func(Source) bool) ([]Source, erro
 					return err
 				}
 			}
-			if err := w.finishCopy(); err != nil {
+			if err := w.finish(); err != nil {
 				return err
 			}
 			copied = append(copied, w.src)

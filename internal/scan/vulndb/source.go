@@ -303,18 +303,7 @@ func (w *sourceWriter) commit() error {
 	}); err != nil {
 		return err
 	}
-	err := w.b.db.Update(func(tx *bolt.Tx) error {
-		all := tx.Bucket(bucketSources)
-		if w.old != "" && all.Bucket([]byte(w.old)) != nil {
-			return all.DeleteBucket([]byte(w.old))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("writing vulnerability database: %w", err)
-	}
-	w.b.setSource(w.src)
-	return nil
+	return w.finish()
 }
 
 // putSorted collects the key/values fill produces and writes them in key
@@ -434,8 +423,8 @@ func (w *sourceWriter) copyBucket(from *bolt.Bucket, name []byte) error {
 	return nil
 }
 
-// finishCopy records a copied source, dropping the bucket it replaces.
-func (w *sourceWriter) finishCopy() error {
+// finish records the source, dropping the bucket it replaces.
+func (w *sourceWriter) finish() error {
 	err := w.b.db.Update(func(tx *bolt.Tx) error {
 		all := tx.Bucket(bucketSources)
 		if w.old != "" && all.Bucket([]byte(w.old)) != nil {

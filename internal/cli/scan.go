@@ -331,7 +331,7 @@ func (a *app) runScan(ctx context.Context, target string, f scanFlags, pol scan.
 		}
 	case errors.Is(err, vulndb.ErrNoDatabase) && len(ecosystems) == 0:
 		// No package to match: nothing to look up.
-	case errors.Is(err, vulndb.ErrNoDatabase):
+	case errors.Is(err, vulndb.ErrNoDatabase), errors.Is(err, vulndb.ErrSchema):
 		return scanFailure(err, dbHint)
 	default:
 		return scanFailure(err, "")

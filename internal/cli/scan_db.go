@@ -136,6 +136,15 @@ func (p dbBars) Status(id, status string) {
 // with a usable database left is a warning; with none, the scan's error.
 func (a *app) ensureDB(ctx context.Context, f scanFlags, ecosystems []string, warnf func(string, ...any)) error {
 	maxAge := time.Duration(f.maxAgeDays) * 24 * time.Hour
+	var wanted []string // only what the inventory can match: never GIT on its own
+	for _, e := range ecosystems {
+		for _, m := range scan.Ecosystems {
+			if e == m {
+				wanted = append(wanted, e)
+			}
+		}
+	}
+	ecosystems = wanted
 	if f.offline || f.skipUpdate || len(ecosystems) == 0 {
 		return nil
 	}

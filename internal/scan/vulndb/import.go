@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // maxNestedZip bounds a zip inside a zip (osv.dev's all.zip files, the
@@ -152,6 +154,7 @@ func (w *walker) zipFile(p string, depth int) error {
 		return fmt.Errorf("%s is neither a directory, a JSON record nor a zip: %w", p, err)
 	}
 	w.closers = append(w.closers, zr)
+	useFastInflate(&zr.Reader)
 	return w.zip(p, &zr.Reader, depth)
 }
 
@@ -207,5 +210,13 @@ func (w *walker) nested(outer string, zf *zip.File) error {
 	if err != nil {
 		return fmt.Errorf("%s in %s is not a zip: %w", zf.Name, outer, err)
 	}
+	useFastInflate(zr)
 	return w.zip(outer+"!"+zf.Name, zr, 1)
+}
+
+// useFastInflate reads deflated entries with klauspost/compress's inflater,
+// about twice as fast as the standard library's; the zip reader still
+// checks each entry's CRC-32.
+func useFastInflate(zr *zip.Reader) {
+	zr.RegisterDecompressor(zip.Deflate, kflate.NewReader)
 }

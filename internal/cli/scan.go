@@ -51,9 +51,10 @@ type scanFlags struct {
 
 func (a *app) newScanCmd() *cobra.Command {
 	var f scanFlags
+	var downloadOnly bool
 	cmd := &cobra.Command{
 		Use:   "scan [OPTIONS] IMAGE",
-		Short: "Scan an image for known vulnerabilities, offline",
+		Short: "Scan an image for known vulnerabilities",
 		Long: "Scan an image (in the store, an archive, an OCI layout, a registry reference) or a root filesystem\n" +
 			"(--rootfs) against the local vulnerability database. When the database lacks the ecosystems the\n" +
 			"image has packages in, or is older than --db-max-age, their OSV exports are fetched first (from\n" +
@@ -61,6 +62,16 @@ func (a *app) newScanCmd() *cobra.Command {
 			"--skip-db-update scan with the database as it is.",
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if downloadOnly {
+				// trivy's way to warm a CI cache: the whole database, no scan.
+				if len(args) > 0 || f.offline || f.skipUpdate {
+					return usageError{errors.New("--download-db-only takes no IMAGE, --offline or --skip-db-update")}
+				}
+				start := time.Now()
+				res, err := a.updateDB(cmd.Context(), f, nil, 0)
+				writeUpdateResult(a.stderr, res, time.Since(start))
+				return scanFailure(err, dbFetchHint)
+			}
 			sev, err := parseSeverities(f.severity)
 			if err != nil {
 				return usageError{err}
@@ -86,6 +97,7 @@ func (a *app) newScanCmd() *cobra.Command {
 	// trivy flags that scripts pass and berth's design makes moot.
 	var ignoredBool bool
 	var ignoredStr string
+	fl.BoolVar(&downloadOnly, "download-db-only", false, "Update the whole vulnerability database and exit (trivy's flag; the same as `berth scan db update`)")
 	fl.BoolVar(&ignoredBool, "skip-java-db-update", false, "Accepted for trivy compatibility; berth has no separate Java database")
 	_ = fl.MarkHidden("skip-java-db-update")
 	fl.StringVar(&ignoredStr, "scanners", "vuln", "Accepted for trivy compatibility; berth scans for vulnerabilities")

@@ -293,6 +293,13 @@ func TestScanWithoutDatabase(t *testing.T) {
 	if r := scanBerth(t, env, "scan", "db", "update", "--db-repository", base, "Go"); r.code != 0 || !strings.Contains(r.stdout, "Updated 1 sources") {
 		t.Errorf("db update --db-repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// trivy's --download-db-only: every ecosystem the repository lists
+	// that berth scans (Debian is new; Go and npm are current; GIT is not
+	// one berth matches).
+	r = scanBerth(t, env, "scan", "--download-db-only", "--db-repository", base)
+	if r.code != 0 || !strings.Contains(r.stderr, "Updated 1 sources") || !strings.Contains(r.stderr, "up to date: Go, npm") {
+		t.Errorf("--download-db-only: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // deadURL is an http URL nothing listens on.

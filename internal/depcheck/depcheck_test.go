@@ -67,7 +67,8 @@ var rules = map[string]rule{
 	"internal/build":               {imports: []string{"internal/build/remotecontext", "internal/dockerfile", "internal/fsutil", "internal/image", "internal/ref"}},
 	"internal/registry":            {imports: []string{"internal/registry/storage"}},
 	"internal/registry/storage/s3": {imports: []string{"internal/registry/storage"}},
-	"internal/registry/serve":      {imports: []string{"internal/auth", "internal/registry", "internal/registry/config", "internal/registry/storage", "internal/registry/storage/s3"}},
+	"internal/registry/notify":     {imports: []string{"internal/registry"}},
+	"internal/registry/serve":      {imports: []string{"internal/auth", "internal/registry", "internal/registry/config", "internal/registry/notify", "internal/registry/storage", "internal/registry/storage/s3"}},
 	"internal/scan":                {},
 	"internal/scan/report":         {imports: []string{"internal/scan"}},
 	"internal/scan/vulndb":         {imports: []string{"internal/fsutil"}},
@@ -98,6 +99,7 @@ var rules = map[string]rule{
 	"bench/mkimages":       {imports: []string{"internal/image", "internal/store"}},
 	"bench/remote-floor":   {},
 	"bench/remote-mkimage": {},
+	"bench/rrproxy":        {},
 }
 
 // testHelper reports a package only tests may import: testenv, and any

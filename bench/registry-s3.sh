@@ -96,17 +96,22 @@ timed() { # timed LABEL CMD...: appends "seconds" to $WORK/LABEL
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 SK=(skopeo copy -q --src-tls-verify=false --dest-tls-verify=false)
 
-serve $((BASE + 10)) --root "$WORK/fsroot"
-bucket bench
-start_s3 bench --s3-redirect=false
-ready
-
-# Push and pull of the big image: a fresh repository each run, so nothing is deduplicated.
+FS_PID=""
+# Push and pull of the big image, each run on fresh storage (a new bucket, a
+# new filesystem root), so that nothing is deduplicated or mounted.
 for i in $(seq "$RUNS"); do
-	timed push-fs "${SK[@]}" "oci:$WORK/src:v1" "docker://$FS/big$i/img:v1"
-	timed push-s3 "${SK[@]}" "oci:$WORK/src:v1" "docker://$LB/big$i/img:v1"
-	rm -rf "$WORK/pull"; timed pull-fs "${SK[@]}" "docker://$FS/big$i/img:v1" "oci:$WORK/pull:v1"
-	rm -rf "$WORK/pull"; timed pull-s3 "${SK[@]}" "docker://$LB/big$i/img:v1" "oci:$WORK/pull:v1"
+	[ -n "$FS_PID" ] && { kill "$FS_PID"; wait "$FS_PID" 2>/dev/null || true; }
+	stop_replicas
+	serve $((BASE + 10)) --root "$WORK/fsroot$i"
+	FS_PID=${REPLICA_PIDS[0]}; REPLICA_PIDS=()
+	bucket big$i
+	start_s3 big$i --s3-redirect=false
+	ready
+	timed push-fs "${SK[@]}" "oci:$WORK/src:v1" "docker://$FS/big/img:v1"
+	timed push-s3 "${SK[@]}" "oci:$WORK/src:v1" "docker://$LB/big/img:v1"
+	rm -rf "$WORK/pull"; timed pull-fs "${SK[@]}" "docker://$FS/big/img:v1" "oci:$WORK/pull:v1"
+	rm -rf "$WORK/pull"; timed pull-s3 "${SK[@]}" "docker://$LB/big/img:v1" "oci:$WORK/pull:v1"
+	rm -rf "$WORK/fsroot$i"
 done
 berth_bytes() { # bytes the replicas sent in responses
 	local n=0
@@ -117,22 +122,22 @@ berth_bytes() { # bytes the replicas sent in responses
 }
 lb_bytes() { curl -s "http://$LB/_rrproxy/bytes"; }
 b0=$(berth_bytes); l0=$(lb_bytes)
-rm -rf "$WORK/pull"; "${SK[@]}" "docker://$LB/big1/img:v1" "oci:$WORK/pull:v1"
+rm -rf "$WORK/pull"; "${SK[@]}" "docker://$LB/big/img:v1" "oci:$WORK/pull:v1"
 nored_berth=$(($(berth_bytes) - b0)) nored_lb=$(($(lb_bytes) - l0))
 
 # The same pulls with presigned redirects: blobs come from the bucket.
 stop_replicas
-start_s3 bench
+start_s3 big$RUNS
 for i in $(seq "$RUNS"); do
-	rm -rf "$WORK/pull"; timed pull-s3-redirect "${SK[@]}" "docker://$LB/big$i/img:v1" "oci:$WORK/pull:v1"
+	rm -rf "$WORK/pull"; timed pull-s3-redirect "${SK[@]}" "docker://$LB/big/img:v1" "oci:$WORK/pull:v1"
 done
 b0=$(berth_bytes); l0=$(lb_bytes)
-rm -rf "$WORK/pull"; "${SK[@]}" "docker://$LB/big1/img:v1" "oci:$WORK/pull:v1"
+rm -rf "$WORK/pull"; "${SK[@]}" "docker://$LB/big/img:v1" "oci:$WORK/pull:v1"
 red_berth=$(($(berth_bytes) - b0)) red_lb=$(($(lb_bytes) - l0))
 
 # Manifest GET by tag: one replica alone, then both at once (one wrk each,
 # the same total connections).
-M="/v2/big1/img/manifests/v1"
+M="/v2/big/img/manifests/v1"
 H='Accept: application/vnd.oci.image.manifest.v1+json'
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
 for i in $(seq "$RUNS"); do

@@ -108,22 +108,31 @@ func (u *Upstream) Manifest(ctx context.Context, repo, ref string) ([]byte, stri
 func (u *Upstream) Blob(ctx context.Context, repo, digest string) (io.ReadCloser, error) {
 	var body io.ReadCloser
 	err := u.each(ctx, repo, func(f *repoFetcher) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+"/blobs/"+digest, nil)
+		resp, err := f.getOK(ctx, f.base+"/blobs/"+digest)
 		if err != nil {
-			return err
-		}
-		resp, err := f.client.Do(req)
-		if err != nil {
-			return err
-		}
-		if err := transport.CheckError(resp, http.StatusOK); err != nil {
-			resp.Body.Close()
 			return err
 		}
 		body = resp.Body
 		return nil
 	})
 	return body, err
+}
+
+// getOK GETs u and fails unless the registry answers 200.
+func (f *repoFetcher) getOK(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
 }
 
 // Tags lists repo's tags, sorted, following the registry's pagination.
@@ -139,16 +148,8 @@ func (u *Upstream) Tags(ctx context.Context, repo string) ([]string, error) {
 			if page == 1000 {
 				return errors.New("tag list has more than 1000 pages")
 			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
+			resp, err := f.getOK(ctx, next.String())
 			if err != nil {
-				return err
-			}
-			resp, err := f.client.Do(req)
-			if err != nil {
-				return err
-			}
-			if err := transport.CheckError(resp, http.StatusOK); err != nil {
-				resp.Body.Close()
 				return err
 			}
 			var body struct {

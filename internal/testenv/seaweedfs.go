@@ -156,7 +156,7 @@ func startSeaweedFS(t testing.TB, own bool) *SeaweedFS {
 	}
 	s := &SeaweedFS{AccessKey: "berthtest", SecretKey: "berth-test-secret", Region: "us-east-1", dir: dir}
 	for range 8 {
-		s.ports = append(s.ports, freePort(t))
+		s.ports = append(s.ports, FreePort(t))
 	}
 	s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(s.ports[0])
 	cfg := `{"identities":[{"name":"berth","credentials":[{"accessKey":"` + s.AccessKey + `","secretKey":"` + s.SecretKey + `"}],"actions":["Admin","Read","Write","List","Tagging"]}]}`
@@ -301,7 +301,8 @@ func tailString(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -120,15 +120,7 @@ func waitUp(t testing.TB, host, log string) {
 	t.Fatalf("docker-registry did not start on %s:\n%s", host, b)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testenv.FreePort(t) }
 
 // makeCerts writes a CA and a server certificate for 127.0.0.1/localhost and
 // returns the server cert and key paths and the CA PEM.

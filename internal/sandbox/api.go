@@ -72,6 +72,9 @@ type Spec struct {
 	Network string
 	// Mounts are the step's RUN --mount options.
 	Mounts []Mount
+	// Seccomp is the step's system call filter; the zero value is Docker's
+	// default profile, which Docker applies to every build step.
+	Seccomp Seccomp
 	// Stdout and Stderr receive the command's output; nil discards it.
 	// The command's stdin is /dev/null. When the command cannot be started
 	// (exit 126 or 127) the reason is written to Stderr.
@@ -81,6 +84,28 @@ type Spec struct {
 	TempDir string
 
 	forceCopy bool // tests: use the copy-and-compare fallback even where overlayfs works
+}
+
+// Seccomp selects a step's seccomp filter (see package seccomp for how a
+// profile is read and compiled).
+type Seccomp struct {
+	// Unconfined runs the step without a filter, as
+	// --security-opt seccomp=unconfined.
+	Unconfined bool
+	// Profile replaces Docker's default with a profile in Docker's JSON
+	// format, as --security-opt seccomp=PROFILE.json.
+	Profile []byte
+}
+
+// CheckSeccomp reports what is wrong with s's profile, if anything, as a
+// step would find it: callers check a user's profile once, before the
+// first step, instead of failing in the middle of a build.
+func CheckSeccomp(s Seccomp) error {
+	if s.Unconfined {
+		return nil
+	}
+	_, err := compileSeccomp(s)
+	return err
 }
 
 // ExitError reports that the command ran and exited with a non-zero status

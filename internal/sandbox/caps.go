@@ -27,6 +27,13 @@ var defaultCaps = map[int]bool{
 	unix.CAP_AUDIT_WRITE:      true,
 }
 
+// defaultCapNames are defaultCaps by name, for the seccomp profile's
+// capability conditions.
+var defaultCapNames = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+	"CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
 // dropBoundingCaps removes every capability outside defaultCaps from the
 // calling thread's bounding set. The caller must hold the OS thread locked
 // and start the command from it: the bounding set is per thread, and a

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth-dev/berth/internal/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,6 +94,13 @@ func startCommand(is *initSpec) (int, error) {
 		return 0, &ExitError{Code: 127, err: err}
 	}
 
+	var filter *seccomp.Program
+	if !is.Seccomp.Unconfined {
+		if filter, err = compileSeccomp(is.Seccomp); err != nil {
+			return 0, err
+		}
+	}
+
 	// The bounding set is per thread: drop it on this locked thread and
 	// fork from it. The thread is never unlocked, so it dies with us.
 	runtime.LockOSThread()
@@ -110,6 +118,15 @@ func startCommand(is *initSpec) (int, error) {
 		Sys: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: uint32(id.UID), Gid: uint32(id.GID), Groups: groups, NoSetGroups: is.Rootless && !is.SubIDs},
 		},
+	}
+	if filter != nil {
+		// Last, on the thread the command is forked from (a filter is
+		// per thread and inherited): the command runs under it from its
+		// first instruction, and so does this thread, which from here
+		// on only forks and waits.
+		if err := seccomp.Install(filter); err != nil {
+			return 0, err
+		}
 	}
 	p, err := os.StartProcess(argv0, is.Args, attr)
 	if err != nil {
@@ -238,4 +255,17 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+// compileSeccomp loads and compiles a step's profile for this machine and
+// the capabilities the step gets.
+func compileSeccomp(s Seccomp) (*seccomp.Program, error) {
+	f, err := seccomp.Load(s.Profile, defaultCapNames)
+	if err == nil {
+		var p *seccomp.Program
+		if p, err = seccomp.Compile(f, runtime.GOARCH); err == nil {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("seccomp profile: %w", err)
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // rootlessTests are the tests re-run as an unprivileged user.
-const rootlessTests = "^(TestRunChanges|TestRunExitStatus|TestRunIdentity|TestRunMounts|TestRunBindFromStage|TestRunNetwork|TestEscape|TestHostileMountPoints|TestLeaks)$"
+const rootlessTests = "^(TestRunChanges|TestRunExitStatus|TestRunIdentity|TestRunMounts|TestRunBindFromStage|TestRunNetwork|TestEscape|TestHostileMountPoints|TestSeccomp|TestLeaks)$"
 
 // TestRootless runs the sandbox tests again as unprivileged users created
 // for the purpose: one with /etc/subuid ranges (newuidmap) and one without
@@ -40,7 +40,7 @@ func TestRootless(t *testing.T) {
 		{"berth-sbx-sub", []string{"-K", "SUB_UID_COUNT=65536", "-K", "SUB_GID_COUNT=65536"}, true, rootlessTests},
 		// The single mapping differs only in how the namespace is made:
 		// a smaller set keeps the suite fast.
-		{"berth-sbx-one", []string{"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"}, false, "^(TestRunChanges|TestRunExitStatus|TestRunMounts|TestEscape|TestLeaks)$"},
+		{"berth-sbx-one", []string{"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"}, false, "^(TestRunChanges|TestRunExitStatus|TestRunMounts|TestEscape|TestSeccomp|TestLeaks)$"},
 	}
 	for _, u := range users {
 		t.Run(u.name, func(t *testing.T) {

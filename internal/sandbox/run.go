@@ -83,6 +83,11 @@ func validate(spec *Spec) error {
 			return fmt.Errorf("mount type %q is not supported: use bind, cache, tmpfs or secret", m.Type)
 		}
 	}
+	if len(spec.Seccomp.Profile) > 0 && !json.Valid(spec.Seccomp.Profile) {
+		// The rest is checked where it is compiled, in the step (and by
+		// CheckSeccomp, which callers run once up front).
+		return errors.New("the seccomp profile is not JSON")
+	}
 	for _, l := range spec.Lowers {
 		if fi, err := os.Stat(l); err != nil || !fi.IsDir() {
 			return fmt.Errorf("lower layer %s is not an unpacked layer directory", l)

@@ -52,8 +52,28 @@ printf 'FROM bench-base\nRUN %s\n' "$FILES" >"$W/ctx/Dockerfile.files"
 echo "## RUN true ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
 hyperfine -N -w 2 -r "$RUNS_TRUE" --style basic --export-json "$W/true.json" \
 	-n "berth sandbox RUN true" "$BERTH sandbox-exec --lower $LOWER --layer $W/layer.tar -- /bin/true" \
+	-n "berth sandbox RUN true, seccomp=unconfined" "$BERTH sandbox-exec --security-opt seccomp=unconfined --lower $LOWER --layer $W/layer.tar -- /bin/true" \
 	-n "buildah run --isolation chroot true" "buildah $B run --isolation chroot $runctr true" \
 	-n "buildah bud --isolation chroot (FROM + RUN true)" "buildah $B bud --isolation chroot --layers=false -q -t bench-true -f $W/ctx/Dockerfile.true $W/ctx"
+
+# The seccomp filter's cost is a fraction of a millisecond: compare it in
+# interleaved pairs, which the load's drift affects equally.
+echo "## interleaved pairs, RUN true with and without the seccomp filter (ms)"
+i=0
+: >"$W/pairs.txt"
+while [ $i -lt "$RUNS_TRUE" ]; do
+	i=$((i + 1))
+	s=$(date +%s%N)
+	"$BERTH" sandbox-exec --lower "$LOWER" --layer "$W/layer.tar" -- /bin/true
+	m=$(date +%s%N)
+	"$BERTH" sandbox-exec --security-opt seccomp=unconfined --lower "$LOWER" --layer "$W/layer.tar" -- /bin/true
+	e=$(date +%s%N)
+	echo "$(((m - s) / 1000)) $(((e - m) / 1000))" >>"$W/pairs.txt"
+done
+python3 -c 'import statistics,sys
+p=[tuple(map(int,l.split())) for l in open(sys.argv[1])]
+f=statistics.median(a for a,_ in p)/1e3; u=statistics.median(b for _,b in p)/1e3
+print("filtered median %.1f ms, unconfined median %.1f ms, difference %.2f ms (%d pairs)" % (f, u, f-u, len(p)))' "$W/pairs.txt"
 
 echo "## RUN: 2,000 files + a 50 MiB file, layer written"
 hyperfine -w 1 -r "$RUNS_FILES" --style basic --export-json "$W/files.json" \

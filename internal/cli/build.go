@@ -50,6 +50,7 @@ type buildFlags struct {
 	push        bool
 	compression string
 	progress    string
+	security    []string
 }
 
 func (a *app) newBuildCmd() *cobra.Command {
@@ -77,7 +78,8 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, `Images to use as cache sources, built with --cache-to type=inline (format: "IMAGE" or "type=registry,ref=IMAGE")`)
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, `Cache export: "type=inline" records the cache in the image (as --build-arg BUILDKIT_INLINE_CACHE=1)`)
 	fl.StringVar(&f.metadata, "metadata-file", "", "Write build result metadata (image digest, config digest, names) to a JSON file, as buildx does")
-	fl.StringVar(&f.network, "network", "default", "Set the networking mode for the RUN instructions during build")
+	fl.StringVar(&f.network, "network", "default", `Set the networking mode for the RUN instructions during build: "default" (the host's network, as Docker's legacy builder), "host" or "none" (only a loopback interface)`)
+	fl.StringArrayVar(&f.security, "security-opt", nil, `Security options for RUN: "seccomp=unconfined", or "seccomp=PROFILE.json" (Docker's format) instead of Docker's default profile`)
 	fl.StringArrayVar(&f.secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, `Add a custom host-to-IP mapping to RUN's /etc/hosts (format: "host:ip"; ip "host-gateway" is this machine)`)
 	fl.StringArrayVar(&f.ssh, "ssh", nil, `SSH agent socket to expose to RUN --mount=type=ssh (format: "default|<id>[=<socket>]")`)
@@ -143,6 +145,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			return usageError{fmt.Errorf("invalid argument %q for \"-t, --tag\" flag: %w", t, err)}
 		}
 	}
+	seccomp, err := securityOpts(f.security)
+	if err != nil {
+		return err
+	}
 	switch f.network {
 	case "default", "none", "host":
 	default:
@@ -179,7 +185,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		return err
 	}
 	start := time.Now()
-	res, err := a.buildImage(ctx, st, buildRequest{flags: f, contextArg: ctxArg, stdin: a.stdin, lookupEnv: os.LookupEnv, noStore: !toStore, platform: plat,
+	res, err := a.buildImage(ctx, st, buildRequest{flags: f, contextArg: ctxArg, stdin: a.stdin, lookupEnv: os.LookupEnv, noStore: !toStore, platform: plat, seccomp: seccomp,
 		newRemote: func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }}, progressOut)
 	if err != nil {
 		if f.quiet {
@@ -232,7 +238,8 @@ type buildRequest struct {
 	// nothing for the API (a client never reads the server's environment).
 	lookupEnv func(string) (string, bool)
 	platform  *v1.Platform
-	noStore   bool // --output without type=image: the image is not recorded
+	seccomp   sandbox.Seccomp // RUN's filter (--security-opt seccomp); zero: Docker's default
+	noStore   bool            // --output without type=image: the image is not recorded
 	// newRemote builds the registry client FROM images are pulled with.
 	newRemote func() (*remote.Client, error)
 }
@@ -405,7 +412,7 @@ func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest,
 		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st, req.newRemote)},
 		Blobs:  storeBlobs{st},
-		Exec:   sandboxExec{snaps: snaps, tmp: tmp},
+		Exec:   sandboxExec{snaps: snaps, tmp: tmp, seccomp: req.seccomp},
 	}
 	if req.platform != nil {
 		opts.Platform = *req.platform
@@ -616,8 +623,9 @@ func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.
 
 // sandboxExec runs RUN steps in berth's sandbox over unpacked snapshots.
 type sandboxExec struct {
-	snaps *snapshot.Store
-	tmp   string
+	snaps   *snapshot.Store
+	tmp     string
+	seccomp sandbox.Seccomp // --security-opt seccomp
 }
 
 // unpack returns the snapshot directories of layers (unpacked once per
@@ -654,6 +662,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
 		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
+		Seccomp: e.seccomp,
 	}
 	for _, m := range req.Mounts {
 		sm := sandbox.Mount{

@@ -23,7 +23,7 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 		bases, lowerDirs []string
 		snapshots, out   string
 		user, dir, netw  string
-		env              []string
+		env, security    []string
 	)
 	cmd := &cobra.Command{
 		Use:    "sandbox-exec [OPTIONS] -- COMMAND [ARG...]",
@@ -32,6 +32,10 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 		Args:   minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			seccomp, err := securityOpts(security)
+			if err != nil {
+				return err
+			}
 			temp := snapshots == ""
 			if temp {
 				d, err := os.MkdirTemp("", "berth-snapshots-")
@@ -70,7 +74,7 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 			}
 			err = sandbox.Run(ctx, sandbox.Spec{
 				Lowers: lowers, Args: args, Env: env, Dir: dir, User: user, Network: netw,
-				Stdout: a.stdout, Stderr: a.stderr,
+				Stdout: a.stdout, Stderr: a.stderr, Seccomp: seccomp,
 			}, layer)
 			var ee *sandbox.ExitError
 			if errors.As(err, &ee) {
@@ -94,6 +98,7 @@ func (a *app) newSandboxExecCmd() *cobra.Command {
 	fl.StringVarP(&dir, "workdir", "w", "", "Working directory")
 	fl.StringVar(&netw, "network", "", `Network mode ("host" or "none")`)
 	fl.StringArrayVarP(&env, "env", "e", nil, "Environment variable KEY=VALUE")
+	fl.StringArrayVar(&security, "security-opt", nil, `"seccomp=unconfined" or "seccomp=PROFILE.json", as for build`)
 	return cmd
 }
 

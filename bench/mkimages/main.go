@@ -1,10 +1,14 @@
-// Command mkimages fills a berth store with 1,000 small images (one label
-// each, no layers) for bench/service.sh's `images` figure.
+// Command mkimages fills a berth store with N small images (one label each,
+// no layers, named bench/imgI:v1): the store of the `images` benchmarks
+// (bench/service.sh, BenchmarkImages1000, BenchmarkDockerImages1000).
+//
+//	go run ./bench/mkimages [-n 1000] STORE_ROOT
 package main
 
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
@@ -14,16 +18,18 @@ import (
 
 func main() {
 	ctx := context.Background()
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: mkimages STORE_ROOT")
+	n := flag.Int("n", 1000, "how many images")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: mkimages [-n N] STORE_ROOT")
 		os.Exit(2)
 	}
-	st, err := store.Open(ctx, os.Args[1])
+	st, err := store.Open(ctx, flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < *n; i++ {
 		cfgFile := image.NewConfigFile(image.Now())
 		cfgFile.Config.Labels = map[string]string{"n": fmt.Sprint(i)}
 		cfg, _ := image.MarshalConfig(cfgFile)

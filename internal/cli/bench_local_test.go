@@ -2,13 +2,9 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os/exec"
 	"testing"
 
-	"github.com/berth-dev/berth/internal/image"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -16,26 +12,11 @@ import (
 // holding 1,000 images. Target: under 50 ms.
 func BenchmarkImages1000(b *testing.B) {
 	root := b.TempDir()
-	ctx := context.Background()
-	s, err := store.Open(ctx, root)
-	if err != nil {
-		b.Fatal(err)
+	mk := exec.Command("go", "run", "./bench/mkimages", "-n", "1000", root)
+	mk.Dir = testenv.ModuleRoot(b)
+	if out, err := mk.CombinedOutput(); err != nil {
+		b.Fatalf("bench/mkimages: %v\n%s", err, out)
 	}
-	for i := 0; i < 1000; i++ {
-		cfgFile := image.NewConfigFile(image.Now())
-		cfgFile.Config.Labels = map[string]string{"n": fmt.Sprint(i)}
-		cfg, _ := image.MarshalConfig(cfgFile)
-		man, _ := image.MarshalManifest(cfg.Descriptor, nil, nil)
-		for _, bl := range []image.Blob{cfg, man} {
-			if err := s.WriteBlob(ctx, bl.Descriptor.Digest, bl.Descriptor.Size, bytes.NewReader(bl.Bytes)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := s.AddImage(ctx, man.Descriptor, fmt.Sprintf("bench/img%d:v1", i)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	s.Close()
 	bin := testenv.Berth(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,29 +49,7 @@ func (c *berthCLI) ok(args ...string) string {
 }
 
 // busyboxTar makes a root filesystem tar holding Debian's static busybox.
-func busyboxTar(t *testing.T, extra map[string]string) []byte {
-	t.Helper()
-	bb, err := os.ReadFile(testenv.BusyboxStatic(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin/", "etc/", "tmp/"} {
-		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
-	}
-	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
-	tw.Write(bb)
-	for _, l := range []string{"sh", "ls", "cat", "echo", "true", "mkdir", "rm", "touch"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
-	}
-	for name, content := range extra {
-		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content))})
-		tw.Write([]byte(content))
-	}
-	tw.Close()
-	return buf.Bytes()
-}
+func busyboxTar(t *testing.T, extra map[string]string) []byte { return testenv.BusyboxRootfs(t, extra) }
 
 func (c *berthCLI) importImage(name string, extra map[string]string, changes ...string) string {
 	c.t.Helper()

@@ -1,14 +1,11 @@
 package cli_test
 
 import (
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/testenv"
@@ -16,29 +13,7 @@ import (
 
 // serveRegistry starts `berth registry serve` on a free loopback port and
 // returns its host:port.
-func serveRegistry(t *testing.T, bin string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "registry", "serve", "--addr", addr, "--root", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("registry did not start")
-	return ""
-}
+func serveRegistry(t *testing.T, bin string) string { return testenv.BerthRegistry(t, bin) }
 
 // TestBuildPullsBaseAndPushes is the main job end to end: a base image
 // pushed to berth's own registry, a build in an empty store whose FROM pulls

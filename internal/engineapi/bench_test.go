@@ -2,13 +2,10 @@ package engineapi_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"os/exec"
 	"testing"
 
-	"github.com/berth-dev/berth/internal/image"
-	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // BenchmarkDockerImages1000 times `docker images` through the service (the
@@ -19,26 +16,11 @@ import (
 //	go test -run X -bench DockerImages1000 -benchtime 20x ./internal/engineapi
 func BenchmarkDockerImages1000(b *testing.B) {
 	s := startServiceB(b)
-	ctx := context.Background()
-	st, err := store.Open(ctx, s.root)
-	if err != nil {
-		b.Fatal(err)
+	mk := exec.Command("go", "run", "./bench/mkimages", "-n", "1000", s.root)
+	mk.Dir = testenv.ModuleRoot(b)
+	if out, err := mk.CombinedOutput(); err != nil {
+		b.Fatalf("bench/mkimages: %v\n%s", err, out)
 	}
-	for i := 0; i < 1000; i++ {
-		cfgFile := image.NewConfigFile(image.Now())
-		cfgFile.Config.Labels = map[string]string{"n": fmt.Sprint(i)}
-		cfg, _ := image.MarshalConfig(cfgFile)
-		man, _ := image.MarshalManifest(cfg.Descriptor, nil, nil)
-		for _, bl := range []image.Blob{cfg, man} {
-			if err := st.WriteBlob(ctx, bl.Descriptor.Digest, bl.Descriptor.Size, bytes.NewReader(bl.Bytes)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := st.AddImage(ctx, man.Descriptor, fmt.Sprintf("bench/img%d:v1", i)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	st.Close()
 	check := func(out []byte, err error) {
 		if err != nil || bytes.Count(out, []byte("\n")) != 1001 {
 			b.Fatalf("images: %v (%d lines)", err, bytes.Count(out, []byte("\n")))

@@ -1,14 +1,12 @@
 package engineapi_test
 
 import (
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // serveRegistry starts `berth registry serve` on a free loopback port with
@@ -20,35 +18,14 @@ func serveRegistry(t *testing.T, s *service) string {
 
 func startRegistry(t *testing.T, s *service, withAuth bool) string {
 	t.Helper()
-	dir := t.TempDir()
-	htpasswd := filepath.Join(dir, "htpasswd")
+	if !withAuth {
+		return testenv.BerthRegistry(t, s.berth)
+	}
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	if r := s.berthRun(nil, "registry", "htpasswd", "-Bbc", htpasswd, "user", "secret"); r.Code != 0 {
 		t.Fatalf("htpasswd: %s", r.Stderr)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args := []string{"registry", "serve", "--addr", addr, "--root", filepath.Join(dir, "storage")}
-	if withAuth {
-		args = append(args, "--htpasswd", htpasswd)
-	}
-	cmd := exec.Command(s.berth, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("registry did not start")
-	return ""
+	return testenv.BerthRegistry(t, s.berth, "--htpasswd", htpasswd)
 }
 
 // TestDockerCLIRegistry: docker login, push, pull and search through the

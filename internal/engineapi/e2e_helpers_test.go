@@ -1,7 +1,6 @@
 package engineapi_test
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"fmt"
@@ -142,29 +141,7 @@ func (s *service) dockerOK(args ...string) string {
 
 // rootfsTar is a root file system with Debian's static busybox and the
 // extra files given, as a tar for `berth import`.
-func rootfsTar(t testing.TB, extra map[string]string) []byte {
-	t.Helper()
-	bb, err := os.ReadFile(testenv.BusyboxStatic(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin/", "etc/", "tmp/"} {
-		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
-	}
-	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
-	tw.Write(bb)
-	for _, l := range []string{"sh", "ls", "cat", "echo", "true"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
-	}
-	for name, content := range extra {
-		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content))})
-		tw.Write([]byte(content))
-	}
-	tw.Close()
-	return buf.Bytes()
-}
+func rootfsTar(t testing.TB, extra map[string]string) []byte { return testenv.BusyboxRootfs(t, extra) }
 
 // importImage imports a busybox root file system as name (none for "").
 func (s *service) importImage(name string, extra map[string]string, changes ...string) string {

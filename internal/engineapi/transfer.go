@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 )
@@ -44,14 +45,27 @@ func (s *Server) client(r *http.Request, host string) (*remote.Client, error) {
 	return s.cfg.Remote(credentialsFor(host, ac, nil))
 }
 
-// registryHost is the registry a reference names ("index.docker.io" for
-// Docker Hub's names).
-func registryHost(name string) string {
-	p, err := ref.Parse(name)
+// registryWork checks the reference a pull or push names and gives what
+// the work needs: the platform asked for, a client with the request's
+// credentials for that registry, and the store (the caller closes it).
+func (s *Server) registryWork(r *http.Request, reference string) (*v1.Platform, *remote.Client, *store.Store, error) {
+	p, err := ref.Parse(reference)
 	if err != nil {
-		return ""
+		return nil, nil, nil, badRequest(err)
 	}
-	return p.Context().RegistryStr()
+	plat, err := platformParam(r.FormValue("platform"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := s.client(r, p.Context().RegistryStr())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := s.cfg.OpenStore(r.Context())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return plat, c, st, nil
 }
 
 func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) error {
@@ -72,23 +86,12 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) error {
 	case tag != "":
 		o.Ref = name + ":" + tag
 	}
-	if _, err := ref.Parse(o.Ref); err != nil {
-		return badRequest(err)
-	}
-	if plat, err := platformParam(r.FormValue("platform")); err != nil {
-		return err
-	} else if plat != nil {
-		o.Platform = plat
-	}
-	c, err := s.client(r, registryHost(o.Ref))
-	if err != nil {
-		return err
-	}
-	st, err := s.cfg.OpenStore(r.Context())
+	plat, c, st, err := s.registryWork(r, o.Ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	o.Platform = plat
 	out := newStream(w)
 	if _, err := s.cfg.Pull(r.Context(), st, c, o, out); err != nil {
 		out.fail(err)
@@ -103,23 +106,12 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, name string) 
 	} else if !remote.ExplicitTag(name) {
 		o.AllTags = true // docker push -a
 	}
-	if _, err := ref.Parse(o.Ref); err != nil {
-		return badRequest(err)
-	}
-	if plat, err := platformParam(r.FormValue("platform")); err != nil {
-		return err
-	} else if plat != nil {
-		o.Platform = plat
-	}
-	c, err := s.client(r, registryHost(o.Ref))
-	if err != nil {
-		return err
-	}
-	st, err := s.cfg.OpenStore(r.Context())
+	plat, c, st, err := s.registryWork(r, o.Ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	o.Platform = plat
 	out := newStream(w)
 	out.bytesStatus = "Pushing"
 	res, err := c.PushImage(r.Context(), o, st, out)

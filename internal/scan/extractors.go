@@ -12,6 +12,7 @@ import (
 	"github.com/google/osv-scalibr/extractor/filesystem/language/javascript/packagejson"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/python/wheelegg"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/ruby/gemspec"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/rust/cargoauditable"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/rust/cargolock"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/apk"
 	"github.com/google/osv-scalibr/extractor/filesystem/os/dpkg"
@@ -23,7 +24,7 @@ import (
 // database itself.
 var extractorCtors = []func(*cpb.PluginConfig) (filesystem.Extractor, error){
 	dpkg.New, apk.New, rpm.New, gobinary.New, packagejson.New, wheelegg.New, javaarchive.New,
-	gemspec.New, cargolock.New,
+	gemspec.New, cargolock.New, cargoauditable.New,
 }
 
 func newExtractors() ([]filesystem.Extractor, error) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/osv-scalibr/extractor/filesystem"
 	"github.com/google/osv-scalibr/extractor/filesystem/language/golang/gobinary"
+	"github.com/google/osv-scalibr/extractor/filesystem/language/rust/cargoauditable"
 )
 
 const (
@@ -35,6 +36,17 @@ const (
 // goBuildInfoMagic starts the build information the Go linker writes into
 // every binary; executables without it are not handed to the Go extractor.
 var goBuildInfoMagic = []byte("\xff Go buildinf:")
+
+// binaryMarkers are, per extractor that reads executables, strings one of
+// which an executable it can read contains: the Go linker's build info;
+// the name of the section cargo-auditable embeds a Rust binary's
+// dependency list in (.dep-v0, older tools' .rust-deps-v0 and rdep-v0).
+// Executables with none are not kept for those extractors, so an image's
+// hundreds of C binaries cost one read each, not a copy.
+var binaryMarkers = map[string][][]byte{
+	gobinary.Name:       {goBuildInfoMagic},
+	cargoauditable.Name: {[]byte("dep-v0"), []byte("deps-v0")},
+}
 
 // contextPaths are read by extractors through ScanInput.FS rather than being
 // extracted themselves: they say which distribution release a layer is.
@@ -374,8 +386,11 @@ func (s *layerScanner) regular(e entry) error {
 		s.warn("skipping unreadable file", "path", e.path, "err", err)
 		return nil
 	}
-	goOnly := len(exs) == 1 && exs[0].Name() == gobinary.Name && !isContext
-	if goOnly {
+	binaryOnly := len(exs) > 0 && !isContext
+	for _, ex := range exs {
+		binaryOnly = binaryOnly && binaryMarkers[ex.Name()] != nil
+	}
+	if binaryOnly {
 		// Most executable-bit files are scripts or ELF files of other
 		// languages: look at four bytes before reading the rest.
 		head := make([]byte, 4)
@@ -397,13 +412,25 @@ func (s *layerScanner) regular(e entry) error {
 			s.rec.Context[e.path] = buf
 		}
 	}
-	// An executable is only a Go binary if the linker's build info is in it.
-	if goOnly && !containsAt(node.data, node.size, goBuildInfoMagic) {
-		s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower Go binary
-		if node.remove != nil {
-			node.remove()
+	// An executable is a Go binary only if the linker's build info is in
+	// it, a Rust binary with its dependencies only if the section is.
+	if binaryOnly {
+		kept := exs[:0]
+		for _, ex := range exs {
+			for _, m := range binaryMarkers[ex.Name()] {
+				if containsAt(node.data, node.size, m) {
+					kept = append(kept, ex)
+					break
+				}
+			}
 		}
-		return nil
+		if exs = kept; len(exs) == 0 {
+			s.rec.Paths = append(s.rec.Paths, e.path) // it still shadows a lower binary
+			if node.remove != nil {
+				node.remove()
+			}
+			return nil
+		}
 	}
 	s.add(e.path, node, exs)
 	return nil

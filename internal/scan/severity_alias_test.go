@@ -1,8 +1,11 @@
 package scan_test
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/scan/scantest"
 	"github.com/berth-dev/berth/internal/scan/vulndb"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // TestSeverityThroughUpstream uses the record shapes osv.dev publishes
@@ -143,5 +147,55 @@ func TestRubyGemsAndCratesMatching(t *testing.T) {
 		if got := f.Package.Name + " " + f.Severity; got != want[f.ID] {
 			t.Errorf("%s: %s, want %s", f.ID, got, want[f.ID])
 		}
+	}
+}
+
+// TestRustAuditableBinary: a binary carrying cargo-auditable's .dep-v0
+// section (zlib-compressed JSON of its crates, as `cargo auditable build`
+// writes it; added here with binutils' objcopy to a real ELF file) is
+// inventoried among ordinary executables, and its crates are matched.
+func TestRustAuditableBinary(t *testing.T) {
+	objcopy := testenv.Peer(t, "objcopy")
+	dir := t.TempDir()
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"packages":[{"name":"rustapp","version":"0.1.0","source":"local","dependencies":[1],"root":true},{"name":"smallvec","version":"1.6.0","source":"crates.io"},{"name":"cc","version":"1.0.0","source":"crates.io","kind":"build"}]}`))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "deps"), z.Bytes(), 0o644)
+	elf, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true to build on")
+	}
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, elf, 0o755)
+	rust := filepath.Join(dir, "rustapp")
+	if out, err := exec.Command(objcopy, "--add-section", ".dep-v0="+filepath.Join(dir, "deps"), plain, rust).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v %s", err, out)
+	}
+	bin, _ := os.ReadFile(rust)
+	img := scantest.Image(t, scantest.Step{CreatedBy: "COPY . /", Files: []scantest.File{
+		{Name: "etc/os-release", Data: scantest.DebianOSRelease},
+		{Name: "usr/local/bin/rustapp", Data: bin, Mode: 0o755},
+		{Name: "usr/bin/true", Data: elf, Mode: 0o755},
+	}})
+	layers, err := scan.LayersFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := scan.ImageInventory(context.Background(), layers, scan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range inv.Packages {
+		got = append(got, p.Name+"@"+p.Version+" "+p.Ecosystem+" "+p.Path)
+	}
+	if strings.Join(got, ",") != "rustapp@0.1.0 crates.io usr/local/bin/rustapp,smallvec@1.6.0 crates.io usr/local/bin/rustapp" {
+		t.Errorf("packages %v", got)
+	}
+	db := importRecords(t, osvRecord("RUSTSEC-2021-0003", []string{"CVE-2021-25900"}, "crates.io", "smallvec", "0.6.3", "1.6.1", critical))
+	findings, err := scan.Match(context.Background(), inv, db)
+	if err != nil || len(findings) != 1 || findings[0].Severity != "CRITICAL" {
+		t.Errorf("findings %v, %v", ids(findings), err)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path"
 	"strings"
-
-	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // fsTree is the merged metadata view of a stack of layers: what COPY needs
@@ -66,26 +64,7 @@ func (b *Builder) walkLayer(ctx context.Context, l Layer, fn func(h *tar.Header,
 		return fmt.Errorf("reading layer %s: %w", l.Digest, err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading layer %s: %w", l.Digest, err)
-		}
-		name, err := fsutil.CleanTarName(h.Name)
-		if err != nil {
-			return err
-		}
-		if err := fn(h, name, tr); err != nil {
-			return err
-		}
-	}
+	return walkTar(ctx, rc, fn, func(err error) error { return fmt.Errorf("reading layer %s: %w", l.Digest, err) })
 }
 
 func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {

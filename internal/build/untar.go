@@ -39,28 +39,37 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts UnpackOptions) er
 	}
 	defer root.Close()
 	u := &unpacker{root: root, owners: opts.Owners && os.Geteuid() == 0}
+	return walkTar(ctx, r, func(h *tar.Header, name string, r io.Reader) error {
+		if name == "" {
+			return nil
+		}
+		_, err := u.entry(h, name, r)
+		return err
+	}, func(err error) error { return err })
+}
+
+// walkTar reads the tar r in order and calls fn for each entry with its
+// cleaned name (fsutil.CleanTarName refuses ".." and the like) and a
+// reader of its content; readErr wraps what the tar reader returns. It
+// stops when ctx is done.
+func walkTar(ctx context.Context, r io.Reader, fn func(h *tar.Header, name string, r io.Reader) error, readErr func(error) error) error {
 	tr := tar.NewReader(r)
-	for n := 0; ; n++ {
-		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return err
+			return readErr(err)
 		}
 		name, err := fsutil.CleanTarName(h.Name)
 		if err != nil {
 			return err
 		}
-		if name == "" {
-			continue
-		}
-		if _, err := u.entry(h, name, tr); err != nil {
+		if err := fn(h, name, tr); err != nil {
 			return err
 		}
 	}

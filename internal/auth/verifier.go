@@ -17,10 +17,14 @@ import (
 type Options struct {
 	CacheTTL     time.Duration // how long a verified credential is trusted; default 5m
 	CacheSize    int           // default 10000 entries
-	FreeFailures int           // failures per client before slowing down; default 3
+	FreeFailures int           // failures per client and user before slowing down; default 3
 	MaxDelay     time.Duration // cap of the per-attempt delay; default 5s
-	ThrottleAt   int           // failures after which a client gets 429 until it waits; default 50
-	Now          func() time.Time
+	ThrottleAt   int           // failures after which a client gets 429 for that user, bar one check per retry time; default 50
+	// ThrottleRetry is the first retry time of a throttled client and
+	// user; it doubles with each checked failure after, up to 5 minutes.
+	// Default 10s.
+	ThrottleRetry time.Duration
+	Now           func() time.Time
 }
 
 // Verifier checks Basic credentials against an htpasswd file, reloading it
@@ -49,15 +53,26 @@ type cached struct {
 type failState struct {
 	n    int
 	last time.Time
+	// next is when a throttled client may have its next password checked.
+	next time.Time
 }
 
-// throttled is returned when a client has failed too often; it reports
-// Throttled() so the HTTP layer can answer 429 without importing this
-// package's types.
+// throttled is returned when a client has failed too often for a user; it
+// reports Throttled() and RetryAfter() so the HTTP layer can answer 429
+// with Retry-After without importing this package's types.
 type throttled struct{ wait time.Duration }
 
-func (t throttled) Error() string   { return fmt.Sprintf("too many failed logins; retry in %s", t.wait) }
+func (t throttled) Error() string {
+	return fmt.Sprintf("too many failed logins for this user from this address; retry in %s", t.RetryAfter())
+}
 func (t throttled) Throttled() bool { return true }
+
+// RetryAfter is the wait, in whole seconds (at least one).
+func (t throttled) RetryAfter() time.Duration {
+	return max(time.Second, (t.wait + time.Second - 1).Truncate(time.Second))
+}
+
+const maxThrottleRetry = 5 * time.Minute
 
 // NewVerifier loads path and returns a Verifier for it.
 func NewVerifier(path string, opts Options) (*Verifier, error) {
@@ -75,6 +90,9 @@ func NewVerifier(path string, opts Options) (*Verifier, error) {
 	}
 	if opts.ThrottleAt == 0 {
 		opts.ThrottleAt = 50
+	}
+	if opts.ThrottleRetry == 0 {
+		opts.ThrottleRetry = 10 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -127,10 +145,15 @@ func (v *Verifier) reload(now time.Time) error {
 	return nil
 }
 
-// Verify checks user and password. client (an IP address) is used to slow
-// down clients that keep failing: after FreeFailures failures each attempt
-// waits twice as long as the previous one, up to MaxDelay; after ThrottleAt
-// failures the client is refused outright until it pauses.
+// Verify checks user and password. client (an IP address) and user
+// together are used to slow down guessing: after FreeFailures failures of
+// that user from that client each attempt waits twice as long as the
+// previous one, up to MaxDelay; after ThrottleAt failures the client is
+// refused for that user (a throttled error, for 429) except for one checked
+// attempt per retry time, which doubles from ThrottleRetry with each failure
+// up to 5 minutes. Other users behind the same address (a NAT, a proxy) are
+// not affected, and the right password, tried after the retry time, gets
+// through; a guesser gets one guess per retry time.
 func (v *Verifier) Verify(ctx context.Context, user, password, client string) error {
 	now := v.opts.Now()
 	if err := v.maybeReload(now); err != nil {
@@ -144,8 +167,9 @@ func (v *Verifier) Verify(ctx context.Context, user, password, client string) er
 	if hit && known && now.Before(c.exp) && bytes.Equal(c.hash, hash) {
 		return nil
 	}
+	fk := client + "\x00" + user
 	v.mu.Lock()
-	delay, err := v.delayFor(client, now)
+	delay, err := v.delayFor(fk, now)
 	v.mu.Unlock()
 	if err != nil {
 		return err
@@ -169,19 +193,22 @@ func (v *Verifier) Verify(ctx context.Context, user, password, client string) er
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !ok {
-		f := v.fails[client]
+		f := v.fails[fk]
 		if f == nil {
 			if len(v.fails) > 100000 {
 				clear(v.fails)
 			}
 			f = &failState{}
-			v.fails[client] = f
+			v.fails[fk] = f
 		}
 		f.n++
 		f.last = v.opts.Now()
+		if over := f.n - v.opts.ThrottleAt; over >= 0 {
+			f.next = f.last.Add(min(v.opts.ThrottleRetry<<min(over, 20), maxThrottleRetry))
+		}
 		return ErrBadCredentials
 	}
-	delete(v.fails, client)
+	delete(v.fails, fk)
 	if len(v.cache) >= v.opts.CacheSize {
 		clear(v.cache)
 	}
@@ -192,17 +219,24 @@ func (v *Verifier) Verify(ctx context.Context, user, password, client string) er
 // failWindow: failures older than this are forgotten.
 const failWindow = 15 * time.Minute
 
-func (v *Verifier) delayFor(client string, now time.Time) (time.Duration, error) {
-	f := v.fails[client]
+// delayFor says how long an attempt of the client and user key must wait,
+// or refuses it; a throttled key's one allowed check reserves its retry
+// time at once, so that parallel attempts cannot share it. v.mu is held.
+func (v *Verifier) delayFor(key string, now time.Time) (time.Duration, error) {
+	f := v.fails[key]
 	if f == nil {
 		return 0, nil
 	}
 	if now.Sub(f.last) > failWindow {
-		delete(v.fails, client)
+		delete(v.fails, key)
 		return 0, nil
 	}
 	if f.n >= v.opts.ThrottleAt {
-		return 0, throttled{failWindow - now.Sub(f.last)}
+		if now.Before(f.next) {
+			return 0, throttled{f.next.Sub(now)}
+		}
+		f.next = now.Add(v.opts.ThrottleRetry)
+		return 0, nil
 	}
 	if f.n < v.opts.FreeFailures {
 		return 0, nil

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
@@ -11,7 +13,8 @@ import (
 func TestBasicAuth(t *testing.T) {
 	h, _ := auth.HashPassword("secret", 4)
 	p := filepath.Join(t.TempDir(), "htpasswd")
-	os.WriteFile(p, []byte("user:"+string(h)+"\n"), 0o600)
+	h2, _ := auth.HashPassword("pw2", 4)
+	os.WriteFile(p, []byte("user:"+string(h)+"\nother:"+string(h2)+"\n"), 0o600)
 	v, err := auth.NewVerifier(p, auth.Options{FreeFailures: 100, ThrottleAt: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +43,17 @@ func TestBasicAuth(t *testing.T) {
 	for range 3 {
 		tr.do("GET", "/v2/", nil, "Authorization: Basic dXNlcjp3cm9uZw==")
 	}
-	if r := tr.do("GET", "/v2/", nil, "Authorization: Basic dXNlcjp3cm9uZw=="); r.code != 429 || r.errCode() != "TOOMANYREQUESTS" {
+	r := tr.do("GET", "/v2/", nil, "Authorization: Basic dXNlcjp3cm9uZw==")
+	if r.code != 429 || r.errCode() != "TOOMANYREQUESTS" {
 		t.Fatalf("after repeated failures: %d %s", r.code, r.body)
+	}
+	// It says when to retry, in the header and the body.
+	if ra := r.h.Get("Retry-After"); ra == "" || ra == "0" || !strings.Contains(string(r.body), "retry after "+ra+" seconds") {
+		t.Fatalf("Retry-After %q, body %s", ra, r.body)
+	}
+	// Another user behind the same address (a NAT) is not locked out.
+	if r := tr.do("GET", "/v2/", nil, "Authorization: Basic "+basic("other", "pw2")); r.code != 200 {
+		t.Fatalf("another user from the throttled address: %d %s", r.code, r.body)
 	}
 	// A credential verified before keeps working from its cache entry.
 	if r := tr.do("GET", "/v2/", nil, "Authorization: Basic dXNlcjpzZWNyZXQ="); r.code != 200 {
@@ -51,4 +63,8 @@ func TestBasicAuth(t *testing.T) {
 	if r := tr.do("GET", "/healthz", nil); r.code != 200 {
 		t.Fatalf("health behind auth: %d", r.code)
 	}
+}
+
+func basic(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }

@@ -64,8 +64,8 @@ func errUnauthorized() *apiError {
 func errUnsupported(msg string) *apiError {
 	return newErr(http.StatusMethodNotAllowed, "UNSUPPORTED", msg)
 }
-func errTooManyRequests() *apiError {
-	return newErr(http.StatusTooManyRequests, "TOOMANYREQUESTS", "too many requests")
+func errTooManyRequests(msg string) *apiError {
+	return newErr(http.StatusTooManyRequests, "TOOMANYREQUESTS", msg)
 }
 func errRangeInvalid(msg string) *apiError {
 	return newErr(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", msg)

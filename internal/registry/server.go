@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,12 +27,22 @@ type Authenticator interface {
 }
 
 // throttler is implemented by Authenticator errors that refuse to check
-// more passwords from a client for now; the client gets 429.
+// more passwords from a client for now; the client gets 429, with
+// Retry-After when the error says how long to wait.
 type throttler interface{ Throttled() bool }
 
 func isThrottled(err error) bool {
 	var t throttler
 	return errors.As(err, &t) && t.Throttled()
+}
+
+// retryAfter is the whole seconds a throttled error asks to wait, at least 1.
+func retryAfter(err error) int {
+	var t interface{ RetryAfter() time.Duration }
+	if errors.As(err, &t) {
+		return max(1, int((t.RetryAfter()+time.Second-1)/time.Second))
+	}
+	return 10
 }
 
 // Options configures a Server. The zero value of every field but Driver is a
@@ -211,8 +223,9 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 		u, err := s.authenticate(r)
 		if err != nil {
 			if isThrottled(err) {
-				w.Header().Set("Retry-After", "10")
-				s.writeError(w, r, errTooManyRequests())
+				wait := retryAfter(err)
+				w.Header().Set("Retry-After", strconv.Itoa(wait))
+				s.writeError(w, r, errTooManyRequests(fmt.Sprintf("too many failed logins for this user from this address: retry after %d seconds", wait)))
 			} else {
 				w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(s.opts.Realm, `"`, ``)+`"`)
 				s.writeError(w, r, errUnauthorized())

@@ -1,7 +1,7 @@
 package cli_test
 
 import (
-	"net"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +15,7 @@ import (
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 
 	"github.com/berth-dev/berth/internal/scan/scantest"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // firstRunImage is a Debian image with three source packages in its dpkg
@@ -305,13 +306,7 @@ func TestScanWithoutDatabase(t *testing.T) {
 // deadURL is an http URL nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + ln.Addr().String()
-	ln.Close()
-	return u
+	return fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
 }
 
 // TestSystemDfPruneVulnDB: system df has a line for the fetched database;

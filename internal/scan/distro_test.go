@@ -185,14 +185,7 @@ func TestAlpineAndNPMMatching(t *testing.T) {
 		"app/node_modules/left-pad/package.json":     `{"name": "left-pad", "version": "1.3.0"}`,
 		"app/node_modules/@scope/thing/package.json": `{"name": "@scope/thing", "version": "2.0.0"}`,
 	}
-	for p, d := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, p), []byte(d), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	db := importRecords(t,
 		osvRecord("ALPINE-CVE-2099-2001", []string{"CVE-2099-2001"}, "Alpine:v3.19", "openssl", "0", "3.1.4-r6", ""),
 		osvRecord("ALPINE-CVE-2099-2002", nil, "Alpine:v3.18", "openssl", "0", "3.1.4-r6", ""),   // other release
@@ -228,6 +221,20 @@ func TestAlpineAndNPMMatching(t *testing.T) {
 		}
 		if f.ID == "GHSA-aaaa-bbbb-cccc" && f.Severity != "HIGH" {
 			t.Errorf("lodash severity %s, want HIGH (7.5)", f.Severity)
+		}
+	}
+}
+
+// writeTree writes files (path under root -> content) as a root file
+// system.
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, d := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

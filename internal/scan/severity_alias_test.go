@@ -32,12 +32,7 @@ func TestSeverityThroughUpstream(t *testing.T) {
 		"var/lib/dpkg/status":                    status,
 		"app/node_modules/left-pad/package.json": `{"name": "left-pad", "version": "1.3.0"}`,
 	}
-	for p, d := range files {
-		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
-		if err := os.WriteFile(filepath.Join(root, p), []byte(d), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	dsa := osvRecord("DSA-6001-1", nil, "Debian:12", "foo", "0", "1.0-2", "")
 	dsa["upstream"] = []string{"CVE-2099-0001", "CVE-2099-0002", "DEBIAN-CVE-2099-0001", "DEBIAN-CVE-2099-0002"}
 	deb1 := osvRecord("DEBIAN-CVE-2099-0001", nil, "Debian:12", "foo", "0", "1.0-2", critical)
@@ -118,12 +113,7 @@ func TestRubyGemsAndCratesMatching(t *testing.T) {
 		"usr/local/bundle/specifications/rack-2.2.3.gemspec": "# -*- encoding: utf-8 -*-\n# stub: rack 2.2.3 ruby lib\n\nGem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.3\"\n  s.summary = \"a modular Ruby webserver interface\".freeze\nend\n",
 		"srv/app/Cargo.lock": "version = 3\n\n[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n",
 	}
-	for p, d := range files {
-		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
-		if err := os.WriteFile(filepath.Join(root, p), []byte(d), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	rack := osvRecord("GHSA-wq4h-7r42-5hrr", []string{"CVE-2022-30122"}, "RubyGems", "rack", "0", "2.2.3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H")
 	smallvec := osvRecord("RUSTSEC-2021-0003", []string{"CVE-2021-25900", "GHSA-43w2-9j62-hq99"}, "crates.io", "smallvec", "0.6.3", "1.6.1", "")
 	ghsaSmallvec := osvRecord("GHSA-43w2-9j62-hq99", []string{"CVE-2021-25900"}, "crates.io", "smallvec", "0.6.3", "1.6.1", critical)

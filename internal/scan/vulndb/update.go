@@ -368,7 +368,7 @@ func (u *updater) importExport(ctx context.Context, base, eco, url string, f fet
 	start := time.Now()
 	s := Source{Name: eco, Kind: KindExport, URL: url, ETag: f.meta.ETag, LastModified: f.meta.LastModified, Size: f.meta.Size, Checked: u.now}
 	opts := ImportOptions{Log: u.log}
-	if !contains(u.opts.Matchable, eco) {
+	if !slices.Contains(u.opts.Matchable, eco) {
 		opts.Whole = func(string) bool { return false }
 	}
 	got, err := b.importPath(ctx, s, f.path, opts)
@@ -528,15 +528,6 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

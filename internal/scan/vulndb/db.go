@@ -73,13 +73,16 @@ type Source struct {
 	// Checked is when the export was last confirmed current at its origin
 	// (its download, or a later "not modified"); see State.
 	Checked time.Time `json:"checked,omitzero"`
+	// Mirror is the OCI mirror (REF@DIGEST) the source was taken from, when
+	// it was; its origin is then that mirror.
+	Mirror string `json:"mirror,omitempty"`
 }
 
 // Fresh is the time up to which the source is known current: an export's
 // last check, an import's newest record (its import time when the records
 // carry no dates, as the Go vulndb repository's do not).
 func (s Source) Fresh() time.Time {
-	if s.Kind == KindExport {
+	if s.Kind == KindExport || s.Mirror != "" {
 		if !s.Checked.IsZero() {
 			return s.Checked
 		}

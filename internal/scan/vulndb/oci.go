@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -29,6 +31,11 @@ const (
 	ConfigMediaType types.MediaType = "application/vnd.berth.scan.vulndb.config.v1+json"
 	LayerMediaType  types.MediaType = "application/vnd.berth.scan.vulndb.v1.bolt"
 )
+
+// annotationEcosystems lists, comma separated, the ecosystems a pushed
+// database has records or severities of, so an update can tell whether a
+// mirror is worth pulling before it pulls it.
+const annotationEcosystems = "dev.berth.scan.vulndb.ecosystems"
 
 // maxPulledDB bounds the layer Pull accepts.
 const maxPulledDB = 8 << 30
@@ -58,7 +65,26 @@ func Push(ctx context.Context, dbPath string, ref name.Reference, opts ...remote
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, ConfigMediaType)
+	var ecos []string
+	seen := map[string]bool{}
+	for _, s := range st.Sources {
+		names := []string{}
+		for e := range s.Ecosystems {
+			names = append(names, e)
+		}
+		if s.Kind == KindExport {
+			names = append(names, s.Name)
+		}
+		for _, e := range names {
+			if !seen[e] && !strings.Contains(e, ",") {
+				seen[e] = true
+				ecos = append(ecos, e)
+			}
+		}
+	}
+	sort.Strings(ecos)
 	img = mutate.Annotations(img, map[string]string{
+		annotationEcosystems:                strings.Join(ecos, ","),
 		"org.opencontainers.image.created":  time.Now().UTC().Format(time.RFC3339),
 		"dev.berth.scan.vulndb.records":     fmt.Sprint(st.Records),
 		"dev.berth.scan.vulndb.newest":      st.Newest.UTC().Format(time.RFC3339),

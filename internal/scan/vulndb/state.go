@@ -61,7 +61,7 @@ func (st State) save(dbPath string) error {
 // download.
 func (st State) apply(s Source) Source {
 	c, ok := st.Checks[s.Name]
-	if ok && s.Kind == KindExport && c.URL == s.URL && c.ETag == s.ETag && c.LastModified == s.LastModified && c.Size == s.Size && c.Checked.After(s.Checked) {
+	if ok && (s.Kind == KindExport || s.Mirror != "") && (c.URL == s.URL || (s.Mirror != "" && c.URL == s.Mirror)) && c.ETag == s.ETag && c.LastModified == s.LastModified && c.Size == s.Size && c.Checked.After(s.Checked) {
 		s.Checked = c.Checked
 	}
 	return s

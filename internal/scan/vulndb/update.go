@@ -1,6 +1,7 @@
 package vulndb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
@@ -402,6 +404,34 @@ func (u *updater) fromOCI(ctx context.Context, repo string, remaining []string, 
 		}
 		return remaining
 	}
+	// The mirror's manifest digest says whether it changed since the
+	// sources the database holds were taken from it.
+	desc, err := remote.Get(ref, append(u.opts.RemoteOptions, remote.WithContext(ctx))...)
+	if err != nil {
+		u.progress.Status(ref.String(), "Failed: "+err.Error())
+		for _, e := range remaining {
+			u.res.Failed[e] = fmt.Errorf("pulling vulnerability database %s: %w", ref, err)
+		}
+		return remaining
+	}
+	mirror := repo + "@" + desc.Digest.String()
+	// A mirror pushed by this berth lists its ecosystems in the manifest:
+	// one that has none of those wanted is not pulled at all.
+	has := mirrorEcosystems(desc.Manifest)
+	if has != nil && !all {
+		found := false
+		for _, e := range remaining {
+			found = found || has[e]
+		}
+		if !found {
+			u.progress.Status(ref.String(), "Has none of "+strings.Join(remaining, ", "))
+			return remaining
+		}
+	}
+	if left, ok := u.mirrorUnchanged(mirror, remaining, all, has); ok {
+		u.progress.Status(ref.String(), "Up to date ("+mirror+")")
+		return left
+	}
 	path, err := pullFile(ctx, u.dbPath, ref, u.progress, u.opts.RemoteOptions...)
 	if err != nil {
 		u.progress.Status(ref.String(), "Failed: "+err.Error())
@@ -483,6 +513,16 @@ func (u *updater) fromOCI(ctx context.Context, repo string, remaining []string, 
 			return remaining
 		}
 	}
+	// What came from the mirror is as current as the mirror is.
+	names := map[string]bool{}
+	for _, s := range got {
+		names[s.Name] = true
+	}
+	for i := range u.b.sources {
+		if names[u.b.sources[i].Name] {
+			u.b.sources[i].Mirror, u.b.sources[i].Checked = mirror, u.now
+		}
+	}
 	u.res.Updated = append(u.res.Updated, got...)
 	var left []string
 	for _, e := range remaining {
@@ -505,6 +545,61 @@ func (u *updater) fromOCI(ctx context.Context, repo string, remaining []string, 
 	}
 	u.progress.Status(ref.String(), fmt.Sprintf("Pulled %d sources, %d records", len(got), records))
 	return left
+}
+
+// mirrorUnchanged reports whether the database's sources for remaining
+// (all of its mirror sources when all) came from mirror as it is now; it
+// then records the confirmation and returns what the mirror did not
+// provide.
+func (u *updater) mirrorUnchanged(mirror string, remaining []string, all bool, has map[string]bool) ([]string, bool) {
+	var from []Source
+	for _, s := range u.cur.Sources {
+		if s.Mirror == mirror {
+			from = append(from, s)
+		}
+	}
+	if len(from) == 0 {
+		return nil, false
+	}
+	var left []string
+	for _, e := range remaining {
+		provided := false
+		for _, s := range from {
+			provided = provided || s.Ecosystems[e] > 0 || s.Name == e
+		}
+		if !provided {
+			if !all && (has == nil || has[e]) {
+				return nil, false // the mirror may have it and the database lacks it: pull
+			}
+			left = append(left, e)
+		}
+	}
+	for _, s := range from {
+		u.state.Checks[s.Name] = Check{URL: mirror, ETag: s.ETag, LastModified: s.LastModified, Size: s.Size, Checked: u.now}
+		u.res.Unchanged = append(u.res.Unchanged, s.Name)
+		u.res.From[s.Name] = mirror
+	}
+	return left, true
+}
+
+// mirrorEcosystems reads the ecosystems a mirror's manifest lists (Push
+// writes them); nil when it lists none.
+func mirrorEcosystems(manifest []byte) map[string]bool {
+	m, err := v1.ParseManifest(bytes.NewReader(manifest))
+	if err != nil {
+		return nil
+	}
+	list, ok := m.Annotations[annotationEcosystems]
+	if !ok {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, e := range strings.Split(list, ",") {
+		if e != "" {
+			out[e] = true
+		}
+	}
+	return out
 }
 
 // sourcesOf reads the sources of the database file at path.

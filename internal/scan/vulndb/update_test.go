@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,7 +278,14 @@ func TestUpdateRepositoryOrder(t *testing.T) {
 
 	// The database pushed to a registry, then an update whose first
 	// repository is that OCI mirror and whose second has npm only.
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	var blobGets atomic.Int32
+	regHandler := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			blobGets.Add(1)
+		}
+		regHandler.ServeHTTP(w, r)
+	}))
 	defer reg.Close()
 	refStr := strings.TrimPrefix(reg.URL, "http://") + "/sec/vulndb:1"
 	ref, _ := name.ParseReference(refStr, name.Insecure)
@@ -299,6 +307,15 @@ func TestUpdateRepositoryOrder(t *testing.T) {
 	}
 	if names["Go"] != f.records["Go"] || names["npm"] != f.records["npm"] || names["Debian"] != 0 {
 		t.Errorf("sources %v", names)
+	}
+	// The mirror has not changed: its manifest says so, nothing is pulled.
+	gets := blobGets.Load()
+	res, err = vulndb.Update(ctx, other, vulndb.UpdateOptions{Repositories: []string{refStr, full}, Ecosystems: []string{"Go", "npm"}, Matchable: matchable, ParseRef: parse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed() || blobGets.Load() != gets || len(res.Unchanged) != 2 {
+		t.Errorf("an unchanged mirror: %+v, %d blob downloads", res, blobGets.Load()-gets)
 	}
 
 	// Nothing reachable: the error names each ecosystem.

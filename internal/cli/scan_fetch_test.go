@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -361,4 +362,107 @@ func TestSystemDfPruneVulnDB(t *testing.T) {
 	if !strings.Contains(r.stdout, "Scan Database|0|0B") {
 		t.Errorf("system df after the prune:\n%s", r.stdout)
 	}
+}
+
+// slowWriter delays every write, a slow network.
+type slowWriter struct {
+	http.ResponseWriter
+	delay time.Duration
+}
+
+func (s slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.ResponseWriter.Write(p)
+}
+
+// TestScanDuringUpdate: while `scan db update` replaces the database (a
+// slow download holds it for seconds), scans with the database as it is
+// neither wait for it nor see a half-built one, and find what they found
+// before; once the update is done, the next scan sees the new data.
+func TestScanDuringUpdate(t *testing.T) {
+	archive, pkgs := firstRunImage(t)
+	m, _, _ := mirrorOf(t, pkgs)
+	slow := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow && strings.HasSuffix(r.URL.Path, "/all.zip") {
+			w = slowWriter{w, 40 * time.Millisecond}
+		}
+		m.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	root := t.TempDir()
+	env := []string{"BERTH_ROOT=" + root, "BERTH_CONFIG=" + filepath.Join(root, "config.json"), "BERTH_SCAN_DB_REPOSITORY=" + srv.URL}
+	r := scanBerth(t, env, "scan", "--format", "json", archive)
+	if r.code != 0 {
+		t.Fatalf("first scan: exit %d %s", r.code, r.stderr)
+	}
+	before := len(jsonFindings(t, r.stdout))
+
+	// Debian's export changes to one without any record for the image.
+	m.Put("Debian", mustZip(t, scantest.DebianExport(nil, 3000)), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	slow = true
+	dbPath := filepath.Join(root, "scan", "vuln.db")
+	oldDB, err := os.Stat(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var finished atomic.Bool
+	done := make(chan scanRun, 1)
+	updateStart := time.Now()
+	go func() {
+		u := scanBerth(t, env, "scan", "db", "update", "Debian")
+		t.Logf("the update took %s", time.Since(updateStart))
+		finished.Store(true)
+		done <- u
+	}()
+	time.Sleep(300 * time.Millisecond) // the update holds the lock and is downloading
+	var during []int                   // findings of scans that ended before the new database was renamed in
+	var around []int                   // findings of scans the rename overlapped
+	for !finished.Load() {
+		start := time.Now()
+		r := scanBerth(t, env, "scan", "--skip-db-update", "--format", "json", archive)
+		if r.code != 0 {
+			t.Fatalf("scan during the update: exit %d\n%s", r.code, r.stderr)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("a scan during the update took %s: it waited for the update", took)
+		}
+		cur, err := os.Stat(dbPath)
+		if n := len(jsonFindings(t, r.stdout)); err == nil && os.SameFile(cur, oldDB) {
+			during = append(during, n)
+		} else {
+			around = append(around, n)
+		}
+	}
+	if u := <-done; u.code != 0 {
+		t.Fatalf("db update: exit %d %s", u.code, u.stderr)
+	}
+	r = scanBerth(t, env, "scan", "--skip-db-update", "--format", "json", archive)
+	after := len(jsonFindings(t, r.stdout))
+	if after >= before {
+		t.Errorf("after the update %d findings, before %d: the new Debian data is not used", after, before)
+	}
+	if len(during) == 0 {
+		t.Fatal("the update finished before any scan could run beside it")
+	}
+	for _, n := range during {
+		if n != before {
+			t.Errorf("a scan during the update found %d, want the old database's %d", n, before)
+		}
+	}
+	for _, n := range around {
+		if n != before && n != after {
+			t.Errorf("a scan as the update ended found %d: neither the old database's %d nor the new one's %d", n, before, after)
+		}
+	}
+	t.Logf("%d scans ran during the update, %d as it ended", len(during), len(around))
+}
+
+func mustZip(t *testing.T, recs []*osvpb.Vulnerability) []byte {
+	t.Helper()
+	z, err := scantest.ExportZip(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
 }

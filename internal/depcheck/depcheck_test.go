@@ -40,7 +40,7 @@ var rules = map[string]rule{
 	"cmd/berth": {imports: []string{"internal/cli", "internal/sandbox"}},
 
 	// Leaves.
-	"internal/fsutil":              {leaf: true, ext: []string{"golang.org/x/sys/unix"}},
+	"internal/fsutil":              {leaf: true, imports: []string{"internal/untrusted"}, ext: []string{"golang.org/x/sys/unix"}},
 	"internal/ref":                 {leaf: true, ext: []string{"github.com/google/go-containerregistry/pkg/name"}},
 	"internal/output":              {leaf: true},
 	"internal/untrusted":           {leaf: true},

@@ -23,11 +23,13 @@ type LayerInfo struct {
 
 // WriteLayer reads a root-filesystem tar from r, checks every entry, and
 // writes it to w as a gzip-compressed layer. Entry names are normalised
-// (leading "/" and "./" removed, as GNU tar does); entries that climb out
-// with "..", and hard links pointing outside, are refused with an error
-// naming the entry. Absolute symlink targets are kept: inside an image they
-// are normal and harmless because a layer is never extracted by following
-// links.
+// (leading "/" and "./" removed, as GNU tar does). Every entry is checked
+// with fsutil.LayerChecker, the rules the unpacker enforces (no "..", nothing
+// written through a symlink, hard links to earlier files only, no
+// whiteouts, Linux's path limits), so that what unpacking would refuse is
+// refused here, naming the entry. Absolute symlink targets are kept: inside
+// an image they are normal and harmless because a layer is never extracted
+// by following links.
 func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error) {
 	var info LayerInfo
 	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
@@ -38,6 +40,7 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 	counter := &countWriter{w: io.MultiWriter(zw, h)}
 	tw := tar.NewWriter(counter)
 	tr := tar.NewReader(r)
+	var check fsutil.LayerChecker // a root filesystem: no whiteouts
 	for {
 		if err := ctx.Err(); err != nil {
 			return info, err
@@ -49,9 +52,9 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 		if err != nil {
 			return info, fmt.Errorf("reading tar: %w (is the input a tar archive, plain or gzip, zstd, bzip2 or xz-compressed?)", err)
 		}
-		name, err := fsutil.CleanTarName(hdr.Name)
+		name, err := check.Check(hdr)
 		if err != nil {
-			return info, err
+			return info, fmt.Errorf("refusing root filesystem: %w", err)
 		}
 		if name == "" {
 			continue // the archive root itself
@@ -61,11 +64,7 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 		}
 		hdr.Name = name
 		if hdr.Typeflag == tar.TypeLink {
-			target, err := fsutil.CleanTarName(hdr.Linkname)
-			if err != nil || target == "" {
-				return info, fmt.Errorf("entry %q: hard link target %q points outside the root filesystem", hdr.Name, hdr.Linkname)
-			}
-			hdr.Linkname = target
+			hdr.Linkname, _ = fsutil.CleanTarName(hdr.Linkname) // the checker vouched for it
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return info, fmt.Errorf("entry %q: %w", hdr.Name, err)

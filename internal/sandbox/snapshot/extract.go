@@ -35,6 +35,9 @@ func Extract(ctx context.Context, dir string, r io.Reader) error {
 	}
 	defer unix.Close(rootFd)
 	x := &extractor{root: dir, rootFd: rootFd, privileged: os.Geteuid() == 0}
+	// The same rules as import and build check, before anything touches
+	// disk; the openat2 calls below enforce them again.
+	check := fsutil.LayerChecker{Whiteouts: true}
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		if n%256 == 0 {
@@ -48,6 +51,9 @@ func Extract(ctx context.Context, dir string, r io.Reader) error {
 		}
 		if err != nil {
 			return fmt.Errorf("reading layer tar: %w", err)
+		}
+		if _, err := check.Check(hdr); err != nil {
+			return fmt.Errorf("refusing layer: %w", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			var bad badName

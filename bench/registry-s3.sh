@@ -34,6 +34,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 go build -o "$WORK/berth" ./cmd/berth
 go build -o "$WORK/rrproxy" ./bench/rrproxy
+go build -o "$WORK/s3put" ./bench/s3put
 go run ./bench/remote-mkimage -o "$WORK/src" -size "$SIZE" -layers "$LAYERS"
 
 # SeaweedFS: every port explicit; WEED_MASTER_VOLUME_GROWTH_COPY_1 keeps a
@@ -112,6 +113,9 @@ for i in $(seq "$RUNS"); do
 	rm -rf "$WORK/pull"; timed pull-fs "${SK[@]}" "docker://$FS/big/img:v1" "oci:$WORK/pull:v1"
 	rm -rf "$WORK/pull"; timed pull-s3 "${SK[@]}" "docker://$LB/big/img:v1" "oci:$WORK/pull:v1"
 	rm -rf "$WORK/fsroot$i"
+	# The floor: the same blobs PUT straight into a fresh bucket, all at once.
+	bucket floor$i
+	"$WORK/s3put" -layout "$WORK/src" -endpoint "http://$S3" -bucket floor$i | cut -d' ' -f1 >>"$WORK/push-floor"
 done
 berth_bytes() { # bytes the replicas sent in responses
 	local n=0
@@ -180,6 +184,7 @@ for op in push pull; do
 	f=$(median <"$WORK/$op-fs") s=$(median <"$WORK/$op-s3")
 	printf '%-5s filesystem %6.2f s   S3, 2 replicas %6.2f s   ratio %.2f\n' "$op" "$f" "$s" "$(echo "$s / $f" | bc -l)"
 done
+printf 'push  floor: the same blobs PUT straight into SeaweedFS with the same client %6.2f s\n' "$(median <"$WORK/push-floor")"
 r=$(median <"$WORK/pull-s3-redirect")
 printf 'pull  S3 with --s3-redirect %6.2f s   ratio to filesystem %.2f\n' "$r" "$(echo "$r / $(median <"$WORK/pull-fs")" | bc -l)"
 printf 'bytes of one pull through berth / the proxy: without redirect %d / %d, with redirect %d / %d\n' "$nored_berth" "$nored_lb" "$red_berth" "$red_lb"

@@ -9,9 +9,12 @@
 // (errors.go); meta.go keeps the content model (blobs deduplicated across
 // repositories, per-repository links, one metadata object per repository
 // holding tags and manifests, updated by conditional writes and cached by
-// ETag) on top of a storage.Driver, which could be an object store; gc.go
-// collects what nothing references. The layout is documented once, in
-// layout.go.
+// ETag) on top of a storage.Driver, a directory or an S3 bucket shared by
+// replicas; gc.go collects what nothing references, excluded from pushes
+// by the driver's lock or, on an object store, by the lease in lease.go;
+// events.go emits registry:2's notification events. The layout is
+// documented once, in layout.go. Configuration (config), serving (serve),
+// webhooks (notify) and the drivers (storage, storage/s3) are subpackages.
 //
 // It must not import internal/store, internal/cli or any HTTP client code;
 // authentication comes in as an Authenticator interface (internal/auth

@@ -11,6 +11,8 @@ package registry
 //	uploads/<id>/state.json                 an upload session (uploadState)
 //	uploads/<id>/<offset>-<nonce>           the session's chunks, one object per PATCH, named by start offset
 //	                                        and a nonce, so that racing PATCHes never write the same object
+//	gc/lease.json                           the GC lease on storage without locks (lease.go)
+//	gc/conditional-probe                    written by a collector to check that conditional writes hold
 //
 // Repository name components begin with [a-z0-9], so "_links" and "_meta.json"
 // can never collide with a nested repository.

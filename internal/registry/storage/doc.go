@@ -8,11 +8,16 @@
 // (If-None-Match / If-Match on an ETag). Listing exists only for garbage
 // collection: the registry never lists to find tags or manifests.
 //
-// Two optional interfaces let a driver do better than the minimum: Locker
+// Optional interfaces let a driver do better than the minimum: Locker
 // (short cross-process critical sections, used to keep garbage collection
-// apart from pushes) and Mover (turning a one-chunk upload into a blob
-// without copying it; an object store would do a server-side copy). Every
-// driver must pass the suite in suite_test.go.
+// apart from pushes; without it the registry uses a lease object), Mover
+// (turning a one-chunk upload into a blob without copying it through the
+// registry), Composer (building a blob from upload chunks inside the store),
+// Getter (a small object and its ETag in one read), Redirector (presigned
+// URLs clients fetch blobs from directly) and Sweeper (removing the
+// driver's own leftovers). ErrUnavailable marks a store that did not
+// answer. Every driver must pass storagetest.Run; the filesystem driver
+// (fs.go) and the S3 driver (package s3) do.
 //
 // This package must not import other berth packages; it knows nothing of the
 // distribution protocol. Its on-disk layout is documented in fs.go.

@@ -101,6 +101,9 @@ func (d *Driver) Compose(ctx context.Context, dst string, srcs []storage.Info) (
 			}
 			if to-from > maxCopySize {
 				to = from + maxCopySize
+				if s.Size-to < MinPartSize {
+					to -= MinPartSize // leave the next part big enough
+				}
 			}
 			num++
 			n, f, t := num, from, to-1

@@ -101,6 +101,7 @@ var rules = map[string]rule{
 	"bench/remote-floor":   {},
 	"bench/remote-mkimage": {},
 	"bench/rrproxy":        {},
+	"bench/s3put":          {imports: []string{"internal/registry/storage", "internal/registry/storage/s3"}},
 }
 
 // testHelper reports a package only tests may import: testenv, and any

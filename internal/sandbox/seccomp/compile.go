@@ -119,8 +119,8 @@ func newRule(ret uint32, conds []cond) rule {
 // rule with several conditions on one argument split into one rule per
 // condition (runc's reading, which Docker's profiles are written for).
 func rules(f *Filter, def uint32) (map[string][]rule, map[string]bool, error) {
-	out := map[string][]rule{}
-	names := map[string]bool{}
+	out := make(map[string][]rule, 512)
+	names := make(map[string]bool, 512)
 	for i, sc := range f.Syscalls {
 		ret, err := action(sc.Action, sc.ErrnoRet)
 		if err != nil {
@@ -288,8 +288,19 @@ func ruleSets(byName map[string][]rule) map[string]*ruleSet {
 // ranges with their rules, ascending, each "A > hi: the next range; else
 // its rules".
 func section(a *asm, s abi, sets map[string]*ruleSet, names map[string]bool, def uint32) error {
+	// One pass over the table: each number's rules, and the highest number
+	// the profile names.
+	var slot [maxTableNr + 1]*ruleSet
 	maxNr, named := 0, false
 	for nr, name := range s.table {
+		if nr < 0 || nr > maxTableNr {
+			continue
+		}
+		if rs, ok := sets[name]; ok {
+			slot[nr] = rs
+		} else {
+			slot[nr] = noRules
+		}
 		if names[name] && (!named || nr > maxNr) {
 			maxNr, named = nr, true
 		}
@@ -304,29 +315,75 @@ func section(a *asm, s abi, sets map[string]*ruleSet, names map[string]bool, def
 	}
 	a.jumpIf(bpf.JumpGreaterThan, uint32(maxNr)|s.bit, next, skipOne(a))
 	a.ret(beyond)
-	segs := segments(s, sets, maxNr)
-	for i, sg := range segs {
-		if i == len(segs)-1 {
-			return emitRules(a, s, sg.rules, def)
-		}
-		after := a.newLabel()
-		scratch := &asm{}
-		if err := emitRules(scratch, s, sg.rules, def); err != nil {
+	return emitSegments(a, s, segments(s, slot[:maxNr+1]), def)
+}
+
+// emitSegments dispatches on A among segs (ascending, covering every
+// number up to the last one's hi): a binary search down to a few, then a
+// chain "A > hi: the next one; else its rules". About 100 ranges take
+// 7 comparisons, which the kernel also runs for every syscall number when
+// it builds its cache of always-allowed ones.
+func emitSegments(a *asm, s abi, segs []segment, def uint32) error {
+	if len(segs) > 4 {
+		mid := len(segs) / 2
+		upper := a.newLabel()
+		a.jumpIf(bpf.JumpGreaterThan, segs[mid-1].hi, next, skipOne(a))
+		a.jump(upper)
+		if err := emitSegments(a, s, segs[:mid], def); err != nil {
 			return err
 		}
-		if len(scratch.ins) <= 255 {
+		a.place(upper)
+		return emitSegments(a, s, segs[mid:], def)
+	}
+	for i, sg := range segs {
+		if i == len(segs)-1 {
+			emitRules(a, s, sg.rules, def)
+			return nil
+		}
+		after := a.newLabel()
+		if rulesSize(s, sg.rules) <= 255 {
 			a.jumpIf(bpf.JumpGreaterThan, sg.hi, after, next)
 		} else {
 			// Too far for a conditional jump: hop over a long one.
 			a.jumpIf(bpf.JumpGreaterThan, sg.hi, next, skipOne(a))
 			a.jump(after)
 		}
-		if err := emitRules(a, s, sg.rules, def); err != nil {
-			return err
-		}
+		emitRules(a, s, sg.rules, def)
 		a.place(after)
 	}
 	return nil
+}
+
+// rulesSize is how many instructions emitRules emits for rs.
+func rulesSize(s abi, rs []rule) int {
+	n := 0
+	for _, r := range rs {
+		for _, c := range r.conds {
+			n += condSize(s, c)
+		}
+		n++
+		if len(r.conds) == 0 {
+			return n
+		}
+	}
+	return n + 1
+}
+
+// condSize is how many instructions emitCond emits for c.
+func condSize(s abi, c cond) int {
+	if s.bits32 {
+		if c.op == specs.OpMaskedEqual {
+			return 3
+		}
+		return 2
+	}
+	switch c.op {
+	case specs.OpEqualTo, specs.OpNotEqual:
+		return 4
+	case specs.OpMaskedEqual:
+		return 6
+	}
+	return 5
 }
 
 // segment is a run of syscall numbers up to hi (with the ABI's bit) that
@@ -337,29 +394,21 @@ type segment struct {
 	key   string
 }
 
-// segments groups the numbers 0..maxNr into ranges of equal rules;
-// numbers no syscall has join whichever range they sit in.
-func segments(s abi, sets map[string]*ruleSet, maxNr int) []segment {
-	slot := make([]*ruleSet, maxNr+1)
-	known := make([]bool, maxNr+1)
-	none := &ruleSet{}
-	for nr, name := range s.table {
-		if nr > maxNr {
-			continue
-		}
-		known[nr] = true
-		if rs, ok := sets[name]; ok {
-			slot[nr] = rs
-		} else {
-			slot[nr] = none
-		}
-	}
+// maxTableNr bounds the syscall numbers of every table (x32's go to 547).
+const maxTableNr = 1023
+
+// noRules stands for a syscall the profile gives the default action.
+var noRules = &ruleSet{}
+
+// segments groups the numbers of slot (a syscall's rules by number, nil
+// where no syscall has that number) into ranges of equal rules; numbers
+// without a syscall join whichever range they sit in.
+func segments(s abi, slot []*ruleSet) []segment {
 	var out []segment
-	for nr := 0; nr <= maxNr; nr++ {
-		if !known[nr] {
+	for nr, rs := range slot {
+		if rs == nil {
 			continue
 		}
-		rs := slot[nr]
 		if len(out) > 0 && out[len(out)-1].key == rs.key {
 			out[len(out)-1].hi = uint32(nr) | s.bit
 			continue
@@ -370,7 +419,7 @@ func segments(s abi, sets map[string]*ruleSet, maxNr int) []segment {
 		out = append(out, segment{hi: uint32(nr) | s.bit, rules: rs.rules, key: rs.key})
 	}
 	if len(out) > 0 {
-		out[len(out)-1].hi = uint32(maxNr) | s.bit
+		out[len(out)-1].hi = uint32(len(slot)-1) | s.bit
 	}
 	return out
 }
@@ -396,11 +445,11 @@ func sortRules(rs []rule) []rule {
 // emitRules emits a syscall's rules: each rule's conditions, failing to
 // the next rule, then its return; the default when none matched. A rule
 // without conditions ends the list (what follows could never match).
-func emitRules(a *asm, s abi, rs []rule, def uint32) error {
+func emitRules(a *asm, s abi, rs []rule, def uint32) {
 	for _, r := range rs {
 		if len(r.conds) == 0 {
 			a.ret(r.ret)
-			return nil
+			return
 		}
 		fail := a.newLabel()
 		for _, c := range r.conds {
@@ -410,7 +459,6 @@ func emitRules(a *asm, s abi, rs []rule, def uint32) error {
 		a.place(fail)
 	}
 	a.ret(def)
-	return nil
 }
 
 // emitCond falls through when argument c.arg compares as c says, and
@@ -438,7 +486,7 @@ func emitCond(a *asm, s abi, c cond, fail label) {
 		case specs.OpLessEqual:
 			a.jumpIf(bpf.JumpLessOrEqual, vlo, next, fail)
 		case specs.OpMaskedEqual:
-			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vlo})
+			a.and(vlo)
 			a.jumpIf(bpf.JumpEqual, uint32(v2), next, fail)
 		}
 		return
@@ -457,10 +505,10 @@ func emitCond(a *asm, s abi, c cond, fail label) {
 		a.jumpIf(bpf.JumpEqual, vlo, fail, next)
 	case specs.OpMaskedEqual:
 		a.load(hi)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vhi})
+		a.and(vhi)
 		a.jumpIf(bpf.JumpEqual, uint32(v2>>32), next, fail)
 		a.load(lo)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: vlo})
+		a.and(vlo)
 		a.jumpIf(bpf.JumpEqual, uint32(v2), next, fail)
 	case specs.OpGreaterThan, specs.OpGreaterEqual:
 		// hi > vhi: true; hi < vhi: false; equal: decided by the low word.

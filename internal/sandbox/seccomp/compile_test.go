@@ -281,3 +281,27 @@ func BenchmarkCompileDefault(b *testing.B) {
 		}
 	}
 }
+
+// TestRulesSize: the layout's size estimate is what emitRules emits, for
+// every rule set of the default profile and each ABI kind.
+func TestRulesSize(t *testing.T) {
+	f, err := Load(nil, dockerCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := action(f.DefaultAction, f.DefaultErrnoRet)
+	byName, _, err := rules(f, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName["extra"] = []rule{newRule(retAllow, []cond{{op: specs.OpMaskedEqual, val: 1}, {arg: 1, op: specs.OpGreaterThan}, {arg: 2, op: specs.OpLessEqual}, {arg: 3, op: specs.OpNotEqual}})}
+	for name, rs := range ruleSets(byName) {
+		for _, s := range []abi{abiX86_64, abiX86} {
+			a := &asm{}
+			emitRules(a, s, rs.rules, def)
+			if got := rulesSize(s, rs.rules); got != len(a.ins) {
+				t.Errorf("%s on %s: rulesSize %d, emitted %d", name, s.name, got, len(a.ins))
+			}
+		}
+	}
+}

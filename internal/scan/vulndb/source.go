@@ -173,7 +173,7 @@ func (w *sourceWriter) prepare(e entry) (*parsedRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", e.name, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(rc, MaxRecordSize+1))
+	data, err := readAll(io.LimitReader(rc, MaxRecordSize+1), e.size)
 	rc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", e.name, err)
@@ -437,4 +437,29 @@ func (w *sourceWriter) finish() error {
 	}
 	w.b.setSource(w.src)
 	return nil
+}
+
+// readAll is io.ReadAll into a buffer of the size the zip announced (one
+// byte more, to see the end), not one grown from 512 bytes.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > MaxRecordSize {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			// More than announced: let ReadAll take the rest (and the
+			// size limit say no).
+			rest, err := io.ReadAll(r)
+			return append(buf, rest...), err
+		}
+	}
 }

@@ -429,7 +429,7 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
 	} else {
 		var src *image.Opened
-		src, err = a.resolveImage(ctx, target, f.platform)
+		src, err = a.resolveImage(ctx, target, f.platform, f.offline)
 		if err != nil {
 			return nil, err
 		}
@@ -456,12 +456,21 @@ func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*repor
 // argument (docker-archive:, oci-archive:, oci:, registry:), an image in
 // the local store, or else a registry reference read without importing,
 // through berth's own registry client.
-func (a *app) resolveImage(ctx context.Context, target, platform string) (*image.Opened, error) {
+func (a *app) resolveImage(ctx context.Context, target, platform string, offline bool) (*image.Opened, error) {
 	plat, err := parsePlatformFlag(platform)
 	if err != nil {
 		return nil, err
 	}
-	src, err := a.openImage(ctx, target, image.OpenOptions{Platform: plat, RegistryFallback: true})
+	var src *image.Opened
+	if offline {
+		// --offline: files, layouts and the store only; no registry.
+		src, err = image.Open(ctx, target, image.OpenOptions{Platform: plat, Store: storeReader{a}})
+		if errors.Is(err, image.ErrNotFound) || errors.Is(err, image.ErrUnknownSource) {
+			err = withHint(err, "--offline reads no registry: pull the image first, or scan an archive or layout")
+		}
+	} else {
+		src, err = a.openImage(ctx, target, image.OpenOptions{Platform: plat, RegistryFallback: true})
+	}
 	if errors.Is(err, image.ErrNotLayout) {
 		return nil, withHint(err, "use --rootfs to scan a root filesystem")
 	}

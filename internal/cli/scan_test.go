@@ -168,7 +168,7 @@ func TestScanCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.AppendImage(img); err != nil {
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1"})); err != nil {
 			t.Fatal(err)
 		}
 		// root filesystem
@@ -188,14 +188,36 @@ func TestScanCLI(t *testing.T) {
 		if out, err := exec.Command(testenv.Peer(t, "skopeo"), "copy", "--quiet", "docker-archive:"+archive, "oci-archive:"+ociArchive).CombinedOutput(); err != nil {
 			t.Fatalf("skopeo: %v %s", err, out)
 		}
-		for _, args := range [][]string{{"vulnapp:1"}, {lay}, {"--rootfs", rootfs}, {"--input", archive}, {ociArchive}} {
+		// Every spelling berth dive takes, trivy's --input, and the same
+		// through scout cves.
+		for _, args := range [][]string{
+			{"vulnapp:1"}, {"berth:vulnapp:1"}, {"docker://vulnapp:1"},
+			{lay}, {lay + ":1"}, {"oci:" + lay}, {"oci:" + lay + ":1"},
+			{archive}, {"docker-archive:" + archive}, {"--input", archive},
+			{ociArchive}, {"oci-archive:" + ociArchive},
+			{"--rootfs", rootfs},
+		} {
 			r := scanBerth(t, env, append([]string{"scan", "--format", "json"}, args...)...)
 			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
 				t.Errorf("scan %v: exit %d\n%s", args, r.code, r.stderr)
 			}
+			if args[0] == "--rootfs" || args[0] == "--input" {
+				continue
+			}
+			r = scanBerth(t, env, "scout", "cves", "--format", "json", args[0])
+			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
+				t.Errorf("scout cves %v: exit %d\n%s", args, r.code, r.stderr)
+			}
 		}
-		r := scanBerth(t, env, "sbom", "--format", "cyclonedx", archive)
-		if r.code != 0 || !strings.Contains(r.stdout, `"purl": "pkg:golang/golang.org/x/text@0.3.2"`) || strings.Contains(r.stdout, "vulnerabilities") {
+		// A folder named like the image does not hide it (`cd myapp &&
+		// berth scan myapp:1`).
+		os.MkdirAll(filepath.Join(dir, "vulnapp"), 0o755)
+		r := testenv.Run(t, testenv.Berth(t), testenv.Cmd{Args: []string{"scan", "--format", "json", "vulnapp:1"}, Env: env, Dir: dir})
+		if r.Code != 0 || !strings.Contains(r.Stdout, "GO-2022-1059") {
+			t.Errorf("scan vulnapp:1 beside a vulnapp/ folder: exit %d\n%s", r.Code, r.Stderr)
+		}
+		r2 := scanBerth(t, env, "sbom", "--format", "cyclonedx", archive)
+		if r := r2; r.code != 0 || !strings.Contains(r.stdout, `"purl": "pkg:golang/golang.org/x/text@0.3.2"`) || strings.Contains(r.stdout, "vulnerabilities") {
 			t.Errorf("sbom: exit %d\n%s", r.code, r.stderr)
 		}
 	})
@@ -206,9 +228,16 @@ func TestScanCLI(t *testing.T) {
 		if err := remote.Write(ref, img); err != nil {
 			t.Fatal(err)
 		}
-		r := scanBerth(t, env, "scan", "--format", "json", reg+"/team/app:1")
-		if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
-			t.Fatalf("scan from registry: exit %d\n%s", r.code, r.stderr)
+		for _, arg := range []string{reg + "/team/app:1", "registry:" + reg + "/team/app:1", "registry://" + reg + "/team/app:1"} {
+			r := scanBerth(t, env, "scan", "--format", "json", arg)
+			if r.code != 0 || !strings.Contains(r.stdout, "GO-2022-1059") {
+				t.Fatalf("scan %s: exit %d\n%s", arg, r.code, r.stderr)
+			}
+			// --offline reads no registry.
+			r = scanBerth(t, env, "scan", "--offline", "--format", "json", arg)
+			if r.code == 0 || !strings.Contains(r.stderr, "--offline reads no registry") {
+				t.Errorf("scan --offline %s: exit %d\n%s", arg, r.code, r.stderr)
+			}
 		}
 		if r := scanBerth(t, env, "scan", "db", "push", reg+"/mirror/vulndb:latest"); r.code != 0 {
 			t.Fatalf("db push: exit %d\n%s", r.code, r.stderr)

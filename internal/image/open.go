@@ -178,10 +178,11 @@ func kindList() string {
 func detect(arg string) (SourceKind, error) {
 	fi, err := os.Stat(arg)
 	if err != nil {
-		if dir, _, ok := cutTag(arg); ok {
-			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-				return SourceOCILayout, nil
-			}
+		// DIR:TAG is a layout's tagged image only when DIR is a layout: a
+		// folder named like the image (`cd myapp && berth scan myapp:1`)
+		// does not hide the image.
+		if dir, _, ok := cutTag(arg); ok && isLayout(dir) {
+			return SourceOCILayout, nil
 		}
 		if looksLikePath(arg) {
 			// Meant as a file: say so rather than "invalid reference format".

@@ -23,6 +23,10 @@
 //     load fail and name no image; the blobs it stored are left to the
 //     store's garbage collection, which cli runs at once. LoadDir reads an
 //     unpacked archive or OCI layout directory under the same rules.
+//   - Unpack extracts a tar into a directory through an os.Root (a build
+//     context sent as a tar, --output type=local); ReadContext tells a
+//     context tar from a bare Dockerfile on stdin or from a URL; Unpacker is
+//     the same entry writer for build's COPY --from layer stacking.
 //
 // Nothing is recompressed either way: blobs travel byte for byte, so manifest
 // digests survive a save/load round trip, and old-style archives (layers

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/archive"
 )
 
 // fsTree is the merged metadata view of a stack of layers: what COPY needs
@@ -64,7 +66,7 @@ func (b *Builder) walkLayer(ctx context.Context, l Layer, fn func(h *tar.Header,
 		return fmt.Errorf("reading layer %s: %w", l.Digest, err)
 	}
 	defer rc.Close()
-	return walkTar(ctx, rc, fn, func(err error) error { return fmt.Errorf("reading layer %s: %w", l.Digest, err) })
+	return archive.WalkTar(ctx, rc, fn, func(err error) error { return fmt.Errorf("reading layer %s: %w", l.Digest, err) })
 }
 
 func (b *Builder) treeOf(ctx context.Context, layers []Layer) (*fsTree, error) {
@@ -179,7 +181,7 @@ func (t *fsTree) isDir(p string) bool { return t.isDirNoFollow(t.resolve(p)) }
 
 // extractLayers unpacks layers (bottom first) into dir, applying whiteouts,
 // for COPY --from. Every operation goes through an os.Root of dir (see
-// Unpack): no ".." or absolute escapes, no writing through symlinks, no
+// archive.Unpack): no ".." or absolute escapes, no writing through symlinks, no
 // link followed out of dir. It returns the owner of every entry.
 func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string) (map[string][2]int, error) {
 	root, err := os.OpenRoot(dir)
@@ -187,7 +189,7 @@ func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string)
 		return nil, err
 	}
 	defer root.Close()
-	u := &unpacker{root: root}
+	u := archive.NewUnpacker(root, false)
 	owners := map[string][2]int{}
 	for _, l := range layers {
 		if err := b.extractOne(ctx, l, u, owners); err != nil {
@@ -197,7 +199,7 @@ func (b *Builder) extractLayers(ctx context.Context, layers []Layer, dir string)
 	return owners, nil
 }
 
-func (b *Builder) extractOne(ctx context.Context, l Layer, u *unpacker, owners map[string][2]int) error {
+func (b *Builder) extractOne(ctx context.Context, l Layer, u *archive.Unpacker, owners map[string][2]int) error {
 	return b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
 		if name == "" {
 			return nil
@@ -205,29 +207,29 @@ func (b *Builder) extractOne(ctx context.Context, l Layer, u *unpacker, owners m
 		dirName, base := path.Split(name)
 		dirName = strings.TrimSuffix(dirName, "/")
 		if base == ".wh..wh..opq" || strings.HasPrefix(base, ".wh.") {
-			if err := u.parents(name); err != nil {
+			if err := u.Parents(name); err != nil {
 				return err
 			}
 			if base != ".wh..wh..opq" {
-				return u.root.RemoveAll(path.Join(dirName, strings.TrimPrefix(base, ".wh.")))
+				return u.Root().RemoveAll(path.Join(dirName, strings.TrimPrefix(base, ".wh.")))
 			}
 			if dirName == "" {
 				dirName = "."
 			}
-			d, err := u.root.Open(dirName)
+			d, err := u.Root().Open(dirName)
 			if err != nil {
 				return nil // nothing below to hide
 			}
 			ents, _ := d.ReadDir(-1)
 			d.Close()
 			for _, e := range ents {
-				if err := u.root.RemoveAll(path.Join(dirName, e.Name())); err != nil {
+				if err := u.Root().RemoveAll(path.Join(dirName, e.Name())); err != nil {
 					return err
 				}
 			}
 			return nil
 		}
-		made, err := u.entry(h, name, r)
+		made, err := u.Entry(h, name, r)
 		if err == nil && made {
 			owners[name] = [2]int{h.Uid, h.Gid}
 		}

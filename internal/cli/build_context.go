@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/fsutil"
-	"github.com/berth-dev/berth/internal/image"
 )
 
 // The build context and its relatives: a directory, stdin, a Git or http(s)
@@ -36,7 +34,7 @@ func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.R
 		if f.file == "-" {
 			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
 		}
-		df, dir, err := contextFromStream(stdin, filepath.Join(tmp, "context"))
+		df, dir, err := contextFromStream(ctx, stdin, filepath.Join(tmp, "context"))
 		if err != nil {
 			return nil, "", "", fmt.Errorf("reading build context from stdin: %w", err)
 		}
@@ -59,7 +57,7 @@ func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.R
 		if err != nil {
 			return nil, "", "", err
 		}
-		df, dir, err := contextFromStream(r, filepath.Join(tmp, "context"))
+		df, dir, err := contextFromStream(ctx, r, filepath.Join(tmp, "context"))
 		r.Close()
 		if err != nil {
 			return nil, "", "", fmt.Errorf("unable to prepare context from %s: %w", ctxArg, err)
@@ -218,7 +216,7 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 			if err != nil {
 				return nil, err
 			}
-			df, d, err := contextFromStream(r, dir)
+			df, d, err := contextFromStream(ctx, r, dir)
 			r.Close()
 			if err != nil {
 				return nil, fmt.Errorf("--build-context %s: %w", name, err)
@@ -241,32 +239,12 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 	return out, nil
 }
 
-// contextFromStream reads what docker build accepts on stdin or from a URL:
-// a tar archive (plain, gzip, zstd or bzip2), extracted into dir, or else a
-// Dockerfile, returned as bytes (with an empty context).
-func contextFromStream(r io.Reader, dir string) (dockerfileData []byte, contextDir string, err error) {
-	plain, _, err := image.Decompress(r)
-	if err != nil {
-		return nil, "", err
+// contextFromStream reads a context tar into dir, or a Dockerfile (then
+// the context is empty), as archive.ReadContext tells them apart.
+func contextFromStream(ctx context.Context, r io.Reader, dir string) (dockerfileData []byte, contextDir string, err error) {
+	df, isTar, err := archive.ReadContext(ctx, r, dir, dockerfile.MaxSize)
+	if err != nil || !isTar {
+		return df, "", err
 	}
-	defer plain.Close()
-	br := bufio.NewReaderSize(plain, 1<<16)
-	head, _ := br.Peek(512)
-	if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
-		if err := untarContext(br, dir); err != nil {
-			return nil, "", err
-		}
-		return nil, dir, nil
-	}
-	data, err := io.ReadAll(io.LimitReader(br, dockerfile.MaxSize+1))
-	if err != nil {
-		return nil, "", err
-	}
-	return data, "", nil
-}
-
-// untarContext extracts a context tar with build.Unpack, which no entry
-// can lead outside dir.
-func untarContext(r io.Reader, dir string) error {
-	return build.Unpack(context.Background(), r, dir, build.UnpackOptions{})
+	return nil, dir, nil
 }

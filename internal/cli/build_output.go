@@ -20,7 +20,7 @@ func (a *app) exportBuild(ctx context.Context, res *build.Result, o buildOutput,
 	if o.typ == "local" {
 		rc := mutate.Extract(res.Image)
 		defer rc.Close()
-		return build.Unpack(ctx, rc, o.dest, build.UnpackOptions{Owners: true})
+		return archive.Unpack(ctx, rc, o.dest, archive.UnpackOptions{Owners: true})
 	}
 	var w io.Writer = a.stdout
 	var af *os.File

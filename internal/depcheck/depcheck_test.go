@@ -65,7 +65,7 @@ var rules = map[string]rule{
 	"internal/analyze/tui": {imports: []string{"internal/analyze"}},
 
 	// Areas.
-	"internal/build":               {imports: []string{"internal/build/remotecontext", "internal/dockerfile", "internal/fsutil", "internal/image", "internal/ref"}},
+	"internal/build":               {imports: []string{"internal/archive", "internal/build/remotecontext", "internal/dockerfile", "internal/fsutil", "internal/image", "internal/ref"}},
 	"internal/registry":            {imports: []string{"internal/registry/storage"}},
 	"internal/registry/storage/s3": {imports: []string{"internal/registry/storage"}},
 	"internal/registry/notify":     {imports: []string{"internal/registry"}},

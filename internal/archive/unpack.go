@@ -1,4 +1,4 @@
-package build
+package archive
 
 import (
 	"archive/tar"
@@ -38,21 +38,21 @@ func Unpack(ctx context.Context, r io.Reader, dir string, opts UnpackOptions) er
 		return err
 	}
 	defer root.Close()
-	u := &unpacker{root: root, owners: opts.Owners && os.Geteuid() == 0}
-	return walkTar(ctx, r, func(h *tar.Header, name string, r io.Reader) error {
+	u := NewUnpacker(root, opts.Owners)
+	return WalkTar(ctx, r, func(h *tar.Header, name string, r io.Reader) error {
 		if name == "" {
 			return nil
 		}
-		_, err := u.entry(h, name, r)
+		_, err := u.Entry(h, name, r)
 		return err
 	}, func(err error) error { return err })
 }
 
-// walkTar reads the tar r in order and calls fn for each entry with its
+// WalkTar reads the tar r in order and calls fn for each entry with its
 // cleaned name (fsutil.CleanTarName refuses ".." and the like) and a
 // reader of its content; readErr wraps what the tar reader returns. It
 // stops when ctx is done.
-func walkTar(ctx context.Context, r io.Reader, fn func(h *tar.Header, name string, r io.Reader) error, readErr func(error) error) error {
+func WalkTar(ctx context.Context, r io.Reader, fn func(h *tar.Header, name string, r io.Reader) error, readErr func(error) error) error {
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -75,21 +75,32 @@ func walkTar(ctx context.Context, r io.Reader, fn func(h *tar.Header, name strin
 	}
 }
 
-// unpacker writes tar entries under root, one at a time.
-type unpacker struct {
+// Unpacker writes tar entries under an os.Root, one at a time, under
+// Unpack's rules; build's COPY --from uses it to stack layers (applying
+// whiteouts itself).
+type Unpacker struct {
 	root   *os.Root
 	owners bool
 }
 
-// entry creates name (cleaned, relative to the root) from h and its
+// NewUnpacker writes under root; owners keeps each entry's uid and gid
+// (only when running as root).
+func NewUnpacker(root *os.Root, owners bool) *Unpacker {
+	return &Unpacker{root: root, owners: owners && os.Geteuid() == 0}
+}
+
+// Root is the directory the unpacker writes under.
+func (u *Unpacker) Root() *os.Root { return u.root }
+
+// Entry creates name (cleaned, relative to the root) from h and its
 // content r; made is false for entry types it skips.
-func (u *unpacker) entry(h *tar.Header, name string, r io.Reader) (made bool, err error) {
+func (u *Unpacker) Entry(h *tar.Header, name string, r io.Reader) (made bool, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("tar entry %q: %w", h.Name, err)
 		}
 	}()
-	if err := u.parents(name); err != nil {
+	if err := u.Parents(name); err != nil {
 		return false, err
 	}
 	if fi, err := u.root.Lstat(name); err == nil {
@@ -133,7 +144,7 @@ func (u *unpacker) entry(h *tar.Header, name string, r io.Reader) (made bool, er
 		if err != nil || target == "" {
 			return false, fmt.Errorf("hard link to %q, outside the archive", h.Linkname)
 		}
-		if err := u.parents(target); err != nil {
+		if err := u.Parents(target); err != nil {
 			return false, err
 		}
 		// link(2) does not follow a symlink target: a link to a link is
@@ -166,10 +177,10 @@ func (u *unpacker) entry(h *tar.Header, name string, r io.Reader) (made bool, er
 	return true, nil
 }
 
-// parents creates the missing parent directories of name and refuses a
+// Parents creates the missing parent directories of name and refuses a
 // parent that is not a directory (a symlink above an entry is how an
 // archive writes somewhere else).
-func (u *unpacker) parents(name string) error {
+func (u *Unpacker) Parents(name string) error {
 	dir := path.Dir(name)
 	if dir == "." {
 		return nil

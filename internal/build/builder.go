@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -82,6 +84,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Network == "" {
 		opts.Network = "default"
+	}
+	if opts.TempDir == "" {
+		dir, err := os.MkdirTemp("", "berth-build-")
+		if err != nil {
+			return nil, err
+		}
+		defer fsutil.RemoveAll(dir)
+		opts.TempDir = dir
 	}
 	plan, err := NewPlan(opts.File, opts.Target, opts.BuildArgs, opts.Platform)
 	if err != nil {

@@ -76,7 +76,7 @@ func (b *Builder) streamDeferred(ctx context.Context, lw *layerWriter, t *fsTree
 			if !ok || t.from[name] != i || h.Typeflag != tar.TypeReg {
 				return nil
 			}
-			if err := writeCopies(lw, hdrs, r, h.Size); err != nil {
+			if err := writeCopies(lw, hdrs, r, h.Size, b.tempDir()); err != nil {
 				return err
 			}
 			delete(want, name)
@@ -100,7 +100,7 @@ func (b *Builder) streamDeferred(ctx context.Context, lw *layerWriter, t *fsTree
 
 // writeCopies writes one source file to one or more targets; with several,
 // the content goes through a temp file since the stream is read once.
-func writeCopies(lw *layerWriter, hdrs []*tar.Header, r io.Reader, size int64) error {
+func writeCopies(lw *layerWriter, hdrs []*tar.Header, r io.Reader, size int64, tempDir string) error {
 	if len(hdrs) == 1 {
 		if err := lw.WriteHeader(hdrs[0]); err != nil {
 			return err
@@ -108,7 +108,7 @@ func writeCopies(lw *layerWriter, hdrs []*tar.Header, r io.Reader, size int64) e
 		_, err := io.CopyN(lw, r, size)
 		return err
 	}
-	tmp, err := os.CreateTemp("", "berth-copy-")
+	tmp, err := os.CreateTemp(tempDir, "copy-")
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -667,15 +666,7 @@ func orRoot(s string) string {
 	return s
 }
 
-func (b *Builder) tempDir() string {
-	if b.opts.StateDir != "" {
-		d := filepath.Join(b.opts.StateDir, "tmp")
-		if os.MkdirAll(d, 0o700) == nil {
-			return d
-		}
-	}
-	return os.TempDir()
-}
+func (b *Builder) tempDir() string { return b.opts.TempDir }
 
 var _ = time.Second
 

@@ -4,6 +4,10 @@
 // explains its misses, makes COPY/ADD layers itself, runs RUN through an
 // Executor, and writes image config and history as Docker (BuildKit) does.
 //
+// Besides Build, it owns how a build request becomes Options, as Docker
+// applies it (BuildArgs, Labels, Secrets, SourceDateEpoch, ReadIgnore), the
+// per-build Workspace, and the build cache's Prune and StateUsage.
+//
 // It declares the small interfaces it needs — ImageSource for FROM, BlobStore
 // for layers and manifests, Executor for RUN — and must not import the
 // store, remote, sandbox or cli packages; cli wires the concrete ones.
@@ -19,8 +23,12 @@
 //	index/<id>.json       stat index of a context directory: path → size,
 //	                      mtime, inode, digest, so files are hashed once
 //	mounts/<id>/          RUN --mount=type=cache directories, kept
-//	tmp/                  per-build scratch (COPY --from unpacks, downloads),
-//	                      removed when the build ends
+//	tmp/build-<r>/        one build's temp files (Workspace: contexts from
+//	                      stdin or a URL, Git clones, ADD downloads, COPY
+//	                      --from and bind unpacks, heredocs, env secrets,
+//	                      RUN's sandbox state), removed when the build ends;
+//	tmp/build-<r>.lock    flocked while it runs, so the next build or
+//	                      Prune removes what a killed build left
 //
 // Specs: the Dockerfile reference, the OCI image spec (manifest, config,
 // layer with whiteouts) and Docker's image config/history conventions

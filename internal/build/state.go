@@ -66,8 +66,9 @@ type PruneReport struct {
 }
 
 // Prune is `builder prune` and POST /build/prune: unless a build is running,
-// it prunes each of opts.Caches, removes the scratch files killed builds
-// left, and with All the step cache, RUN cache mounts and last-build records.
+// it prunes each of opts.Caches, removes the temp files killed builds left
+// (StateDir/tmp), and with All the step cache, RUN cache mounts and
+// last-build records.
 func Prune(ctx context.Context, stateDir string, opts PruneOptions) (PruneReport, error) {
 	var rep PruneReport
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
@@ -95,6 +96,9 @@ func Prune(ctx context.Context, stateDir string, opts PruneOptions) (PruneReport
 			return rep, err
 		}
 	}
+	// No build runs (the lock is ours): whatever is in tmp was left by
+	// builds that were killed.
+	rep.Reclaimed += sweepWorkspaces(filepath.Join(stateDir, "tmp"), true)
 	if opts.All {
 		for _, dir := range []string{"cache", "mounts", "last"} {
 			p := filepath.Join(stateDir, dir)

@@ -102,8 +102,12 @@ type Options struct {
 	Zstd          bool       // --compression zstd
 	Epoch         *time.Time // SOURCE_DATE_EPOCH
 	StateDir      string     // ROOT/build: cache and index; "" disables the cache
-	Progress      io.Writer  // plain progress output; nil discards
-	Log           *slog.Logger
+	// TempDir is the build's own temp directory (Workspace.Dir): every
+	// file the build makes for itself goes there. "" is a directory of
+	// the system's temp area, made and removed by Build.
+	TempDir  string
+	Progress io.Writer // plain progress output; nil discards
+	Log      *slog.Logger
 
 	Source ImageSource
 	Blobs  BlobStore

@@ -251,86 +251,20 @@ type buildRequest struct {
 // unless the build succeeds.
 func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest, progressOut io.Writer) (*build.Result, error) {
 	f, ctxArg := req.flags, req.contextArg
-	buildArgs := map[string]string{}
-	for _, ba := range f.buildArgs {
-		k, v, ok := strings.Cut(ba, "=")
-		if !ok {
-			ev, set := req.lookupEnv(k)
-			if !set {
-				continue
-			}
-			v = ev
-		}
-		buildArgs[k] = v
-	}
-	labels := map[string]string{}
-	for _, l := range f.labels {
-		k, v, _ := strings.Cut(l, "=")
-		labels[k] = v
-	}
-	secrets := map[string]string{}
-	for _, s := range f.secrets {
-		var id, src string
-		for _, kv := range strings.Split(s, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				if src == "" {
-					src = "env:" + v
-				}
-			case "type":
-			default:
-				return nil, usageError{fmt.Errorf("invalid secret %q: unexpected key %q", s, k)}
-			}
-		}
-		if id == "" {
-			return nil, usageError{fmt.Errorf("invalid secret %q: id is required", s)}
-		}
-		if src == "" {
-			src = "env:" + id
-		}
-		secrets[id] = src
-	}
-
+	buildArgs := build.BuildArgs(f.buildArgs, req.lookupEnv)
+	labels := build.Labels(f.labels)
 	stateDir := buildStateDir(st)
-	tmpRoot := filepath.Join(stateDir, "tmp")
-	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
-		return nil, err
-	}
-	// Held for the whole build: system prune leaves the cache alone while
-	// any build runs.
-	unlockBuild, err := build.LockState(stateDir)
+	// One temp directory for everything this build makes, removed however
+	// the build ends (a kill -9 leaves it to the next build or prune).
+	ws, err := build.OpenWorkspace(stateDir)
 	if err != nil {
 		return nil, err
 	}
-	defer unlockBuild()
-	sweepBuildTemps(tmpRoot)
-	tmp, err := os.MkdirTemp(tmpRoot, "build-")
+	defer ws.Close()
+	tmp := ws.Dir()
+	secrets, err := build.Secrets(f.secrets, req.lookupEnv, tmp)
 	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	// The lock says "in use" to other builds' sweeps; a build killed with
-	// -9 leaves its directory unlocked, and the next build removes it.
-	if unlock, ok, err := fsutil.TryLock(tmp + ".lock"); err == nil && ok {
-		defer os.Remove(tmp + ".lock")
-		defer unlock()
-	}
-
-	// Secrets from the environment become files in our temp dir (0600).
-	for id, src := range secrets {
-		if env, ok := strings.CutPrefix(src, "env:"); ok {
-			p := filepath.Join(tmp, "secret-"+strconv.Itoa(len(id))+"-"+filepath.Base(id))
-			v, _ := req.lookupEnv(env)
-			if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-				return nil, err
-			}
-			secrets[id] = p
-		}
+		return nil, buildRequestErr(err)
 	}
 
 	df, contextDir, dfName, err := loadBuildInput(ctx, f, ctxArg, req.stdin, tmp)
@@ -364,43 +298,13 @@ func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest,
 	if err != nil {
 		return nil, err
 	}
-	var ignore *dockerfile.Ignore
-	if contextDir != "" {
-		for _, n := range dockerfile.IgnoreFileNames(dfName) {
-			p := n
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(contextDir, n)
-			}
-			if remoteContext(ctxArg) {
-				// In a fetched context a link must not lead to the host's
-				// files (their lines would be echoed as bad patterns).
-				if rel, err := filepath.Rel(contextDir, p); err == nil {
-					if p, err = fsutil.ResolveIn(contextDir, rel); err != nil {
-						continue
-					}
-				}
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			if ignore, err = dockerfile.ParseIgnore(data); err != nil {
-				return nil, err
-			}
-			break
-		}
+	ignore, err := build.ReadIgnore(contextDir, dfName, remoteContext(ctxArg))
+	if err != nil {
+		return nil, err
 	}
-	var epoch *time.Time
-	if s, _ := req.lookupEnv("SOURCE_DATE_EPOCH"); s != "" || buildArgs["SOURCE_DATE_EPOCH"] != "" {
-		if s == "" {
-			s = buildArgs["SOURCE_DATE_EPOCH"]
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: %w", s, err)}
-		}
-		t := time.Unix(n, 0).UTC()
-		epoch = &t
+	epoch, err := build.SourceDateEpoch(req.lookupEnv, buildArgs)
+	if err != nil {
+		return nil, buildRequestErr(err)
 	}
 	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
 	if err != nil {
@@ -409,7 +313,7 @@ func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest,
 	opts := build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
 		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom, InlineCache: inline,
-		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, Progress: progressOut, Log: a.logger(),
+		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, TempDir: tmp, Progress: progressOut, Log: a.logger(),
 		Source: storeSource{s: st, pull: a.buildPuller(st, req.newRemote)},
 		Blobs:  storeBlobs{st},
 		Exec:   sandboxExec{snaps: snaps, tmp: tmp, seccomp: req.seccomp},
@@ -515,32 +419,13 @@ func writeBuildMetadata(path string, res *build.Result, tags []string) error {
 	return nil
 }
 
-// sweepBuildTemps removes the scratch directories of builds that died
-// (their lock is free). A directory without a lock file is only taken when
-// it is an hour old: its build may be between creating it and locking it.
-func sweepBuildTemps(root string) {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return
+// buildRequestErr marks the build package's bad-input errors as usage
+// errors (exit 125), as they were flags the user typed.
+func buildRequestErr(err error) error {
+	if errors.Is(err, build.ErrBadRequest) {
+		return usageError{err}
 	}
-	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "build-") {
-			continue
-		}
-		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(dir + ".lock"); err != nil {
-			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
-				continue
-			}
-		}
-		unlock, ok, err := fsutil.TryLock(dir + ".lock")
-		if err != nil || !ok {
-			continue
-		}
-		os.RemoveAll(dir)
-		os.Remove(dir + ".lock")
-		unlock()
-	}
+	return err
 }
 
 // termWidth is the terminal's width in columns, 0 when unknown.

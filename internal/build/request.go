@@ -1,0 +1,150 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/dockerfile"
+	"github.com/berth-dev/berth/internal/fsutil"
+)
+
+// The rules that turn a build request — `berth build`'s flags, the Engine
+// API's POST /build parameters — into Options, as Docker applies them.
+// lookupEnv is where NAME-only --build-arg values, env secrets and
+// SOURCE_DATE_EPOCH come from: the process environment for the CLI, nothing
+// for the API (a client never reads the server's environment).
+
+// ErrBadRequest is wrapped by the errors of a request that cannot be built
+// as asked (a malformed --secret, SOURCE_DATE_EPOCH): bad input, not a
+// failed build.
+var ErrBadRequest = errors.New("bad build request")
+
+type badRequest struct{ error }
+
+func (e badRequest) Unwrap() []error { return []error{e.error, ErrBadRequest} }
+
+// BuildArgs reads --build-arg NAME=VALUE; a bare NAME takes lookupEnv's
+// value and is left out when that is unset, as in Docker.
+func BuildArgs(args []string, lookupEnv func(string) (string, bool)) map[string]string {
+	out := map[string]string{}
+	for _, ba := range args {
+		k, v, ok := strings.Cut(ba, "=")
+		if !ok {
+			ev, set := lookupEnv(k)
+			if !set {
+				continue
+			}
+			v = ev
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Labels reads --label KEY=VALUE (a bare KEY is an empty value).
+func Labels(labels []string) map[string]string {
+	out := map[string]string{}
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		out[k] = v
+	}
+	return out
+}
+
+// Secrets reads --secret id=ID[,src=PATH|,env=VAR] (BuildKit's spelling;
+// neither src nor env is env=ID) and returns, by id, the file each secret
+// is read from. A secret from the environment is written to a 0600 file in
+// dir (the build's Workspace), gone with it.
+func Secrets(specs []string, lookupEnv func(string) (string, bool), dir string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range specs {
+		var id, src string
+		for _, kv := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				if src == "" {
+					src = "env:" + v
+				}
+			case "type":
+			default:
+				return nil, badRequest{fmt.Errorf("invalid secret %q: unexpected key %q", s, k)}
+			}
+		}
+		if id == "" {
+			return nil, badRequest{fmt.Errorf("invalid secret %q: id is required", s)}
+		}
+		if src == "" {
+			src = "env:" + id
+		}
+		out[id] = src
+	}
+	for id, src := range out {
+		if env, ok := strings.CutPrefix(src, "env:"); ok {
+			p := filepath.Join(dir, "secret-"+strconv.Itoa(len(id))+"-"+filepath.Base(id))
+			v, _ := lookupEnv(env)
+			if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+				return nil, err
+			}
+			out[id] = p
+		}
+	}
+	return out, nil
+}
+
+// SourceDateEpoch is the time SOURCE_DATE_EPOCH (from lookupEnv, else the
+// build arg of that name) sets for a reproducible build; nil when unset.
+func SourceDateEpoch(lookupEnv func(string) (string, bool), buildArgs map[string]string) (*time.Time, error) {
+	s, _ := lookupEnv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		s = buildArgs["SOURCE_DATE_EPOCH"]
+	}
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return nil, badRequest{fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: %w", s, err)}
+	}
+	t := time.Unix(n, 0).UTC()
+	return &t, nil
+}
+
+// ReadIgnore reads the .dockerignore that applies to a build: the first of
+// dockerfile.IgnoreFileNames(dockerfilePath) found (names relative to
+// contextDir). In a fetched context (stdin, Git, URL) a link may not lead
+// out of it to the host's files, whose lines would be echoed as bad
+// patterns. nil means nothing is ignored.
+func ReadIgnore(contextDir, dockerfilePath string, fetched bool) (*dockerfile.Ignore, error) {
+	if contextDir == "" {
+		return nil, nil
+	}
+	for _, n := range dockerfile.IgnoreFileNames(dockerfilePath) {
+		p := n
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(contextDir, n)
+		}
+		if fetched {
+			if rel, err := filepath.Rel(contextDir, p); err == nil {
+				if p, err = fsutil.ResolveIn(contextDir, rel); err != nil {
+					continue
+				}
+			}
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		return dockerfile.ParseIgnore(data)
+	}
+	return nil, nil
+}

@@ -37,6 +37,18 @@ export DOCKER_HOST=unix://$W/docker.sock
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); echo $(( (e - s) / 1000000 )); }
+# CPU milliseconds (user+sys) of a command and, for docker, of the service
+# while it served it: what the load of other jobs does not inflate.
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$SVC_PID/stat"; } # with waited-for children (RUN)
+TCK=$(getconf CLK_TCK)
+cpu() { # tool cmd... → CPU ms
+	local t0 t1 c
+	t0=$(ticks)
+	/usr/bin/time -o "$W/time" -f '%U %S' "$@" >/dev/null 2>&1
+	c=$(awk '{printf "%d", ($1 + $2) * 1000}' "$W/time")
+	t1=$(ticks)
+	echo $(( c + (t1 - t0) * 1000 / TCK ))
+}
 
 # A base image, and a pull image of $LAYERS gzip layers of mixed data
 # (text that compresses, random bytes that do not), pushed to the registry.
@@ -75,6 +87,7 @@ CMD ["cat", "/data/all.go"]
 DF
 
 : > "$W/pull.berth"; : > "$W/pull.docker"; : > "$W/build.berth"; : > "$W/build.docker"
+: > "$W/pullcpu.berth"; : > "$W/pullcpu.docker"; : > "$W/buildcpu.berth"; : > "$W/buildcpu.docker"
 for r in $(seq 1 "$RUNS"); do
 	if [ $((r % 2)) = 1 ]; then order="berth docker"; else order="docker berth"; fi
 	for tool in $order; do
@@ -85,6 +98,11 @@ for r in $(seq 1 "$RUNS"); do
 		if [ "$tool" = berth ]; then measure "$B" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/build.berth"
 		else DOCKER_BUILDKIT=0 measure "$DOCKER" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/build.docker"; fi
 	done
+	# The same work again, for its CPU time.
+	clean_pull; cpu "$B" pull "$REF" >> "$W/pullcpu.berth"
+	clean_pull; cpu "$DOCKER" pull "$REF" >> "$W/pullcpu.docker"
+	cpu "$B" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/buildcpu.berth"
+	DOCKER_BUILDKIT=0 cpu "$DOCKER" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/buildcpu.docker"
 done
 
 # docker images on 1,000 images.
@@ -100,8 +118,8 @@ for r in $(seq 1 $((RUNS * 4))); do
 	measure "$DOCKER" images >> "$W/images.docker"
 done
 
-printf '%-34s %10s %12s %8s\n' "median ms" "berth" "docker+API" "ratio"
-for s in pull build images; do
+printf '%-34s %10s %12s %8s\n' "median ms (…cpu: user+sys)" "berth" "docker+API" "ratio"
+for s in pull build images pullcpu buildcpu; do
 	b=$(median < "$W/$s.berth"); d=$(median < "$W/$s.docker")
 	printf '%-34s %10s %12s %8s\n' "$s" "$b" "$d" "$(awk -v b="$b" -v d="$d" 'BEGIN{printf "%.3fx", d/b}')"
 done

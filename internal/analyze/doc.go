@@ -5,7 +5,8 @@
 // whiteouts and opaque directories applied (OCI image spec, layer
 // changesets), the files that waste space and the layers involved,
 // dive-compatible efficiency figures, hints in plain words, and the CI rules
-// of dive's `.dive-ci` evaluated over that data.
+// of dive's `.dive-ci` (read by ReadCIConfig/ParseCIConfig) evaluated over
+// that data.
 //
 // Numbers follow dive 0.13.1 (dive/filetree/efficiency.go and
 // dive/image/image.go) so that reports from both tools are comparable:

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/berth-dev/berth/internal/analyze"
 	"github.com/berth-dev/berth/internal/analyze/tui"
@@ -119,7 +118,7 @@ func (a *app) runDive(cmd *cobra.Command, arg string, o diveOptions) error {
 	out := a.stdout
 	rules := analyze.DefaultRules()
 	if o.ci {
-		fileRules, found, err := readDiveCI(o.ciConfig)
+		fileRules, found, err := analyze.ReadCIConfig(o.ciConfig)
 		if err != nil {
 			fmt.Fprintf(out, "ci configuration error: %v\n", err)
 			return exitError{code: exitFailure}
@@ -213,62 +212,6 @@ func diveHint(err error) string {
 		return h.hint
 	}
 	return ""
-}
-
-// readDiveCI reads dive's .dive-ci YAML (`rules:` with the three keys).
-// Like dive (through viper) keys are case-insensitive and values may be
-// numbers or strings; a missing file means the defaults.
-func readDiveCI(path string) (analyze.Rules, bool, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return analyze.Rules{}, false, nil
-	}
-	if err != nil {
-		return analyze.Rules{}, false, err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return analyze.Rules{}, true, fmt.Errorf("parsing %s: %w", path, err)
-	}
-	var r analyze.Rules
-	for k, v := range doc {
-		if !strings.EqualFold(k, "rules") {
-			continue
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return r, true, fmt.Errorf("parsing %s: rules must be a mapping", path)
-		}
-		for rk, rv := range m {
-			s := yamlString(rv)
-			switch strings.ToLower(rk) {
-			case "lowestefficiency":
-				r.LowestEfficiency = s
-			case "highestwastedbytes":
-				r.HighestWastedBytes = s
-			case "highestuserwastedpercent":
-				r.HighestUserWastedPercent = s
-			}
-		}
-	}
-	return r, true, nil
-}
-
-// yamlString renders a YAML scalar the way viper's GetString does.
-func yamlString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int:
-		return strconv.Itoa(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
 }
 
 // mergeRules applies viper's precedence: a flag given on the command line,

@@ -78,12 +78,9 @@ func (c *Client) PullImage(ctx context.Context, o PullImageOptions, dst ImageSto
 	if ev == nil {
 		ev = NoEvents{}
 	}
-	r, err := ref.Parse(o.Ref)
+	r, err := parseTransferRef(o.Ref, o.AllTags)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Ref, err)
-	}
-	if o.AllTags && ExplicitTag(o.Ref) {
-		return nil, errors.New("tag can't be used with --all-tags/-a")
+		return nil, err
 	}
 	refs := []name.Reference{r}
 	if o.AllTags {
@@ -133,6 +130,19 @@ func (c *Client) pullAndName(ctx context.Context, r name.Reference, o PullImageO
 	ev.Message("", "Digest: "+res.Desc.Digest.String())
 	c.log.Debug("pulled", "ref", full, "digest", res.Desc.Digest, "registry", res.Registry, "blobs", res.Fetched)
 	return &PulledImage{Ref: full, Desc: res.Desc, Registry: res.Registry, Fetched: res.Fetched, Newer: before != res.Desc.Digest}, nil
+}
+
+// parseTransferRef parses what pull and push were given as typed; with all
+// tags it must name none.
+func parseTransferRef(s string, allTags bool) (name.Reference, error) {
+	r, err := ref.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s, err)
+	}
+	if allTags && ExplicitTag(s) {
+		return nil, errors.New("tag can't be used with --all-tags/-a")
+	}
+	return r, nil
 }
 
 // ExplicitTag reports whether s, as typed, names a tag (a colon after the

@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/ref"
@@ -59,12 +58,9 @@ func (c *Client) PushImage(ctx context.Context, o PushImageOptions, src ImageSou
 	if ev == nil {
 		ev = NoEvents{}
 	}
-	r, err := ref.Parse(o.Ref)
+	r, err := parseTransferRef(o.Ref, o.AllTags)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.Ref, err)
-	}
-	if o.AllTags && ExplicitTag(o.Ref) {
-		return nil, errors.New("tag can't be used with --all-tags/-a")
+		return nil, err
 	}
 	if _, ok := r.(name.Digest); ok {
 		return nil, ErrPushByDigest

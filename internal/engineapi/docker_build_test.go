@@ -42,6 +42,12 @@ func TestDockerCLIBuild(t *testing.T) {
 		}
 	}
 
+	// What docker shows of a built image is what berth shows.
+	for _, args := range [][]string{{"inspect", "built:1"}, {"history", "built:1"}, {"history", "--no-trunc", "built:2"}} {
+		sameOutput(t, s, args...)
+	}
+	sameRows(t, s, "images", "built")
+
 	// -q prints the ID only.
 	r := s.docker(nil, "build", "-q", "-t", "copied:1", dir)
 	id := strings.TrimSpace(s.berthOK("inspect", "-f", "{{.ID}}", "copied:1"))

@@ -182,6 +182,7 @@ func (s *SeaweedFS) Start(t testing.TB) {
 		"-filer", "-filer.port=" + p(5), "-filer.port.grpc=" + p(6),
 		"-s3", "-s3.port=" + p(0), "-s3.port.grpc=" + p(7), "-s3.config=" + filepath.Join(s.dir, "s3.json"),
 		"-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false", "-metricsPort=0",
+		"-filer.localSocket=" + filepath.Join(s.dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(s.dir, "s3.sock"),
 		"-volume.max=200", "-master.volumeSizeLimitMB=1024",
 	}
 	cmd := exec.Command(bin, args...)
@@ -241,6 +242,14 @@ func (s *SeaweedFS) Stop(t testing.TB) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-exit
+	// weed puts its gRPC sockets in /tmp, named by port, and a killed
+	// weed leaves them behind.
+	for _, kind := range []struct {
+		name string
+		port int
+	}{{"master-grpc", s.ports[2]}, {"volume-grpc", s.ports[4]}, {"filer-grpc", s.ports[6]}, {"s3-grpc", s.ports[7]}} {
+		os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-%d.sock", kind.name, kind.port))
+	}
 }
 
 // Client is an S3 client for the server, for tests that look into the bucket.

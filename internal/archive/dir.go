@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"io/fs"
 	"os"
@@ -81,7 +82,7 @@ func LoadDir(ctx context.Context, dir string, sink Sink, opts LoadOptions) ([]Lo
 			}
 			return nil
 		default:
-			return fmt.Errorf("refusing %s: %q is not a regular file, directory or link", dir, name)
+			return fmt.Errorf("refusing %s: %s is not a regular file, directory or link", dir, untrusted.Quote(name))
 		}
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -61,7 +62,7 @@ func (n *needs) lookup(name string) (size int64, ok bool) {
 func (n *needs) mark(path string, size int64) error {
 	for range maxLinkHops {
 		if cur, ok := n.want[path]; ok && cur != unknownSize && size != unknownSize && cur != size {
-			return fmt.Errorf("entry %q is declared as both %d and %d bytes", path, cur, size)
+			return fmt.Errorf("entry %s is declared as both %d and %d bytes", untrusted.Quote(path), cur, size)
 		} else if !ok || cur == unknownSize {
 			n.want[path] = size
 		}

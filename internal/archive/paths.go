@@ -2,6 +2,7 @@ package archive
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"path"
 	"strings"
 
@@ -27,7 +28,7 @@ func cleanName(name string) (string, error) {
 		return "", err
 	}
 	if strings.Contains(name, "\\") {
-		return "", fmt.Errorf("entry %q contains a backslash", name)
+		return "", fmt.Errorf("entry %s contains a backslash", untrusted.Quote(name))
 	}
 	return fsutil.CleanTarName(name)
 }
@@ -41,7 +42,7 @@ func linkTarget(name, target string, symbolic bool) (string, error) {
 		return "", err
 	}
 	if strings.ContainsAny(target, "\\\x00") {
-		return "", fmt.Errorf("link %q has a bad target %q", name, target)
+		return "", fmt.Errorf("link %s has a bad target %s", untrusted.Quote(name), untrusted.Quote(target))
 	}
 	if symbolic {
 		return path.Join(path.Dir(name), target), nil
@@ -66,10 +67,10 @@ func parseBlobPath(name string) (algorithm, hex string, ok bool, err error) {
 		return "", "", false, nil // a directory such as blobs/sha256
 	}
 	if algorithm != "sha256" {
-		return "", "", true, fmt.Errorf("blob %q: unsupported digest algorithm %q (only sha256)", name, algorithm)
+		return "", "", true, fmt.Errorf("blob %s: unsupported digest algorithm %s (only sha256)", untrusted.Quote(name), untrusted.Quote(algorithm))
 	}
 	if !isHex64(hex) {
-		return "", "", true, fmt.Errorf("blob %q: not a sha256 digest", name)
+		return "", "", true, fmt.Errorf("blob %s: not a sha256 digest", untrusted.Quote(name))
 	}
 	return algorithm, hex, true, nil
 }

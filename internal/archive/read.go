@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"log/slog"
 	"path"
@@ -202,11 +203,15 @@ func next(ctx context.Context, tr *tar.Reader, last string) (*tar.Header, error)
 	if err == io.EOF {
 		return nil, nil
 	}
+	var te image.TruncatedError
+	if errors.As(err, &te) {
+		return nil, fmt.Errorf("reading archive: %w", truncated(err))
+	}
 	if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) && last == "" {
 		if last == "" {
 			return nil, fmt.Errorf("%w: the data is not a tar stream (nor gzip, zstd, bzip2 or xz)", ErrNotArchive)
 		}
-		return nil, fmt.Errorf("archive is corrupt after entry %q: %w", last, err)
+		return nil, fmt.Errorf("archive is corrupt after entry %s: %w", untrusted.Quote(last), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading archive: %w", truncated(err))
@@ -215,6 +220,10 @@ func next(ctx context.Context, tr *tar.Reader, last string) (*tar.Header, error)
 }
 
 func truncated(err error) error {
+	var te image.TruncatedError
+	if errors.As(err, &te) {
+		return fmt.Errorf("archive is truncated: %w", te)
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return errors.New("archive is truncated")
 	}
@@ -257,17 +266,17 @@ func (l *loader) header(hdr *tar.Header) (entryKind, string, v1.Hash, error) {
 		return kindLink, name, v1.Hash{}, refusing(err)
 	case tar.TypeReg: // archive/tar reports old '\x00' regular files as TypeReg
 	default:
-		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q has unsupported type %q", name, string(hdr.Typeflag))
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %s has unsupported type %s", untrusted.Quote(name), untrusted.Quote(string(hdr.Typeflag)))
 	}
 	for k := range hdr.PAXRecords {
 		// A sparse entry expands a few bytes of archive into gigabytes of
 		// zeros; image archives never hold one.
 		if strings.HasPrefix(k, "GNU.sparse.") {
-			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q is a sparse file", name)
+			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %s is a sparse file", untrusted.Quote(name))
 		}
 	}
 	if hdr.Size < 0 {
-		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %q has negative size", name)
+		return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: entry %s has negative size", untrusted.Quote(name))
 	}
 	if err := l.claim(name); err != nil {
 		return 0, "", v1.Hash{}, err
@@ -321,7 +330,7 @@ func (l *loader) decide(name string, size int64) (store, declared bool, err erro
 	case !ok && l.needs.complete():
 		return false, false, nil
 	case ok && want != unknownSize && want != size:
-		return false, false, fmt.Errorf("refusing archive: entry %q is %d bytes, its descriptor says %d", name, size, want)
+		return false, false, fmt.Errorf("refusing archive: entry %s is %d bytes, its descriptor says %d", untrusted.Quote(name), size, want)
 	}
 	return true, ok && want != unknownSize, nil
 }
@@ -350,7 +359,7 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 	if !keep {
 		l.log.Debug("skipping an entry nothing references", "entry", name, "bytes", size)
 		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("entry %q: %w", name, truncated(err))
+			return fmt.Errorf("entry %s: %w", untrusted.Quote(name), truncated(err))
 		}
 		return nil
 	}
@@ -382,7 +391,7 @@ func (l *loader) entry(ctx context.Context, hdr *tar.Header, tr io.Reader, br *b
 	_, err = io.Copy(pw, br)
 	pw.CloseWithError(err)
 	if err != nil && !errors.Is(err, errBlobDone) {
-		return fmt.Errorf("entry %q: %w", name, truncated(err))
+		return fmt.Errorf("entry %s: %w", untrusted.Quote(name), truncated(err))
 	}
 	return nil
 }
@@ -393,10 +402,10 @@ var errBlobDone = errors.New("blob stored")
 func (l *loader) put(ctx context.Context, name string, want v1.Hash, size int64, comp image.Compression, r io.Reader) error {
 	d, n, err := l.sink.Put(ctx, want, size, r)
 	if err != nil {
-		return fmt.Errorf("entry %q: %w", name, truncated(err))
+		return fmt.Errorf("entry %s: %w", untrusted.Quote(name), truncated(err))
 	}
 	if n != size {
-		return fmt.Errorf("entry %q: read %d bytes, header says %d", name, n, size)
+		return fmt.Errorf("entry %s: read %d bytes, header says %d", untrusted.Quote(name), n, size)
 	}
 	l.mu.Lock()
 	l.files[name] = fileInfo{digest: d, size: n, comp: comp}
@@ -423,7 +432,7 @@ func (l *loader) reached(h v1.Hash) bool {
 func (l *loader) checkStored() error {
 	for name, f := range l.files {
 		if want, ok := l.needs.want[name]; ok && want != unknownSize && want != f.size {
-			return fmt.Errorf("refusing archive: entry %q is %d bytes, its descriptor says %d", name, f.size, want)
+			return fmt.Errorf("refusing archive: entry %s is %d bytes, its descriptor says %d", untrusted.Quote(name), f.size, want)
 		}
 	}
 	return nil
@@ -533,7 +542,7 @@ func (l *loader) finish(err error) error {
 // depend on the reader, and a verified blob could be swapped behind a check.
 func (l *loader) claim(name string) error {
 	if l.seen[name] {
-		return fmt.Errorf("refusing archive: entry %q appears twice", name)
+		return fmt.Errorf("refusing archive: entry %s appears twice", untrusted.Quote(name))
 	}
 	l.seen[name] = true
 	return nil
@@ -560,9 +569,9 @@ func (l *loader) lookup(name string) (fileInfo, string, error) {
 		}
 		t, ok := l.links[name]
 		if !ok {
-			return fileInfo{}, "", fmt.Errorf("archive names %q, which it does not contain", orig)
+			return fileInfo{}, "", fmt.Errorf("archive names %s, which it does not contain", untrusted.Quote(orig))
 		}
 		name = t
 	}
-	return fileInfo{}, "", fmt.Errorf("archive entry %q: too many levels of links", orig)
+	return fileInfo{}, "", fmt.Errorf("archive entry %s: too many levels of links", untrusted.Quote(orig))
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"strings"
 
@@ -114,7 +115,7 @@ func (l *loader) check(ctx context.Context, d v1.Descriptor, depth int, required
 		return "", fmt.Errorf("index nesting deeper than %d levels", maxDepth)
 	}
 	if d.Digest.Algorithm != "sha256" || !isHex64(d.Digest.Hex) {
-		return "", fmt.Errorf("unsupported digest %q", d.Digest)
+		return "", fmt.Errorf("unsupported digest %s", untrusted.Quote(d.Digest.String()))
 	}
 	p := blobPath("sha256", d.Digest.Hex)
 	f, _, err := l.lookup(p)
@@ -125,7 +126,7 @@ func (l *loader) check(ctx context.Context, d v1.Descriptor, depth int, required
 		return "", fmt.Errorf("blob %s is missing from the archive", d.Digest)
 	}
 	if f.digest != d.Digest {
-		return "", fmt.Errorf("entry %q has digest %s", p, f.digest)
+		return "", fmt.Errorf("entry %s has digest %s", untrusted.Quote(p), f.digest)
 	}
 	if f.size != d.Size {
 		return "", fmt.Errorf("blob %s is %d bytes, its descriptor says %d", d.Digest, f.size, d.Size)
@@ -195,7 +196,7 @@ func (l *loader) check(ctx context.Context, d v1.Descriptor, depth int, required
 // checkLeaf verifies a config or layer: present with the right size.
 func (l *loader) checkLeaf(d v1.Descriptor, required bool) error {
 	if d.Digest.Algorithm != "sha256" || !isHex64(d.Digest.Hex) {
-		return fmt.Errorf("unsupported digest %q", d.Digest)
+		return fmt.Errorf("unsupported digest %s", untrusted.Quote(d.Digest.String()))
 	}
 	f, _, err := l.lookup(blobPath("sha256", d.Digest.Hex))
 	if err != nil {
@@ -258,10 +259,10 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
 	if err != nil {
-		return Loaded{}, fmt.Errorf("parsing config %q: %w", it.Config, err)
+		return Loaded{}, fmt.Errorf("parsing config %s: %w", untrusted.Quote(it.Config), err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(it.Layers) {
-		return Loaded{}, fmt.Errorf("config %q lists %d layers, manifest.json %d", it.Config, len(cfg.RootFS.DiffIDs), len(it.Layers))
+		return Loaded{}, fmt.Errorf("config %s lists %d layers, manifest.json %d", untrusted.Quote(it.Config), len(cfg.RootFS.DiffIDs), len(it.Layers))
 	}
 	layers := []v1.Descriptor{}
 	for i, p := range it.Layers {
@@ -299,7 +300,7 @@ func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID 
 	switch f.comp {
 	case image.Uncompressed:
 		if f.digest != diffID {
-			return "", fmt.Errorf("layer %q has digest %s, its config says %s", p, f.digest, diffID)
+			return "", fmt.Errorf("layer %s has digest %s, its config says %s", untrusted.Quote(p), f.digest, diffID)
 		}
 		return types.OCIUncompressedLayer, nil
 	case image.Gzip:
@@ -307,24 +308,24 @@ func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID 
 	case image.Zstd:
 		mt = types.OCILayerZStd
 	default:
-		return "", fmt.Errorf("layer %q is %s-compressed; only gzip and zstd layers can be stored", p, f.comp)
+		return "", fmt.Errorf("layer %s is %s-compressed; only gzip and zstd layers can be stored", untrusted.Quote(p), f.comp)
 	}
 	rc, err := l.sink.Open(ctx, f.digest)
 	if err != nil {
-		return "", fmt.Errorf("reading layer %q: %w", p, err)
+		return "", fmt.Errorf("reading layer %s: %w", untrusted.Quote(p), err)
 	}
 	defer rc.Close()
 	zr, _, err := image.Decompress(rc)
 	if err != nil {
-		return "", fmt.Errorf("layer %q: %w", p, err)
+		return "", fmt.Errorf("layer %s: %w", untrusted.Quote(p), err)
 	}
 	defer zr.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, zr); err != nil {
-		return "", fmt.Errorf("layer %q: decompressing: %w", p, err)
+		return "", fmt.Errorf("layer %s: decompressing: %w", untrusted.Quote(p), err)
 	}
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffID.String() {
-		return "", fmt.Errorf("layer %q uncompresses to %s, its config says %s", p, got, diffID)
+		return "", fmt.Errorf("layer %s uncompresses to %s, its config says %s", untrusted.Quote(p), got, diffID)
 	}
 	return mt, nil
 }

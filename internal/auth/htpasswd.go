@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"os"
 	"strings"
@@ -45,10 +46,10 @@ func ParseHtpasswd(r io.Reader) ([]Entry, error) {
 			return nil, fmt.Errorf("line %d: expected user:hash", n)
 		}
 		if !isBcrypt(hash) {
-			return nil, fmt.Errorf("line %d: user %q: only bcrypt entries are supported (create them with htpasswd -B)", n, user)
+			return nil, fmt.Errorf("line %d: user %s: only bcrypt entries are supported (create them with htpasswd -B)", n, untrusted.Quote(user))
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return nil, fmt.Errorf("line %d: user %q: invalid bcrypt hash: %w", n, user, err)
+			return nil, fmt.Errorf("line %d: user %s: invalid bcrypt hash: %w", n, untrusted.Quote(user), err)
 		}
 		out = append(out, Entry{User: user, Hash: []byte(hash)})
 	}
@@ -83,7 +84,7 @@ func HashPassword(password string, cost int) ([]byte, error) {
 // keeping every other line as it was.
 func SetUser(old []byte, user string, hash []byte) ([]byte, error) {
 	if !ValidUser(user) {
-		return nil, fmt.Errorf("invalid user name %q", user)
+		return nil, fmt.Errorf("invalid user name %s", untrusted.Quote(user))
 	}
 	var out bytes.Buffer
 	replaced := false

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"os"
 	"slices"
 	"strings"
@@ -235,7 +236,7 @@ func (v *TokenVerifier) signingKey(h jose.Header) (crypto.PublicKey, error) {
 		if k, ok := v.keys[h.KeyID]; ok {
 			return k, nil
 		}
-		return nil, fmt.Errorf("token signed by unknown key %q", h.KeyID)
+		return nil, fmt.Errorf("token signed by unknown key %s", untrusted.Quote(h.KeyID))
 	}
 	if h.JSONWebKey != nil {
 		// An embedded key is only as good as its match in the bundle.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"io/fs"
 	"net/http"
@@ -125,7 +126,7 @@ func (b *Builder) fetchURL(ctx context.Context, src, checksum string) (*download
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("downloading %s: %s", src, resp.Status)
+		return nil, fmt.Errorf("downloading %s: %s", src, untrusted.Text(resp.Status))
 	}
 	tmp, err := os.CreateTemp(b.tempDir(), "add-")
 	if err != nil {

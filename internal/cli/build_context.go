@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net"
 	"net/http"
@@ -70,7 +71,7 @@ func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.R
 		remoteCtx = false
 		fi, err := os.Stat(ctxArg)
 		if err != nil || !fi.IsDir() {
-			return nil, "", "", fmt.Errorf("unable to prepare context: path %q not found", ctxArg)
+			return nil, "", "", fmt.Errorf("unable to prepare context: path %s not found", untrusted.Quote(ctxArg))
 		}
 		if abs, err := filepath.Abs(ctxArg); err == nil {
 			// Absolute: RUN --mount=type=bind sources are host paths.
@@ -128,7 +129,7 @@ func sshSockets(specs []string) (map[string]string, error) {
 	for _, spec := range specs {
 		id, sock, _ := strings.Cut(spec, "=")
 		if id == "" {
-			return nil, usageError{fmt.Errorf("invalid --ssh %q: want ID[=SOCKET]", spec)}
+			return nil, usageError{fmt.Errorf("invalid --ssh %s: want ID[=SOCKET]", untrusted.Quote(spec))}
 		}
 		if sock == "" {
 			sock = os.Getenv("SSH_AUTH_SOCK")
@@ -162,7 +163,7 @@ func extraHosts(specs []string) ([]string, error) {
 		}
 		ip = strings.Trim(ip, "[]")
 		if !ok || host == "" || strings.ContainsAny(host, " \t\n#") || net.ParseIP(ip) == nil {
-			return nil, usageError{fmt.Errorf("invalid --add-host %q: want HOST:IP", spec)}
+			return nil, usageError{fmt.Errorf("invalid --add-host %s: want HOST:IP", untrusted.Quote(spec))}
 		}
 		out = append(out, ip+"\t"+host)
 	}
@@ -193,14 +194,14 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 		name, value, ok := strings.Cut(spec, "=")
 		name = strings.ToLower(strings.TrimSpace(name))
 		if !ok || name == "" || value == "" {
-			return nil, usageError{fmt.Errorf("invalid --build-context %q: want name=value", spec)}
+			return nil, usageError{fmt.Errorf("invalid --build-context %s: want name=value", untrusted.Quote(spec))}
 		}
 		dir := filepath.Join(tmp, "named-"+strconv.Itoa(i))
 		switch {
 		case strings.HasPrefix(value, "docker-image://"):
 			out[name] = build.NamedContext{Image: strings.TrimPrefix(value, "docker-image://")}
 		case strings.HasPrefix(value, "oci-layout://"), strings.HasPrefix(value, "target:"):
-			return nil, usageError{fmt.Errorf("--build-context %s: %q sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, strings.SplitN(value, ":", 2)[0])}
+			return nil, usageError{fmt.Errorf("--build-context %s: %s sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, untrusted.Quote(strings.SplitN(value, ":", 2)[0]))}
 		case remotecontext.IsGitURL(value):
 			d, err := cloneContext(ctx, value, dir)
 			if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"os"
@@ -84,7 +85,7 @@ func openImportSource(ctx context.Context, arg string, stdin io.Reader) (io.Read
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return nil, "", fmt.Errorf("import: downloading %s: %s", arg, resp.Status)
+			return nil, "", fmt.Errorf("import: downloading %s: %s", arg, untrusted.Text(resp.Status))
 		}
 		return resp.Body, arg, nil
 	}

@@ -59,3 +59,16 @@ func TestImportRefusesWhatUnpackRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestArgumentEchoesAreBounded: a reference too long to be one is not
+// printed back in full.
+func TestArgumentEchoesAreBounded(t *testing.T) {
+	c := newCLI(t)
+	long := "localhost:5000/" + strings.Repeat("a", 20<<10)
+	for _, args := range [][]string{{"pull", long}, {"push", long}} {
+		_, stderr, code := c.run(nil, args...)
+		if code == 0 || len(stderr) > 500 || !strings.Contains(stderr, "invalid reference format") {
+			t.Errorf("berth %s …: exit %d, %d bytes of stderr: %.200q", args[0], code, len(stderr), stderr)
+		}
+	}
+}

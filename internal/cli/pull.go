@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/ref"
@@ -44,7 +45,7 @@ func (a *app) newPullCmd() *cobra.Command {
 
 func (a *app) runPull(ctx context.Context, arg string, o pullOptions) error {
 	if _, err := ref.Parse(arg); err != nil {
-		return usageError{fmt.Errorf("%s: %w", arg, err)}
+		return usageError{fmt.Errorf("%s: %w", untrusted.Text(arg), err)}
 	}
 	platform, err := parsePlatformFlag(o.platform)
 	if err != nil {

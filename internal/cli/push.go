@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/remote"
@@ -45,7 +46,7 @@ func (a *app) newPushCmd() *cobra.Command {
 func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	r, err := ref.Parse(arg)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", arg, err)}
+		return usageError{fmt.Errorf("%s: %w", untrusted.Text(arg), err)}
 	}
 	if o.allTags && remote.ExplicitTag(arg) {
 		return usageError{errors.New("tag can't be used with --all-tags/-a")}

@@ -45,43 +45,43 @@ var rules = map[string]rule{
 	"internal/output":              {leaf: true},
 	"internal/untrusted":           {leaf: true},
 	"internal/dockerfile":          {leaf: true, ext: []string{"github.com/moby/buildkit/frontend/dockerfile/instructions", "github.com/moby/buildkit/frontend/dockerfile/parser", "github.com/moby/buildkit/frontend/dockerfile/shell", "github.com/moby/patternmatcher", "github.com/moby/patternmatcher/ignorefile"}},
-	"internal/auth":                {leaf: true, ext: []string{"github.com/go-jose/go-jose/v4", "github.com/go-jose/go-jose/v4/jwt", "golang.org/x/crypto/bcrypt"}, forbid: []string{"net/http"}},
+	"internal/auth":                {leaf: true, ext: []string{"github.com/go-jose/go-jose/v4", "github.com/go-jose/go-jose/v4/jwt", "golang.org/x/crypto/bcrypt"}, forbid: []string{"net/http"}, imports: []string{"internal/untrusted"}},
 	"internal/sandbox":             {leaf: true, imports: []string{"internal/fsutil", "internal/sandbox/layerdiff", "internal/sandbox/seccomp", "internal/sandbox/snapshot"}, ext: []string{"golang.org/x/sys/unix"}},
 	"internal/sandbox/seccomp":     {leaf: true, ext: []string{"github.com/elastic/go-seccomp-bpf/arch", "github.com/moby/profiles/seccomp", "github.com/opencontainers/runtime-spec/specs-go", "golang.org/x/net/bpf", "golang.org/x/sys/unix"}},
 	"internal/sandbox/layerdiff":   {leaf: true, ext: []string{"golang.org/x/sys/unix"}},
 	"internal/sandbox/snapshot":    {leaf: true, imports: []string{"internal/fsutil"}, ext: []string{"github.com/google/go-containerregistry/pkg/v1", "golang.org/x/sys/unix"}},
 	"internal/registry/storage":    {leaf: true, ext: []string{"golang.org/x/sys/unix"}, forbid: []string{"net/http"}},
 	"internal/registry/config":     {leaf: true, ext: []string{"gopkg.in/yaml.v3"}},
-	"internal/build/remotecontext": {leaf: true, imports: []string{"internal/fsutil"}},
+	"internal/build/remotecontext": {leaf: true, imports: []string{"internal/fsutil", "internal/untrusted"}},
 
 	// The image model: on the leaves only (never store or remote).
-	"internal/image": {imports: []string{"internal/fsutil"}},
+	"internal/image": {imports: []string{"internal/fsutil", "internal/untrusted"}},
 
 	// On the model.
-	"internal/store":       {imports: []string{"internal/fsutil", "internal/image", "internal/ref"}},
+	"internal/store":       {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
 	"internal/remote":      {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
-	"internal/archive":     {imports: []string{"internal/fsutil", "internal/image", "internal/ref"}},
+	"internal/archive":     {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
 	"internal/analyze":     {imports: []string{"internal/image"}},
 	"internal/analyze/tui": {imports: []string{"internal/analyze"}},
 
 	// Areas.
-	"internal/build":               {imports: []string{"internal/archive", "internal/build/remotecontext", "internal/dockerfile", "internal/fsutil", "internal/image", "internal/ref"}},
-	"internal/registry":            {imports: []string{"internal/registry/storage"}},
+	"internal/build":               {imports: []string{"internal/archive", "internal/build/remotecontext", "internal/dockerfile", "internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
+	"internal/registry":            {imports: []string{"internal/registry/storage", "internal/untrusted"}},
 	"internal/registry/storage/s3": {imports: []string{"internal/registry/storage"}},
-	"internal/registry/notify":     {imports: []string{"internal/registry"}},
+	"internal/registry/notify":     {imports: []string{"internal/registry", "internal/untrusted"}},
 	"internal/registry/serve":      {imports: []string{"internal/auth", "internal/registry", "internal/registry/config", "internal/registry/notify", "internal/registry/storage", "internal/registry/storage/s3"}},
 	"internal/scan":                {},
 	"internal/scan/report":         {imports: []string{"internal/scan"}},
-	"internal/scan/vulndb":         {imports: []string{"internal/fsutil"}},
+	"internal/scan/vulndb":         {imports: []string{"internal/fsutil", "internal/untrusted"}},
 
 	// Front ends: where concrete implementations meet.
-	"internal/engineapi": {imports: []string{"internal/build", "internal/image", "internal/ref", "internal/remote", "internal/store"}},
+	"internal/engineapi": {imports: []string{"internal/build", "internal/image", "internal/ref", "internal/remote", "internal/store", "internal/untrusted"}},
 	"internal/cli": {imports: []string{
 		"internal/analyze", "internal/analyze/tui", "internal/archive", "internal/auth", "internal/build",
 		"internal/build/remotecontext", "internal/dockerfile", "internal/engineapi", "internal/fsutil", "internal/image",
 		"internal/output", "internal/ref", "internal/registry", "internal/registry/config", "internal/registry/serve",
 		"internal/remote", "internal/sandbox", "internal/sandbox/snapshot", "internal/scan", "internal/scan/report",
-		"internal/scan/vulndb", "internal/store",
+		"internal/scan/vulndb", "internal/store", "internal/untrusted",
 	}},
 
 	// Test helpers: only tests (and bench tools) import them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"net/url"
@@ -165,7 +166,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("downloading %s: %s", u, resp.Status)
+			return fmt.Errorf("downloading %s: %s", u, untrusted.Text(resp.Status))
 		}
 		_ = out.StatusLine("Downloading from " + u.String())
 		body = resp.Body

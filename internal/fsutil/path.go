@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,15 +19,15 @@ func CheckTarPath(name string) error {
 		return fmt.Errorf("empty entry name")
 	}
 	if strings.HasPrefix(name, "/") {
-		return fmt.Errorf("entry %q has an absolute path", name)
+		return fmt.Errorf("entry %s has an absolute path", untrusted.Quote(name))
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == ".." {
-			return fmt.Errorf("entry %q escapes the root with a \"..\" component", name)
+			return fmt.Errorf("entry %s escapes the root with a \"..\" component", untrusted.Quote(name))
 		}
 	}
 	if strings.ContainsRune(name, 0) {
-		return fmt.Errorf("entry %q contains a NUL byte", name)
+		return fmt.Errorf("entry %s contains a NUL byte", untrusted.Quote(name))
 	}
 	return nil
 }
@@ -61,7 +62,7 @@ func SecureJoin(root, name string) (string, error) {
 	if strings.Contains(name, "..") {
 		for _, part := range strings.Split(filepath.ToSlash(name), "/") {
 			if part == ".." {
-				return "", fmt.Errorf("path %q escapes %s", name, root)
+				return "", fmt.Errorf("path %s escapes %s", untrusted.Quote(name), root)
 			}
 		}
 	}
@@ -75,16 +76,16 @@ func SecureJoin(root, name string) (string, error) {
 // never follow links while writing.
 func CheckLinkTarget(entry, target string, hard bool) error {
 	if target == "" {
-		return fmt.Errorf("link %q has an empty target", entry)
+		return fmt.Errorf("link %s has an empty target", untrusted.Quote(entry))
 	}
 	if hard {
 		if err := CheckTarPath(strings.TrimPrefix(target, "./")); err != nil {
-			return fmt.Errorf("hard link %q: %w", entry, err)
+			return fmt.Errorf("hard link %s: %w", untrusted.Quote(entry), err)
 		}
 		return nil
 	}
 	if strings.HasPrefix(target, "/") {
-		return fmt.Errorf("symlink %q points outside the archive: %q is absolute", entry, target)
+		return fmt.Errorf("symlink %s points outside the archive: %s is absolute", untrusted.Quote(entry), untrusted.Quote(target))
 	}
 	depth := 0
 	dir := path.Dir(path.Clean(entry))
@@ -97,7 +98,7 @@ func CheckLinkTarget(entry, target string, hard bool) error {
 		case "..":
 			depth--
 			if depth < 0 {
-				return fmt.Errorf("symlink %q points outside the archive: %q", entry, target)
+				return fmt.Errorf("symlink %s points outside the archive: %s", untrusted.Quote(entry), untrusted.Quote(target))
 			}
 		default:
 			depth++

@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,12 +21,12 @@ func ApplyChanges(cfg *v1.Config, changes []string) error {
 		}
 		res, err := parser.Parse(strings.NewReader(c + "\n"))
 		if err != nil {
-			return fmt.Errorf("invalid change %q: %w", c, err)
+			return fmt.Errorf("invalid change %s: %w", untrusted.Quote(c), err)
 		}
 		for _, node := range res.AST.Children {
 			inst, err := instructions.ParseInstruction(node)
 			if err != nil {
-				return fmt.Errorf("invalid change %q: %w", c, err)
+				return fmt.Errorf("invalid change %s: %w", untrusted.Quote(c), err)
 			}
 			// Quotes and variables are expanded as the Dockerfile dispatcher
 			// does, against the image's environment so far.
@@ -37,11 +38,11 @@ func ApplyChanges(cfg *v1.Config, changes []string) error {
 					return s, err
 				})
 				if err != nil {
-					return fmt.Errorf("invalid change %q: %w", c, err)
+					return fmt.Errorf("invalid change %s: %w", untrusted.Quote(c), err)
 				}
 			}
 			if err := apply(cfg, inst, node); err != nil {
-				return fmt.Errorf("invalid change %q: %w", c, err)
+				return fmt.Errorf("invalid change %s: %w", untrusted.Quote(c), err)
 			}
 		}
 	}

@@ -79,7 +79,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, c, fmt.Errorf("opening gzip stream: %w", err)
 		}
-		return zr, c, nil
+		return truncReader{zr, c}, c, nil
 	case Zstd:
 		// One decoding goroutine: berth reads several layers at once,
 		// and a frame's blocks depend on each other anyway.
@@ -87,10 +87,10 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, c, fmt.Errorf("opening zstd stream: %w", err)
 		}
-		return zstdCloser{zr}, c, nil
+		return truncReader{zstdCloser{zr}, c}, c, nil
 	case Bzip2:
 		// bzip2 blocks are at most 900 kB by the format: bounded already.
-		return io.NopCloser(bzip2.NewReader(br)), c, nil
+		return truncReader{io.NopCloser(bzip2.NewReader(br)), c}, c, nil
 	case Xz:
 		if err := checkXzDict(br); err != nil {
 			return nil, c, err
@@ -99,9 +99,38 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, c, fmt.Errorf("opening xz stream: %w", err)
 		}
-		return io.NopCloser(zr), c, nil
+		return truncReader{io.NopCloser(zr), c}, c, nil
 	}
 	return io.NopCloser(br), c, nil
+}
+
+// TruncatedError is what reading a compressed stream that ends before its
+// end marker returns: every decoder says only "unexpected EOF", which does
+// not tell a cut download from a corrupt tar. It matches
+// io.ErrUnexpectedEOF too.
+type TruncatedError struct{ Compression Compression }
+
+func (e TruncatedError) Error() string {
+	return fmt.Sprintf("the %s stream ends early", e.Compression)
+}
+
+func (e TruncatedError) Is(target error) bool { return target == io.ErrUnexpectedEOF }
+
+// truncReader names a decoder's unexpected EOF as a TruncatedError.
+type truncReader struct {
+	io.ReadCloser
+	c Compression
+}
+
+func (t truncReader) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		var te TruncatedError
+		if !errors.As(err, &te) {
+			err = TruncatedError{t.c}
+		}
+	}
+	return n, err
 }
 
 // zstdCloser adapts zstd.Decoder, whose Close returns nothing, and turns

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"strings"
 
@@ -49,6 +51,9 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return info, truncatedInput(err)
+		}
 		if err != nil {
 			return info, fmt.Errorf("reading tar: %w (is the input a tar archive, plain or gzip, zstd, bzip2 or xz-compressed?)", err)
 		}
@@ -67,11 +72,14 @@ func WriteLayer(ctx context.Context, r io.Reader, w io.Writer) (LayerInfo, error
 			hdr.Linkname, _ = fsutil.CleanTarName(hdr.Linkname) // the checker vouched for it
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return info, fmt.Errorf("entry %q: %w", hdr.Name, err)
+			return info, fmt.Errorf("entry %s: %w", untrusted.Quote(hdr.Name), err)
 		}
 		if hdr.Typeflag == tar.TypeReg {
 			if _, err := io.Copy(tw, tr); err != nil {
-				return info, fmt.Errorf("entry %q: %w", hdr.Name, err)
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = truncatedInput(err)
+				}
+				return info, fmt.Errorf("entry %s: %w", untrusted.Quote(hdr.Name), err)
 			}
 		}
 		info.Files++
@@ -96,4 +104,14 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// truncatedInput says that the tar ends early and, for compressed input,
+// that the compressed stream does.
+func truncatedInput(err error) error {
+	var te TruncatedError
+	if errors.As(err, &te) {
+		return fmt.Errorf("the input is truncated: %w", te)
+	}
+	return errors.New("the input is truncated: the tar data ends in the middle of an entry")
 }

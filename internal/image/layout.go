@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"os"
 	"path/filepath"
@@ -153,10 +154,10 @@ func readFile(b layoutFiles, name string) ([]byte, error) {
 // blobName is where a layout keeps the blob with digest h.
 func blobName(h v1.Hash) (string, error) {
 	if h.Algorithm != "sha256" && h.Algorithm != "sha512" {
-		return "", fmt.Errorf("unsupported digest algorithm %q", h.Algorithm)
+		return "", fmt.Errorf("unsupported digest algorithm %s", untrusted.Quote(h.Algorithm))
 	}
 	if _, err := hex.DecodeString(h.Hex); err != nil || h.Hex == "" {
-		return "", fmt.Errorf("malformed digest %q", h)
+		return "", fmt.Errorf("malformed digest %s", untrusted.Quote(h.String()))
 	}
 	return "blobs/" + h.Algorithm + "/" + h.Hex, nil
 }
@@ -202,7 +203,7 @@ func layoutImage(b layoutFiles, tag string, p *v1.Platform) (v1.Image, error) {
 	}
 	if desc == nil {
 		if tag != "" {
-			return nil, fmt.Errorf("no image tagged %q", tag)
+			return nil, fmt.Errorf("no image tagged %s", untrusted.Quote(tag))
 		}
 		return nil, errors.New("it holds no image")
 	}
@@ -225,7 +226,7 @@ func layoutImage(b layoutFiles, tag string, p *v1.Platform) (v1.Image, error) {
 		desc = &d
 	}
 	if !desc.MediaType.IsImage() {
-		return nil, fmt.Errorf("unsupported manifest media type %q", desc.MediaType)
+		return nil, fmt.Errorf("unsupported manifest media type %s", untrusted.Quote(string(desc.MediaType)))
 	}
 	rawManifest, err := readBlob(b, *desc)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"os"
 	"path/filepath"
@@ -163,7 +164,7 @@ func Open(ctx context.Context, arg string, opts OpenOptions) (*Opened, error) {
 	case SourceStore:
 		return openStore(ctx, rest, opts)
 	}
-	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownSource, kind, kindList())
+	return nil, fmt.Errorf("%w %s (want one of %s)", ErrUnknownSource, untrusted.Quote(string(kind)), kindList())
 }
 
 func kindList() string {

@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"runtime"
 	"strconv"
 	"strings"
@@ -36,10 +37,10 @@ func ParsePlatform(s string) (*v1.Platform, error) {
 	}
 	p, err := v1.ParsePlatform(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid platform %q: %w", s, err)
+		return nil, fmt.Errorf("invalid platform %s: %w", untrusted.Quote(s), err)
 	}
 	if p.OS == "" {
-		return nil, fmt.Errorf("invalid platform %q: no operating system", s)
+		return nil, fmt.Errorf("invalid platform %s: no operating system", untrusted.Quote(s))
 	}
 	p.OS = strings.ToLower(p.OS)
 	if p.Architecture == "" {

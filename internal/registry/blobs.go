@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"hash"
 	"io"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, name, ref string) error {
 	d, ok := parseDigest(ref)
 	if !ok {
-		return errDigestInvalid("invalid or unsupported digest " + quote(ref))
+		return errDigestInvalid("invalid or unsupported digest " + untrusted.Quote(ref))
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -262,11 +263,4 @@ func (c *blobCache) put(k string, b []byte) {
 	}
 	c.m[k] = b
 	c.size += int64(len(b))
-}
-
-func quote(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"mime"
 	"net/http"
@@ -60,7 +61,7 @@ func parseRef(ref string) (d digest, tag string, err error) {
 	if strings.Contains(ref, ":") {
 		d, ok := parseDigest(ref)
 		if !ok {
-			return digest{}, "", errDigestInvalid("invalid or unsupported digest " + quote(ref))
+			return digest{}, "", errDigestInvalid("invalid or unsupported digest " + untrusted.Quote(ref))
 		}
 		return d, "", nil
 	}
@@ -352,7 +353,7 @@ func checkManifest(body []byte, contentType string) (checkedManifest, error) {
 	parse := func(desc descriptor) (digest, error) {
 		d, ok := parseDigest(desc.Digest)
 		if !ok {
-			return digest{}, errManifestInvalid("invalid digest " + quote(desc.Digest) + " in manifest")
+			return digest{}, errManifestInvalid("invalid digest " + untrusted.Quote(desc.Digest) + " in manifest")
 		}
 		if desc.Size < 0 {
 			return digest{}, errManifestInvalid("negative size in manifest")
@@ -465,7 +466,7 @@ func (s *Server) validateURLs(urls []string) error {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Fragment != "" ||
 			p.Allow == nil || !p.Allow.MatchString(u) || (p.Deny != nil && p.Deny.MatchString(u)) {
-			return errManifestInvalid("layer URL " + quote(u) + " is not allowed by the registry's validation.manifests.urls")
+			return errManifestInvalid("layer URL " + untrusted.Quote(u) + " is not allowed by the registry's validation.manifests.urls")
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"errors"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"net/http"
 	"net/url"
 	"slices"
@@ -121,7 +122,7 @@ func (s *Server) getReferrers(w http.ResponseWriter, r *http.Request, name, ref 
 	}
 	d, ok := parseDigest(ref)
 	if !ok {
-		return errDigestInvalid("invalid or unsupported digest " + quote(ref))
+		return errDigestInvalid("invalid or unsupported digest " + untrusted.Quote(ref))
 	}
 	m, _, err := s.loadMeta(r.Context(), name)
 	if err != nil {

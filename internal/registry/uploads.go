@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"hash"
 	"io"
 	"net/http"
@@ -60,7 +61,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name string
 	if ds := q.Get("digest"); ds != "" {
 		d, ok := parseDigest(ds)
 		if !ok {
-			return errDigestInvalid("invalid or unsupported digest " + quote(ds))
+			return errDigestInvalid("invalid or unsupported digest " + untrusted.Quote(ds))
 		}
 		n, err := s.commitBlob(ctx, name, d, r.Body)
 		if err != nil {
@@ -88,7 +89,7 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, name string
 func (s *Server) mount(ctx context.Context, name, m, from string) (bool, error) {
 	d, ok := parseDigest(m)
 	if !ok {
-		return false, errDigestInvalid("invalid or unsupported digest " + quote(m))
+		return false, errDigestInvalid("invalid or unsupported digest " + untrusted.Quote(m))
 	}
 	// Under token auth repositories are private to their grants: mount
 	// only from a named repository the token may pull from.
@@ -236,7 +237,7 @@ func checkContentRange(w http.ResponseWriter, r *http.Request, name, id string, 
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(b, 10, 64)
 	if !ok || err1 != nil || err2 != nil || start < 0 || end < start-1 {
-		return rangeErr(w, name, id, st, "invalid Content-Range "+quote(r.Header.Get("Content-Range")))
+		return rangeErr(w, name, id, st, "invalid Content-Range "+untrusted.Quote(r.Header.Get("Content-Range")))
 	}
 	if start != st.Size {
 		return rangeErr(w, name, id, st, fmt.Sprintf("chunk starts at %d but the upload has %d bytes", start, st.Size))
@@ -319,7 +320,7 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	ds := r.URL.Query().Get("digest")
 	d, ok := parseDigest(ds)
 	if !ok {
-		return errDigestInvalid("invalid or missing digest " + quote(ds))
+		return errDigestInvalid("invalid or missing digest " + untrusted.Quote(ds))
 	}
 	if err := checkContentRange(w, r, name, id, st); err != nil {
 		return err

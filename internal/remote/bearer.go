@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net"
 	"net/http"
@@ -81,10 +82,10 @@ func newBearerTransport(ctx context.Context, inner http.RoundTripper, registry s
 func checkRealm(realm, registry string, plain bool) error {
 	u, err := url.Parse(realm)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("registry %s gave an invalid token realm %q", registry, realm)
+		return fmt.Errorf("registry %s gave an invalid token realm %s", registry, untrusted.Quote(realm))
 	}
 	if u.Scheme == "http" && !plain {
-		return fmt.Errorf("registry %s sent the login to %s over plain HTTP; berth sends credentials in clear only to registries it reaches over HTTP (--insecure-registry)", registry, u.Host)
+		return fmt.Errorf("registry %s sent the login to %s over plain HTTP; berth sends credentials in clear only to registries it reaches over HTTP (--insecure-registry)", registry, untrusted.Text(u.Host))
 	}
 	if u.Host == registry {
 		return nil
@@ -94,13 +95,13 @@ func checkRealm(realm, registry string, plain bool) error {
 		return nil // a name; resolving it here would only race the dial
 	}
 	if addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast() {
-		return fmt.Errorf("registry %s sent the login to a link-local address (%s); berth does not follow it", registry, u.Host)
+		return fmt.Errorf("registry %s sent the login to a link-local address (%s); berth does not follow it", registry, untrusted.Text(u.Host))
 	}
 	if addr.IsLoopback() || addr.IsPrivate() || addr.IsUnspecified() {
 		if reg, ok := literalAddr(hostOnly(registry)); ok && (reg.IsLoopback() || reg.IsPrivate()) || hostOnly(registry) == "localhost" {
 			return nil
 		}
-		return fmt.Errorf("registry %s sent the login to the internal address %s; berth follows that only for registries on internal addresses", registry, u.Host)
+		return fmt.Errorf("registry %s sent the login to the internal address %s; berth follows that only for registries on internal addresses", registry, untrusted.Text(u.Host))
 	}
 	return nil
 }

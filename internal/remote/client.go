@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"log/slog"
 	"net/http"
@@ -176,7 +177,7 @@ func (c *Client) registry(ctx context.Context, host string) (name.Registry, *hos
 	}
 	reg, err := name.NewRegistry(host, opts...)
 	if err != nil {
-		return name.Registry{}, nil, fmt.Errorf("registry %q: %w", host, err)
+		return name.Registry{}, nil, fmt.Errorf("registry %s: %w", untrusted.Quote(host), err)
 	}
 	return reg, hc, nil
 }

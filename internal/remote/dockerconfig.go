@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func ParseDockerConfig(data []byte) (*DockerConfig, error) {
 	}
 	for _, h := range append(mapValues(c.CredHelpers), c.CredsStore) {
 		if strings.ContainsAny(h, "/\\ \x00") {
-			return nil, fmt.Errorf("invalid credential helper name %q", h)
+			return nil, fmt.Errorf("invalid credential helper name %s", untrusted.Quote(h))
 		}
 	}
 	return c, nil

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
+	"github.com/berth-dev/berth/internal/untrusted"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -70,9 +72,23 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Ref != "" {
-		return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err)
+		return fmt.Sprintf("%s %s: %s", e.Op, e.Ref, bounded(e.Err))
 	}
-	return fmt.Sprintf("%s %s: %v", e.Op, e.Host, e.Err)
+	return fmt.Sprintf("%s %s: %s", e.Op, e.Host, bounded(e.Err))
+}
+
+// bounded is err's message with what a registry wrote in it (a transport
+// error repeats up to 64 KiB of the response body, newlines and terminal
+// escapes included) cut and escaped by untrusted.Text.
+func bounded(err error) string {
+	msg := err.Error()
+	var te *transport.Error
+	if errors.As(err, &te) {
+		if raw := te.Error(); len(raw) > 0 {
+			return strings.Replace(msg, raw, untrusted.Text(raw), 1)
+		}
+	}
+	return msg
 }
 
 // Hint is the advice printed under the error.
@@ -136,7 +152,7 @@ func netDetail(err error) string {
 func authDetail(err error) string {
 	var te *transport.Error
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		return fmt.Sprintf("%s: %s", te.Errors[0].Code, te.Errors[0].Message)
+		return fmt.Sprintf("%s: %s", untrusted.Text(string(te.Errors[0].Code)), untrusted.Text(te.Errors[0].Message))
 	}
 	if errors.As(err, &te) {
 		return http.StatusText(te.StatusCode)
@@ -145,7 +161,7 @@ func authDetail(err error) string {
 	if errors.As(err, &ae) {
 		return ae.msg
 	}
-	return err.Error()
+	return bounded(err)
 }
 
 // authError is a credential rejection found by berth itself (login check).

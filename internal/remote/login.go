@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"net/url"
@@ -54,7 +55,7 @@ func (c *Client) checkLogin(ctx context.Context, host, user, pass string) (strin
 		return "", nil // no authentication needed; Docker accepts the login
 	case http.StatusUnauthorized:
 	default:
-		return "", fmt.Errorf("GET %s: unexpected status %s", ping, resp.Status)
+		return "", fmt.Errorf("GET %s: unexpected status %s", ping, untrusted.Text(resp.Status))
 	}
 	chs := ParseChallenges(resp.Header)
 	for _, ch := range chs {
@@ -78,14 +79,14 @@ func (c *Client) checkLogin(ctx context.Context, host, user, pass string) (strin
 			return "", &authError{msg: "incorrect username or password"}
 		}
 	}
-	return "", fmt.Errorf("registry %s asks for an authentication scheme berth does not speak (%q)", host, resp.Header.Get("WWW-Authenticate"))
+	return "", fmt.Errorf("registry %s asks for an authentication scheme berth does not speak (%s)", host, untrusted.Quote(resp.Header.Get("WWW-Authenticate")))
 }
 
 func (c *Client) bearerLogin(ctx context.Context, hcl *http.Client, ch Challenge, user, pass string) (string, error) {
 	realm := ch.Params["realm"]
 	u, err := url.Parse(realm)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("registry gave an invalid token realm %q", realm)
+		return "", fmt.Errorf("registry gave an invalid token realm %s", untrusted.Quote(realm))
 	}
 	q := u.Query()
 	if s := ch.Params["service"]; s != "" {
@@ -120,7 +121,7 @@ func askTokenServer(hcl *http.Client, req *http.Request, refused string) (*token
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return nil, &authError{msg: refused}
 	default:
-		return nil, fmt.Errorf("token server %s: unexpected status %s", req.URL.Host, resp.Status)
+		return nil, fmt.Errorf("token server %s: unexpected status %s", req.URL.Host, untrusted.Text(resp.Status))
 	}
 	var tr tokenReply
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {

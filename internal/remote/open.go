@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 
@@ -59,7 +60,7 @@ func (c *Client) openFrom(ctx context.Context, repo name.Repository, ref name.Re
 		}
 	}
 	if !desc.MediaType.IsImage() {
-		return nil, fmt.Errorf("reading %s: unsupported manifest media type %q", shown, desc.MediaType)
+		return nil, fmt.Errorf("reading %s: unsupported manifest media type %s", shown, untrusted.Quote(string(desc.MediaType)))
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {

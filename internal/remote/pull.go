@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"strings"
@@ -212,7 +213,7 @@ func (c *Client) pullFrom(ctx context.Context, repo name.Repository, ref name.Re
 		}
 		res.Image.Platform = child.Platform
 	} else if !desc.MediaType.IsImage() {
-		return nil, fmt.Errorf("pulling %s: unsupported manifest media type %q", shown, desc.MediaType)
+		return nil, fmt.Errorf("pulling %s: unsupported manifest media type %s", shown, untrusted.Quote(string(desc.MediaType)))
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(imgRaw, &m); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"net/url"
@@ -61,7 +62,7 @@ func (c *Client) SearchHub(ctx context.Context, term string, limit int, f Search
 	base := hubURL()
 	u, err := url.Parse(base + "/v1/search")
 	if err != nil {
-		return nil, fmt.Errorf("hub URL %q: %w", base, err)
+		return nil, fmt.Errorf("hub URL %s: %w", untrusted.Quote(base), err)
 	}
 	q := url.Values{}
 	q.Set("q", term)
@@ -87,7 +88,7 @@ func (c *Client) SearchHub(ctx context.Context, term string, limit int, f Search
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("searching %s: unexpected status %s: %s", host, resp.Status, firstLine(string(body)))
+		return nil, fmt.Errorf("searching %s: unexpected status %s: %s", host, untrusted.Text(resp.Status), untrusted.Text(firstLine(string(body))))
 	}
 	var reply struct {
 		Results []SearchResult `json:"results"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io/fs"
 	"net"
 	"os"
@@ -82,12 +83,12 @@ func ParseSettings(data []byte) (Settings, error) {
 	}
 	for _, r := range s.InsecureRegistries {
 		if strings.TrimSpace(r) == "" || strings.Contains(r, "://") {
-			return s, fmt.Errorf("insecure-registries: %q is not a HOST[:PORT] or CIDR", r)
+			return s, fmt.Errorf("insecure-registries: %s is not a HOST[:PORT] or CIDR", untrusted.Quote(r))
 		}
 	}
 	for _, r := range s.ScanDBRepositories {
 		if strings.TrimSpace(r) == "" || strings.ContainsAny(r, " \t\n") {
-			return s, fmt.Errorf("scan-db-repository: %q is not a URL or an image reference", r)
+			return s, fmt.Errorf("scan-db-repository: %s is not a URL or an image reference", untrusted.Quote(r))
 		}
 	}
 	if s.MaxConcurrentDownloads < 0 || s.MaxConcurrentUploads < 0 {
@@ -115,11 +116,11 @@ func mirrorHost(m string) (string, error) {
 		rest, ok = strings.CutPrefix(m, "http://")
 	}
 	if !ok {
-		return "", fmt.Errorf("registry-mirrors: %q must start with https:// or http://", m)
+		return "", fmt.Errorf("registry-mirrors: %s must start with https:// or http://", untrusted.Quote(m))
 	}
 	rest = strings.TrimSuffix(rest, "/")
 	if rest == "" || strings.ContainsAny(rest, "/?#@ ") {
-		return "", fmt.Errorf("registry-mirrors: %q must be scheme://host[:port] with no path", m)
+		return "", fmt.Errorf("registry-mirrors: %s must be scheme://host[:port] with no path", untrusted.Quote(m))
 	}
 	return rest, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"net/url"
@@ -37,7 +38,7 @@ type Upstream struct {
 func (c *Client) Upstream(remoteURL, user, pass string) (*Upstream, error) {
 	u, err := url.Parse(remoteURL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("upstream URL %q is not a URL", remoteURL)
+		return nil, fmt.Errorf("upstream URL %s is not a URL", untrusted.Quote(remoteURL))
 	}
 	host := u.Host
 	// Docker Hub's registry host is index.docker.io to go-containerregistry

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"hash"
 	"io"
 	"os"
@@ -67,7 +68,7 @@ func (s *Store) ReadBlob(h v1.Hash) ([]byte, error) {
 // reading r.
 func (s *Store) WriteBlob(ctx context.Context, h v1.Hash, size int64, r io.Reader) error {
 	if !validHash(h) {
-		return fmt.Errorf("invalid digest %q", h)
+		return fmt.Errorf("invalid digest %s", untrusted.Quote(h.String()))
 	}
 	if ok, err := s.protectIfPresent(h); err != nil || ok {
 		return err
@@ -113,7 +114,7 @@ func (s *Store) newBlobWriter(alg string) (*BlobWriter, error) {
 	case "sha512":
 		h = sha512.New()
 	default:
-		return nil, fmt.Errorf("unsupported digest algorithm %q", alg)
+		return nil, fmt.Errorf("unsupported digest algorithm %s", untrusted.Quote(alg))
 	}
 	f, err := os.CreateTemp(s.path("tmp"), id+"-")
 	if err != nil {
@@ -253,7 +254,7 @@ func validHash(h v1.Hash) bool {
 // success the file is gone from path.
 func (s *Store) AdoptBlob(ctx context.Context, h v1.Hash, size int64, path string) error {
 	if !validHash(h) {
-		return fmt.Errorf("invalid digest %q", h)
+		return fmt.Errorf("invalid digest %s", untrusted.Quote(h.String()))
 	}
 	if err := ctx.Err(); err != nil {
 		return err

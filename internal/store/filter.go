@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"path"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func ParseTimeFilter(v string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("invalid time filter %q: use a duration (10m), a Unix timestamp or an RFC 3339 date", v)
+	return time.Time{}, fmt.Errorf("invalid time filter %s: use a duration (10m), a Unix timestamp or an RFC 3339 date", untrusted.Quote(v))
 }
 
 func (m *matcher) match(img *Image) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"io"
 	"net/http"
 	"os"
@@ -235,7 +236,7 @@ func Download(ctx context.Context, client *http.Client, url, dir string) (string
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading the build context %s: %s", url, resp.Status)
+		return "", fmt.Errorf("downloading the build context %s: %s", url, untrusted.Text(resp.Status))
 	}
 	f, err := os.CreateTemp(dir, "context-*")
 	if err != nil {

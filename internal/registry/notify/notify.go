@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -244,7 +245,7 @@ func (ep *endpoint) send(ctx context.Context, batch []registry.Event) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s answered %s", errRefused, ep.URL, resp.Status)
+	return fmt.Errorf("%w: %s answered %s", errRefused, ep.URL, untrusted.Text(resp.Status))
 }
 
 var errRefused = errors.New("endpoint refused the events")

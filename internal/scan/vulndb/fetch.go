@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/untrusted"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -218,7 +219,7 @@ func (d *downloader) attempt(ctx context.Context, id, u, dataPath, metaPath stri
 			got.MD5, got.CRC32C = meta.MD5, meta.CRC32C
 		}
 	default:
-		err := fmt.Errorf("fetching %s: %s", u, resp.Status)
+		err := fmt.Errorf("fetching %s: %s", u, untrusted.Text(resp.Status))
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout {
 			return fetched{}, permanentError{err}
 		}
@@ -439,7 +440,7 @@ func (d *downloader) ecosystemsList(ctx context.Context, base string) ([]string,
 		return nil, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching %s/ecosystems.txt: %s", base, resp.Status)
+		return nil, fmt.Errorf("fetching %s/ecosystems.txt: %s", base, untrusted.Text(resp.Status))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {

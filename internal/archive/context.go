@@ -2,7 +2,6 @@ package archive
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 
@@ -21,7 +20,7 @@ func ReadContext(ctx context.Context, r io.Reader, dir string, maxDockerfile int
 	defer plain.Close()
 	br := bufio.NewReaderSize(plain, 1<<16)
 	head, _ := br.Peek(512)
-	if len(head) == 512 && bytes.Equal(head[257:262], []byte("ustar")) {
+	if image.LooksLikeTar(head) {
 		if err := Unpack(ctx, br, dir, UnpackOptions{}); err != nil {
 			return nil, true, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // inlineCacheKey is the image label that carries berth's inline cache:
@@ -19,6 +20,48 @@ const maxInlineCache = 1 << 20
 type cacheStep struct {
 	Key   string     `json:"k"`
 	Entry cacheEntry `json:"e"`
+}
+
+// parseInlineCache reads the inline cache label of an image someone else
+// built. Only entries that can be right are kept: a 64-hex key, and a layer
+// that is one of the image's own (own maps its digests to the config's
+// diff IDs) with that diff ID, a size and a layer media type; any other
+// entry is dropped, so a label cannot point a cache hit at a blob the
+// image does not hold or give it the wrong content digest.
+func parseInlineCache(label string, own map[v1.Hash]v1.Hash) (map[string]cacheEntry, error) {
+	if len(label) > maxInlineCache {
+		return nil, fmt.Errorf("the label is larger than %d bytes", maxInlineCache)
+	}
+	var steps []cacheStep
+	if err := json.Unmarshal([]byte(label), &steps); err != nil {
+		return nil, err
+	}
+	out := map[string]cacheEntry{}
+	for _, s := range steps {
+		if !isHex64(s.Key) {
+			continue
+		}
+		if l := s.Entry.Layer; l != nil {
+			diff, ok := own[l.Digest]
+			if !ok || l.DiffID != diff || l.Size < 0 || !l.MediaType.IsLayer() {
+				continue
+			}
+		}
+		out[s.Key] = s.Entry
+	}
+	return out, nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func inlineCacheLabel(steps []cacheStep) (string, error) {
@@ -47,27 +90,27 @@ func (b *Builder) loadCacheFrom(ctx context.Context) error {
 			continue
 		}
 		label := cfg.Config.Labels[inlineCacheKey]
-		if label == "" || len(label) > maxInlineCache {
+		if label == "" {
 			fmt.Fprintf(b.prog.w, "[WARNING]: --cache-from %s: the image has no berth inline cache (build it with --cache-to type=inline)\n", ref)
-			continue
-		}
-		var steps []cacheStep
-		if err := json.Unmarshal([]byte(label), &steps); err != nil {
-			fmt.Fprintf(b.prog.w, "[WARNING]: --cache-from %s: unreadable inline cache: %v\n", ref, err)
 			continue
 		}
 		// The layers are the image's own: pin them, so that a cache hit
 		// finds its blob (lookupCacheFrom checks the store).
 		ls, _ := img.Layers()
-		for _, l := range ls {
-			if d, err := l.Digest(); err == nil {
+		own := map[v1.Hash]v1.Hash{}
+		for i, l := range ls {
+			if d, err := l.Digest(); err == nil && i < len(cfg.RootFS.DiffIDs) {
 				b.baseLayers.Store(d, l)
+				own[d] = cfg.RootFS.DiffIDs[i]
 			}
 		}
-		for _, s := range steps {
-			if len(s.Key) == 64 {
-				b.cacheFrom[s.Key] = s.Entry
-			}
+		entries, err := parseInlineCache(label, own)
+		if err != nil {
+			fmt.Fprintf(b.prog.w, "[WARNING]: --cache-from %s: unreadable inline cache: %v\n", ref, err)
+			continue
+		}
+		for k, e := range entries {
+			b.cacheFrom[k] = e
 		}
 	}
 	return nil

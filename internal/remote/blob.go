@@ -193,16 +193,34 @@ func (f *repoFetcher) getRange(ctx context.Context, d v1.Descriptor, off int64, 
 }
 
 func contentRangeStart(v string) (int64, bool) {
+	// RFC 9110 14.4: "bytes" SP first-pos "-" last-pos "/" (length | "*").
 	rest, ok := strings.CutPrefix(v, "bytes ")
 	if !ok {
 		return 0, false
 	}
-	startStr, _, ok := strings.Cut(rest, "-")
-	if !ok {
+	span, total, ok := strings.Cut(rest, "/")
+	if !ok || (total != "*" && !digits(total)) {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(startStr, 10, 64)
-	return n, err == nil
+	first, last, ok := strings.Cut(span, "-")
+	if !ok || !digits(first) || !digits(last) {
+		return 0, false
+	}
+	start, err1 := strconv.ParseInt(first, 10, 64)
+	end, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || end < start {
+		return 0, false
+	}
+	return start, true
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // transient reports whether a failed transfer is worth continuing: broken

@@ -67,7 +67,7 @@ func skopeoPush(t *testing.T, img v1.Image, dst string, extra ...string) {
 	remotetest.Skopeo(t, append(args, "oci:"+dir, "docker://"+dst)...)
 }
 
-func mustRef(t *testing.T, s string) name.Reference {
+func mustRef(t testing.TB, s string) name.Reference {
 	t.Helper()
 	r, err := name.ParseReference(s)
 	if err != nil {

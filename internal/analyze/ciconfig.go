@@ -3,6 +3,7 @@ package analyze
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -10,15 +11,23 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// MaxCIConfig bounds a .dive-ci file: a few rules, not megabytes.
+const MaxCIConfig = 1 << 20
+
 // ReadCIConfig reads dive's .dive-ci file at path; found is false (and the
 // rules zero, i.e. the defaults) when there is none.
 func ReadCIConfig(path string) (r Rules, found bool, err error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Rules{}, false, nil
 	}
 	if err != nil {
 		return Rules{}, false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxCIConfig+1))
+	if err != nil {
+		return Rules{}, true, err
 	}
 	r, err = ParseCIConfig(data)
 	if err != nil {
@@ -31,6 +40,9 @@ func ReadCIConfig(path string) (r Rules, found bool, err error) {
 // Like dive (through viper) keys are case-insensitive and values may be
 // numbers or strings; other keys are ignored.
 func ParseCIConfig(data []byte) (Rules, error) {
+	if len(data) > MaxCIConfig {
+		return Rules{}, fmt.Errorf("larger than %d bytes", MaxCIConfig)
+	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return Rules{}, err

@@ -31,28 +31,22 @@ func TestWriteLayerErrors(t *testing.T) {
 		return buf.Bytes()
 	}
 	plain := rootfs("a", "b", "c", "d")
+	with := func(newW func(io.Writer) (io.WriteCloser, error)) func([]byte) []byte {
+		return func(b []byte) []byte {
+			var o bytes.Buffer
+			w, err := newW(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(b)
+			w.Close()
+			return o.Bytes()
+		}
+	}
 	compressed := map[Compression]func([]byte) []byte{
-		Gzip: func(b []byte) []byte {
-			var o bytes.Buffer
-			w := gzip.NewWriter(&o)
-			w.Write(b)
-			w.Close()
-			return o.Bytes()
-		},
-		Zstd: func(b []byte) []byte {
-			var o bytes.Buffer
-			w, _ := zstd.NewWriter(&o)
-			w.Write(b)
-			w.Close()
-			return o.Bytes()
-		},
-		Xz: func(b []byte) []byte {
-			var o bytes.Buffer
-			w, _ := xz.NewWriter(&o)
-			w.Write(b)
-			w.Close()
-			return o.Bytes()
-		},
+		Gzip: with(func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriter(w), nil }),
+		Zstd: with(func(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) }),
+		Xz:   with(func(w io.Writer) (io.WriteCloser, error) { return xz.NewWriter(w) }),
 		Bzip2: func(b []byte) []byte {
 			cmd := exec.Command("bzip2", "-c")
 			cmd.Stdin = bytes.NewReader(b)

@@ -297,13 +297,15 @@ func (d *FS) pruneDirs(dir string) string {
 	return dir
 }
 
-// List implements Driver.
-func (d *FS) List(ctx context.Context, prefix string, fn func(Info) error) error {
+// walk calls fn for every file and directory below the deepest directory
+// prefix names (start), as WalkDir does; what vanishes meanwhile is
+// skipped, and ctx stops it.
+func (d *FS) walk(ctx context.Context, prefix string, fn func(p, start string, de fs.DirEntry) error) error {
 	start := d.root
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		start = filepath.Join(d.root, prefix[:i])
 	}
-	err := filepath.WalkDir(start, func(p string, de fs.DirEntry, err error) error {
+	return filepath.WalkDir(start, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -313,6 +315,13 @@ func (d *FS) List(ctx context.Context, prefix string, fn func(Info) error) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		return fn(p, start, de)
+	})
+}
+
+// List implements Driver.
+func (d *FS) List(ctx context.Context, prefix string, fn func(Info) error) error {
+	err := d.walk(ctx, prefix, func(p, start string, de fs.DirEntry) error {
 		name := de.Name()
 		if strings.HasPrefix(name, ".") && p != start {
 			if de.IsDir() {

@@ -17,22 +17,9 @@ import (
 // directories below the root's own subdirectories unchanged since before. The named locks of Lock
 // (ROOT/.locks) are never touched.
 func (d *FS) Sweep(ctx context.Context, prefix string, before time.Time, dryRun bool) ([]Info, error) {
-	start := d.root
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		start = filepath.Join(d.root, prefix[:i])
-	}
 	var removed []Info
 	var dirs []string
-	err := filepath.WalkDir(start, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	err := d.walk(ctx, prefix, func(p, start string, de fs.DirEntry) error {
 		rel := strings.TrimPrefix(p, d.root+"/")
 		if p == d.root || !strings.HasPrefix(rel, prefix) && !strings.HasPrefix(prefix, rel+"/") {
 			return nil

@@ -382,9 +382,9 @@ func (s slowWriter) Write(p []byte) (int, error) {
 func TestScanDuringUpdate(t *testing.T) {
 	archive, pkgs := firstRunImage(t)
 	m, _, _ := mirrorOf(t, pkgs)
-	slow := false
+	var slow atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slow && strings.HasSuffix(r.URL.Path, "/all.zip") {
+		if slow.Load() && strings.HasSuffix(r.URL.Path, "/all.zip") {
 			w = slowWriter{w, 40 * time.Millisecond}
 		}
 		m.ServeHTTP(w, r)
@@ -400,7 +400,7 @@ func TestScanDuringUpdate(t *testing.T) {
 
 	// Debian's export changes to one without any record for the image.
 	m.Put("Debian", mustZip(t, scantest.DebianExport(nil, 3000)), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	slow = true
+	slow.Store(true)
 	dbPath := filepath.Join(root, "scan", "vuln.db")
 	oldDB, err := os.Stat(dbPath)
 	if err != nil {

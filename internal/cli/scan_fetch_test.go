@@ -273,11 +273,18 @@ func TestScanWithoutDatabase(t *testing.T) {
 	cfg := filepath.Join(root, "config.json")
 	dead := deadURL(t)
 	env := []string{"BERTH_ROOT=" + root, "BERTH_CONFIG=" + cfg, "BERTH_SCAN_DB_REPOSITORY=" + dead}
-	for _, flag := range []string{"--offline", "--skip-db-update"} {
-		r := scanBerth(t, env, "scan", flag, archive)
+	// With a mirror that would serve everything, --offline and
+	// --skip-db-update still ask it nothing.
+	m, base, _ := mirrorOf(t, pkgs)
+	live := []string{"BERTH_ROOT=" + root, "BERTH_CONFIG=" + cfg, "BERTH_SCAN_DB_REPOSITORY=" + base}
+	for _, flag := range []string{"--offline", "--skip-db-update", "--offline-scan"} {
+		r := scanBerth(t, live, "scan", flag, archive)
 		if r.code != 2 || !strings.Contains(r.stderr, "no vulnerability database") || !strings.Contains(r.stderr, "hint: fetch one with `berth scan db update`") {
 			t.Errorf("scan %s without a database: exit %d %q", flag, r.code, r.stderr)
 		}
+	}
+	if n := len(m.Requests()); n != 0 {
+		t.Errorf("--offline / --skip-db-update sent %d requests: %+v", n, m.Requests())
 	}
 	r := scanBerth(t, env, "scan", archive)
 	if r.code != 2 || !strings.Contains(r.stderr, dead) || !strings.Contains(r.stderr, "hint: check the network") {
@@ -285,7 +292,6 @@ func TestScanWithoutDatabase(t *testing.T) {
 	}
 
 	// The settings file names the mirror when neither flag nor variable do.
-	_, base, _ := mirrorOf(t, pkgs)
 	os.WriteFile(cfg, []byte(`{"scan-db-repository": ["`+dead+`", "`+base+`"]}`), 0o644)
 	noEnv := []string{"BERTH_ROOT=" + root, "BERTH_CONFIG=" + cfg, "BERTH_SCAN_DB_REPOSITORY="}
 	if r := scanBerth(t, noEnv, "scan", "db", "update", "npm"); r.code != 0 || !strings.Contains(r.stdout, "Updated 1 sources") {

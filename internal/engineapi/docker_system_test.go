@@ -54,6 +54,11 @@ func TestConcurrentClients(t *testing.T) {
 	s.importImage("busybox:latest", nil)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo x > /x\n"), 0o644)
+	// The saves write somewhere else than the build context: docker save -o
+	// writes through a ".tmp-<name>" file beside its output (moby's
+	// atomicwriter), and a docker build whose context directory grows
+	// while the CLI tars it sends a broken context, as with dockerd.
+	saves := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)
 	run := func(args ...string) {
@@ -66,7 +71,7 @@ func TestConcurrentClients(t *testing.T) {
 		wg.Add(5)
 		go run("images")
 		go run("inspect", "busybox")
-		go run("save", "-o", filepath.Join(dir, fmt.Sprintf("s%d.tar", i)), "busybox")
+		go run("save", "-o", filepath.Join(saves, fmt.Sprintf("s%d.tar", i)), "busybox")
 		go run("tag", "busybox", fmt.Sprintf("copy:%d", i))
 		go run("build", "-q", "-t", fmt.Sprintf("c%d:1", i), dir)
 	}

@@ -127,7 +127,7 @@ func TestDiveErrors(t *testing.T) {
 		code int
 		word string
 	}{
-		{[]string{"dive"}, 125, "requires"},
+		{[]string{"dive"}, 1, "requires"},
 		{[]string{"dive", "--source", "nope", "x"}, 125, "unable to determine image source"},
 		{[]string{"dive", "--platform", "a/b/c/d/e", "waste.tar"}, 125, "invalid platform"},
 		{[]string{"dive", "docker-archive:missing.tar"}, 1, "cannot fetch image"},

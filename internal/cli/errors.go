@@ -67,6 +67,8 @@ func (a *app) report(ctx context.Context, err error) int {
 	var h hinted
 	if errors.As(err, &h) && h.hint != "" {
 		fmt.Fprintf(a.stderr, "hint: %s\n", h.hint)
+	} else if hint, ok := argHint(err); ok {
+		fmt.Fprintf(a.stderr, "hint: %s\n", hint)
 	}
 	var ue usageError
 	if errors.As(err, &ue) {

@@ -45,7 +45,8 @@ func (a *app) newPullCmd() *cobra.Command {
 
 func (a *app) runPull(ctx context.Context, arg string, o pullOptions) error {
 	if _, err := ref.Parse(arg); err != nil {
-		return usageError{fmt.Errorf("%s: %w", untrusted.Text(arg), err)}
+		// Docker exits 1 for a bad name, as for any failed pull or push.
+		return fmt.Errorf("%s: %w", untrusted.Text(arg), err)
 	}
 	platform, err := parsePlatformFlag(o.platform)
 	if err != nil {

@@ -46,7 +46,8 @@ func (a *app) newPushCmd() *cobra.Command {
 func (a *app) runPush(ctx context.Context, arg string, o pushOptions) error {
 	r, err := ref.Parse(arg)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", untrusted.Text(arg), err)}
+		// Docker exits 1 for a bad name, as for any failed pull or push.
+		return fmt.Errorf("%s: %w", untrusted.Text(arg), err)
 	}
 	if o.allTags && remote.ExplicitTag(arg) {
 		return usageError{errors.New("tag can't be used with --all-tags/-a")}

@@ -25,7 +25,7 @@ import (
 )
 
 func (a *app) newRegistryCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "registry", Short: "Run and maintain an OCI distribution registry", Args: noArgs}
+	cmd := groupCmd("registry", "Run and maintain an OCI distribution registry")
 	cmd.AddCommand(a.newRegistryServeCmd(), a.newRegistryGCCmd(), a.newRegistryHtpasswdCmd())
 	return cmd
 }

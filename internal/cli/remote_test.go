@@ -147,7 +147,7 @@ func TestRemoteErrorsCLI(t *testing.T) {
 		{"auth", []string{"pull", authed.Host + "/a:b"}, 1, "berth: error: unauthorized: access to " + authed.Host + "/a:b denied", "hint: to authenticate, run: berth login " + authed.Host},
 		{"not found", []string{"pull", plain.Host + "/a:missing"}, 1, "berth: error: manifest unknown: " + plain.Host + "/a:missing", "hint: check the repository name"},
 		{"tls", []string{"pull", tlsReg.Host + "/a:b"}, 1, "berth: error: TLS verification of " + tlsReg.Host + " failed: certificate signed by unknown authority", "--insecure-registry " + tlsReg.Host},
-		{"bad reference", []string{"pull", "UPPER/case"}, 125, "invalid reference format", ""},
+		{"bad reference", []string{"pull", "upper/Case"}, 1, "invalid reference format", ""},
 		{"bad platform", []string{"pull", "--platform", "linux/amd64/v1/x", "x"}, 125, "invalid platform", ""},
 		{"push missing", []string{"push", plain.Host + "/nothere:v1"}, 1, "An image does not exist locally with the tag: " + plain.Host + "/nothere", ""},
 	}

@@ -64,9 +64,12 @@ func (a *app) newRootCmd() *cobra.Command {
 	pf.BoolVarP(&a.debug, "debug", "D", false, "Enable debug mode")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
-	image := &cobra.Command{Use: "image", Short: "Manage images", Args: noArgs}
-	system := &cobra.Command{Use: "system", Short: "Manage berth's local store", Args: noArgs}
-	builder := &cobra.Command{Use: "builder", Short: "Manage builds", Args: noArgs}
+	// `berth` alone prints its help; `berth bogus` fails as Docker does.
+	root.Args = unknownSubcommand
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	image := groupCmd("image", "Manage images")
+	system := groupCmd("system", "Manage berth's local store")
+	builder := groupCmd("builder", "Manage builds")
 	root.AddCommand(image, system, builder)
 
 	// One constructor per verb; each file owns its command. Where Docker has
@@ -100,12 +103,12 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSBOMCmd(),
 	)
 	image.AddCommand(
-		a.newImagesCmd("ls"),
+		withAliases(a.newImagesCmd("ls"), "list"),
 		a.newImportCmd(),
 		a.newInspectCmd("inspect"),
 		a.newHistoryCmd("history"),
 		a.newTagCmd("tag"),
-		a.newRmiCmd("rm"),
+		withAliases(a.newRmiCmd("rm"), "remove"),
 		a.newImagePruneCmd(),
 		a.newSaveCmd(),
 		a.newLoadCmd(),
@@ -127,37 +130,10 @@ func (a *app) newRootCmd() *cobra.Command {
 	return root
 }
 
-// noArgs rejects arguments with Docker's wording and exit status.
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError{fmt.Errorf("%q accepts no arguments", cmd.CommandPath())}
-	}
-	return nil
-}
-
-// exactArgs, minArgs and rangeArgs wrap cobra's validators so that a wrong
-// argument count is a usage error (exit 125), as in Docker.
-func exactArgs(n int) cobra.PositionalArgs { return wrapArgs(cobra.ExactArgs(n)) }
-func minArgs(n int) cobra.PositionalArgs   { return wrapArgs(cobra.MinimumNArgs(n)) }
-func rangeArgs(lo, hi int) cobra.PositionalArgs {
-	return wrapArgs(cobra.RangeArgs(lo, hi))
-}
-
-func wrapArgs(f cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := f(cmd, args); err != nil {
-			return usageError{fmt.Errorf("%q requires %s.\nSee '%s --help'", cmd.CommandPath(), argsPhrase(err), cmd.CommandPath())}
-		}
-		return nil
-	}
-}
-
-func argsPhrase(err error) string {
-	var s = err.Error()
-	if s == "" {
-		return "different arguments"
-	}
-	return "different arguments (" + s + ")"
+// withAliases adds Docker's other names of a command (image ls|list).
+func withAliases(c *cobra.Command, aliases ...string) *cobra.Command {
+	c.Aliases = append(c.Aliases, aliases...)
+	return c
 }
 
 func (a *app) setupLogging() {

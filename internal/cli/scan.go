@@ -110,7 +110,7 @@ func (a *app) newScanCmd() *cobra.Command {
 }
 
 func (a *app) newScoutCmd() *cobra.Command {
-	scout := &cobra.Command{Use: "scout", Short: "Docker Scout compatible commands (offline)", Args: noArgs}
+	scout := groupCmd("scout", "Docker Scout compatible commands (offline)")
 	var f scanFlags
 	var onlySev string
 	var gate bool

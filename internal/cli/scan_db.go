@@ -223,7 +223,7 @@ func unscoredHint(st vulndb.Status, findings []scan.Finding, warnf func(string, 
 }
 
 func (a *app) newScanDBCmd(sf *scanFlags) *cobra.Command {
-	db := &cobra.Command{Use: "db", Short: "Manage the vulnerability database", Args: noArgs}
+	db := groupCmd("db", "Manage the vulnerability database")
 	update := &cobra.Command{
 		Use:   "update [ECOSYSTEM...]",
 		Short: "Fetch OSV data for every ecosystem berth scans, or the ones named, from the repositories",

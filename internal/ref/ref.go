@@ -2,6 +2,7 @@ package ref
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -21,6 +22,9 @@ func Parse(s string) (name.Reference, error) {
 	if s == "" || strings.TrimSpace(s) != s {
 		return nil, ErrInvalid
 	}
+	if err := checkLowercase(s); err != nil {
+		return nil, err
+	}
 	r, err := name.ParseReference(s, name.StrictValidation)
 	if err != nil {
 		// StrictValidation refuses implicit defaults; retry with them but keep
@@ -32,12 +36,36 @@ func Parse(s string) (name.Reference, error) {
 	}
 	repo := r.Context().RepositoryStr()
 	if repo != strings.ToLower(repo) {
-		return nil, errors.New("invalid reference format: repository name must be lowercase")
+		return nil, fmt.Errorf("%w: repository name (%s) must be lowercase", ErrInvalid, repo)
 	}
 	if !pathGrammar.MatchString(repo) {
 		return nil, ErrInvalid
 	}
 	return r, nil
+}
+
+// checkLowercase refuses an upper-case repository path the way Docker's
+// reference parser does, naming the path as Docker normalizes it
+// ("Bad:Name" -> library/Bad), so the user sees which part is wrong. It
+// splits the domain with Docker's rule: a first component is a registry only
+// when it has a dot or colon, is localhost, or has upper-case letters.
+func checkLowercase(s string) error {
+	domain, remote := DefaultRegistry, s
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		if first := s[:i]; strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first {
+			domain, remote = first, s[i+1:]
+		}
+	}
+	if (domain == DefaultRegistry || domain == "index.docker.io") && !strings.Contains(remote, "/") {
+		remote = "library/" + remote
+	}
+	if i := strings.IndexAny(remote, ":@"); i >= 0 {
+		remote = remote[:i]
+	}
+	if remote != strings.ToLower(remote) {
+		return fmt.Errorf("%w: repository name (%s) must be lowercase", ErrInvalid, remote)
+	}
+	return nil
 }
 
 // pathGrammar is the distribution reference grammar for the path part of a

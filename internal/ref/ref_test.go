@@ -1,6 +1,10 @@
 package ref
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -41,6 +45,27 @@ func TestParse(t *testing.T) {
 				t.Errorf("Familiar = %q, want %q", got, tt.familiar)
 			}
 		})
+	}
+}
+
+// TestParseLowercaseWording pins Docker's message for an upper-case
+// repository: it names the path as Docker normalizes it.
+func TestParseLowercaseWording(t *testing.T) {
+	for in, want := range map[string]string{
+		"Bad:Name":            "invalid reference format: repository name (library/Bad) must be lowercase",
+		"user/App":            "invalid reference format: repository name (user/App) must be lowercase",
+		"localhost:5000/Up:1": "invalid reference format: repository name (Up) must be lowercase",
+		"docker.io/Busybox@x": "invalid reference format: repository name (library/Busybox) must be lowercase",
+		"Reg/app":             "", // an upper-case first component is a registry host to Docker
+		"busybox:UPPERTAG":    "",
+	} {
+		_, err := Parse(in)
+		switch {
+		case want == "" && err != nil && strings.Contains(err.Error(), "lowercase"):
+			t.Errorf("Parse(%q): %v, want no lowercase complaint", in, err)
+		case want != "" && (err == nil || err.Error() != want || !errors.Is(err, ErrInvalid)):
+			t.Errorf("Parse(%q): %v, want %q wrapping ErrInvalid", in, err, want)
+		}
 	}
 }
 

@@ -2,8 +2,11 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -34,12 +37,90 @@ type CacheUsage struct {
 // StateUsage measures the build cache kept under stateDir.
 func StateUsage(stateDir string) CacheUsage {
 	var u CacheUsage
-	recs, _ := filepath.Glob(filepath.Join(stateDir, "cache", "*", "*.json"))
-	u.Records = len(recs)
-	for _, d := range []string{"cache", "mounts", "last"} {
-		u.Size += fsutil.TreeSize(filepath.Join(stateDir, d))
+	for _, r := range StateRecords(stateDir) {
+		if r.Type == CacheRegular {
+			u.Records++
+		}
+		u.Size += r.Size
 	}
 	return u
+}
+
+// CacheRecord is one record of the build cache as `system df -v` lists it
+// and the Engine API's GET /system/df reports it (Docker's build cache
+// record, in berth's terms).
+type CacheRecord struct {
+	ID          string
+	Type        string // CacheRegular, CacheMount or CacheInternal, as Docker names them
+	Description string
+	Size        int64
+	Created     time.Time
+	// LastUsed is when the record was last written; berth counts no uses,
+	// so UsageCount stays 0.
+	LastUsed   time.Time
+	UsageCount int
+}
+
+// Docker's names for the kinds of build cache record.
+const (
+	CacheRegular  = "regular"         // a step's result (berth: a step cache record, an unpacked layer)
+	CacheMount    = "exec.cachemount" // a RUN --mount=type=cache directory
+	CacheInternal = "internal"        // the builder's own bookkeeping (berth: last-build records, interrupted downloads)
+)
+
+// StateRecords lists the build cache kept under stateDir: each step cache
+// record (named by its cache key, described by the instruction when the
+// last build of its Dockerfile recorded it), RUN cache mount and last-build
+// record. Their sizes add up to what Prune with All reclaims from it.
+func StateRecords(stateDir string) []CacheRecord {
+	texts := map[string]string{} // cache key -> instruction, from the last-build records
+	var recs []CacheRecord
+	lasts, _ := filepath.Glob(filepath.Join(stateDir, "last", "*.json"))
+	for _, p := range lasts {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		var steps map[string]*stepRecord
+		if data, err := os.ReadFile(p); err == nil && json.Unmarshal(data, &steps) == nil {
+			for _, st := range steps {
+				if st != nil && st.Key != "" {
+					texts[st.Key] = st.Text
+				}
+			}
+		}
+		id := strings.TrimSuffix(filepath.Base(p), ".json")
+		recs = append(recs, CacheRecord{ID: id, Type: CacheInternal, Description: "last build's record of its steps",
+			Size: fi.Size(), Created: fi.ModTime(), LastUsed: fi.ModTime()})
+	}
+	steps, _ := filepath.Glob(filepath.Join(stateDir, "cache", "*", "*.json"))
+	for _, p := range steps {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		key := strings.TrimSuffix(filepath.Base(p), ".json")
+		r := CacheRecord{ID: key, Type: CacheRegular, Size: fi.Size(), Created: fi.ModTime(), LastUsed: fi.ModTime()}
+		var e cacheEntry
+		if data, err := os.ReadFile(p); err == nil && json.Unmarshal(data, &e) == nil && !e.Created.IsZero() {
+			r.Created = e.Created
+		}
+		r.Description = texts[key]
+		if r.Description == "" {
+			r.Description = "step cache record"
+		}
+		recs = append(recs, r)
+	}
+	mounts, _ := os.ReadDir(filepath.Join(stateDir, "mounts"))
+	for _, m := range mounts {
+		fi, err := m.Info()
+		if err != nil || !m.IsDir() {
+			continue
+		}
+		recs = append(recs, CacheRecord{ID: m.Name(), Type: CacheMount, Description: "RUN --mount=type=cache directory",
+			Size: fsutil.TreeSize(filepath.Join(stateDir, "mounts", m.Name())), Created: fi.ModTime(), LastUsed: fi.ModTime()})
+	}
+	return recs
 }
 
 // Cache is another cache a build fills that Prune empties with its own:

@@ -104,6 +104,12 @@ func TestSystemPruneBuildCache(t *testing.T) {
 	if df := c.ok("system", "df"); strings.Contains(df, "Build Cache     0 ") {
 		t.Fatalf("no build cache after a build:\n%s", df)
 	}
+	// df -v lists the records it counts: the unpacked base layer and the
+	// RUN step's cache record, the last-build record.
+	_, cache, _ := strings.Cut(c.ok("system", "df", "-v"), "Build cache usage: ")
+	if !strings.Contains(cache, " regular ") || !strings.Contains(cache, " internal ") {
+		t.Fatalf("system df -v lists no build cache records:\n%s", cache)
+	}
 
 	// A running build holds the lock shared: prune leaves the cache alone.
 	unlock, err := fsutil.LockShared(filepath.Join(c.root, "build", "build.lock"))

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/berth-dev/berth/internal/build"
-	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/sandbox"
@@ -90,21 +90,39 @@ func pruneBuildCache(ctx context.Context, st *store.Store, all bool) (freed int6
 	return freed + rep.Reclaimed, rep.Busy, err
 }
 
-// buildCacheUsage is the Build Cache row of `system df`: unpacked layers,
-// step cache records, RUN cache mounts and resumable downloads — what
-// pruneBuildCache reclaims.
-func buildCacheUsage(st *store.Store) (count int, size int64) {
+// buildCacheRecords is the build cache as `system df` counts it and `df -v`
+// and GET /system/df list it: unpacked layers (sandbox), step cache
+// records, RUN cache mounts and last-build records (build) and interrupted
+// downloads (remote) — what pruneBuildCache reclaims. Sorted as Docker
+// sorts them: least recently used first, then by ID.
+func buildCacheRecords(ctx context.Context, st *store.Store) ([]build.CacheRecord, error) {
 	root := st.Root()
-	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil {
-		for _, e := range entries {
-			if e.IsDir() {
-				count++
-			}
+	var recs []build.CacheRecord
+	if entries, err := os.ReadDir(filepath.Join(root, "snapshots", "sha256")); err == nil && len(entries) > 0 {
+		snaps, err := sandbox.NewSnapshots(filepath.Join(root, "snapshots"))
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range snaps.Layers() {
+			recs = append(recs, build.CacheRecord{ID: l.DiffID.Hex, Type: build.CacheRegular, Description: "unpacked layer " + l.DiffID.String(),
+				Size: l.Size, Created: l.Unpacked, LastUsed: l.Unpacked})
 		}
 	}
-	size = fsutil.TreeSize(filepath.Join(root, "snapshots"))
-	u := build.StateUsage(buildStateDir(st))
-	return count + u.Records, size + u.Size + remote.PartialSize(partialDir(st))
+	recs = append(recs, build.StateRecords(buildStateDir(st))...)
+	for _, p := range remote.PartialFiles(partialDir(st)) {
+		recs = append(recs, build.CacheRecord{ID: p.Name, Type: build.CacheInternal, Description: "interrupted download",
+			Size: p.Size, Created: p.ModTime, LastUsed: p.ModTime})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(recs, func(i, j int) bool {
+		if !recs[i].LastUsed.Equal(recs[j].LastUsed) {
+			return recs[i].LastUsed.Before(recs[j].LastUsed)
+		}
+		return recs[i].ID < recs[j].ID
+	})
+	return recs, nil
 }
 
 // buildStateDir is where builds keep their cache (build.Options.StateDir).

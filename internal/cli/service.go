@@ -107,9 +107,10 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 			}
 			return freed, err
 		},
-		Version:     berthVersion(),
-		Logger:      log,
-		IdleTimeout: idle,
+		BuildCacheUsage: buildCacheRecords,
+		Version:         berthVersion(),
+		Logger:          log,
+		IdleTimeout:     idle,
 	})
 	fmt.Fprintf(a.stdout, "export DOCKER_HOST=%s\n", ln.DockerHost)
 	log.Info("serving the Docker Engine API", "addr", ln.DockerHost, "root", root, "api", engineapi.APIVersion)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/scan/vulndb"
 	"github.com/berth-dev/berth/internal/store"
@@ -69,6 +70,7 @@ func reclaimable(n, total int64) string {
 
 type usage struct {
 	*store.Usage
+	cache      []build.CacheRecord
 	cacheSize  int64
 	cacheCount int
 	vulnDB     vulndb.Usage
@@ -82,7 +84,13 @@ func diskUsage(ctx context.Context, s *store.Store) (*usage, error) {
 		return nil, err
 	}
 	u := &usage{Usage: su}
-	u.cacheCount, u.cacheSize = buildCacheUsage(s)
+	if u.cache, err = buildCacheRecords(ctx, s); err != nil {
+		return nil, err
+	}
+	u.cacheCount = len(u.cache)
+	for _, r := range u.cache {
+		u.cacheSize += r.Size
+	}
 	u.vulnDB = vulndb.DiskUsage(ctx, vulnDBPath(s))
 	return u, nil
 }
@@ -106,7 +114,19 @@ func (a *app) printDfVerbose(u *usage) error {
 	tw.Flush()
 	a.printf("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n")
 	a.printf("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n")
-	a.printf("\nBuild cache usage: %s\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n", output.HumanSize4(u.cacheSize))
+	a.printf("\nBuild cache usage: %s\n\n", output.HumanSize4(u.cacheSize))
+	tw = tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED")
+	// docker system df -v's columns; the ID cut to 12 characters as it cuts them.
+	for _, r := range u.cache {
+		lastUsed := ""
+		if !r.LastUsed.IsZero() {
+			lastUsed = output.Since(r.LastUsed, now)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%t\n", shortID(r.ID, false), r.Type, output.HumanSize(r.Size),
+			output.Since(r.Created, now), lastUsed, r.UsageCount, false)
+	}
+	tw.Flush()
 	a.printf("\nVulnerability database usage: %s (%d sources, %s of interrupted downloads)\n", output.HumanSize4(u.vulnDB.Size), u.vulnDB.Sources, output.HumanSize4(u.vulnDB.Downloads))
 	return nil
 }

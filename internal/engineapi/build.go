@@ -49,6 +49,9 @@ type BuildFunc func(ctx context.Context, st *store.Store, o BuildOptions, progre
 // image uses), as `berth builder prune` does.
 type BuildCacheFunc func(ctx context.Context, st *store.Store, all bool) (freed int64, err error)
 
+// BuildCacheUsageFunc lists the build cache as `berth system df -v` does.
+type BuildCacheUsageFunc func(ctx context.Context, st *store.Store) ([]build.CacheRecord, error)
+
 // jsonParam decodes a JSON query parameter into v; "" (which older clients
 // send for unset parameters) leaves v as it is.
 func jsonParam(r *http.Request, name string, v any) error {

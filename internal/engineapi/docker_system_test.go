@@ -166,3 +166,33 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestDockerCLISystemDfBuildCache: after a build, docker system df and
+// df -v through the service list the build cache berth keeps (the unpacked
+// base layer, the RUN step's cache record, the last-build record) exactly
+// as berth system df prints it, and a prune empties both.
+func TestDockerCLISystemDfBuildCache(t *testing.T) {
+	s := startService(t)
+	s.importImage("busybox:latest", nil)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo cached > /c\n"), 0o644)
+	s.dockerOK("build", "-t", "c:1", dir)
+	sameOutput(t, s, "system", "df")
+	sameOutput(t, s, "system", "df", "-v")
+	out := s.dockerOK("system", "df", "-v")
+	_, section, _ := strings.Cut(out, "Build cache usage: ")
+	rows := strings.Split(strings.TrimSpace(section), "\n")
+	if strings.HasPrefix(section, "0B") || len(rows) < 5 {
+		t.Fatalf("docker system df -v shows no build cache records:\n%s", out)
+	}
+	for _, typ := range []string{" regular ", " internal "} {
+		if !strings.Contains(section, typ) {
+			t.Errorf("no %q record in:\n%s", typ, section)
+		}
+	}
+	s.dockerOK("builder", "prune", "-a", "-f")
+	if out := s.dockerOK("system", "df", "-v"); !strings.Contains(out, "Build cache usage: 0B") {
+		t.Errorf("after docker builder prune -a:\n%s", out)
+	}
+	sameOutput(t, s, "system", "df", "-v")
+}

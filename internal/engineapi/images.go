@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	bbuild "github.com/berth-dev/berth/internal/build"
 	bimage "github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -353,6 +354,19 @@ type diskUsage struct {
 	BuildCache []build.CacheRecord
 }
 
+// cacheRecord is a build cache record in the Engine API's shape. berth's
+// records are never in use by a running build once listed, nor shared
+// between records, so the docker CLI's Build Cache row counts them all as
+// reclaimable, as `berth system df` does.
+func cacheRecord(r bbuild.CacheRecord) build.CacheRecord {
+	out := build.CacheRecord{ID: r.ID, Type: r.Type, Description: r.Description, Size: r.Size, CreatedAt: r.Created, UsageCount: r.UsageCount}
+	if !r.LastUsed.IsZero() {
+		t := r.LastUsed
+		out.LastUsedAt = &t
+	}
+	return out
+}
+
 func (s *Server) systemDF(w http.ResponseWriter, r *http.Request, _ string) error {
 	st, err := s.cfg.OpenStore(r.Context())
 	if err != nil {
@@ -368,6 +382,15 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request, _ string) erro
 		sum := summary(iu.Summary, iu.Size, iu.SharedSize)
 		sum.Containers = int64(iu.Containers)
 		out.Images = append(out.Images, sum)
+	}
+	if s.cfg.BuildCacheUsage != nil {
+		recs, err := s.cfg.BuildCacheUsage(r.Context(), st)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			out.BuildCache = append(out.BuildCache, cacheRecord(rec))
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

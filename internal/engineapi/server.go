@@ -40,6 +40,9 @@ type Config struct {
 	// 501).
 	Build           BuildFunc
 	PruneBuildCache BuildCacheFunc
+	// BuildCacheUsage lists the build cache for GET /system/df (nil: no
+	// records).
+	BuildCacheUsage BuildCacheUsageFunc
 	// Version is berth's version, shown by /version and in Server.
 	Version string
 	Logger  *slog.Logger

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,6 +22,31 @@ func (s *Store) Usage() (layers int, size int64) {
 		}
 	}
 	return layers, fsutil.TreeSize(s.root)
+}
+
+// Layer is one unpacked layer, as the build cache's records list it.
+type Layer struct {
+	DiffID   v1.Hash
+	Size     int64
+	Unpacked time.Time
+}
+
+// Layers lists the unpacked layers.
+func (s *Store) Layers() []Layer {
+	entries, err := os.ReadDir(filepath.Join(s.root, "sha256"))
+	if err != nil {
+		return nil
+	}
+	var out []Layer
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		out = append(out, Layer{DiffID: v1.Hash{Algorithm: "sha256", Hex: e.Name()},
+			Size: fsutil.TreeSize(filepath.Join(s.root, "sha256", e.Name())), Unpacked: fi.ModTime()})
+	}
+	return out
 }
 
 // PruneCache removes every unpacked layer that no image of inUse (lists of

@@ -34,6 +34,7 @@ type Builder struct {
 
 	baseLayers sync.Map // compressed digest → v1.Layer of a base image
 	scans      sync.Map // diffID → *layerScan
+	digests    sync.Map // diffID + "\x00" + path → content digest (fileDigests)
 
 	stages []*stageRun
 

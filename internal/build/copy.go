@@ -102,9 +102,11 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 		if fromLayers, err = b.fromLayers(ctx, a.from, st.sp.Index); err != nil {
 			return err
 		}
-		for _, l := range fromLayers {
-			keyParts = append(keyParts, l.DiffID.String())
+		k, err := b.fromKey(ctx, a.from, st.sp.Index, fromLayers, a.sd.SourcePaths, excl)
+		if err != nil {
+			return err
 		}
+		keyParts = append(keyParts, k)
 	} else {
 		rec.Files = map[string]string{}
 		for _, s := range a.sd.SourcePaths {
@@ -206,24 +208,39 @@ func (b *Builder) copyStep(ctx context.Context, st *stageState, id string, a cop
 // names in cfs (a path or pattern; a directory with all under it), minus
 // what excl leaves out.
 func hashSources(ctx context.Context, cfs *contextFS, src string, excl *dockerfile.Ignore, files map[string]string) error {
-	ents, err := cfs.match(src)
+	ents, err := matchSources(cfs, src, excl)
 	if err != nil {
 		return err
 	}
+	for _, f := range ents {
+		d, err := cfs.digestOf(ctx, f)
+		if err != nil {
+			return err
+		}
+		files[f.rel] = fmt.Sprintf("%o:%s", f.info.Mode(), d)
+	}
+	return nil
+}
+
+// matchSources is every entry src names in cfs (a path or pattern, links
+// named followed; a directory with all under it), minus what excl leaves
+// out. The root itself is in it only when src names the root.
+func matchSources(cfs *contextFS, src string, excl *dockerfile.Ignore) ([]*ctxEntry, error) {
+	ents, err := cfs.match(src)
+	if err != nil {
+		return nil, err
+	}
+	var out []*ctxEntry
 	for _, e := range ents {
 		e = cfs.follow(e)
 		for _, f := range append([]*ctxEntry{e}, cfs.under(e.rel)...) {
 			if f.rel == "" || (excl != nil && excl.Excluded(relTo(e.rel, f.rel))) {
 				continue
 			}
-			d, err := cfs.digestOf(ctx, f)
-			if err != nil {
-				return err
-			}
-			files[f.rel] = fmt.Sprintf("%o:%s", f.info.Mode(), d)
+			out = append(out, f)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // filesKey is one cache key part for a set of files and their digests.

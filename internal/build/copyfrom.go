@@ -3,11 +3,16 @@ package build
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"sort"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/dockerfile"
 )
 
 // COPY --from without unpacking: the source stage's merged metadata (the
@@ -26,12 +31,23 @@ type deferredFile struct {
 // treeSource makes a copySource from the merged tree of layers; ok is false
 // when the tree has hard links (then the caller unpacks instead).
 func treeSource(t *fsTree) (copySource, bool) {
-	c := &contextFS{entries: map[string]*ctxEntry{}}
+	c, owners, links := treeFS(t)
+	if links {
+		return copySource{}, false
+	}
+	return copySource{fs: c, owners: owners, fromTree: true}, true
+}
+
+// treeFS is the merged tree as a contextFS for matching sources (its files
+// have no content on disk), with each path's owner; links says whether it
+// has hard links.
+func treeFS(t *fsTree) (c *contextFS, owners map[string][2]int, links bool) {
+	c = &contextFS{entries: map[string]*ctxEntry{}}
 	c.once.Do(func() {}) // already "walked"
-	owners := map[string][2]int{}
+	owners = map[string][2]int{}
 	for name, h := range t.m {
 		if h.Typeflag == tar.TypeLink {
-			return copySource{}, false
+			links = true
 		}
 		if name == "" {
 			continue
@@ -43,7 +59,128 @@ func treeSource(t *fsTree) (copySource, bool) {
 		c.paths = append(c.paths, p)
 	}
 	sort.Strings(c.paths)
-	return copySource{fs: c, owners: owners, fromTree: true}, true
+	return c, owners, links
+}
+
+// fromKey is the cache key part of a COPY --from (or a bind mount from) a
+// stage or image: for an image its layers, which never change under a
+// name's digest; for a stage the content of the paths srcs name, as
+// BuildKit's contenthash keys it: names, types, modes, owners, sizes,
+// content digests and link targets, mtimes left out. A stage's layers are
+// not a stable key: a re-run step (--no-cache, --no-cache-filter, a
+// changed ARG) writes the same bytes with new mtimes, and everything that
+// copies from it would miss for nothing.
+func (b *Builder) fromKey(ctx context.Context, from string, cur int, layers []Layer, srcs []string, excl *dockerfile.Ignore) (string, error) {
+	if _, ok := b.plan.stageRef(from, b.stageNames(), cur); !ok {
+		parts := make([]string, len(layers))
+		for i, l := range layers {
+			parts[i] = l.DiffID.String()
+		}
+		return strings.Join(parts, ","), nil
+	}
+	t, err := b.treeOf(ctx, layers)
+	if err != nil {
+		return "", err
+	}
+	c, _, _ := treeFS(t)
+	picked := map[string]*tar.Header{}
+	for _, s := range srcs {
+		ents, err := matchSources(c, s, excl)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range ents {
+			if h, ok := t.m[e.rel]; ok {
+				picked[e.rel] = h
+			}
+		}
+	}
+	// Regular files hash their content; a hard link hashes its target's.
+	want := map[string]bool{}
+	for _, h := range picked {
+		switch {
+		case h.Typeflag == tar.TypeReg:
+			want[h.Name] = true
+		case h.Typeflag == tar.TypeLink:
+			want[cleanLinkname(h.Linkname)] = true
+		}
+	}
+	digests, err := b.fileDigests(ctx, t, layers, want)
+	if err != nil {
+		return "", err
+	}
+	files := map[string]string{}
+	for name, h := range picked {
+		var what string
+		switch h.Typeflag {
+		case tar.TypeReg:
+			what = digests[name]
+		case tar.TypeLink:
+			target := cleanLinkname(h.Linkname)
+			what = "=" + target + ":" + digests[target]
+		default:
+			what = h.Linkname + fmt.Sprintf(":%d:%d", h.Devmajor, h.Devminor)
+		}
+		xattrs := make([]string, 0, len(h.PAXRecords))
+		for k, v := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				xattrs = append(xattrs, k+"="+v)
+			}
+		}
+		sort.Strings(xattrs)
+		files[name] = fmt.Sprintf("%c %o %d:%d %d %s %s", h.Typeflag, h.Mode, h.Uid, h.Gid, h.Size, what, strings.Join(xattrs, ","))
+	}
+	return "content:" + filesKey(files), nil
+}
+
+func cleanLinkname(s string) string { return strings.TrimPrefix(path.Clean("/"+s), "/") }
+
+// fileDigests returns the sha256 of the content each wanted path has in
+// the merged tree, reading only the layers that provide them (each file
+// hashed once per build).
+func (b *Builder) fileDigests(ctx context.Context, t *fsTree, layers []Layer, want map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	byLayer := map[int]map[string]bool{}
+	for name := range want {
+		i, ok := t.from[name]
+		if !ok {
+			continue // a hard link whose target is gone: its name keys it
+		}
+		if _, base := b.baseLayers.Load(layers[i].Digest); base {
+			// A base image's layer never changes under its diffID: the
+			// name in it says what the content is without reading it.
+			out[name] = "in:" + layers[i].DiffID.String()
+			continue
+		}
+		if d, ok := b.digests.Load(layers[i].DiffID.String() + "\x00" + name); ok {
+			out[name] = d.(string)
+			continue
+		}
+		if byLayer[i] == nil {
+			byLayer[i] = map[string]bool{}
+		}
+		byLayer[i][name] = true
+	}
+	for i, names := range byLayer {
+		l := layers[i]
+		err := b.walkLayer(ctx, l, func(h *tar.Header, name string, r io.Reader) error {
+			if !names[name] || h.Typeflag != tar.TypeReg {
+				return nil
+			}
+			hh := sha256.New()
+			if _, err := io.Copy(hh, r); err != nil {
+				return err
+			}
+			d := "sha256:" + hex.EncodeToString(hh.Sum(nil))
+			out[name] = d
+			b.digests.Store(l.DiffID.String()+"\x00"+name, d)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // streamDeferred writes the deferred files, reading each layer once,

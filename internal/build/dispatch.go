@@ -546,9 +546,11 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		if err != nil {
 			return err
 		}
-		for _, l := range layers {
-			keyParts = append(keyParts, "bind:"+m.From+":"+l.DiffID.String())
+		k, err := b.fromKey(ctx, m.From, st.sp.Index, layers, []string{src}, nil)
+		if err != nil {
+			return fmt.Errorf("RUN --mount=type=bind,from=%s,source=%s: %w", m.From, m.Source, err)
 		}
+		keyParts = append(keyParts, "bind:"+m.From+":"+src+":"+k)
 	}
 	return b.layerStep(ctx, st, id, stepText(c), createdBy, rec, keyParts, func(ctx context.Context, v *vertex) (*Layer, error) {
 		rms, cleanup, err := b.runMounts(ctx, st, mounts)

@@ -471,6 +471,40 @@ func TestBuildNoCacheFilter(t *testing.T) {
 	}
 }
 
+// TestBuildCopyFromKeyedByContent: a COPY --from a stage (and a bind
+// mount from one) is keyed by the content of what it takes, as BuildKit's
+// contenthash keys it: a re-run step that writes the same bytes with
+// another mtime leaves the steps that copy from it cached, and a change
+// in the copied bytes, or in a copied file's mode, misses.
+func TestBuildCopyFromKeyedByContent(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS deps\nARG T\nARG C=deps\nARG M=644\n" +
+		"RUN mkdir -p /out/sub && echo $C > /out/sub/deps && echo other > /unrelated && chmod $M /out/sub/deps && touch -d \"$T\" /out/sub/deps /out/sub /out /unrelated\n" +
+		"FROM busybox\nCOPY --from=deps /out /out\nRUN --mount=type=bind,from=deps,source=/out,target=/o cat /o/sub/deps > /final\n"})
+	build := func(args ...string) string {
+		return e.mustBuild(dir, append([]string{"--progress", "plain", "-t", "ckey:1"}, args...)...)
+	}
+	build("--build-arg", "T=2001-01-01 00:00:00")
+	for _, tc := range []struct {
+		args   []string
+		cached bool
+	}{
+		{[]string{"--build-arg", "T=2002-02-02 00:00:00"}, true},
+		{[]string{"--build-arg", "T=2002-02-02 00:00:00", "--build-arg", "C=depz"}, false},
+		{[]string{"--build-arg", "T=2002-02-02 00:00:00", "--build-arg", "M=755"}, false},
+	} {
+		se := build(tc.args...)
+		if block := stepBlock(se, "RUN mkdir"); strings.Contains(block, "CACHED") || block == "" {
+			t.Fatalf("%v: the source step was cached:\n%s", tc.args, se)
+		}
+		for _, step := range []string{"COPY --from=deps", "RUN --mount"} {
+			if block := stepBlock(se, step); strings.Contains(block, "CACHED") != tc.cached {
+				t.Errorf("%v: %s cached = %v, want %v:\n%s", tc.args, step, !tc.cached, tc.cached, se)
+			}
+		}
+	}
+}
+
 // TestBuildRWBind: a rw bind mount lets the step write, and the writes go
 // with the step: the context on the host and the bound stage are
 // untouched, as in BuildKit.

@@ -147,3 +147,49 @@ func TestPullThroughCacheUsesBerthsClient(t *testing.T) {
 		t.Fatalf("got %s through the cache, upstream has %s", got, want)
 	}
 }
+
+// TestPullThroughCacheOfDockerHubUsesMirror: a cache of Docker Hub
+// (registry:2's usual proxy.remoteurl) fills itself from the serving
+// user's registry-mirrors, as berth pull would, with no route to Docker
+// Hub at all (every non-loopback connection goes to a proxy that refuses
+// it). The mirror speaks TLS with a certificate from a private CA that
+// only $DOCKER_CONFIG/certs.d trusts.
+func TestPullThroughCacheOfDockerHubUsesMirror(t *testing.T) {
+	mirror := remotetest.Start(t, remotetest.Options{TLS: true})
+	docker := t.TempDir()
+	mirror.TrustCA(t, filepath.Join(docker, "certs.d"))
+	img, _ := random.Image(16<<10, 2)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mirror.CAPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	r, _ := name.ParseReference(mirror.Host + "/library/nginx:latest")
+	if err := remote.Write(r, img, remote.WithTransport(tr)); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	cfg := filepath.Join(docker, "berth.json")
+	os.WriteFile(cfg, []byte(`{"registry-mirrors": ["https://`+mirror.Host+`"]}`), 0o644)
+
+	for _, remoteURL := range []string{"https://registry-1.docker.io", "https://docker.io"} {
+		t.Run(remoteURL, func(t *testing.T) {
+			cmd := exec.Command(testenv.Berth(t), "registry", "serve", "--root", t.TempDir(), "--addr", "127.0.0.1:0")
+			cmd.Env = append(os.Environ(), "REGISTRY_PROXY_REMOTEURL="+remoteURL, "DOCKER_CONFIG="+docker, "BERTH_CONFIG="+cfg,
+				"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=", "no_proxy=")
+			proxy := serveCmd(t, cmd)
+			out := filepath.Join(t.TempDir(), "out")
+			sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/library/nginx:latest", "dir:"+out)
+			if b, err := sk.CombinedOutput(); err != nil {
+				t.Fatalf("skopeo through the cache: %v\n%s\nregistry log:\n%s", err, b, proxy.logText())
+			}
+			if got := dirDigest(t, out); got != want.String() {
+				t.Fatalf("got %s through the cache, the mirror has %s", got, want)
+			}
+			// A name the mirror lacks falls through to Docker Hub, which
+			// cannot be reached: an error, never a made-up answer.
+			res := httpDo(t, http.DefaultClient, "GET", "http://"+proxy.addr+"/v2/library/absent/manifests/latest", nil)
+			if res.StatusCode < 400 {
+				t.Errorf("a name the mirror lacks, Docker Hub unreachable: %d", res.StatusCode)
+			}
+		})
+	}
+}

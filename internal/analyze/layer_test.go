@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/analyze/imagetest"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 func tarOf(t testing.TB, files []imagetest.File) []byte {
@@ -104,6 +105,9 @@ func TestReadLayerCanceled(t *testing.T) {
 // efficiency code after it: they must return an error or a tree, never
 // panic, whatever the tar says.
 func FuzzReadLayer(f *testing.F) {
+	for _, s := range testenv.HostileTars(f) {
+		f.Add(s)
+	}
 	f.Add(tarOf(f, imagetest.Waste()[2].Files))
 	f.Add(tarOf(f, []imagetest.File{{Path: "../x", Size: 3}, {Path: "a/.wh..wh..opq"}, imagetest.Whiteout("a/b"), {Path: "l", Symlink: "../../z"}}))
 	f.Add(tarOf(f, []imagetest.File{{Path: ".wh.", Size: 1}, {Path: "/", Dir: true}, {Path: "./a/./b/", Dir: true}}))

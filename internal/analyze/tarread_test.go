@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/berth-dev/berth/internal/analyze/imagetest"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 type seen struct {
@@ -146,6 +147,9 @@ func TestTarReaderMatchesArchiveTar(t *testing.T) {
 // standard library: where both read an input, they must see the same
 // entries, and the lean reader must never panic.
 func FuzzTarReaderMatchesArchiveTar(f *testing.F) {
+	for _, s := range testenv.HostileTars(f) {
+		f.Add(s)
+	}
 	for _, data := range tarFormats(f) {
 		f.Add(data)
 	}

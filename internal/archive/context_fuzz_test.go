@@ -1,55 +1,15 @@
 package archive
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
-// fuzzTars are seeds for the tar parsers: ordinary entries, and each kind
-// of entry that tries to leave the root.
-func fuzzTars(t testing.TB) [][]byte {
-	mk := func(ents ...hostileEntry) []byte {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, e := range ents {
-			h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644, ModTime: time.Unix(1e9, 0)}
-			if h.Typeflag == 0 {
-				h.Typeflag = tar.TypeReg
-			}
-			if h.Typeflag == tar.TypeReg {
-				h.Size = int64(len(e.body))
-			}
-			if h.Typeflag == tar.TypeDir {
-				h.Mode = 0o755
-			}
-			tw.WriteHeader(h)
-			tw.Write([]byte(e.body))
-		}
-		tw.Close()
-		return buf.Bytes()
-	}
-	ok := mk(hostileEntry{name: "Dockerfile", body: "FROM scratch\n"}, hostileEntry{name: "src/", typ: tar.TypeDir},
-		hostileEntry{name: "src/a.go", body: "package a"}, hostileEntry{name: "l", typ: tar.TypeSymlink, link: "src/a.go"},
-		hostileEntry{name: "h", typ: tar.TypeLink, link: "src/a.go"})
-	return [][]byte{
-		ok,
-		testenv.Gzip(t, ok),
-		mk(hostileEntry{name: "../escaped", body: "x"}),
-		mk(hostileEntry{name: "/abs", body: "x"}),
-		mk(hostileEntry{name: "d", typ: tar.TypeSymlink, link: "/"}, hostileEntry{name: "d/etc/x", body: "x"}),
-		mk(hostileEntry{name: "d", typ: tar.TypeSymlink, link: "../.."}, hostileEntry{name: "d/x", body: "x"}),
-		mk(hostileEntry{name: "h", typ: tar.TypeLink, link: "../victim"}),
-		mk(hostileEntry{name: "x", typ: tar.TypeSymlink, link: "/etc/passwd"}, hostileEntry{name: "x", body: "pwned"}),
-		mk(hostileEntry{name: "a/", typ: tar.TypeDir}, hostileEntry{name: "a", body: "file over dir"}),
-	}
-}
 
 // noEscape checks that nothing but dir was made in its parent, and that no
 // link inside dir was written through: the host files beside it are intact.
@@ -71,7 +31,7 @@ func noEscape(t *testing.T, parent, dir string) {
 // bytes are decompressed as found, and a tar is unpacked with Unpack.
 // Whatever they hold, nothing may be written outside the directory.
 func FuzzReadContext(f *testing.F) {
-	for _, s := range fuzzTars(f) {
+	for _, s := range testenv.HostileTars(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

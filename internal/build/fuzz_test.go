@@ -2,7 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -21,50 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
-// tarEntry is one entry of a seed tar.
-type tarEntry struct {
-	name, body, link string
-	typ              byte
-}
 
-// fuzzTars are seeds for the tar parsers: ordinary entries, and each kind
-// of entry that tries to leave the root.
-func fuzzTars(t testing.TB) [][]byte {
-	mk := func(ents ...tarEntry) []byte {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, e := range ents {
-			h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644, ModTime: time.Unix(1e9, 0)}
-			if h.Typeflag == 0 {
-				h.Typeflag = tar.TypeReg
-			}
-			if h.Typeflag == tar.TypeReg {
-				h.Size = int64(len(e.body))
-			}
-			if h.Typeflag == tar.TypeDir {
-				h.Mode = 0o755
-			}
-			tw.WriteHeader(h)
-			tw.Write([]byte(e.body))
-		}
-		tw.Close()
-		return buf.Bytes()
-	}
-	ok := mk(tarEntry{name: "Dockerfile", body: "FROM scratch\n"}, tarEntry{name: "src/", typ: tar.TypeDir},
-		tarEntry{name: "src/a.go", body: "package a"}, tarEntry{name: "l", typ: tar.TypeSymlink, link: "src/a.go"},
-		tarEntry{name: "h", typ: tar.TypeLink, link: "src/a.go"})
-	return [][]byte{
-		ok,
-		testenv.Gzip(t, ok),
-		mk(tarEntry{name: "../escaped", body: "x"}),
-		mk(tarEntry{name: "/abs", body: "x"}),
-		mk(tarEntry{name: "d", typ: tar.TypeSymlink, link: "/"}, tarEntry{name: "d/etc/x", body: "x"}),
-		mk(tarEntry{name: "d", typ: tar.TypeSymlink, link: "../.."}, tarEntry{name: "d/x", body: "x"}),
-		mk(tarEntry{name: "h", typ: tar.TypeLink, link: "../victim"}),
-		mk(tarEntry{name: "x", typ: tar.TypeSymlink, link: "/etc/passwd"}, tarEntry{name: "x", body: "pwned"}),
-		mk(tarEntry{name: "a/", typ: tar.TypeDir}, tarEntry{name: "a", body: "file over dir"}),
-	}
-}
 
 // FuzzAddUntar is ADD of a local file: its first bytes decide whether it
 // is a (compressed) tar, which is then extracted into the layer. It must
@@ -73,7 +28,7 @@ func fuzzTars(t testing.TB) [][]byte {
 // the destination: as with Docker, the archive's own links and the image's
 // are followed inside the root, so "d -> /etc" then "d/x" writes /etc/x.)
 func FuzzAddUntar(f *testing.F) {
-	for _, s := range fuzzTars(f) {
+	for _, s := range testenv.HostileTars(f) {
 		f.Add(s)
 	}
 	f.Add([]byte("just a file, copied as it is"))

@@ -172,6 +172,9 @@ func readAll(t *testing.T, src *image.Opened) {
 // and a layer it writes must hold only clean, relative names (no "..", no
 // absolute path) and hard links to such names.
 func FuzzWriteLayer(f *testing.F) {
+	for _, s := range testenv.HostileTars(f) {
+		f.Add(s)
+	}
 	plain := tarOf(f, &tar.Header{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0o755}, &tar.Header{Name: "./etc/passwd", Linkname: "root:x:0:0::/:/bin/sh\n"},
 		&tar.Header{Name: "/abs/file", Linkname: "x"}, &tar.Header{Name: "link", Typeflag: tar.TypeLink, Linkname: "etc/passwd"},
 		&tar.Header{Name: "sym", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow"})

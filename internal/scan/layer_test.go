@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/scan"
 	"github.com/berth-dev/berth/internal/scan/scantest"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 func dpkgStanza(name, version string) string {
@@ -149,6 +150,9 @@ func TestHostileLayers(t *testing.T) {
 
 // FuzzLayerTar: arbitrary layer bytes never make the inventory panic.
 func FuzzLayerTar(f *testing.F) {
+	for _, s := range testenv.HostileTars(f) {
+		f.Add(s)
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	st := []byte(dpkgStanza("a", "1"))

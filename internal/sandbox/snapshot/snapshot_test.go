@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 type entry struct {
@@ -189,6 +191,9 @@ func TestUnpack(t *testing.T) {
 // FuzzExtract feeds arbitrary tars to Extract: it may fail, but must never
 // panic or write outside the directory.
 func FuzzExtract(f *testing.F) {
+	for _, s := range testenv.HostileTars(f) {
+		f.Add(s)
+	}
 	f.Add(mkTar(f, []entry{{name: "a/b", typ: tar.TypeReg, body: "x"}, {name: "a/.wh.c", typ: tar.TypeReg}}))
 	f.Add(mkTar(f, []entry{{name: "l", typ: tar.TypeSymlink, link: ".."}, {name: "l/x", typ: tar.TypeReg, body: "x"}}))
 	f.Add(mkTar(f, []entry{{name: "h", typ: tar.TypeLink, link: "../x"}}))

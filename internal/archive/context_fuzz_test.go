@@ -10,7 +10,6 @@ import (
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
-
 // noEscape checks that nothing but dir was made in its parent, and that no
 // link inside dir was written through: the host files beside it are intact.
 func noEscape(t *testing.T, parent, dir string) {

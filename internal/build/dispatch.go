@@ -587,6 +587,7 @@ func (b *Builder) run(ctx context.Context, st *stageState, id string, c *instruc
 		req := RunRequest{
 			Layers: layers, Args: args, Env: env, Dir: st.cfg.Config.WorkingDir,
 			User: st.cfg.Config.User, Network: network, Hosts: b.opts.ExtraHosts, Mounts: rms, Output: v,
+			TempDir: b.tempDir(),
 		}
 		// Stages run concurrently, but at most one RUN per CPU at a time.
 		select {

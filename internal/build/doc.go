@@ -4,12 +4,17 @@
 // explains its misses, makes COPY/ADD layers itself, runs RUN through an
 // Executor, and writes image config and history as Docker (BuildKit) does.
 //
-// Besides Build, it owns how a build request becomes Options, as Docker
-// applies it (BuildArgs, Labels, Secrets, SourceDateEpoch, ReadIgnore), the
-// per-build Workspace, and the build cache's Prune and StateUsage.
+// Besides Build, it owns the build command's whole work: Run takes a Request
+// (docker build's flags as the user typed them, for `berth build` and the
+// Engine API's POST /build alike), reads the context — a directory, a tar or
+// Dockerfile on stdin, a Git or http(s) URL, named contexts — turns the
+// request into Options as Docker applies it (BuildArgs, Labels, Secrets,
+// SourceDateEpoch, ReadIgnore), builds in the per-build Workspace and keeps
+// the image. It also owns the build cache's Prune and StateUsage.
 //
 // It declares the small interfaces it needs — ImageSource for FROM, BlobStore
-// for layers and manifests, Executor for RUN — and must not import the
+// for layers and manifests, Executor for RUN, ImageKeeper for the result —
+// and must not import the
 // store, remote, sandbox or cli packages; cli wires the concrete ones.
 //
 // On-disk state (under Options.StateDir, normally ROOT/build):

@@ -19,8 +19,6 @@ import (
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
-
-
 // FuzzAddUntar is ADD of a local file: its first bytes decide whether it
 // is a (compressed) tar, which is then extracted into the layer. It must
 // not panic, and every entry of the layer it writes must have a clean name

@@ -1,4 +1,4 @@
-package cli
+package build
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/archive"
-	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/build/remotecontext"
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/fsutil"
@@ -23,17 +22,18 @@ import (
 // The build context and its relatives: a directory, stdin, a Git or http(s)
 // URL, named contexts (--build-context) and ssh-agent sockets (--ssh).
 
-// loadBuildInput returns the Dockerfile bytes, the context directory ("" for
+// readInput returns the Dockerfile bytes, the context directory ("" for
 // none) and the Dockerfile's path (for <Dockerfile>.dockerignore). The
 // context is a directory, "-" (a tar or a Dockerfile on stdin), a Git URL
-// (cloned) or an http(s) URL (a tar or a Dockerfile), as for docker build.
-func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.Reader, tmp string) ([]byte, string, string, error) {
+// (cloned) or an http(s) URL (a tar or a Dockerfile), as for docker build;
+// file is -f ("" for the context's Dockerfile, "-" for stdin).
+func readInput(ctx context.Context, file, ctxArg string, stdin io.Reader, tmp string) ([]byte, string, string, error) {
 	contextDir := ctxArg
 	remoteCtx := true // -f names a file inside the context, not on the host
 	switch {
 	case ctxArg == "-":
-		if f.file == "-" {
-			return nil, "", "", usageError{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
+		if file == "-" {
+			return nil, "", "", badRequest{errors.New("invalid argument: can't use stdin for both build context and dockerfile")}
 		}
 		df, dir, err := contextFromStream(ctx, stdin, filepath.Join(tmp, "context"))
 		if err != nil {
@@ -78,11 +78,11 @@ func loadBuildInput(ctx context.Context, f buildFlags, ctxArg string, stdin io.R
 			contextDir = abs
 		}
 	}
-	if f.file == "-" {
+	if file == "-" {
 		data, err := io.ReadAll(io.LimitReader(stdin, dockerfile.MaxSize+1))
 		return data, contextDir, "Dockerfile", err
 	}
-	name := f.file
+	name := file
 	if remoteCtx && name == "" {
 		name = "Dockerfile"
 	}
@@ -129,7 +129,7 @@ func sshSockets(specs []string) (map[string]string, error) {
 	for _, spec := range specs {
 		id, sock, _ := strings.Cut(spec, "=")
 		if id == "" {
-			return nil, usageError{fmt.Errorf("invalid --ssh %s: want ID[=SOCKET]", untrusted.Quote(spec))}
+			return nil, badRequest{fmt.Errorf("invalid --ssh %s: want ID[=SOCKET]", untrusted.Quote(spec))}
 		}
 		if sock == "" {
 			sock = os.Getenv("SSH_AUTH_SOCK")
@@ -163,7 +163,7 @@ func extraHosts(specs []string) ([]string, error) {
 		}
 		ip = strings.Trim(ip, "[]")
 		if !ok || host == "" || strings.ContainsAny(host, " \t\n#") || net.ParseIP(ip) == nil {
-			return nil, usageError{fmt.Errorf("invalid --add-host %s: want HOST:IP", untrusted.Quote(spec))}
+			return nil, badRequest{fmt.Errorf("invalid --add-host %s: want HOST:IP", untrusted.Quote(spec))}
 		}
 		out = append(out, ip+"\t"+host)
 	}
@@ -188,26 +188,26 @@ func cloneContext(ctx context.Context, url, dir string) (string, error) {
 // namedContexts reads --build-context name=value: docker-image://REF, a
 // Git URL (cloned), an http(s) URL of a tar (extracted) or a local
 // directory, as docker buildx takes them.
-func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]build.NamedContext, error) {
-	out := map[string]build.NamedContext{}
+func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]NamedContext, error) {
+	out := map[string]NamedContext{}
 	for i, spec := range specs {
 		name, value, ok := strings.Cut(spec, "=")
 		name = strings.ToLower(strings.TrimSpace(name))
 		if !ok || name == "" || value == "" {
-			return nil, usageError{fmt.Errorf("invalid --build-context %s: want name=value", untrusted.Quote(spec))}
+			return nil, badRequest{fmt.Errorf("invalid --build-context %s: want name=value", untrusted.Quote(spec))}
 		}
 		dir := filepath.Join(tmp, "named-"+strconv.Itoa(i))
 		switch {
 		case strings.HasPrefix(value, "docker-image://"):
-			out[name] = build.NamedContext{Image: strings.TrimPrefix(value, "docker-image://")}
+			out[name] = NamedContext{Image: strings.TrimPrefix(value, "docker-image://")}
 		case strings.HasPrefix(value, "oci-layout://"), strings.HasPrefix(value, "target:"):
-			return nil, usageError{fmt.Errorf("--build-context %s: %s sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, untrusted.Quote(strings.SplitN(value, ":", 2)[0]))}
+			return nil, badRequest{fmt.Errorf("--build-context %s: %s sources are not supported; use docker-image://, a directory, a Git URL or an http(s) tar", name, untrusted.Quote(strings.SplitN(value, ":", 2)[0]))}
 		case remotecontext.IsGitURL(value):
 			d, err := cloneContext(ctx, value, dir)
 			if err != nil {
 				return nil, fmt.Errorf("--build-context %s: %w", name, err)
 			}
-			out[name] = build.NamedContext{Dir: d}
+			out[name] = NamedContext{Dir: d}
 		case remotecontext.IsURL(value):
 			p, err := remotecontext.Download(ctx, http.DefaultClient, value, tmp)
 			if err != nil {
@@ -225,7 +225,7 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 			if df != nil {
 				return nil, fmt.Errorf("--build-context %s: %s is not a tar archive", name, value)
 			}
-			out[name] = build.NamedContext{Dir: d}
+			out[name] = NamedContext{Dir: d}
 		default:
 			abs, err := filepath.Abs(value)
 			if err != nil {
@@ -234,7 +234,7 @@ func namedContexts(ctx context.Context, specs []string, tmp string) (map[string]
 			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 				return nil, fmt.Errorf("--build-context %s: %s is not a directory", name, value)
 			}
-			out[name] = build.NamedContext{Dir: abs}
+			out[name] = NamedContext{Dir: abs}
 		}
 	}
 	return out, nil

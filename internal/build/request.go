@@ -28,6 +28,47 @@ type badRequest struct{ error }
 
 func (e badRequest) Unwrap() []error { return []error{e.error, ErrBadRequest} }
 
+// hinted is an error with advice for the user, which front ends print
+// beside it (berth's "hint:" line).
+type hinted struct {
+	error
+	hint string
+}
+
+func (e hinted) Unwrap() error { return e.error }
+
+// Hint is what the user can do about the error.
+func (e hinted) Hint() string { return e.hint }
+
+func withHint(err error, hint string) error { return hinted{err, hint} }
+
+// cacheFlags reads --cache-from and --cache-to as buildx spells them;
+// berth's cache exchange is the inline one (the cache rides in the image).
+func cacheFlags(from, to []string) (refs []string, inline bool, err error) {
+	for _, f := range from {
+		kv := map[string]string{}
+		if strings.Contains(f, "=") {
+			for _, part := range strings.Split(f, ",") {
+				k, v, _ := strings.Cut(part, "=")
+				kv[k] = v
+			}
+		} else {
+			kv = map[string]string{"type": "registry", "ref": f}
+		}
+		if kv["type"] != "registry" || kv["ref"] == "" {
+			return nil, false, badRequest{fmt.Errorf("--cache-from %q: berth reads the inline cache of an image: IMAGE or type=registry,ref=IMAGE", f)}
+		}
+		refs = append(refs, kv["ref"])
+	}
+	for _, t := range to {
+		if t != "type=inline" {
+			return nil, false, badRequest{fmt.Errorf("--cache-to %q: berth exports the cache inline only (type=inline)", t)}
+		}
+		inline = true
+	}
+	return refs, inline, nil
+}
+
 // BuildArgs reads --build-arg NAME=VALUE; a bare NAME takes lookupEnv's
 // value and is left out when that is unset, as in Docker.
 func BuildArgs(args []string, lookupEnv func(string) (string, bool)) map[string]string {

@@ -50,6 +50,10 @@ type RunRequest struct {
 	Hosts   []string // extra /etc/hosts lines ("IP\tNAME"), --add-host
 	Mounts  []RunMount
 	Output  io.Writer // the command's stdout and stderr
+	// TempDir is the build's temp directory (Options.TempDir): whatever
+	// the executor makes for the step goes there, so that it goes with
+	// the build however the build ends.
+	TempDir string
 }
 
 // RunMount is one RUN --mount, resolved to host paths by the builder.

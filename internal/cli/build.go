@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/build"
-	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/remote"
@@ -149,11 +148,6 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
-	switch f.network {
-	case "default", "none", "host":
-	default:
-		return usageError{fmt.Errorf("network mode %q not supported by berth build: use default, host or none", f.network)}
-	}
 	plat, err := parsePlatformFlag(f.platform)
 	if err != nil {
 		return err
@@ -185,9 +179,19 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		return err
 	}
 	start := time.Now()
-	res, err := a.buildImage(ctx, st, buildRequest{flags: f, contextArg: ctxArg, stdin: a.stdin, lookupEnv: os.LookupEnv, noStore: !toStore, platform: plat, seccomp: seccomp,
-		newRemote: func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }}, progressOut)
+	req := build.Request{
+		Context: ctxArg, Stdin: a.stdin, Dockerfile: f.file, Tags: f.tags, BuildArgs: f.buildArgs, Labels: f.labels,
+		Target: f.target, NoCache: f.noCache, NoCacheFor: f.noCacheFor, Pull: f.pull, Platform: plat, Network: f.network,
+		Secrets: f.secrets, NamedContexts: f.contexts, SSH: f.ssh, AddHosts: f.addHosts, CacheFrom: f.cacheFrom, CacheTo: f.cacheTo,
+		Zstd: f.compression == "zstd", LookupEnv: os.LookupEnv, NoStore: !toStore,
+	}
+	newRemote := func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }
+	env, err := a.buildEnv(st, newRemote, seccomp, progressOut)
 	if err != nil {
+		return err
+	}
+	res, err := build.Run(ctx, req, env)
+	if err = buildRequestErr(err); err != nil {
 		if f.quiet {
 			a.stderr.Write(quietBuf.Bytes())
 		}
@@ -226,124 +230,23 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	return nil
 }
 
-// buildRequest is one build as buildImage runs it: the command's flags (or
-// the Engine API's parameters as the same flags), the context argument and
-// where "-" reads from.
-type buildRequest struct {
-	flags      buildFlags
-	contextArg string    // a directory, "-" (stdin), a Git or http(s) URL
-	stdin      io.Reader // what "-" reads: the terminal's stdin, or the API request's body
-	// lookupEnv resolves --build-arg NAME without a value and
-	// SOURCE_DATE_EPOCH: the process environment for the command,
-	// nothing for the API (a client never reads the server's environment).
-	lookupEnv func(string) (string, bool)
-	platform  *v1.Platform
-	seccomp   sandbox.Seccomp // RUN's filter (--security-opt seccomp); zero: Docker's default
-	noStore   bool            // --output without type=image: the image is not recorded
-	// newRemote builds the registry client FROM images are pulled with.
-	newRemote func() (*remote.Client, error)
-}
-
-// buildImage is `build` and the Engine API's POST /build: it holds the
-// build lock, makes the build's temp directory (removed however the build
-// ends), reads the context and Dockerfile, runs the build with progress
-// to progressOut, and records the image under its tags. Nothing is stored
-// unless the build succeeds.
-func (a *app) buildImage(ctx context.Context, st *store.Store, req buildRequest, progressOut io.Writer) (*build.Result, error) {
-	f, ctxArg := req.flags, req.contextArg
-	buildArgs := build.BuildArgs(f.buildArgs, req.lookupEnv)
-	labels := build.Labels(f.labels)
-	stateDir := buildStateDir(st)
-	// One temp directory for everything this build makes, removed however
-	// the build ends (a kill -9 leaves it to the next build or prune).
-	ws, err := build.OpenWorkspace(stateDir)
-	if err != nil {
-		return nil, err
-	}
-	defer ws.Close()
-	tmp := ws.Dir()
-	secrets, err := build.Secrets(f.secrets, req.lookupEnv, tmp)
-	if err != nil {
-		return nil, buildRequestErr(err)
-	}
-
-	df, contextDir, dfName, err := loadBuildInput(ctx, f, ctxArg, req.stdin, tmp)
-	if err != nil {
-		return nil, err
-	}
-	named, err := namedContexts(ctx, f.contexts, tmp)
-	if err != nil {
-		return nil, err
-	}
-	ssh, err := sshSockets(f.ssh)
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := extraHosts(f.addHosts)
-	if err != nil {
-		return nil, err
-	}
-	cacheFrom, inline, err := cacheFlags(f.cacheFrom, f.cacheTo)
-	if err != nil {
-		return nil, err
-	}
-	if v := buildArgs["BUILDKIT_INLINE_CACHE"]; v != "" && v != "0" && v != "false" {
-		inline = true
-	}
-	noCacheStages := map[string]bool{}
-	for _, n := range f.noCacheFor {
-		noCacheStages[strings.ToLower(n)] = true
-	}
-	file, err := dockerfile.Parse(filepath.Base(dfName), df)
-	if err != nil {
-		return nil, err
-	}
-	ignore, err := build.ReadIgnore(contextDir, dfName, remoteContext(ctxArg))
-	if err != nil {
-		return nil, err
-	}
-	epoch, err := build.SourceDateEpoch(req.lookupEnv, buildArgs)
-	if err != nil {
-		return nil, buildRequestErr(err)
-	}
+// buildEnv wires the store and the sandbox into a build: FROM images from
+// the store (pulled through newRemote when missing), blobs into it, RUN in
+// berth's sandbox under seccomp, the image kept in the store.
+func (a *app) buildEnv(st *store.Store, newRemote func() (*remote.Client, error), seccomp sandbox.Seccomp, progress io.Writer) (build.Env, error) {
 	snaps, err := sandbox.NewSnapshots(filepath.Join(st.Root(), "snapshots"))
 	if err != nil {
-		return nil, err
+		return build.Env{}, err
 	}
-	opts := build.Options{
-		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: f.target,
-		NoCache: f.noCache, Pull: f.pull, Labels: labels, Network: f.network, Secrets: secrets, NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom, InlineCache: inline,
-		Zstd: f.compression == "zstd", Epoch: epoch, StateDir: stateDir, TempDir: tmp, Progress: progressOut, Log: a.logger(),
-		Source: storeSource{s: st, pull: a.buildPuller(st, req.newRemote)},
-		Blobs:  storeBlobs{st},
-		Exec:   sandboxExec{snaps: snaps, tmp: tmp, seccomp: req.seccomp},
-	}
-	if req.platform != nil {
-		opts.Platform = *req.platform
-	}
-	res, err := build.Build(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	// Base layers the build did not unpack are checked against their diff
-	// IDs before the image goes anywhere (read once, then known).
-	if err := st.VerifyImage(ctx, res.Manifest); err != nil {
-		return nil, err
-	}
-	// The export step, as BuildKit prints it.
-	ex := "#" + strconv.Itoa(res.Steps+1)
-	fmt.Fprintf(progressOut, "%s exporting to image\n", ex)
-	if !req.noStore {
-		if _, err := st.AddImage(ctx, res.Manifest, f.tags...); err != nil {
-			return nil, fmt.Errorf("storing the built image: %w", err)
-		}
-		fmt.Fprintf(progressOut, "%s writing image %s done\n", ex, res.ID)
-		for _, t := range f.tags {
-			r, _ := ref.Parse(t)
-			fmt.Fprintf(progressOut, "%s naming to %s done\n", ex, ref.FullName(r))
-		}
-	}
-	return res, nil
+	return build.Env{
+		StateDir: buildStateDir(st),
+		Source:   storeSource{s: st, pull: a.buildPuller(st, newRemote)},
+		Blobs:    storeBlobs{st},
+		Exec:     sandboxExec{snaps: snaps, seccomp: seccomp},
+		Keeper:   storeBlobs{st},
+		Progress: progress,
+		Log:      a.logger(),
+	}, nil
 }
 
 // buildPuller pulls a FROM image that is missing from the store (or, with
@@ -360,33 +263,6 @@ func (a *app) buildPuller(st *store.Store, newRemote func() (*remote.Client, err
 		_, err = c.PullImage(ctx, remote.PullImageOptions{Ref: name, Platform: &platform, PartialDir: partialDir(st)}, storeSink{st}, remote.NoEvents{})
 		return remoteErr(err)
 	}
-}
-
-// cacheFlags reads --cache-from and --cache-to as buildx spells them;
-// berth's cache exchange is the inline one (the cache rides in the image).
-func cacheFlags(from, to []string) (refs []string, inline bool, err error) {
-	for _, f := range from {
-		kv := map[string]string{}
-		if strings.Contains(f, "=") {
-			for _, part := range strings.Split(f, ",") {
-				k, v, _ := strings.Cut(part, "=")
-				kv[k] = v
-			}
-		} else {
-			kv = map[string]string{"type": "registry", "ref": f}
-		}
-		if kv["type"] != "registry" || kv["ref"] == "" {
-			return nil, false, usageError{fmt.Errorf("--cache-from %q: berth reads the inline cache of an image: IMAGE or type=registry,ref=IMAGE", f)}
-		}
-		refs = append(refs, kv["ref"])
-	}
-	for _, t := range to {
-		if t != "type=inline" {
-			return nil, false, usageError{fmt.Errorf("--cache-to %q: berth exports the cache inline only (type=inline)", t)}
-		}
-		inline = true
-	}
-	return refs, inline, nil
 }
 
 // writeBuildMetadata writes buildx's --metadata-file keys that describe
@@ -490,6 +366,15 @@ func (b storeBlobs) HasBlob(h v1.Hash) bool {
 
 func (b storeBlobs) OpenBlob(h v1.Hash) (io.ReadCloser, error) { return b.s.OpenBlob(h) }
 
+func (b storeBlobs) VerifyImage(ctx context.Context, manifest v1.Descriptor) error {
+	return b.s.VerifyImage(ctx, manifest)
+}
+
+func (b storeBlobs) KeepImage(ctx context.Context, manifest v1.Descriptor, names []string) error {
+	_, err := b.s.AddImage(ctx, manifest, names...)
+	return err
+}
+
 func (b storeBlobs) RecordLayer(digest, diffID v1.Hash, size int64) {
 	b.s.SetLayerFacts(digest, diffID, size)
 }
@@ -509,7 +394,6 @@ func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.
 // sandboxExec runs RUN steps in berth's sandbox over unpacked snapshots.
 type sandboxExec struct {
 	snaps   *snapshot.Store
-	tmp     string
 	seccomp sandbox.Seccomp // --security-opt seccomp
 }
 
@@ -546,7 +430,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 	}
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
-		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: e.tmp,
+		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: req.TempDir,
 		Seccomp: e.seccomp,
 	}
 	for _, m := range req.Mounts {

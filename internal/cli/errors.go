@@ -65,10 +65,15 @@ func (a *app) report(ctx context.Context, err error) int {
 		fmt.Fprintf(a.stderr, "berth: error: %s\n", msg)
 	}
 	var h hinted
+	// A library that knows what the user can do about its error says so
+	// with a Hint method (remote.Error, build's request errors).
+	var lh interface{ Hint() string }
 	if errors.As(err, &h) && h.hint != "" {
 		fmt.Fprintf(a.stderr, "hint: %s\n", h.hint)
 	} else if hint, ok := argHint(err); ok {
 		fmt.Fprintf(a.stderr, "hint: %s\n", hint)
+	} else if errors.As(err, &lh) && lh.Hint() != "" {
+		fmt.Fprintf(a.stderr, "hint: %s\n", lh.Hint())
 	}
 	var ue usageError
 	if errors.As(err, &ue) {

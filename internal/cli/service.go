@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/engineapi"
 	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -98,7 +99,14 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 			return st.Import(ctx, r, store.ImportOptions{Names: o.Names, Changes: o.Changes, Message: o.Message, Source: o.Source, Platform: o.Platform})
 		},
 		Build: func(ctx context.Context, st *store.Store, o engineapi.BuildOptions, progress io.Writer) (*build.Result, error) {
-			return a.buildImage(ctx, st, apiBuildRequest(o, log), progress)
+			newRemote := func() (*remote.Client, error) {
+				return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: o.Auth})
+			}
+			env, err := a.buildEnv(st, newRemote, sandbox.Seccomp{}, progress)
+			if err != nil {
+				return nil, err
+			}
+			return build.Run(ctx, apiBuildRequest(o), env)
 		},
 		PruneBuildCache: func(ctx context.Context, st *store.Store, all bool) (int64, error) {
 			freed, busy, err := pruneBuildCache(ctx, st, all)
@@ -122,27 +130,24 @@ func (a *app) runService(ctx context.Context, uri string, idle time.Duration, lo
 	return err
 }
 
-// apiBuildRequest turns POST /build's parameters into the build flags
-// `berth build` parses, with the context from the request body (or the
-// remote URL) and FROM pulls made with the request's credentials only.
-func apiBuildRequest(o engineapi.BuildOptions, log *slog.Logger) buildRequest {
-	f := buildFlags{tags: o.Tags, file: o.Dockerfile, target: o.Target, noCache: o.NoCache, pull: o.Pull,
-		network: o.Network, addHosts: o.ExtraHosts, cacheFrom: o.CacheFrom, compression: "gzip", progress: "plain"}
+// apiBuildRequest is POST /build's parameters as a build request, with the
+// context from the request body (or the remote URL) and nothing from the
+// server's environment.
+func apiBuildRequest(o engineapi.BuildOptions) build.Request {
+	req := build.Request{
+		Context: "-", Stdin: o.Context, Dockerfile: o.Dockerfile, Tags: o.Tags, Target: o.Target,
+		NoCache: o.NoCache, Pull: o.Pull, Platform: o.Platform, Network: o.Network, AddHosts: o.ExtraHosts, CacheFrom: o.CacheFrom,
+	}
 	for k, v := range o.BuildArgs {
-		f.buildArgs = append(f.buildArgs, k+"="+v)
+		req.BuildArgs = append(req.BuildArgs, k+"="+v)
 	}
 	for k, v := range o.Labels {
-		f.labels = append(f.labels, k+"="+v)
+		req.Labels = append(req.Labels, k+"="+v)
 	}
-	sort.Strings(f.buildArgs)
-	sort.Strings(f.labels)
-	req := buildRequest{flags: f, contextArg: "-", stdin: o.Context, platform: o.Platform,
-		lookupEnv: func(string) (string, bool) { return "", false },
-		newRemote: func() (*remote.Client, error) {
-			return remote.New(remote.Options{Logger: log, UserAgent: "berth/" + berthVersion(), Auth: o.Auth})
-		}}
+	sort.Strings(req.BuildArgs)
+	sort.Strings(req.Labels)
 	if o.Remote != "" {
-		req.contextArg = o.Remote
+		req.Context = o.Remote
 	}
 	return req
 }

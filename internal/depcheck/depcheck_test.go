@@ -78,7 +78,7 @@ var rules = map[string]rule{
 	"internal/engineapi": {imports: []string{"internal/build", "internal/image", "internal/ref", "internal/remote", "internal/store", "internal/untrusted"}},
 	"internal/cli": {imports: []string{
 		"internal/analyze", "internal/analyze/tui", "internal/archive", "internal/auth", "internal/build",
-		"internal/build/remotecontext", "internal/dockerfile", "internal/engineapi", "internal/fsutil", "internal/image",
+		"internal/build/remotecontext", "internal/engineapi", "internal/fsutil", "internal/image",
 		"internal/output", "internal/ref", "internal/registry", "internal/registry/config", "internal/registry/serve",
 		"internal/remote", "internal/sandbox", "internal/sandbox/snapshot", "internal/scan", "internal/scan/report",
 		"internal/scan/vulndb", "internal/store", "internal/untrusted",

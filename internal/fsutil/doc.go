@@ -1,6 +1,7 @@
 // Package fsutil owns durable, concurrency-safe file operations: atomic writes
 // (temp file in the destination directory, fsync, rename, fsync of the
-// directory), advisory file locks, path joins that refuse to escape a root,
+// directory), O_DIRECT appends for large downloads that are fsynced before
+// they are kept (DirectWriter), advisory file locks, path joins that refuse to escape a root,
 // removal of trees holding unreadable directories, and the rules for tar
 // entries: CheckTarPath and CleanTarName for names, LayerChecker for the
 // entries of a layer or root filesystem (the unpacker's rules, which import

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsutil"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sys/unix"
@@ -49,14 +50,15 @@ func (c *Client) fetchBlob(ctx context.Context, f *repoFetcher, d v1.Descriptor,
 		return err
 	}
 	defer pf.close()
-	// When the file itself will become the stored blob, start writing it
-	// back to disk while the download goes on, so the final fsync does not
-	// have to push the whole layer at once. Otherwise, when the sink takes
-	// streams it verifies itself, feed it as the bytes arrive: the partial
-	// file then only serves a later resume and the sink does the hashing.
+	// When the file itself will become the stored blob, write it straight
+	// to the disk (fsutil.DirectWriter) while the download goes on: no
+	// page-cache copy, and the final fsync has nothing left to push.
+	// Otherwise, when the sink takes streams it verifies itself, feed it as
+	// the bytes arrive: the partial file then only serves a later resume and
+	// the sink does the hashing.
 	var h hash.Hash = sha256.New()
 	if _, ok := sink.(BlobFileSink); ok {
-		pf.writeBehind = true
+		pf.direct = true
 	} else if ws, ok := sink.(BlobWriterSink); ok {
 		pf.newTee = ws.NewBlobWriter
 		if pf.tee, err = ws.NewBlobWriter(); err != nil {
@@ -166,17 +168,27 @@ func (f *repoFetcher) getRange(ctx context.Context, d v1.Descriptor, off int64, 
 	}
 	// Never read past the declared size: a lying registry cannot fill the disk.
 	body := io.LimitReader(resp.Body, remaining+1)
+	bw, _ := w.(interface{ Buffer() []byte })
 	var n int64
 	for {
-		k, rerr := body.Read(buf)
+		// Read straight into the writer's own buffer when it has one (the
+		// direct writer's chunk): the bytes are then copied once, from the
+		// socket.
+		rb := buf
+		if bw != nil {
+			if b := bw.Buffer(); len(b) > 0 {
+				rb = b
+			}
+		}
+		k, rerr := body.Read(rb)
 		if k > 0 {
 			if n+int64(k) > remaining {
 				return n, fmt.Errorf("registry sent more than %d bytes", d.Size)
 			}
-			if _, err := w.Write(buf[:k]); err != nil {
+			h.Write(rb[:k])
+			if _, err := w.Write(rb[:k]); err != nil {
 				return n, err
 			}
-			h.Write(buf[:k])
 			n += int64(k)
 			progress(off + n)
 		}
@@ -244,30 +256,42 @@ type partialFile struct {
 	path string
 	temp bool // not in a resume area: always removed
 
-	writeBehind bool  // start disk writeback of each written chunk early
-	off         int64 // bytes in the file
-	flushed     int64 // bytes handed to writeback
+	direct bool                 // the file becomes the blob: write it with dw
+	dw     *fsutil.DirectWriter // set by resumeState when direct
+	off    int64                // bytes in the file
 
 	tee    BlobWriter // the sink's writer, fed the same bytes, when it has one
 	newTee func() (BlobWriter, error)
 }
 
-// writeBehindChunk is how much data accumulates before writeback of it is
-// started (sync_file_range, asynchronous: it does not wait for the disk).
-const writeBehindChunk = 8 << 20
-
 func (p *partialFile) Write(b []byte) (int, error) {
+	if p.dw != nil {
+		n, err := p.dw.Write(b)
+		p.off += int64(n)
+		return n, err
+	}
 	n, err := p.f.Write(b)
 	if err == nil && p.tee != nil {
 		_, err = p.tee.Write(b[:n])
 	}
 	p.off += int64(n)
-	if p.writeBehind && p.off-p.flushed >= writeBehindChunk {
-		// Best effort: an error here only loses the optimisation.
-		_ = unix.SyncFileRange(int(p.f.Fd()), p.flushed, p.off-p.flushed, unix.SYNC_FILE_RANGE_WRITE)
-		p.flushed = p.off
-	}
 	return n, err
+}
+
+// Buffer is the direct writer's free buffer (see fsutil.DirectWriter), nil
+// without one.
+func (p *partialFile) Buffer() []byte {
+	if p.dw == nil {
+		return nil
+	}
+	return p.dw.Buffer()
+}
+
+// startDirect starts the direct writer at the file's end, off.
+func (p *partialFile) startDirect(off int64) {
+	if p.direct {
+		p.dw = fsutil.NewDirectWriter(p.f, off)
+	}
 }
 
 func openPartial(dir string, d v1.Hash) (*partialFile, error) {
@@ -318,12 +342,17 @@ func (p *partialFile) resumeState(d v1.Descriptor, h hash.Hash) (int64, error) {
 	if _, err := p.f.Seek(off, io.SeekStart); err != nil {
 		return 0, err
 	}
-	p.off, p.flushed = off, off
+	p.off = off
+	p.startDirect(off)
 	return off, nil
 }
 
 func (p *partialFile) truncate() error {
-	p.off, p.flushed = 0, 0
+	p.off = 0
+	if p.dw != nil {
+		p.dw.Abort()
+		p.dw = nil
+	}
 	if p.tee != nil {
 		p.tee.Abort()
 		var err error
@@ -334,8 +363,11 @@ func (p *partialFile) truncate() error {
 	if err := p.f.Truncate(0); err != nil {
 		return err
 	}
-	_, err := p.f.Seek(0, io.SeekStart)
-	return err
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	p.startDirect(0)
+	return nil
 }
 
 func (p *partialFile) discard() {
@@ -358,7 +390,13 @@ func (p *partialFile) commit(ctx context.Context, sink BlobSink, d v1.Descriptor
 		return nil
 	}
 	if fs, ok := sink.(BlobFileSink); ok {
-		if err := p.f.Sync(); err != nil {
+		if p.dw != nil {
+			err := p.dw.Finish()
+			p.dw = nil
+			if err != nil {
+				return err
+			}
+		} else if err := p.f.Sync(); err != nil {
 			return err
 		}
 		if err := fs.AdoptBlob(ctx, d.Digest, d.Size, p.path); err != nil {
@@ -378,6 +416,9 @@ func (p *partialFile) commit(ctx context.Context, sink BlobSink, d v1.Descriptor
 }
 
 func (p *partialFile) close() {
+	if p.dw != nil {
+		p.dw.Close() // keep what arrived for a resume; an error loses only that
+	}
 	if p.tee != nil {
 		p.tee.Abort()
 	}

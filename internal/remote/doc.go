@@ -27,7 +27,8 @@
 // continued with "Range: bytes=N-" up to four times in a run; a run that
 // gives up or is interrupted leaves the file, and the next run hashes what is
 // there and asks only for the rest. Bytes reach the store in one of three
-// ways, best first: BlobFileSink (the verified, fsynced file is renamed in),
+// ways, best first: BlobFileSink (the file, written with O_DIRECT through
+// fsutil.DirectWriter while it downloads, verified and fsynced, is renamed in),
 // BlobWriterSink (the sink's writer is fed as bytes arrive and verifies on
 // Commit), or WriteBlob from the finished file. Nothing enters the store
 // before its size and digest are checked.

@@ -234,7 +234,7 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.key = chainKey("stage", parent.key)
 		st.changedBy = parent.changedBy
 		st.created = parent.created
-		return st, nil
+		return st, b.runTriggers(ctx, st, parent.sp.Display())
 	case sp.Base == "scratch":
 		st.cfg = v1.ConfigFile{OS: b.opts.Platform.OS, Architecture: b.opts.Platform.Architecture, Variant: b.opts.Platform.Variant}
 		st.cfg.Config.Env = []string{"PATH=" + defaultPath}
@@ -311,17 +311,25 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 		st.changedBy = "FROM " + sp.Base + " (base image changed)"
 	}
 	v.done()
+	return st, b.runTriggers(ctx, st, sp.Base)
+}
+
+// runTriggers runs the ONBUILD triggers the stage's base declared (an
+// image, or an earlier stage of this Dockerfile: Docker's builders run
+// those too, as if the stage had been built into an image first); the
+// stage's own image then has none of them.
+func (b *Builder) runTriggers(ctx context.Context, st *stageState, base string) error {
 	triggers := st.cfg.Config.OnBuild
 	st.cfg.Config.OnBuild = nil
 	var cmds []instructions.Command
 	for _, tr := range triggers {
 		res, err := parser.Parse(strings.NewReader(tr))
 		if err != nil || len(res.AST.Children) != 1 {
-			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %v", tr, sp.Base, err)
+			return fmt.Errorf("parsing ONBUILD trigger %q of %s: %v", tr, base, err)
 		}
 		cmd, err := instructions.ParseCommand(res.AST.Children[0])
 		if err != nil {
-			return nil, fmt.Errorf("parsing ONBUILD trigger %q of %s: %w", tr, sp.Base, err)
+			return fmt.Errorf("parsing ONBUILD trigger %q of %s: %w", tr, base, err)
 		}
 		cmds = append(cmds, cmd)
 		if countsAsStep(cmd) {
@@ -330,12 +338,12 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 	}
 	st.onbuild = true
 	for ti, cmd := range cmds {
-		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", sp.Display(), ti), cmd); err != nil {
-			return nil, fmt.Errorf("ONBUILD %s: %w", triggers[ti], err)
+		if err := b.dispatch(ctx, st, fmt.Sprintf("%s/onbuild%d", st.sp.Display(), ti), cmd); err != nil {
+			return fmt.Errorf("ONBUILD %s: %w", triggers[ti], err)
 		}
 	}
 	st.onbuild = false
-	return st, nil
+	return nil
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -385,6 +386,35 @@ func TestBuildSweepsDeadTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("a running build's scratch dir was removed: %v", err)
+	}
+}
+
+// TestBuildOnbuildOfStage: a stage built FROM an earlier stage of the same
+// Dockerfile runs that stage's ONBUILD triggers, as Docker's builders do
+// (as if the stage had been built into an image first); the triggers are
+// spent there, so a stage FROM that one does not run them again, and the
+// declaring stage's own image keeps them.
+func TestBuildOnbuildOfStage(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox AS base\nONBUILD RUN echo x >> /trig\nONBUILD ENV TRIGGERED=yes\n" +
+		"FROM base AS mid\nRUN cat /trig > /seen\nFROM mid\nRUN cat /trig > /seen-again\n"})
+	fs := e.files(dir)
+	for name, want := range map[string]string{"trig": "x\n", "seen": "x\n", "seen-again": "x\n"} {
+		if h := fs[name]; h == nil || h.PAXRecords["content"] != want {
+			t.Errorf("/%s: %+v, want %q", name, h, want)
+		}
+	}
+	e.mustBuild(dir, "-t", "onb:final")
+	cfg := e.inspect("onb:final")["Config"].(map[string]any)
+	if cfg["OnBuild"] != nil {
+		t.Errorf("the final image keeps spent triggers: %v", cfg["OnBuild"])
+	}
+	if env := fmt.Sprint(cfg["Env"]); !strings.Contains(env, "TRIGGERED=yes") {
+		t.Errorf("the ENV trigger did not run: %s", env)
+	}
+	e.mustBuild(dir, "-t", "onb:base", "--target", "base")
+	if got := fmt.Sprint(e.inspect("onb:base")["Config"].(map[string]any)["OnBuild"]); got != "[RUN echo x >> /trig ENV TRIGGERED=yes]" {
+		t.Errorf("the declaring stage's OnBuild = %s", got)
 	}
 }
 

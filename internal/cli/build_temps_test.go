@@ -35,9 +35,9 @@ RUN sleep 0.1
 `
 
 // TestBuildKilledLeavesNoTemps: builds killed with SIGKILL at random
-// moments leave their temp files only until the next build, which removes
-// them; Ctrl-C mid-RUN leaves none; nothing goes to the system's temp
-// directory.
+// moments leave their temp files only until `builder prune` or the next
+// build, either of which removes them; Ctrl-C mid-RUN leaves none; nothing
+// goes to the system's temp directory.
 func TestBuildKilledLeavesNoTemps(t *testing.T) {
 	e := newBuildEnv(t)
 	// A download that takes about half a second: the ADD's temp file lives
@@ -66,37 +66,53 @@ func TestBuildKilledLeavesNoTemps(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	full := time.Since(start)
+	// killSome kills n builds at random moments of a build's run.
 	leftAfterKill := 0
-	for i := 0; i < 10; i++ {
-		cmd := build()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rand.Int64N(int64(full))))
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if ents, _ := os.ReadDir(tmpRoot); len(ents) > 0 {
-			leftAfterKill++
+	killSome := func(n int) {
+		for i := 0; i < n; i++ {
+			cmd := build()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(rand.Int64N(int64(full))))
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			if ents, _ := os.ReadDir(tmpRoot); len(ents) > 0 {
+				leftAfterKill++
+			}
 		}
 	}
+	emptyAfter := func(what string) {
+		t.Helper()
+		if ents, _ := os.ReadDir(tmpRoot); len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("%d entries left in build/tmp after %s: %v", len(ents), what, names)
+		}
+	}
+	// builder prune cleans up after killed builds...
+	killSome(5)
+	prune := exec.Command(e.bin, "--root", e.root, "builder", "prune", "-f")
+	prune.Env = env
+	if out, err := prune.CombinedOutput(); err != nil {
+		t.Fatalf("builder prune after the kills: %v\n%s", err, out)
+	}
+	emptyAfter("builder prune")
+	// ... and so does the next build, a different one.
+	killSome(5)
 	t.Logf("a build takes %v; %d of 10 kills left temp files behind", full, leftAfterKill)
 	if leftAfterKill == 0 {
-		t.Log("no kill landed inside a build (the machine is fast); the sweep is still checked below")
+		t.Log("no kill landed inside a build (the machine is fast); the sweep is still checked")
 	}
-	// The next build, a different one, cleans up after the killed ones.
 	other := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"})
 	cmd := exec.Command(e.bin, "--root", e.root, "build", "-q", ".")
 	cmd.Dir, cmd.Env = other, env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build after the kills: %v\n%s", err, out)
 	}
-	if ents, _ := os.ReadDir(tmpRoot); len(ents) != 0 {
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		t.Errorf("%d entries left in build/tmp after the next build: %v", len(ents), names)
-	}
+	emptyAfter("the next build")
 	// Ctrl-C in the middle of the RUN that binds a stage leaves nothing.
 	cmd = build()
 	out := &lockedBuffer{}

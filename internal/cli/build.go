@@ -197,6 +197,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		}
 		return err
 	}
+	a.builtID = res.ID.String()
 	ex := "#" + strconv.Itoa(res.Steps+1)
 	for _, o := range outs {
 		if err := a.exportBuild(ctx, res, o, f.tags); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -80,23 +79,19 @@ func (a *app) newDiveBuildCmd() *cobra.Command {
 			if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 				return cmd.Help()
 			}
-			dir, err := os.MkdirTemp("", "berth-dive-build-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			iid := filepath.Join(dir, "iid")
 			// The build runs through the same command tree, so flags such as
-			// --root given here reach both the build and the analysis.
-			if code := a.run(cmd.Context(), append([]string{"build", "--iidfile", iid}, args...)); code != exitOK {
+			// --root given here reach both the build and the analysis; it
+			// leaves its image ID in the app (no file in the system's temp
+			// directory, which a kill would leave behind).
+			a.builtID = ""
+			if code := a.run(cmd.Context(), append([]string{"build"}, args...)); code != exitOK {
 				return exitError{code: code}
 			}
-			id, err := os.ReadFile(iid)
-			if err != nil {
-				return fmt.Errorf("reading the built image's ID: %w", err)
+			if a.builtID == "" {
+				return errors.New("the build made no image to analyze")
 			}
 			o := diveOptions{ciConfig: ".dive-ci", rules: analyze.DefaultRules()}
-			return a.runDive(cmd, "berth:"+strings.TrimSpace(string(id)), o)
+			return a.runDive(cmd, "berth:"+a.builtID, o)
 		},
 	}
 }

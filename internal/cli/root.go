@@ -29,6 +29,8 @@ type app struct {
 
 	st  *storeHandle
 	log *slog.Logger
+
+	builtID string // the image the last build of this process made (dive build reads it)
 }
 
 func (a *app) run(ctx context.Context, args []string) int {

@@ -26,6 +26,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add(oldArchive(f, img, []string{"fuzz:old"}, oldOpts{}))
 	f.Add(oldArchive(f, img, nil, oldOpts{gzipLayers: true, hardlinks: true, metadataFirst: true}))
 	f.Add(testenv.Gzip(f, docker))
+	v1Archive, _ := testenv.DockerV1Archive(f, "fuzz", "v1", "fz-v1a", "fz-v1b")
+	f.Add(v1Archive)
+	f.Add(testenv.Docker25Archive(f, testenv.Docker25Image{Image: img}))
+	// v1 layers that are each other's parent.
+	f.Add(makeTar(f, tarEntry{name: "a/json", body: []byte(`{"parent":"b"}`)}, tarEntry{name: "a/layer.tar", body: makeTar(f)},
+		tarEntry{name: "b/json", body: []byte(`{"parent":"a"}`)}, tarEntry{name: "b/layer.tar", body: makeTar(f)},
+		tarEntry{name: "repositories", body: []byte(`{"x":{"y":"a"}}`)}))
 	f.Add(makeTar(f, tarEntry{name: "a", typ: tar.TypeSymlink, linkname: "b"}, tarEntry{name: "b", typ: tar.TypeSymlink, linkname: "a"},
 		tarEntry{name: "manifest.json", body: []byte(`[{"Config":"a","Layers":["b"]}]`)}))
 	f.Add(makeTar(f, tarEntry{name: "index.json", body: []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2}]}`)}))

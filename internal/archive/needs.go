@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/berth-dev/berth/internal/untrusted"
+	"path"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -27,7 +28,9 @@ type needs struct {
 	pending  map[v1.Hash]pendingDesc // reached manifests and indexes whose content is not read yet
 	expanded map[v1.Hash]bool        // manifests and indexes whose children are in want
 	links    map[string]string       // link entries seen so far, to follow wanted paths through
-	index    bool                    // index.json was read: it names every root
+	index    bool                    // index.json was read: it names every root, or manifest.json does
+	indexed  int                     // how many roots index.json names
+	manifest bool                    // manifest.json was read
 	final    bool                    // nothing more can be learnt (random access: everything was read)
 }
 
@@ -47,7 +50,13 @@ func newNeeds() *needs {
 // that an entry it does not want can be skipped: after index.json (which
 // then names the roots; manifest.json only adds names) and every manifest
 // and index it reaches.
-func (n *needs) complete() bool { return n.final || n.index && len(n.pending) == 0 }
+//
+// Docker 25 leaves images saved by ID out of index.json ("manifests":
+// null) and lists them in manifest.json only, so an index that names
+// nothing is complete only with manifest.json.
+func (n *needs) complete() bool {
+	return n.final || n.index && len(n.pending) == 0 && (n.indexed > 0 || n.manifest)
+}
 
 // lookup says whether the entry at name is needed and what size its
 // descriptor declares (unknownSize when none does).
@@ -94,12 +103,14 @@ func (n *needs) roots(name string, b []byte) error {
 		if err != nil {
 			return nil // resolve reports it
 		}
+		n.indexed = len(idx.Manifests)
 		for _, d := range idx.Manifests {
 			if err := n.reach(d, 0); err != nil {
 				return err
 			}
 		}
 	case manifestFile:
+		n.manifest = true
 		var items []dockerItem
 		if json.Unmarshal(b, &items) != nil {
 			return nil
@@ -113,6 +124,10 @@ func (n *needs) roots(name string, b []byte) error {
 					return err
 				}
 			}
+		}
+	default:
+		if isLegacyV1File(name) && path.Base(name) == "json" { // "<id>/json": its layer is "<id>/layer.tar"
+			return n.mark(path.Dir(name)+"/"+legacyLayerFile, unknownSize)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ const (
 	indexFile        = "index.json"    // OCI image layout: the reference index
 	layoutFile       = "oci-layout"    // OCI image layout: version marker
 	blobsDir         = "blobs"
+	legacyLayerFile  = "layer.tar" // "<id>/layer.tar", a layer of Docker's v1 format
 )
 
 // cleanName checks a tar entry name with fsutil's rules, stricter than a

@@ -73,7 +73,10 @@ type loader struct {
 	files map[string]fileInfo
 	links map[string]string // link entry → target, relative to the root
 	meta  map[string][]byte
-	seen  map[string]bool // every entry name, to refuse duplicates
+	// metaBytes is the sum of meta's sizes.
+	metaBytes int64
+	configs   map[string]bool // archive paths of the configs of the manifests check has read
+	seen      map[string]bool // every entry name, to refuse duplicates
 
 	g  *errgroup.Group // blobs being stored
 	mu sync.Mutex      // guards files and needs while blobs are stored
@@ -160,14 +163,15 @@ func (e *exactReader) Read(p []byte) (int, error) {
 
 func newLoader(sink Sink, opts LoadOptions) *loader {
 	l := &loader{
-		sink:  sink,
-		opts:  opts,
-		log:   opts.Logger,
-		files: map[string]fileInfo{},
-		links: map[string]string{},
-		meta:  map[string][]byte{},
-		seen:  map[string]bool{},
-		needs: newNeeds(),
+		sink:    sink,
+		opts:    opts,
+		log:     opts.Logger,
+		files:   map[string]fileInfo{},
+		links:   map[string]string{},
+		meta:    map[string][]byte{},
+		configs: map[string]bool{},
+		seen:    map[string]bool{},
+		needs:   newNeeds(),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -236,7 +240,7 @@ type entryKind int
 const (
 	kindNone entryKind = iota // a directory, a legacy v1 file: nothing to keep
 	kindLink
-	kindMeta // manifest.json, index.json, repositories, oci-layout
+	kindMeta // manifest.json, index.json, repositories, oci-layout, a legacy layer json
 	kindData // a blob, or a file old-style archives name by path
 )
 
@@ -289,7 +293,15 @@ func (l *loader) header(hdr *tar.Header) (entryKind, string, v1.Hash, error) {
 		return kindMeta, name, v1.Hash{}, nil
 	}
 	if isLegacyV1File(name) {
-		return kindNone, name, v1.Hash{}, nil // Docker's pre-1.10 per-layer json and VERSION; manifest.json supersedes them
+		if path.Base(name) == "VERSION" {
+			return kindNone, name, v1.Hash{}, nil
+		}
+		// A layer's json: all a pre-1.10 archive (no manifest.json) says
+		// of its images; later archives still carry them.
+		if hdr.Size > maxManifest {
+			return 0, "", v1.Hash{}, fmt.Errorf("refusing archive: %s is %d bytes (limit %d)", untrusted.Quote(name), hdr.Size, maxManifest)
+		}
+		return kindMeta, name, v1.Hash{}, nil
 	}
 	alg, hexDigest, isBlob, err := parseBlobPath(name)
 	if err != nil {
@@ -311,6 +323,11 @@ func refusing(err error) error {
 
 // addMeta keeps a metadata file and learns the archive's roots from it.
 func (l *loader) addMeta(name string, b []byte) error {
+	// Each file is bounded in header; legacy layer jsons are many, so
+	// their sum is bounded too.
+	if l.metaBytes += int64(len(b)); l.metaBytes > 2*maxMetadata {
+		return fmt.Errorf("refusing archive: its metadata files add up to more than %d bytes", 2*maxMetadata)
+	}
 	l.meta[name] = b
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -32,6 +32,9 @@ func (l *loader) resolve(ctx context.Context) ([]Loaded, error) {
 	if _, ok := l.meta[manifestFile]; ok {
 		return l.fromDockerManifest(ctx, items)
 	}
+	if l.hasLegacyLayers() {
+		return l.fromLegacy(ctx)
+	}
 	return nil, fmt.Errorf("%w: it has neither manifest.json nor index.json", ErrNotArchive)
 }
 
@@ -48,6 +51,18 @@ func (l *loader) fromIndex(ctx context.Context, b []byte, items []dockerItem) ([
 	}
 	var out []Loaded
 	at := map[v1.Hash]int{}
+	add := func(ld Loaded) {
+		if i, ok := at[ld.Descriptor.Digest]; ok {
+			for _, n := range ld.Names {
+				if !contains(out[i].Names, n) {
+					out[i].Names = append(out[i].Names, n)
+				}
+			}
+			return
+		}
+		at[ld.Descriptor.Digest] = len(out)
+		out = append(out, ld)
+	}
 	for _, d := range idx.Manifests {
 		cfg, err := l.check(ctx, d, 0, true)
 		if err != nil {
@@ -59,16 +74,21 @@ func (l *loader) fromIndex(ctx context.Context, b []byte, items []dockerItem) ([
 				names = append(names, l.normalize(t, d.Digest)...)
 			}
 		}
-		if i, ok := at[d.Digest]; ok {
-			for _, n := range names {
-				if !contains(out[i].Names, n) {
-					out[i].Names = append(out[i].Names, n)
-				}
-			}
+		add(Loaded{Descriptor: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, Names: names})
+	}
+	// Docker 25 to 27 write an image saved by ID (`docker save <id>`) into
+	// manifest.json only: index.json has "manifests": null, or lists just
+	// the tagged images saved beside it. Docker loads those from
+	// manifest.json, as untagged images; so does berth.
+	for i, it := range items {
+		if c, err := cleanName(it.Config); err == nil && l.configs[c] {
 			continue
 		}
-		at[d.Digest] = len(out)
-		out = append(out, Loaded{Descriptor: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}, Names: names})
+		ld, err := l.dockerItem(ctx, it)
+		if err != nil {
+			return nil, fmt.Errorf("%s image %d: %w", manifestFile, i+1, err)
+		}
+		add(ld)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s lists no images", indexFile)
@@ -186,7 +206,9 @@ func (l *loader) check(ctx context.Context, d v1.Descriptor, depth int, required
 				return "", fmt.Errorf("layer of %s: %w", d.Digest, err)
 			}
 		}
-		return blobPath("sha256", m.Config.Digest.Hex), nil
+		cfg := blobPath("sha256", m.Config.Digest.Hex)
+		l.configs[cfg] = true
+		return cfg, nil
 	case mt == types.DockerManifestSchema1 || mt == types.DockerManifestSchema1Signed:
 		return "", fmt.Errorf("manifest %s is Docker schema 1, which is not supported", d.Digest)
 	}
@@ -296,36 +318,46 @@ func (l *loader) dockerItem(ctx context.Context, it dockerItem) (Loaded, error) 
 // config names, which is all an old-style archive says about it, and returns
 // the layer's media type.
 func (l *loader) verifyDiffID(ctx context.Context, p string, f fileInfo, diffID v1.Hash) (types.MediaType, error) {
+	got, mt, err := l.diffID(ctx, p, f)
+	if err != nil {
+		return "", err
+	}
+	if got != diffID {
+		if f.comp == image.Uncompressed {
+			return "", fmt.Errorf("layer %s has digest %s, its config says %s", untrusted.Quote(p), got, diffID)
+		}
+		return "", fmt.Errorf("layer %s uncompresses to %s, its config says %s", untrusted.Quote(p), got, diffID)
+	}
+	return mt, nil
+}
+
+// diffID returns the digest of a layer file's uncompressed tar and the
+// layer's media type.
+func (l *loader) diffID(ctx context.Context, p string, f fileInfo) (v1.Hash, types.MediaType, error) {
 	var mt types.MediaType
 	switch f.comp {
 	case image.Uncompressed:
-		if f.digest != diffID {
-			return "", fmt.Errorf("layer %s has digest %s, its config says %s", untrusted.Quote(p), f.digest, diffID)
-		}
-		return types.OCIUncompressedLayer, nil
+		return f.digest, types.OCIUncompressedLayer, nil
 	case image.Gzip:
 		mt = types.OCILayer
 	case image.Zstd:
 		mt = types.OCILayerZStd
 	default:
-		return "", fmt.Errorf("layer %s is %s-compressed; only gzip and zstd layers can be stored", untrusted.Quote(p), f.comp)
+		return v1.Hash{}, "", fmt.Errorf("layer %s is %s-compressed; only gzip and zstd layers can be stored", untrusted.Quote(p), f.comp)
 	}
 	rc, err := l.sink.Open(ctx, f.digest)
 	if err != nil {
-		return "", fmt.Errorf("reading layer %s: %w", untrusted.Quote(p), err)
+		return v1.Hash{}, "", fmt.Errorf("reading layer %s: %w", untrusted.Quote(p), err)
 	}
 	defer rc.Close()
 	zr, _, err := image.Decompress(rc)
 	if err != nil {
-		return "", fmt.Errorf("layer %s: %w", untrusted.Quote(p), err)
+		return v1.Hash{}, "", fmt.Errorf("layer %s: %w", untrusted.Quote(p), err)
 	}
 	defer zr.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, zr); err != nil {
-		return "", fmt.Errorf("layer %s: decompressing: %w", untrusted.Quote(p), err)
+		return v1.Hash{}, "", fmt.Errorf("layer %s: decompressing: %w", untrusted.Quote(p), err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffID.String() {
-		return "", fmt.Errorf("layer %s uncompresses to %s, its config says %s", untrusted.Quote(p), got, diffID)
-	}
-	return mt, nil
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, mt, nil
 }

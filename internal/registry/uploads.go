@@ -325,14 +325,14 @@ func (s *Server) finishUpload(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := checkContentRange(w, r, name, id, st); err != nil {
 		return err
 	}
-	if done, err := s.finishByCompose(ctx, w, r, name, id, st, etag, d); done || err != nil {
+	if done, err := s.finishByMove(ctx, r, name, id, st, d); done || err != nil {
 		if err != nil {
 			return err
 		}
 		s.event(r, "push", blobTarget(name, d.String(), st.Size))
 		return blobCreated(w, name, d.String())
 	}
-	if done, err := s.finishByMove(ctx, r, name, id, st, d); done || err != nil {
+	if done, err := s.finishByCompose(ctx, w, r, name, id, st, etag, d); done || err != nil {
 		if err != nil {
 			return err
 		}
@@ -399,8 +399,11 @@ func resumeSHA256(st *uploadState) hash.Hash {
 
 // finishByMove completes a one-chunk sha256 upload whose final PUT has no
 // body without copying the chunk: the running hash proves the digest, and
-// the driver moves the chunk to the blob's key. It reports false when the
-// upload does not qualify.
+// the driver moves the chunk to the blob's key (a rename on a filesystem,
+// RenameObject on an object store that has it). It is tried before
+// finishByCompose because docker, containerd and skopeo push each blob as
+// one PATCH and an empty PUT: moved, its bytes are written to the store
+// once. It reports false when the upload does not qualify.
 func (s *Server) finishByMove(ctx context.Context, r *http.Request, name, id string, st *uploadState, d digest) (bool, error) {
 	mv, ok := s.d.(storage.Mover)
 	if !ok || r.ContentLength != 0 || len(st.Parts) != 1 || d.alg != "sha256" {

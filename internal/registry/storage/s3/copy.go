@@ -2,24 +2,38 @@ package s3
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/internal/registry/storage"
 )
 
-// Move implements storage.Mover: a copy inside the store (CopyObject, or
-// UploadPartCopy for objects larger than CopyThreshold and up to S3's 5 TiB),
-// then the source is deleted. dst appears whole or not at all.
+// Move implements storage.Mover. On a store that has S3's RenameObject
+// (SeaweedFS; on AWS, directory buckets) the object takes its new name in
+// the store's metadata and its bytes are not written again, which is what
+// keeps a pushed layer from being stored twice: once as the upload's chunk
+// and once as the blob. Elsewhere the object is copied inside the store
+// (CopyObject, or UploadPartCopy for objects larger than CopyThreshold and
+// up to S3's 5 TiB) and the source deleted. dst appears whole or not at all.
 func (d *Driver) Move(ctx context.Context, src, dst string) error {
 	info, err := d.Stat(ctx, src)
 	if err != nil {
 		return err
+	}
+	if d.canRename(ctx) {
+		return d.rename(ctx, src, dst)
 	}
 	if _, err := d.Compose(ctx, dst, []storage.Info{info}); err != nil {
 		return err
@@ -28,6 +42,109 @@ func (d *Driver) Move(ctx context.Context, src, dst string) error {
 		return err
 	}
 	return nil
+}
+
+// rename is RenameObject of src to dst (both the contract's keys).
+func (d *Driver) rename(ctx context.Context, src, dst string) error {
+	sk, err := d.key(src)
+	if err != nil {
+		return err
+	}
+	dk, err := d.key(dst)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.small(ctx)
+	defer cancel()
+	defer d.obs("Move", time.Now())
+	// Keys are made of [A-Za-z0-9._/-] only (storage.ValidKey): the source
+	// needs no URL encoding.
+	_, err = d.c.RenameObject(ctx, &s3api.RenameObjectInput{Bucket: &d.o.Bucket, Key: &dk, RenameSource: aws.String(sk)})
+	if refused(err) {
+		return fmt.Errorf("%w: %v", errNoRename, err)
+	}
+	return fail("rename", src, err)
+}
+
+// errNoRename: the store answered that it has no RenameObject.
+var errNoRename = errors.New("s3: the store does not rename objects")
+
+// refused reports an answer that means "no such operation here" (S3's
+// NotImplemented, or the 400/405/501 that stores without RenameObject give),
+// as opposed to a failure of this rename.
+func refused(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NotImplemented", "MethodNotAllowed", "InvalidRequest", "InvalidArgument", "UnsupportedOperation", "XNotImplemented":
+			return true
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusNotImplemented, http.StatusMethodNotAllowed, http.StatusBadRequest:
+			return true
+		}
+	}
+	return false
+}
+
+// canRename reports whether the store renames objects, finding out once
+// per driver on keys of its own. Asking is not enough: a store that does
+// not know RenameObject may read its PUT as a PutObject with an empty body
+// and answer 200, so the probe checks that the object arrived whole under
+// its new name and left its old one — on probe keys, never on a blob's.
+// Until a probe succeeds or proves the store cannot rename, Move copies.
+func (d *Driver) canRename(ctx context.Context) bool {
+	d.renameMu.Lock()
+	defer d.renameMu.Unlock()
+	if d.renameKnown {
+		return d.renames
+	}
+	ok, err := d.probeRename(ctx)
+	if err != nil {
+		// The store did not answer: ask again next time.
+		d.o.Logger.Debug("s3: probing RenameObject", "err", err)
+		return false
+	}
+	d.renameKnown, d.renames = true, ok
+	d.o.Logger.Debug("s3: RenameObject", "supported", ok)
+	return ok
+}
+
+func (d *Driver) probeRename(ctx context.Context) (bool, error) {
+	var b [8]byte
+	rand.Read(b[:])
+	dir := "uploads/rename-probe-" + hex.EncodeToString(b[:])
+	src, dst := dir+"/a", dir+"/b"
+	if _, err := d.Put(ctx, src, strings.NewReader("probe"), storage.Cond{}); err != nil {
+		return false, err
+	}
+	defer func() {
+		// Whatever the store did, nothing of the probe stays.
+		for _, k := range []string{src, dst} {
+			if err := d.Delete(context.WithoutCancel(ctx), k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				d.o.Logger.Warn("s3: removing a rename probe", "key", k, "err", err)
+			}
+		}
+	}()
+	if err := d.rename(ctx, src, dst); errors.Is(err, errNoRename) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	got, err := d.Stat(ctx, dst)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, err
+	}
+	if err != nil || got.Size != int64(len("probe")) {
+		return false, nil
+	}
+	if _, err := d.Stat(ctx, src); !errors.Is(err, storage.ErrNotFound) {
+		return false, err // still there: the store copied or ignored it
+	}
+	return true, nil
 }
 
 // Compose implements storage.Composer: dst becomes the concatenation of
@@ -94,21 +211,10 @@ func (d *Driver) Compose(ctx context.Context, dst string, srcs []storage.Info) (
 				flush()
 			}
 		}
-		for from < s.Size {
-			to := min(from+copyPart, s.Size)
-			if s.Size-to < MinPartSize {
-				to = s.Size // never leave a too-small tail
-			}
-			if to-from > maxCopySize {
-				to = from + maxCopySize
-				if s.Size-to < MinPartSize {
-					to -= MinPartSize // leave the next part big enough
-				}
-			}
+		for _, rg := range copyRanges(from, s.Size, copyPart) {
 			num++
-			n, f, t := num, from, to-1
+			n, f, t := num, rg[0], rg[1]
 			g.Go(func() error { return m.copyPart(gctx, n, sk, f, t) })
-			from = to
 		}
 	}
 	flush()
@@ -122,6 +228,29 @@ func (d *Driver) Compose(ctx context.Context, dst string, srcs []storage.Info) (
 		return storage.Info{}, err
 	}
 	return storage.Info{Key: dst, Size: total, ETag: etag}, nil
+}
+
+// copyRanges splits bytes [from, size) of one source into the ranges of
+// UploadPartCopy requests (inclusive ends) S3 accepts: about part bytes
+// each, none over 5 GiB, none under 5 MiB but a source's last when the
+// whole rest is smaller (the caller reads such sources instead).
+func copyRanges(from, size, part int64) [][2]int64 {
+	var out [][2]int64
+	for from < size {
+		to := min(from+part, size)
+		if size-to < MinPartSize {
+			to = size // never leave a too-small tail
+		}
+		if to-from > maxCopySize {
+			to = from + maxCopySize
+			if size-to < MinPartSize {
+				to -= MinPartSize // leave the next part big enough
+			}
+		}
+		out = append(out, [2]int64{from, to - 1})
+		from = to
+	}
+	return out
 }
 
 func (d *Driver) copyObject(ctx context.Context, dst, k string, src storage.Info) (storage.Info, error) {

@@ -31,6 +31,9 @@ import (
 // MinPartSize is S3's smallest non-final multipart part.
 const MinPartSize = 5 << 20
 
+// maxParts is the most parts a multipart upload may have.
+const maxParts = 10000
+
 // maxCopySize is the largest object one CopyObject or UploadPartCopy moves.
 const maxCopySize = 5 << 30
 
@@ -87,6 +90,10 @@ type Driver struct {
 	o       Options
 	root    string // "" or "prefix/"
 	bufs    sync.Pool
+
+	// Whether the store has RenameObject, once probed (canRename).
+	renameMu             sync.Mutex
+	renameKnown, renames bool
 }
 
 // New returns a driver for o.Bucket. It does not contact the store: a
@@ -469,6 +476,11 @@ func (d *Driver) putMultipart(ctx context.Context, key, k string, firstBuf *[]by
 	var readErr error
 	for {
 		num++
+		if num > maxParts {
+			d.bufs.Put(next)
+			readErr = fmt.Errorf("s3: %s is larger than S3's 10,000 parts of %d bytes: raise the part size (storage.s3.chunksize)", key, d.o.PartSize)
+			break
+		}
 		buf := next
 		n := len(*buf)
 		if num > 1 {

@@ -97,7 +97,13 @@ const maxMetaSize = 64 << 20
 // that has no manifest yet has empty metadata and ETag "".
 func (s *Server) loadMeta(ctx context.Context, name string) (*repoMeta, string, error) {
 	key := metaKey(name)
-	info, err := s.d.Stat(ctx, key)
+	var info storage.Info
+	var err error
+	if s.flights != nil {
+		info, err = s.flights.stat(ctx, s.d, key)
+	} else {
+		info, err = s.d.Stat(ctx, key)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return &repoMeta{}, "", nil
 	}

@@ -117,7 +117,12 @@ type Server struct {
 	idSeq    atomic.Uint64
 	// locker, when the driver is a storage.Locker, excludes garbage
 	// collection while a push links blobs or commits a manifest.
-	locker  storage.Locker
+	locker storage.Locker
+	// flights coalesce the Stats that revalidate cached metadata, on
+	// drivers without a Locker: object stores, where a Stat is a request
+	// over the network (a filesystem's is one syscall, cheaper than
+	// coalescing).
+	flights *statFlights
 	wlocks  writeLocks
 	catLock chan struct{}
 	// instance names this process in events (source.instanceID).
@@ -150,6 +155,9 @@ func New(opts Options) (*Server, error) {
 		s.wlocks[i] = make(chan struct{}, 1)
 	}
 	s.locker, _ = opts.Driver.(storage.Locker)
+	if s.locker == nil {
+		s.flights = &statFlights{}
+	}
 	met, err := newMetrics(opts.Registerer, opts.Gatherer)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -124,28 +125,43 @@ func TestPullThroughCacheUsesBerthsClient(t *testing.T) {
 	os.WriteFile(filepath.Join(docker, "config.json"), []byte(`{"auths":{"`+up.Host+`":{"auth":"`+
 		base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))+`"}}}`), 0o600)
 
-	img, _ := random.Image(16<<10, 2)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(up.CAPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	r, _ := name.ParseReference(up.Host + "/team/tls:v1")
-	if err := remote.Write(r, img, remote.WithTransport(tr), remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"})); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.Digest()
+	want := writeTLS(t, up, "team/tls:v1", remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"}))
 
 	cmd := exec.Command(testenv.Berth(t), "registry", "serve", "--root", t.TempDir(), "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "REGISTRY_PROXY_REMOTEURL=https://"+up.Host, "DOCKER_CONFIG="+docker,
 		"BERTH_CONFIG="+filepath.Join(docker, "berth.json"))
 	proxy := serveCmd(t, cmd)
+	if got := copyThrough(t, proxy, "team/tls:v1"); got != want.String() {
+		t.Fatalf("got %s through the cache, upstream has %s", got, want)
+	}
+}
+
+// writeTLS pushes a random image to reg (a TLS registry) as repo:tag and
+// returns its digest.
+func writeTLS(t *testing.T, reg *remotetest.Registry, ref string, opts ...remote.Option) v1.Hash {
+	t.Helper()
+	img, _ := random.Image(16<<10, 2)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(reg.CAPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	r, _ := name.ParseReference(reg.Host + "/" + ref)
+	if err := remote.Write(r, img, append(opts, remote.WithTransport(tr))...); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return d
+}
+
+// copyThrough copies ref from the cache with skopeo and returns the
+// digest of the manifest it got.
+func copyThrough(t *testing.T, proxy *served, ref string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
-	sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/team/tls:v1", "dir:"+out)
+	sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/"+ref, "dir:"+out)
 	if b, err := sk.CombinedOutput(); err != nil {
 		t.Fatalf("skopeo through the cache: %v\n%s\nregistry log:\n%s", err, b, proxy.logText())
 	}
-	if got := dirDigest(t, out); got != want.String() {
-		t.Fatalf("got %s through the cache, upstream has %s", got, want)
-	}
+	return dirDigest(t, out)
 }
 
 // TestPullThroughCacheOfDockerHubUsesMirror: a cache of Docker Hub
@@ -158,15 +174,7 @@ func TestPullThroughCacheOfDockerHubUsesMirror(t *testing.T) {
 	mirror := remotetest.Start(t, remotetest.Options{TLS: true})
 	docker := t.TempDir()
 	mirror.TrustCA(t, filepath.Join(docker, "certs.d"))
-	img, _ := random.Image(16<<10, 2)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(mirror.CAPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	r, _ := name.ParseReference(mirror.Host + "/library/nginx:latest")
-	if err := remote.Write(r, img, remote.WithTransport(tr)); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := img.Digest()
+	want := writeTLS(t, mirror, "library/nginx:latest")
 	cfg := filepath.Join(docker, "berth.json")
 	os.WriteFile(cfg, []byte(`{"registry-mirrors": ["https://`+mirror.Host+`"]}`), 0o644)
 
@@ -176,12 +184,7 @@ func TestPullThroughCacheOfDockerHubUsesMirror(t *testing.T) {
 			cmd.Env = append(os.Environ(), "REGISTRY_PROXY_REMOTEURL="+remoteURL, "DOCKER_CONFIG="+docker, "BERTH_CONFIG="+cfg,
 				"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=", "no_proxy=")
 			proxy := serveCmd(t, cmd)
-			out := filepath.Join(t.TempDir(), "out")
-			sk := exec.Command(testenv.Peer(t, "skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false", "docker://"+proxy.addr+"/library/nginx:latest", "dir:"+out)
-			if b, err := sk.CombinedOutput(); err != nil {
-				t.Fatalf("skopeo through the cache: %v\n%s\nregistry log:\n%s", err, b, proxy.logText())
-			}
-			if got := dirDigest(t, out); got != want.String() {
+			if got := copyThrough(t, proxy, "library/nginx:latest"); got != want.String() {
 				t.Fatalf("got %s through the cache, the mirror has %s", got, want)
 			}
 			// A name the mirror lacks falls through to Docker Hub, which

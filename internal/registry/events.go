@@ -50,7 +50,7 @@ type EventSink interface {
 	Notify(e Event)
 }
 
-const keyUser ctxKey = 1
+const keyUser ctxKey = keyGrants + 1 // distinct from keyGrants, which a user in the context used to shadow
 
 // event sends one event to the sink, if there is one. The request gives
 // the request record and the target's URL.

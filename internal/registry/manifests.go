@@ -412,6 +412,17 @@ func checkManifest(body []byte, contentType string) (checkedManifest, error) {
 }
 
 func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, name string, d digest, tag string) error {
+	if err := s.removeManifest(r, name, d, tag); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// removeManifest deletes a tag, or a manifest with every tag naming it, and
+// sends the delete event; the API's DELETE and the web pages share it.
+func (s *Server) removeManifest(r *http.Request, name string, d digest, tag string) error {
 	ctx := r.Context()
 	errUnknown := errors.New("unknown")
 	_, err := s.updateMeta(ctx, name, func(m *repoMeta) error {
@@ -440,8 +451,6 @@ func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request, name str
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusAccepted)
 	t := EventTarget{Repository: name, Tag: tag}
 	if tag == "" {
 		t.Digest = d.String()

@@ -103,6 +103,9 @@ type Options struct {
 	// HideMetrics keeps /metrics off this handler (it is then served on
 	// the debug address only, as registry:2 does).
 	HideMetrics bool
+	// Pages, when set, builds the web pages served at / and /ui/ (package
+	// ui) over this server, behind the same authentication as the API.
+	Pages func(*Server) http.Handler
 }
 
 // Server is the OCI distribution API as an http.Handler.
@@ -127,6 +130,7 @@ type Server struct {
 	catLock chan struct{}
 	// instance names this process in events (source.instanceID).
 	instance string
+	pages    http.Handler
 }
 
 // New returns a Server over opts.Driver.
@@ -163,6 +167,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.met = met
+	if opts.Pages != nil {
+		s.pages = opts.Pages(s)
+	}
 	return s, nil
 }
 
@@ -212,6 +219,9 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 			return "metrics", ""
 		}
 	}
+	if s.pages != nil && (p == "/" || p == "/ui" || strings.HasPrefix(p, "/ui/")) {
+		return "ui", s.servePages(w, r)
+	}
 	if p != "/v2" && !strings.HasPrefix(p, "/v2/") {
 		http.NotFound(w, r)
 		return "other", ""
@@ -221,29 +231,10 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 	g := s.met.inflight[rt.kind]
 	g.Inc()
 	defer g.Dec()
-	if s.opts.Token != nil {
-		var ok bool
-		if r, user, ok = s.authorizeToken(w, r, rt); !ok {
-			s.writeError(w, r, errUnauthorized())
-			return rt.kind.String(), user
-		}
-	} else if s.opts.Auth != nil {
-		u, err := s.authenticate(r)
-		if err != nil {
-			if isThrottled(err) {
-				wait := retryAfter(err)
-				w.Header().Set("Retry-After", strconv.Itoa(wait))
-				s.writeError(w, r, errTooManyRequests(fmt.Sprintf("too many failed logins for this user from this address: retry after %d seconds", wait)))
-			} else {
-				w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(s.opts.Realm, `"`, ``)+`"`)
-				s.writeError(w, r, errUnauthorized())
-			}
-			return rt.kind.String(), u
-		}
-		user = u
-	}
-	if user != "" {
-		r = r.WithContext(withUser(r.Context(), user))
+	r, user, err := s.authorize(w, r, rt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return rt.kind.String(), user
 	}
 	if rt.kind == routeNone {
 		s.writeError(w, r, newErr(http.StatusNotFound, "NAME_UNKNOWN", "unknown route"))
@@ -257,6 +248,55 @@ func (s *Server) serve(w *respWriter, r *http.Request) (route, user string) {
 		s.writeError(w, r, err)
 	}
 	return rt.kind.String(), user
+}
+
+// authorize authenticates the request by the configured scheme (a bearer
+// token granting what rt needs, or a Basic login) and returns it with the
+// user and the token's grants in its context. On refusal the challenge
+// headers are set and the error is the one to answer with.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route) (*http.Request, string, error) {
+	var user string
+	if s.opts.Token != nil {
+		var ok bool
+		if r, user, ok = s.authorizeToken(w, r, rt); !ok {
+			return r, user, errUnauthorized()
+		}
+	} else if s.opts.Auth != nil {
+		u, err := s.authenticate(r)
+		if err != nil {
+			if isThrottled(err) {
+				wait := retryAfter(err)
+				w.Header().Set("Retry-After", strconv.Itoa(wait))
+				return r, u, errTooManyRequests(fmt.Sprintf("too many failed logins for this user from this address: retry after %d seconds", wait))
+			}
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(s.opts.Realm, `"`, ``)+`"`)
+			return r, u, errUnauthorized()
+		}
+		user = u
+	}
+	if user != "" {
+		r = r.WithContext(withUser(r.Context(), user))
+	}
+	return r, user, nil
+}
+
+// servePages hands the web pages the request once it is authenticated as an
+// API request would be: a page needs a valid login or token (as the /v2/
+// ping does), and each page then checks what the user may see and do.
+func (s *Server) servePages(w *respWriter, r *http.Request) string {
+	r, user, err := s.authorize(w, r, route{kind: routePing})
+	if err != nil {
+		var ae *apiError
+		errors.As(err, &ae)
+		h := w.Header()
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(ae.status)
+		io.WriteString(w, http.StatusText(ae.status)+": "+ae.Message+"\n")
+		return user
+	}
+	s.pages.ServeHTTP(w, r)
+	return user
 }
 
 func (s *Server) authenticate(r *http.Request) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/registry/config"
 	"github.com/berth-dev/berth/internal/registry/notify"
 	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/registry/ui"
 )
 
 // Options are what serving needs besides the configuration.
@@ -219,6 +221,9 @@ func serverOptions(ctx context.Context, c *config.Config, o Options, drv storage
 	}
 	ro.IndexChildren.Platforms, ro.IndexChildren.List = c.IndexPlatforms()
 	ro.PathPrefix, ro.InstanceAddr = c.HTTP.Prefix, c.HTTP.Addr
+	ro.Pages = func(s *registry.Server) http.Handler {
+		return ui.New(s, ui.Options{Prefix: c.HTTP.Prefix, PullHost: pullHost(c.HTTP.Host), Logger: log})
+	}
 	var eps []notify.Endpoint
 	for _, e := range c.Notifications.Endpoints {
 		if e.Disabled {
@@ -340,4 +345,13 @@ func startDebug(c *config.Config, reg *prometheus.Registry, health *healthChecks
 	go hs.Serve(ln)
 	log.Info("debug server listening", "addr", ln.Addr().String())
 	return hs, nil
+}
+
+// pullHost is the registry's name in the pages' pull lines: http.host's
+// host and port when set (the request's Host otherwise).
+func pullHost(host string) string {
+	if u, err := url.Parse(host); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return ""
 }

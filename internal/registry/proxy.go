@@ -8,11 +8,12 @@ import (
 )
 
 // Upstream is the registry a pull-through cache fills itself from
-// (registry:2's proxy.remoteurl). The CLI implements it with a registry
-// client; the server only asks for bytes, and verifies every one of them.
+// (registry:2's proxy.remoteurl). The registry client's remote.Upstream
+// implements it; the server only asks for bytes, and verifies every one of them.
 type Upstream interface {
 	// Manifest fetches repository repo's manifest by tag or digest: its
-	// bytes and media type. A missing one is an error wrapping ErrUpstreamNotFound.
+	// bytes and media type. A missing one is an error wrapping
+	// ErrUpstreamNotFound (or one whose NotFound method says so).
 	Manifest(ctx context.Context, repo, ref string) ([]byte, string, error)
 	// Blob opens repo's blob by digest.
 	Blob(ctx context.Context, repo, digest string) (io.ReadCloser, error)
@@ -22,7 +23,16 @@ type Upstream interface {
 
 // ErrUpstreamNotFound is what an Upstream wraps when it does not have the
 // manifest or blob: the client gets the registry's own "unknown" error.
+// An error may instead say so with a NotFound() bool method (the registry
+// client's do), so that an Upstream need not import this package.
 var ErrUpstreamNotFound = errors.New("not found upstream")
+
+// upstreamNotFound reports whether an Upstream's err says it has no such
+// thing (as opposed to not answering).
+func upstreamNotFound(err error) bool {
+	var nf interface{ NotFound() bool }
+	return errors.Is(err, ErrUpstreamNotFound) || errors.As(err, &nf) && nf.NotFound()
+}
 
 // proxyManifest fetches name's manifest ref from upstream, verifies it and
 // stores it (and, for a tag, the tag), so later pulls are served locally.
@@ -33,7 +43,7 @@ func (s *Server) proxyManifest(ctx context.Context, name string, d digest, tag s
 		ref = d.String()
 	}
 	body, mt, err := s.opts.Upstream.Manifest(ctx, name, ref)
-	if errors.Is(err, ErrUpstreamNotFound) {
+	if upstreamNotFound(err) {
 		return errManifestUnknown()
 	}
 	if err != nil {
@@ -67,7 +77,7 @@ func (s *Server) proxyManifest(ctx context.Context, name string, d digest, tag s
 // against d on the way, as a push is) and links it into the repository.
 func (s *Server) proxyBlob(ctx context.Context, name string, d digest) error {
 	rc, err := s.opts.Upstream.Blob(ctx, name, d.String())
-	if errors.Is(err, ErrUpstreamNotFound) {
+	if upstreamNotFound(err) {
 		return errBlobUnknown()
 	}
 	if err != nil {

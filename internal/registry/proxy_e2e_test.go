@@ -83,6 +83,14 @@ func TestPullThroughCache(t *testing.T) {
 		t.Fatalf("tags through the cache: %v, want the upstream's v1,v2", tl.Tags)
 	}
 
+	// What the upstream does not have is the registry's own "unknown",
+	// not a failure of the cache.
+	for _, path := range []string{"/v2/team/app/manifests/v9", "/v2/team/absent/manifests/v1", "/v2/team/app/blobs/sha256:" + strings.Repeat("0", 64)} {
+		if res := httpDo(t, http.DefaultClient, "GET", "http://"+proxy.addr+path, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s, which the upstream lacks: %d, want 404", path, res.StatusCode)
+		}
+	}
+
 	// Pushes go to the upstream, not the cache.
 	res := httpDo(t, http.DefaultClient, "POST", "http://"+proxy.addr+"/v2/team/app/blobs/uploads/", nil)
 	if res.StatusCode != http.StatusMethodNotAllowed {

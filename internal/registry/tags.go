@@ -2,7 +2,6 @@ package registry
 
 import (
 	"encoding/json"
-	"errors"
 	"github.com/berth-dev/berth/internal/untrusted"
 	"net/http"
 	"net/url"
@@ -80,7 +79,7 @@ func (s *Server) getTags(w http.ResponseWriter, r *http.Request, name string) er
 		if up, err := s.opts.Upstream.Tags(r.Context(), name); err == nil {
 			sort.Strings(up)
 			all, etag = up, "upstream"
-		} else if errors.Is(err, ErrUpstreamNotFound) && etag == "" {
+		} else if upstreamNotFound(err) && etag == "" {
 			return errNameUnknown()
 		}
 	}

@@ -18,8 +18,15 @@ import (
 )
 
 // ErrNotFound is what an Upstream's errors wrap when the registry answered
-// that it does not have the manifest, blob or repository.
-var ErrNotFound = errors.New("not found in the upstream registry")
+// that it does not have the manifest, blob or repository. Its NotFound
+// method is how a pull-through cache (internal/registry) tells it from an
+// upstream that did not answer, without either package importing the other.
+var ErrNotFound error = upstreamNotFound{}
+
+type upstreamNotFound struct{}
+
+func (upstreamNotFound) Error() string  { return "not found in the upstream registry" }
+func (upstreamNotFound) NotFound() bool { return true }
 
 // Upstream reads one registry through the client and all of its settings
 // (registry-mirrors for Docker Hub, insecure-registries, certs.d, the

@@ -9,7 +9,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/ref"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // exportBuild writes the built image to a --output destination.
@@ -18,7 +17,7 @@ func (a *app) exportBuild(ctx context.Context, res *build.Result, o buildOutput,
 		return nil
 	}
 	if o.typ == "local" {
-		rc := mutate.Extract(res.Image)
+		rc := archive.Flatten(ctx, res.Image)
 		defer rc.Close()
 		return archive.Unpack(ctx, rc, o.dest, archive.UnpackOptions{Owners: true})
 	}
@@ -41,7 +40,7 @@ func (a *app) exportBuild(ctx context.Context, res *build.Result, o buildOutput,
 	var err error
 	switch o.typ {
 	case "tar":
-		rc := mutate.Extract(res.Image)
+		rc := archive.Flatten(ctx, res.Image)
 		_, err = io.Copy(w, rc)
 		rc.Close()
 	case "docker", "oci":

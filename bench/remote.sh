@@ -7,7 +7,9 @@
 # median of RUNS runs; RSS is the maximum resident set size (GNU time).
 # Pull destinations start empty every run; push targets a registry whose
 # storage is wiped before every run. "floor" is bench/remote-floor: the same
-# blobs fetched 3 at a time, hashed, written and fsynced, and nothing else.
+# blobs fetched 3 at a time, hashed, written and fsynced, and nothing else;
+# "floor-direct" the same with O_DIRECT writes (no page cache), as berth
+# writes layers.
 #
 #   bench/remote.sh            # RUNS=5 SIZE=1073741824 LAYERS=8 GZIP=1
 #   RUNS=1 SIZE=268435456 bench/remote.sh   # a quick look
@@ -91,10 +93,11 @@ skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:v1" "docker://$REF"
 pull_skopeo() { rm -rf "$WORK/sk-oci"; timed pull-skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$WORK/sk-oci:v1"; }
 pull_berth() { rm -rf "$WORK/root"; timed pull-berth env BERTH_ROOT="$WORK/root" "$WORK/berth" pull -q "$REF"; }
 pull_floor() { rm -rf "$WORK/floor-out"; timed pull-floor "$WORK/floor" -ref "$REF" -o "$WORK/floor-out"; }
-order=(pull_skopeo pull_berth pull_floor)
+pull_floor_direct() { rm -rf "$WORK/floor-out"; timed pull-floor-direct "$WORK/floor" -direct -ref "$REF" -o "$WORK/floor-out"; }
+order=(pull_skopeo pull_berth pull_floor pull_floor_direct)
 for i in $(seq "$RUNS"); do
-	# Rotate who goes first, second and last.
-	for j in 0 1 2; do ${order[$(((i + j) % 3))]}; done
+	# Rotate who goes first, second, third and last.
+	for j in 0 1 2 3; do ${order[$(((i + j) % 4))]}; done
 done
 rm -rf "$WORK/floor-out"
 
@@ -124,6 +127,12 @@ for op in $OPS; do
 	bc_=$(col "$op-berth" 3 | median); sc=$(col "$op-skopeo" 3 | median)
 	printf '%-6s %9.2f %9.2f %6.2f %9.2f %9.2f %10.1f %10.1f\n' "$op" "$b" "$s" "$(echo "$b / $s" | bc -l)" "$bc_" "$sc" "$(echo "$br / 1024" | bc -l)" "$(echo "$sr / 1024" | bc -l)"
 done
-[[ " $OPS " == *" pull "* ]] && printf '%-6s %9.2f %9s %6.2f %9.2f %9s %10.1f   (fetch, sha256, write, fsync only; ratio: floor/skopeo)\n' floor "$(col pull-floor 1 | median)" - "$(echo "$(col pull-floor 1 | median) / $(col pull-skopeo 1 | median)" | bc -l)" "$(col pull-floor 3 | median)" - "$(echo "$(col pull-floor 2 | median) / 1024" | bc -l)"
+floor_row() { # LABEL FILE NOTE
+	printf '%-6s %9.2f %9s %6.2f %9.2f %9s %10.1f   (%s; ratio: floor/skopeo)\n' "$1" "$(col "$2" 1 | median)" - "$(echo "$(col "$2" 1 | median) / $(col pull-skopeo 1 | median)" | bc -l)" "$(col "$2" 3 | median)" - "$(echo "$(col "$2" 2 | median) / 1024" | bc -l)" "$3"
+}
+if [[ " $OPS " == *" pull "* ]]; then
+	floor_row floor pull-floor "fetch, sha256, write, fsync only"
+	floor_row floor-d pull-floor-direct "the same, O_DIRECT writes"
+fi
 printf 'second pull (nothing to fetch): median %s ms of 10\n' "$(median <"$WORK/repull")"
 printf 'berth images SIZE right after the pull: %s (the layers hold %s bytes uncompressed)\n' "$SHOWN" "$TAR_BYTES"

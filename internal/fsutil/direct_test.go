@@ -103,7 +103,7 @@ func commonPrefix(a, b []byte) int {
 }
 
 // Close keeps every byte accepted (an interrupted download resumes from
-// all it got); Abort keeps at most the chunks already handed to the disk,
+// all it got); Abort keeps only the full chunks, already written: a
 // a prefix.
 func TestDirectWriterCloseAbort(t *testing.T) {
 	data := bytes.Repeat([]byte("berth!"), (2*directChunkSize+5000)/6)
@@ -151,7 +151,7 @@ func TestDirectWriterError(t *testing.T) {
 	defer f.Close()
 	w := NewDirectWriter(f, 0)
 	var werr error
-	for range 2 * directDepth {
+	for range 4 {
 		if _, werr = w.Write(make([]byte, directChunkSize)); werr != nil {
 			break
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/dockerfile"
 	"github.com/berth-dev/berth/internal/ref"
@@ -56,6 +57,10 @@ type Request struct {
 	// NoStore builds without keeping the image (--output without
 	// type=image): Keeper is not asked to record it.
 	NoStore bool
+	// Attest and Annotations are buildx's --sbom/--provenance/--attest
+	// and --annotation (attest.go); zero: a bare image manifest.
+	Attest      Attest
+	Annotations Annotations
 }
 
 // Env is what a build runs against: where its cache lives, where images
@@ -69,6 +74,7 @@ type Env struct {
 	Keeper   ImageKeeper
 	Progress io.Writer // plain progress lines; nil discards
 	Log      *slog.Logger
+	SBOM     SBOMMaker // for Request.Attest.SBOM; nil: --sbom is refused
 }
 
 // ImageKeeper records a built image (the local store).
@@ -91,6 +97,7 @@ func Run(ctx context.Context, req Request, env Env) (*Result, error) {
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
+	started := time.Now()
 	progress := env.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -153,12 +160,14 @@ func Run(ctx context.Context, req Request, env Env) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	mats := &materialSource{ImageSource: env.Source}
+	labels := Labels(req.Labels)
 	opts := Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, BuildArgs: buildArgs, Target: req.Target,
-		NoCache: req.NoCache, Pull: req.Pull, Labels: Labels(req.Labels), Network: network, Secrets: secrets,
+		NoCache: req.NoCache, Pull: req.Pull, Labels: labels, Network: network, Secrets: secrets,
 		NamedContexts: named, SSH: ssh, ExtraHosts: hosts, NoCacheStages: noCacheStages, CacheFrom: cacheFrom,
 		InlineCache: inline, Zstd: req.Zstd, Epoch: epoch, StateDir: env.StateDir, TempDir: tmp,
-		Progress: progress, Log: env.Log, Source: env.Source, Blobs: env.Blobs, Exec: env.Exec,
+		Progress: progress, Log: env.Log, Source: mats, Blobs: env.Blobs, Exec: env.Exec,
 	}
 	if req.Platform != nil {
 		opts.Platform = *req.Platform
@@ -176,7 +185,12 @@ func Run(ctx context.Context, req Request, env Env) (*Result, error) {
 	ex := "#" + strconv.Itoa(res.Steps+1)
 	fmt.Fprintf(progress, "%s exporting to image\n", ex)
 	if !req.NoStore {
-		if err := env.Keeper.KeepImage(ctx, res.Manifest, req.Tags); err != nil {
+		keep, err := finishImage(ctx, res, finishInput{req: req, env: env, dockerfile: df, dfName: filepath.Base(dfName),
+			buildArgs: buildArgs, labels: labels, started: started, materials: mats})
+		if err != nil {
+			return nil, err
+		}
+		if err := env.Keeper.KeepImage(ctx, keep, req.Tags); err != nil {
 			return nil, fmt.Errorf("storing the built image: %w", err)
 		}
 		fmt.Fprintf(progress, "%s writing image %s done\n", ex, res.ID)

@@ -50,6 +50,7 @@ type buildFlags struct {
 	compression string
 	progress    string
 	security    []string
+	compat      buildCompatFlags // buildx's and the legacy builder's other flags (build_compat.go)
 }
 
 func (a *app) newBuildCmd() *cobra.Command {
@@ -86,7 +87,8 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, `Output destination (format: "type=local,dest=path")`)
 	fl.BoolVar(&f.push, "push", false, "Push the image to the registry after building")
 	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
-	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet")`)
+	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
+	addBuildCompatFlags(fl, &f.compat)
 	return cmd
 }
 
@@ -144,6 +146,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 			return usageError{fmt.Errorf("invalid argument %q for \"-t, --tag\" flag: %w", t, err)}
 		}
 	}
+	compat, err := parseBuildCompat(f.compat)
+	if err != nil {
+		return err
+	}
 	seccomp, err := securityOpts(f.security)
 	if err != nil {
 		return err
@@ -161,9 +167,13 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		lv := newLiveView(a.stderr, termWidth(a.stderr))
 		defer lv.Close()
 		progressOut = lv
+	case f.progress == "rawjson":
+		rj := newRawJSONProgress(a.stderr)
+		defer rj.Close()
+		progressOut = rj
 	case f.progress == "plain", f.progress == "auto":
 	default:
-		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty or quiet", f.progress)}
+		return usageError{fmt.Errorf("invalid --progress %q: use auto, plain, tty, quiet or rawjson", f.progress)}
 	}
 	toStore := len(outs) == 0
 	for _, o := range outs {
@@ -184,6 +194,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		Target: f.target, NoCache: f.noCache, NoCacheFor: f.noCacheFor, Pull: f.pull, Platform: plat, Network: f.network,
 		Secrets: f.secrets, NamedContexts: f.contexts, SSH: f.ssh, AddHosts: f.addHosts, CacheFrom: f.cacheFrom, CacheTo: f.cacheTo,
 		Zstd: f.compression == "zstd", LookupEnv: os.LookupEnv, NoStore: !toStore,
+		Attest: compat.attest, Annotations: compat.annotations,
 	}
 	newRemote := func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }
 	env, err := a.buildEnv(st, newRemote, seccomp, progressOut)
@@ -247,6 +258,7 @@ func (a *app) buildEnv(st *store.Store, newRemote func() (*remote.Client, error)
 		Keeper:   storeBlobs{st},
 		Progress: progress,
 		Log:      a.logger(),
+		SBOM:     inventorySBOM{a},
 	}, nil
 }
 

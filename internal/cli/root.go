@@ -97,6 +97,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newRegistryCmd(),
 		// build and its sandbox
 		a.newBuildCmd(),
+		a.newBuildxCmd(),
 		a.newSandboxExecCmd(),
 		// understanding images
 		a.newDiveCmd("dive"),

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/scan/report"
 	"github.com/berth-dev/berth/internal/scan/vulndb"
 	"github.com/berth-dev/berth/internal/store"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // exitScanError is the status of a scan or database error (trivy's and
@@ -410,45 +411,57 @@ func (a *app) emit(f scanFlags, write func(io.Writer) error) error {
 
 // inventory resolves the target and inventories it.
 func (a *app) inventory(ctx context.Context, target string, f scanFlags) (*report.Report, error) {
-	opts := scan.Options{Log: a.logger()}
-	scalibrlog.SetLogger(scan.ScalibrLogger(a.logger()))
-	if !f.noCache {
-		c, err := scan.OpenCache(filepath.Join(a.scanRoot(), "layers.db"))
-		if err != nil {
-			a.logger().Warn("scanning without the layer cache", "err", err)
-		} else {
-			defer c.Close()
-			opts.Cache = c
-		}
-	}
-	rep := &report.Report{Target: target, Created: time.Now(), Tool: "berth", Version: berthVersion()}
-	var inv *scan.Inventory
-	var err error
 	if f.rootfs != "" {
-		rep.Target = f.rootfs
-		inv, err = scan.DirInventory(ctx, f.rootfs, opts)
-	} else {
-		var src *image.Opened
-		src, err = a.resolveImage(ctx, target, f.platform, f.offline)
+		opts, done := a.scanOptions(f.noCache)
+		defer done()
+		inv, err := scan.DirInventory(ctx, f.rootfs, opts)
 		if err != nil {
 			return nil, err
 		}
-		defer src.Close()
-		img := src.Image
-		if d, derr := img.Digest(); derr == nil {
-			rep.Digest = d.String()
-		}
-		var layers []scan.Layer
-		if layers, err = scan.LayersFromImage(img); err != nil {
-			return nil, err
-		}
-		inv, err = scan.ImageInventory(ctx, layers, opts)
+		return &report.Report{Target: f.rootfs, Created: time.Now(), Tool: "berth", Version: berthVersion(), Inventory: inv}, nil
 	}
+	src, err := a.resolveImage(ctx, target, f.platform, f.offline)
 	if err != nil {
 		return nil, err
 	}
-	rep.Inventory = inv
+	defer src.Close()
+	return a.imageInventory(ctx, target, src.Image, f.noCache)
+}
+
+// imageInventory is the package inventory of img as a report: what `berth
+// sbom` prints and what `build --sbom` attaches.
+func (a *app) imageInventory(ctx context.Context, target string, img v1.Image, noCache bool) (*report.Report, error) {
+	opts, done := a.scanOptions(noCache)
+	defer done()
+	rep := &report.Report{Target: target, Created: time.Now(), Tool: "berth", Version: berthVersion()}
+	if d, err := img.Digest(); err == nil {
+		rep.Digest = d.String()
+	}
+	layers, err := scan.LayersFromImage(img)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Inventory, err = scan.ImageInventory(ctx, layers, opts); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// scanOptions opens the per-layer inventory cache (unless noCache); done
+// closes it.
+func (a *app) scanOptions(noCache bool) (scan.Options, func()) {
+	opts := scan.Options{Log: a.logger()}
+	scalibrlog.SetLogger(scan.ScalibrLogger(a.logger()))
+	if noCache {
+		return opts, func() {}
+	}
+	c, err := scan.OpenCache(filepath.Join(a.scanRoot(), "layers.db"))
+	if err != nil {
+		a.logger().Warn("scanning without the layer cache", "err", err)
+		return opts, func() {}
+	}
+	opts.Cache = c
+	return opts, func() { c.Close() }
 }
 
 // resolveImage opens IMAGE through the model's opener: an archive file

@@ -378,16 +378,7 @@ func TestBrowserAuth(t *testing.T) {
 		}
 	})
 	t.Run("token reader", func(t *testing.T) {
-		is := authtest.NewIssuer(t, "issuer", "registry.test")
-		v, err := auth.NewTokenVerifier(is.Name, is.Service, is.Bundle)
-		check(t, err)
-		ts, _ := newServer(t, fsDriver(t), registry.Options{Token: v, TokenRealm: "http://127.0.0.1:1/token", TokenService: is.Service})
-		all := []auth.Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
-		for _, n := range []string{"library/busybox", "team/app", "evil/repo", longName} {
-			all = append(all, auth.Access{Type: "repository", Name: n, Actions: []string{"pull", "push", "delete"}})
-		}
-		admin := &pusher{t: t, base: ts.URL, client: newClient(t), bearer: is.Mint(t, authtest.Token{Subject: "admin", Access: all})}
-		fill(t, admin)
+		ts, is, admin, _ := tokenRegistry(t)
 		reader := is.Mint(t, authtest.Token{Subject: "reader", Access: []auth.Access{
 			{Type: "registry", Name: "catalog", Actions: []string{"*"}},
 			{Type: "repository", Name: "library/busybox", Actions: []string{"pull"}}}})

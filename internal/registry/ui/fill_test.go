@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/auth/authtest"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/storage"
 	"github.com/berth-dev/berth/internal/registry/ui"
@@ -33,7 +34,7 @@ type pusher struct {
 	client   *http.Client
 }
 
-func (p *pusher) do(method, path, ctype string, body []byte) *http.Response {
+func (p *pusher) do(method, path, ctype string, body []byte, hdr ...string) *http.Response {
 	p.t.Helper()
 	req, err := http.NewRequest(method, p.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -41,6 +42,9 @@ func (p *pusher) do(method, path, ctype string, body []byte) *http.Response {
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	if p.user != "" {
 		req.SetBasicAuth(p.user, p.pw)
@@ -57,6 +61,23 @@ func (p *pusher) do(method, path, ctype string, body []byte) *http.Response {
 		p.t.Fatal(err)
 	}
 	return resp
+}
+
+// tokenRegistry is a registry with token auth and an admin (every action on
+// the fixture's repositories and the catalog) that has filled it.
+func tokenRegistry(t testing.TB) (*httptest.Server, *authtest.Issuer, *pusher, fixture) {
+	t.Helper()
+	is := authtest.NewIssuer(t, "issuer", "registry.test")
+	v, err := auth.NewTokenVerifier(is.Name, is.Service, is.Bundle)
+	check(t, err)
+	ts, _ := newServer(t, fsDriver(t), registry.Options{Token: v, TokenRealm: "http://127.0.0.1:1/token", TokenService: is.Service})
+	all := []auth.Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
+	for _, n := range []string{"library/busybox", "team/app", "evil/repo", longName} {
+		all = append(all, auth.Access{Type: "repository", Name: n, Actions: []string{"pull", "push", "delete"}})
+	}
+	admin := &pusher{t: t, base: ts.URL, bearer: is.Mint(t, authtest.Token{Subject: "admin", Access: all})}
+	f := fill(t, admin)
+	return ts, is, admin, f
 }
 
 func sha(b []byte) string {

@@ -231,7 +231,6 @@ type frame struct {
 	Assets  string
 	Host    string
 	Page    any
-	Version string
 }
 
 func (h *Handler) frame(r *http.Request, page any) frame {

@@ -1,10 +1,12 @@
 package ui_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,53 +14,28 @@ import (
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/auth/authtest"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/registry/storage/s3"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // get fetches a page as a browser would (cookies kept by the client's jar).
 func get(t *testing.T, p *pusher, path string, hdr ...string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", p.base+path, nil)
-	check(t, err)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	if p.user != "" {
-		req.SetBasicAuth(p.user, p.pw)
-	}
-	if p.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+p.bearer)
-	}
-	c := p.client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	check(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	check(t, err)
-	return resp.StatusCode, resp.Header, string(b)
+	return read(t, p.do("GET", path, "", nil, hdr...))
 }
 
 // post sends the delete form.
 func post(t *testing.T, p *pusher, path string, form url.Values, hdr ...string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest("POST", p.base+path, strings.NewReader(form.Encode()))
-	check(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	if p.user != "" {
-		req.SetBasicAuth(p.user, p.pw)
-	}
-	if p.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+p.bearer)
-	}
-	resp, err := p.client.Do(req)
-	check(t, err)
+	return read(t, p.do("POST", path, "application/x-www-form-urlencoded", []byte(form.Encode()), hdr...))
+}
+
+func read(t *testing.T, resp *http.Response) (int, http.Header, string) {
+	t.Helper()
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	check(t, err)
 	return resp.StatusCode, resp.Header, string(b)
 }
 
@@ -80,8 +57,31 @@ func noRawMarkup(t *testing.T, body string) {
 	}
 }
 
-func TestPages(t *testing.T) {
-	ts, _ := newServer(t, fsDriver(t), registry.Options{})
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopShared()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+func TestPages(t *testing.T) { checkPages(t, fsDriver(t)) }
+
+// TestPagesS3: the same pages over the S3 driver (SeaweedFS), where the
+// catalog and tag lists come from index objects, never a bucket listing.
+func TestPagesS3(t *testing.T) {
+	sw := testenv.SharedSeaweedFS(t)
+	d, err := s3.New(context.Background(), s3.Options{
+		Bucket: sw.Bucket(t), Endpoint: sw.Endpoint, Region: sw.Region, PathStyle: true,
+		AccessKey: sw.AccessKey, SecretKey: sw.SecretKey, PartSize: s3.MinPartSize,
+	})
+	check(t, err)
+	checkPages(t, d)
+}
+
+func checkPages(t *testing.T, drv storage.Driver) {
+	ts, _ := newServer(t, drv, registry.Options{})
 	p := &pusher{t: t, base: ts.URL, client: newClient(t)}
 	f := fill(t, p)
 
@@ -254,16 +254,8 @@ func TestBasicAuth(t *testing.T) {
 // the API does: the catalog needs registry:catalog:*, a repository pull,
 // deleting delete.
 func TestTokenAccess(t *testing.T) {
-	is := authtest.NewIssuer(t, "issuer", "registry.test")
-	v, err := auth.NewTokenVerifier(is.Name, is.Service, is.Bundle)
-	check(t, err)
-	ts, _ := newServer(t, fsDriver(t), registry.Options{Token: v, TokenRealm: "http://127.0.0.1:1/token", TokenService: is.Service})
-	all := []auth.Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
-	for _, n := range []string{"library/busybox", "team/app", "evil/repo", longName} {
-		all = append(all, auth.Access{Type: "repository", Name: n, Actions: []string{"pull", "push", "delete"}})
-	}
-	admin := &pusher{t: t, base: ts.URL, client: newClient(t), bearer: is.Mint(t, authtest.Token{Subject: "admin", Access: all})}
-	fill(t, admin)
+	ts, is, admin, _ := tokenRegistry(t)
+	admin.client = newClient(t)
 	reader := &pusher{t: t, base: ts.URL, client: newClient(t), bearer: is.Mint(t, authtest.Token{Subject: "reader", Access: []auth.Access{
 		{Type: "repository", Name: "library/busybox", Actions: []string{"pull"}}}})}
 	anon := &pusher{t: t, base: ts.URL, client: newClient(t)}

@@ -227,10 +227,10 @@ func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, what string, e
 
 // frame is what every page's layout needs besides the page's own data.
 type frame struct {
-	Prefix  string
-	Assets  string
-	Host    string
-	Page    any
+	Prefix string
+	Assets string
+	Host   string
+	Page   any
 }
 
 func (h *Handler) frame(r *http.Request, page any) frame {

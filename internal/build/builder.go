@@ -25,12 +25,15 @@ import (
 
 // Builder runs one build. Use Build.
 type Builder struct {
-	opts  Options
-	plan  *Plan
-	ctxfs *contextFS
-	named map[string]*contextFS // directory --build-contexts, by name
-	prog  *progress
-	now   time.Time
+	opts Options
+	plan *Plan
+	// platformSet: the build asked for a platform (--platform); then a
+	// base image of another platform is an error, not a silent fallback.
+	platformSet bool
+	ctxfs       *contextFS
+	named       map[string]*contextFS // directory --build-contexts, by name
+	prog        *progress
+	now         time.Time
 
 	baseLayers sync.Map // compressed digest → v1.Layer of a base image
 	scans      sync.Map // diffID → *layerScan
@@ -78,6 +81,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	platformSet := opts.Platform.OS != ""
 	if opts.Platform.OS == "" {
 		// BuildKit's default: this machine, normalised (arm64 has no
 		// variant in TARGETPLATFORM, 32-bit arm is v7).
@@ -99,12 +103,13 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	b := &Builder{
-		opts:  opts,
-		plan:  plan,
-		ctxfs: newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
-		named: map[string]*contextFS{},
-		prog:  newProgress(opts.Progress),
-		now:   time.Now().UTC().Truncate(time.Second),
+		opts:        opts,
+		plan:        plan,
+		platformSet: platformSet,
+		ctxfs:       newContextFS(opts.ContextDir, opts.Ignore, opts.StateDir),
+		named:       map[string]*contextFS{},
+		prog:        newProgress(opts.Progress),
+		now:         time.Now().UTC().Truncate(time.Second),
 
 		runSlots: make(chan struct{}, runtime.NumCPU()),
 	}
@@ -279,6 +284,10 @@ func (b *Builder) from(ctx context.Context, sp *StagePlan) (*stageState, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", sp.Base, err)
 	}
+	if err := b.checkPlatform(base, cfg, platform, sp.Platform != ""); err != nil {
+		v.fail(err)
+		return nil, err
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -344,6 +353,22 @@ func (b *Builder) runTriggers(ctx context.Context, st *stageState, base string) 
 	}
 	st.onbuild = false
 	return nil
+}
+
+// checkPlatform refuses a single-platform base image that does not run on
+// the platform the build asked for (--platform, or FROM --platform: named
+// says so), with the Docker daemon's words; building on it would label an
+// image of one platform as another, or hand back a cached image of the
+// wrong one. Without a request the base's own platform is taken, as both
+// of Docker's builders do. (An index is resolved to the platform asked for
+// before this, or fails saying it has none.)
+func (b *Builder) checkPlatform(name string, cfg *v1.ConfigFile, want v1.Platform, named bool) error {
+	if (!named && !b.platformSet) || image.ConfigMatches(cfg, want) {
+		return nil
+	}
+	have := image.NormalizePlatform(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
+	return fmt.Errorf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s",
+		name, image.NormalizePlatform(want).String(), have.String())
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

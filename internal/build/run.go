@@ -98,6 +98,13 @@ func (b *Builder) fromLayers(ctx context.Context, from string, cur int) ([]Layer
 	if err != nil {
 		return nil, err
 	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", from, err)
+	}
+	if err := b.checkPlatform(from, cfg, b.opts.Platform, false); err != nil {
+		return nil, err
+	}
 	ls, err := img.Layers()
 	if err != nil {
 		return nil, err

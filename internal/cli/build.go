@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/ref"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/sandbox"
@@ -365,6 +366,15 @@ func (src storeSource) Image(ctx context.Context, name string, platform v1.Platf
 				"import or load the image first (berth import, berth load), or pull it (berth pull)")
 		}
 		return nil, err
+	}
+	if img.IsIndex() {
+		// An index that lists no image for the platform fails as Docker's
+		// pull does; one whose child is listed but not here says so.
+		if im, err := src.s.IndexManifest(img.Digest); err == nil {
+			if _, err := image.PickManifest(im, &platform, nil); errors.Is(err, image.ErrNoPlatform) {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
 	return src.s.Image(ctx, img, &platform)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/berth-dev/berth/internal/pkgcache"
 )
 
 // Hint is one piece of advice in plain words, tied to the files and layers
@@ -16,31 +18,7 @@ type Hint struct {
 	Paths   []string `json:"paths,omitempty"`
 	Layers  []int    `json:"layers,omitempty"`
 	Bytes   int64    `json:"bytes"`
-}
-
-// A cache is a directory package managers fill and images rarely need.
-type cache struct {
-	dir, what, fix string
-}
-
-var caches = []cache{
-	{"/var/lib/apt/lists", "apt package lists", "add `&& rm -rf /var/lib/apt/lists/*` to the RUN that calls apt-get update"},
-	{"/var/cache/apt/archives", "downloaded .deb files", "run `apt-get clean` in the same RUN as apt-get install"},
-	{"/var/cache/apk", "the apk cache", "use `apk add --no-cache`"},
-	{"/root/.cache/pip", "the pip cache", "use `pip install --no-cache-dir`"},
-	{"/root/.npm", "the npm cache", "run `npm cache clean --force` in the same RUN, or use a multi-stage build"},
-	{"/usr/local/share/.cache/yarn", "the yarn cache", "run `yarn cache clean` in the same RUN"},
-	{"/root/.cache/go-build", "the Go build cache", "build in a separate stage and copy only the binary"},
-	{"/var/cache/yum", "the yum cache", "run `yum clean all` in the same RUN"},
-	{"/var/cache/dnf", "the dnf cache", "run `dnf clean all` in the same RUN"},
-}
-
-// buildTools are files whose presence in a final image suggests the build
-// happened in it.
-var buildTools = []string{
-	"/usr/bin/gcc", "/usr/bin/g++", "/usr/bin/cc", "/usr/bin/c++", "/usr/bin/clang", "/usr/bin/make",
-	"/usr/bin/cmake", "/usr/bin/rustc", "/usr/local/cargo/bin/cargo", "/root/.cargo/bin/cargo",
-	"/usr/local/go/bin/go", "/usr/lib/go/bin/go", "/usr/bin/go", "/usr/bin/javac", "/usr/bin/mvn", "/usr/bin/gradle",
+	Rule    string   `json:"rule,omitempty"` // the `berth lint` rule that flags the same thing, if any
 }
 
 const (
@@ -69,8 +47,8 @@ func findHints(r *Report, fv finalView) []Hint {
 	var hints []Hint
 	final, removed := fv.root, fv.removed
 
-	for _, c := range caches {
-		d := viewLookup(final, c.dir)
+	for _, c := range pkgcache.Caches {
+		d := viewLookup(final, c.Dir)
 		if d == nil || d.Size == 0 {
 			continue
 		}
@@ -81,10 +59,16 @@ func findHints(r *Report, fv finalView) []Hint {
 			}
 			return true
 		})
+		// The lint rule that flags the RUN leaving it, so that dive and
+		// `berth lint` name the same thing.
+		rule := ""
+		if c.Rule != "" {
+			rule = " (berth lint: " + c.Rule + ")"
+		}
 		hints = append(hints, Hint{
 			Kind:    "cache",
-			Message: fmt.Sprintf("%s are left in %s (%s, %s): %s.", c.what, c.dir, humanize.Bytes(uint64(d.Size)), r.layerNames(layers), c.fix),
-			Paths:   []string{c.dir}, Layers: layers, Bytes: d.Size,
+			Message: fmt.Sprintf("%s are left in %s (%s, %s): %s%s.", c.What, c.Dir, humanize.Bytes(uint64(d.Size)), r.layerNames(layers), c.Fix, rule),
+			Paths:   []string{c.Dir}, Layers: layers, Bytes: d.Size, Rule: c.Rule,
 		})
 	}
 
@@ -220,7 +204,7 @@ func findHints(r *Report, fv finalView) []Hint {
 
 	var tools []string
 	var toolLayers []int
-	for _, p := range buildTools {
+	for _, p := range pkgcache.ToolPaths {
 		if v := viewLookup(final, p); v != nil {
 			tools = append(tools, p)
 			toolLayers = appendUnique(toolLayers, int(v.Layer))
@@ -231,7 +215,7 @@ func findHints(r *Report, fv finalView) []Hint {
 			Kind: "build-tools",
 			Message: fmt.Sprintf("build tools are left in the final image (%s, %s): build in one stage and COPY --from it only what runs into a slim final stage (a multi-stage build).",
 				strings.Join(tools, ", "), r.layerNames(toolLayers)),
-			Paths: tools, Layers: toolLayers,
+			Paths: tools, Layers: toolLayers, Rule: pkgcache.ToolchainRule,
 		})
 	}
 

@@ -52,6 +52,7 @@ type buildFlags struct {
 	progress    string
 	security    []string
 	compat      buildCompatFlags // buildx's and the legacy builder's other flags (build_compat.go)
+	check       bool             // --check: run the build checks (berth lint) instead of the build
 }
 
 func (a *app) newBuildCmd() *cobra.Command {
@@ -90,6 +91,7 @@ func (a *app) newBuildCmd() *cobra.Command {
 	fl.StringVar(&f.compression, "compression", "gzip", `Layer compression ("gzip", "zstd")`)
 	fl.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "plain", "tty", "quiet", "rawjson")`)
 	addBuildCompatFlags(fl, &f.compat)
+	fl.BoolVar(&f.check, "check", false, "Run the build checks (as berth lint) and do not build; exit 1 on error-level findings")
 	return cmd
 }
 
@@ -158,6 +160,9 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	plat, err := parsePlatformFlag(f.platform)
 	if err != nil {
 		return err
+	}
+	if f.check {
+		return a.checkBuild(ctx, f, ctxArg, "text")
 	}
 	var progressOut io.Writer = a.stderr
 	var quietBuf bytes.Buffer

@@ -98,6 +98,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		// build and its sandbox
 		a.newBuildCmd(),
 		a.newBuildxCmd(),
+		a.newLintCmd(),
 		a.newSandboxExecCmd(),
 		// understanding images
 		a.newDiveCmd("dive"),

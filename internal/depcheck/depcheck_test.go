@@ -53,6 +53,7 @@ var rules = map[string]rule{
 	"internal/registry/storage":    {leaf: true, ext: []string{"golang.org/x/sys/unix"}, forbid: []string{"net/http"}},
 	"internal/registry/config":     {leaf: true, ext: []string{"gopkg.in/yaml.v3"}},
 	"internal/build/remotecontext": {leaf: true, imports: []string{"internal/fsutil", "internal/untrusted"}},
+	"internal/pkgcache":            {leaf: true},
 
 	// The image model: on the leaves only (never store or remote).
 	"internal/image": {imports: []string{"internal/fsutil", "internal/untrusted"}},
@@ -61,7 +62,7 @@ var rules = map[string]rule{
 	"internal/store":       {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
 	"internal/remote":      {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
 	"internal/archive":     {imports: []string{"internal/fsutil", "internal/image", "internal/ref", "internal/untrusted"}},
-	"internal/analyze":     {imports: []string{"internal/image"}},
+	"internal/analyze":     {imports: []string{"internal/image", "internal/pkgcache"}},
 	"internal/analyze/tui": {imports: []string{"internal/analyze"}},
 
 	// Areas.
@@ -72,15 +73,18 @@ var rules = map[string]rule{
 	"internal/registry/serve":      {imports: []string{"internal/auth", "internal/registry", "internal/registry/config", "internal/registry/notify", "internal/registry/storage", "internal/registry/storage/s3", "internal/registry/ui"}},
 	"internal/registry/ui":         {imports: []string{"internal/analyze", "internal/image", "internal/registry"}, forbid: []string{"github.com/chromedp/chromedp"}},
 	"internal/scan":                {},
-	"internal/scan/report":         {imports: []string{"internal/scan"}},
-	"internal/scan/vulndb":         {imports: []string{"internal/fsutil", "internal/untrusted"}},
+	// lint: BuildKit's Dockerfile front end over the leaves; no store, no
+	// registry client (base configs come through Options.BaseImage).
+	"internal/lint":        {imports: []string{"internal/dockerfile", "internal/pkgcache", "internal/ref"}},
+	"internal/scan/report": {imports: []string{"internal/scan"}},
+	"internal/scan/vulndb": {imports: []string{"internal/fsutil", "internal/untrusted"}},
 
 	// Front ends: where concrete implementations meet.
 	"internal/engineapi": {imports: []string{"internal/build", "internal/image", "internal/ref", "internal/remote", "internal/store", "internal/untrusted"}},
 	"internal/cli": {imports: []string{
 		"internal/analyze", "internal/analyze/tui", "internal/archive", "internal/auth", "internal/build",
 		"internal/build/remotecontext", "internal/engineapi", "internal/fsutil", "internal/image",
-		"internal/output", "internal/ref", "internal/registry", "internal/registry/config", "internal/registry/serve",
+		"internal/lint", "internal/output", "internal/ref", "internal/registry", "internal/registry/config", "internal/registry/serve",
 		"internal/remote", "internal/sandbox", "internal/sandbox/snapshot", "internal/scan", "internal/scan/report",
 		"internal/scan/vulndb", "internal/store", "internal/untrusted",
 	}},

@@ -1,0 +1,3 @@
+FROM node
+USER node
+CMD ["node", "app.js"]

@@ -1,0 +1,4 @@
+FROM alpine:3.20
+RUN mkdir /data
+RUN chown nobody /data
+USER nobody

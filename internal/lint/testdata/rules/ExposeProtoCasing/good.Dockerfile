@@ -1,0 +1,4 @@
+FROM alpine:3.20
+EXPOSE 8080/tcp
+HEALTHCHECK NONE
+USER nobody

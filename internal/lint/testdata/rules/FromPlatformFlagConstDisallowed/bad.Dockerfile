@@ -1,0 +1,2 @@
+FROM --platform=linux/amd64 alpine:3.20
+USER nobody

@@ -1,0 +1,3 @@
+ARG TAG
+FROM alpine:$TAG
+USER nobody

@@ -1,0 +1,3 @@
+ARG TAG=3.20
+FROM alpine:$TAG
+USER nobody

@@ -1,0 +1,4 @@
+FROM alpine:3.20
+USER nobody
+CMD ["a"]
+CMD ["b"]

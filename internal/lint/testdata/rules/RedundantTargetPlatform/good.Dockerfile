@@ -1,0 +1,2 @@
+FROM --platform=$BUILDPLATFORM alpine:3.20
+USER nobody

@@ -1,0 +1,3 @@
+FROM alpine:3.20 AS Build
+FROM alpine:3.20
+USER nobody

@@ -1,0 +1,2 @@
+FROM alpine:${VERSION}
+USER nobody

@@ -1,0 +1,3 @@
+FROM scratch
+COPY $APP_DIR /app
+USER 65532

@@ -1,0 +1,4 @@
+FROM scratch
+ARG APP_DIR=out
+COPY $APP_DIR /app
+USER 65532

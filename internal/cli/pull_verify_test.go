@@ -87,8 +87,9 @@ func oneLineNaming(t *testing.T, what, stderr string, code int, layer v1.Hash) {
 // does not decompress the layers (sizes come from the gzip trailers and are
 // right at once); the first command that reads the layer refuses it with
 // one line naming it — build FROM it, dive, scan — and system check reports
-// it. A zstd layer, whose size is counted while pulling, is refused by the
-// pull.
+// it. Dive and scan read from the registry without pulling refuse it the
+// same way. A zstd layer, whose size is counted while pulling, is refused
+// by the pull.
 func TestPullVerifiesDiffIDs(t *testing.T) {
 	reg := remotetest.Start(t, remotetest.Options{})
 	layers := []v1.Layer{testenv.GzipLayer(t, "base"), testenv.GzipLayer(t, "app")}
@@ -153,6 +154,19 @@ func TestPullVerifiesDiffIDs(t *testing.T) {
 		oneLineNaming(t, "scan", errOut, code, badLayer)
 		if _, errOut, code := b.run(t, "", "scan", goodRef); code != 0 {
 			t.Errorf("scan of the good image: exit %d: %s", code, errOut)
+		}
+	})
+
+	// Read straight from the registry, through berth's client, without
+	// pulling: the same refusal, the first time the layer is analysed.
+	t.Run("dive and scan of the registry image", func(t *testing.T) {
+		for _, args := range [][]string{{"dive", "--ci", "registry:" + badRef}, {"scan", "registry:" + badRef}} {
+			_, errOut, code := b.run(t, "", args...)
+			oneLineNaming(t, strings.Join(args, " "), errOut, code, badLayer)
+			good := append(append([]string{}, args[:len(args)-1]...), "registry:"+goodRef)
+			if _, errOut, code := b.run(t, "", good...); code != 0 {
+				t.Errorf("%s: exit %d: %s", strings.Join(good, " "), code, errOut)
+			}
 		}
 	})
 

@@ -84,7 +84,8 @@ type Opened struct {
 	// the reader (image.Decompress); otherwise read Uncompressed().
 	StoredBlobs bool
 	// Verified: the layers' Uncompressed() streams check each layer against
-	// the config's diff ID (the local store's do), so readers take those.
+	// the config's diff ID (every source Open returns does: the store's
+	// own, the others through checkDiffIDs), so readers take those.
 	Verified bool
 	closers  []io.Closer
 }
@@ -277,7 +278,7 @@ func openRegistry(ctx context.Context, s string, opts OpenOptions) (*Opened, err
 	if err != nil {
 		return nil, err
 	}
-	return &Opened{Image: img, Kind: SourceRegistry, Name: s, StoredBlobs: true}, nil
+	return &Opened{Image: checkDiffIDs(img, true), Kind: SourceRegistry, Name: s, StoredBlobs: true, Verified: true}, nil
 }
 
 // openDockerArchive reads a `docker save` archive with go-containerregistry's
@@ -304,5 +305,5 @@ func openDockerArchive(path string) (*Opened, error) {
 	if _, err := img.ConfigFile(); err != nil {
 		return nil, fmt.Errorf("reading docker archive %s: %w", path, err)
 	}
-	return &Opened{Image: img, Kind: SourceDockerArchive, Name: path}, nil
+	return &Opened{Image: checkDiffIDs(img, false), Kind: SourceDockerArchive, Name: path, Verified: true}, nil
 }

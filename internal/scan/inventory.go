@@ -127,10 +127,21 @@ func ImageInventory(ctx context.Context, layers []Layer, opts Options) (*Invento
 			if err != nil {
 				return fmt.Errorf("reading layer %s: %w", l.DiffID, err)
 			}
-			defer rc.Close()
 			llog := log.With("digest", l.DiffID.String())
 			s, err := readLayer(gctx, tarWalk(rc, func(msg string, args ...any) { llog.Warn(msg, args...) }), exs, llog, tmp)
+			if err == nil {
+				// The tar reader stops at the archive's end marker: read to
+				// the stream's end, so that a source checking the layer's
+				// diff ID as it streams gives its verdict (on EOF or Close).
+				_, err = io.Copy(io.Discard, rc)
+			}
+			if cerr := rc.Close(); err == nil {
+				err = cerr
+			}
 			if err != nil {
+				if s != nil {
+					s.release()
+				}
 				return fmt.Errorf("scanning layer %s: %w", l.DiffID, err)
 			}
 			pending[i] = s

@@ -163,7 +163,7 @@ func (s *Store) describeResolved(r Resolved) (Image, error) {
 			break
 		}
 		if f, ok := s.layerFacts(l.Digest); ok && f.DiffID != (v1.Hash{}) && f.DiffID != cfg.RootFS.DiffIDs[i] {
-			return rec, &LayerMismatchError{Layer: l.Digest, DiffID: cfg.RootFS.DiffIDs[i], Got: f.DiffID}
+			return rec, &LayerMismatchError{Layer: l.Digest, DiffID: cfg.RootFS.DiffIDs[i], Got: f.DiffID, Fix: storeFix}
 		}
 	}
 	return rec, nil

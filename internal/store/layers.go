@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -201,21 +200,15 @@ func (s *Store) countLayer(f *os.File, h v1.Hash) (layerFacts, error) {
 }
 
 // LayerMismatchError says that a layer's uncompressed content is not what
-// the image's config lists in its diff_ids: the layer is never used.
-type LayerMismatchError struct {
-	Layer  v1.Hash // the blob
-	DiffID v1.Hash // what the config says
-	Got    v1.Hash // what the content is
-}
-
-func (e *LayerMismatchError) Error() string {
-	return fmt.Sprintf("layer %s does not match the image config: its content has digest %s, the config's diff_ids say %s (remove the image and pull it again)", e.Layer, e.Got, e.DiffID)
-}
+// the image's config lists in its diff_ids: the layer is never used. It is
+// the model's, shared with images read from registries and archives.
+type LayerMismatchError = image.LayerMismatchError
 
 // ErrLayerMismatch is matched (errors.Is) by every *LayerMismatchError.
-var ErrLayerMismatch = errors.New("layer does not match the image config")
+var ErrLayerMismatch = image.ErrLayerMismatch
 
-func (e *LayerMismatchError) Is(target error) bool { return target == ErrLayerMismatch }
+// storeFix is the advice for a stored layer that does not match.
+const storeFix = "remove the image and pull it again"
 
 // OpenLayer returns the uncompressed content of layer l (its compression
 // recognised from the first bytes by image.Decompress) checked against
@@ -230,7 +223,7 @@ func (e *LayerMismatchError) Is(target error) bool { return target == ErrLayerMi
 func (s *Store) OpenLayer(l v1.Descriptor, diffID v1.Hash) (io.ReadCloser, error) {
 	facts, known := s.layerFacts(l.Digest)
 	if known && facts.DiffID != (v1.Hash{}) && facts.DiffID != diffID {
-		return nil, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: facts.DiffID}
+		return nil, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: facts.DiffID, Fix: storeFix}
 	}
 	f, err := s.OpenBlob(l.Digest)
 	if err != nil {
@@ -242,7 +235,7 @@ func (s *Store) OpenLayer(l v1.Descriptor, diffID v1.Hash) (io.ReadCloser, error
 		// A plain tar's digest is its blob's, verified when it was stored.
 		if l.Digest != diffID {
 			f.Close()
-			return nil, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: l.Digest}
+			return nil, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: l.Digest, Fix: storeFix}
 		}
 		return f, nil
 	}
@@ -351,7 +344,7 @@ func (v *verifyReader) verdict() {
 		v.s.fixSizes(context.Background(), v.layer)
 	}
 	if got != v.want {
-		v.err = &LayerMismatchError{Layer: v.layer, DiffID: v.want, Got: got}
+		v.err = &LayerMismatchError{Layer: v.layer, DiffID: v.want, Got: got, Fix: storeFix}
 		return
 	}
 	v.eof = true
@@ -376,7 +369,7 @@ func (v *verifyReader) Close() error {
 func (s *Store) VerifyLayer(ctx context.Context, l v1.Descriptor, diffID v1.Hash) (int64, error) {
 	if f, ok := s.layerFacts(l.Digest); ok && f.DiffID != (v1.Hash{}) {
 		if f.DiffID != diffID {
-			return f.Size, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: f.DiffID}
+			return f.Size, &LayerMismatchError{Layer: l.Digest, DiffID: diffID, Got: f.DiffID, Fix: storeFix}
 		}
 		return f.Size, nil
 	}

@@ -80,10 +80,8 @@ func (a *app) newHistoryCmd(use string) *cobra.Command {
 			if quiet {
 				return nil
 			}
-			if format == "" {
-				format = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-			}
-			return output.Table{Format: format, Headers: historyHeaders}.Write(a.stdout, rows)
+			def := "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			return output.Table{Format: format, Default: def, Headers: historyHeaders}.Write(a.stdout, rows)
 		},
 	}
 	fl := cmd.Flags()

@@ -29,6 +29,14 @@ type imageRow struct {
 	created time.Time
 }
 
+// MarshalJSON is docker's row marshalling: a map (keys sorted) through
+// json.Marshal, so {{json .}} and --format json escape "<none>" as
+// "\u003cnone\u003e" exactly as docker 28 prints them.
+func (r imageRow) MarshalJSON() ([]byte, error) {
+	type plain imageRow
+	return output.SortedJSON(plain(r))
+}
+
 var imageHeaders = map[string]string{
 	"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "Digest": "DIGEST",
 	"ID": "IMAGE ID", "Repository": "REPOSITORY", "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
@@ -99,17 +107,19 @@ func (a *app) newImagesCmd(use string) *cobra.Command {
 				}
 				return nil
 			}
-			if format == "" {
-				format = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-				if digests {
-					format = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+			def := "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+			if digests {
+				def = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+				// Docker adds the column to a table format that lacks it.
+				if strings.HasPrefix(format, "table ") && !strings.Contains(format, "{{.Digest}}") {
+					format += "\t{{.Digest}}"
 				}
 			}
 			out := make([]any, len(rows))
 			for i := range rows {
 				out[i] = rows[i]
 			}
-			return output.Table{Format: format, Headers: imageHeaders}.Write(a.stdout, out)
+			return output.Table{Format: format, Default: def, Headers: imageHeaders}.Write(a.stdout, out)
 		},
 	}
 	fl := cmd.Flags()

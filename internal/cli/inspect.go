@@ -46,7 +46,17 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 				}
 				results = append(results, engineapi.Inspect(d))
 			}
-			if format != "" {
+			if format == "json" {
+				// docker 28's -f json: every result in one compact array.
+				if results == nil {
+					results = []any{}
+				}
+				b, err := json.Marshal(results)
+				if err != nil {
+					return err
+				}
+				a.stdout.Write(append(b, '\n'))
+			} else if format != "" {
 				tmpl, err := output.Parse(format)
 				if err != nil {
 					return usageError{err}

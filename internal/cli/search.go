@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"text/template"
 
+	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/spf13/cobra"
 )
@@ -49,8 +46,8 @@ func (a *app) runSearch(ctx context.Context, term string, o searchOptions) error
 	if err != nil {
 		return usageError{err}
 	}
-	tmpl, table, err := searchTemplate(o.format)
-	if err != nil {
+	table := output.Table{Format: o.format, Default: searchDefaultFormat, Headers: searchHeader}
+	if err := table.Check(); err != nil {
 		return usageError{err}
 	}
 	c, err := a.newRemoteClient(&o.remoteFlags)
@@ -61,20 +58,11 @@ func (a *app) runSearch(ctx context.Context, term string, o searchOptions) error
 	if err != nil {
 		return remoteErr(err)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 10, 1, 3, ' ', 0)
-	if table {
-		if err := tmpl.Execute(tw, searchHeader); err != nil {
-			return err
-		}
-		fmt.Fprintln(tw)
+	out := make([]any, len(rows))
+	for i, r := range rows {
+		out[i] = newSearchRow(r, o.noTrunc)
 	}
-	for _, r := range rows {
-		if err := tmpl.Execute(tw, newSearchRow(r, o.noTrunc)); err != nil {
-			return fmt.Errorf("executing --format template: %w", err)
-		}
-		fmt.Fprintln(tw)
-	}
-	return tw.Flush()
+	return table.Write(a.stdout, out)
 }
 
 // searchRow is what --format templates see: Docker's field names, with
@@ -86,6 +74,12 @@ type searchRow struct {
 	StarCount   string
 	IsOfficial  string
 	IsAutomated string
+}
+
+// MarshalJSON sorts the keys, as docker search --format json does.
+func (r searchRow) MarshalJSON() ([]byte, error) {
+	type plain searchRow
+	return output.SortedJSON(plain(r))
 }
 
 const searchDescWidth = 45
@@ -122,20 +116,3 @@ var searchHeader = map[string]string{
 	"IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED",
 }
 
-func searchTemplate(format string) (*template.Template, bool, error) {
-	if format == "" || format == "table" {
-		format = searchDefaultFormat
-	}
-	table := false
-	if rest, ok := strings.CutPrefix(format, "table "); ok {
-		table, format = true, rest
-	} else if format == "table" {
-		table = true
-	}
-	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
-	t, err := template.New("search").Option("missingkey=zero").Parse(format)
-	if err != nil {
-		return nil, false, errors.New("invalid --format template: " + err.Error())
-	}
-	return t, table, nil
-}

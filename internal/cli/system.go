@@ -33,6 +33,9 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if verbose && format == "json" {
+				return a.printDfVerboseJSON(u)
+			}
 			if verbose {
 				return a.printDfVerbose(u)
 			}
@@ -46,10 +49,8 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 				// the database goes with `system prune --scan-db`.
 				dfRow{Type: "Scan Database", TotalCount: fmt.Sprint(u.vulnDB.Sources), Active: "0", Size: output.HumanSize4(u.vulnDB.Size), Reclaimable: output.HumanSize4(u.vulnDB.Downloads)},
 			}
-			if format == "" {
-				format = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
-			}
-			return output.Table{Format: format, Headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.Write(a.stdout, rows)
+			def := "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+			return output.Table{Format: format, Default: def, Headers: map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}}.Write(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
@@ -59,6 +60,12 @@ func (a *app) newSystemDfCmd() *cobra.Command {
 
 type dfRow struct {
 	Type, TotalCount, Active, Size, Reclaimable string
+}
+
+// MarshalJSON sorts the keys, as docker system df --format json does.
+func (r dfRow) MarshalJSON() ([]byte, error) {
+	type plain dfRow
+	return output.SortedJSON(plain(r))
 }
 
 func reclaimable(n, total int64) string {

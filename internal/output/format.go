@@ -13,9 +13,15 @@ import (
 
 // Funcs are the template functions Docker's --format offers.
 var Funcs = template.FuncMap{
+	// Docker's json function does not escape HTML ({{json .Repository}}
+	// is "<none>"); a row that marshals itself (a whole listing row, as
+	// {{json .}} prints it) keeps its own escaping, as Docker's rows do.
 	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		err := enc.Encode(v)
+		return strings.TrimSpace(b.String()), err
 	},
 	"split":    strings.Split,
 	"join":     strings.Join,
@@ -32,13 +38,17 @@ var Funcs = template.FuncMap{
 // aligns columns; "json" prints each row as one JSON object per line; any
 // other value is a plain Go template run once per row.
 type Table struct {
-	Format  string            // the user's --format, or the default table
+	Format  string            // the user's --format
+	Default string            // the command's table, for an empty Format or "table" (Docker's TableFormatKey)
 	Headers map[string]string // field name → column title, e.g. "ID" → "IMAGE ID"
 }
 
 // Write renders rows (each a map of field name to value, or a struct).
 func (t Table) Write(w io.Writer, rows []any) error {
 	f := t.Format
+	if f == "" || f == "table" {
+		f = t.Default
+	}
 	switch {
 	case f == "json":
 		// Escaped as docker's own json output is (json.Marshal:
@@ -89,6 +99,35 @@ func (t Table) Write(w io.Writer, rows []any) error {
 		}
 		return nil
 	}
+}
+
+// Check parses the format as Write would, so a command can refuse a bad
+// template before it does any work.
+func (t Table) Check() error {
+	f := t.Format
+	if f == "" || f == "table" {
+		f = t.Default
+	}
+	if f == "json" {
+		return nil
+	}
+	_, err := Parse(strings.TrimLeft(strings.TrimPrefix(f, "table"), " "))
+	return err
+}
+
+// SortedJSON marshals v (a struct) as an object with its keys sorted, as
+// Docker's formatter contexts marshal their rows (a map). Callers pass a
+// type without their MarshalJSON method, so this does not recurse.
+func SortedJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 // Parse parses a --format template with Docker's functions. Docker users

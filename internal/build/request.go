@@ -99,7 +99,7 @@ func Labels(labels []string) map[string]string {
 
 // Secrets reads --secret id=ID[,src=PATH|,env=VAR] (BuildKit's spelling;
 // neither src nor env is env=ID) and returns, by id, the file each secret
-// is read from. A secret from the environment is written to a 0600 file in
+// is read from (absolute; a relative src is the working directory's). A secret from the environment is written to a 0600 file in
 // dir (the build's Workspace), gone with it.
 func Secrets(specs []string, lookupEnv func(string) (string, bool), dir string) (map[string]string, error) {
 	out := map[string]string{}
@@ -126,6 +126,19 @@ func Secrets(specs []string, lookupEnv func(string) (string, bool), dir string) 
 		}
 		if src == "" {
 			src = "env:" + id
+		}
+		if !strings.HasPrefix(src, "env:") {
+			// As buildx: a relative src is the working directory's, and
+			// a file that is not there fails before the build starts,
+			// not at the RUN that mounts it (which a cache hit skips).
+			if _, err := os.Stat(src); err != nil {
+				return nil, fmt.Errorf("failed to stat %s: %w", src, err)
+			}
+			abs, err := filepath.Abs(src)
+			if err != nil {
+				return nil, err
+			}
+			src = abs
 		}
 		out[id] = src
 	}

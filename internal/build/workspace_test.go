@@ -111,6 +111,18 @@ func TestRequestRules(t *testing.T) {
 			t.Fatalf("secret %s at %s: %q %v", id, sec[id], b, err)
 		}
 	}
+	// A relative src is the working directory's; a missing file fails
+	// now, before any step could be cached past it.
+	wd, _ := os.Getwd()
+	rel := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(rel, []byte("t"), 0o600)
+	relName, _ := filepath.Rel(wd, rel)
+	if sec, err := Secrets([]string{"id=r,src=" + relName}, lookup, dir); err != nil || sec["r"] != rel {
+		t.Fatalf("relative src %s: %v %v, want %s", relName, sec, err, rel)
+	}
+	if _, err := Secrets([]string{"id=m,src=no-such-secret"}, lookup, dir); err == nil || err.Error() != "failed to stat no-such-secret: stat no-such-secret: no such file or directory" {
+		t.Fatalf("missing src: %v", err)
+	}
 	for _, bad := range []string{"src=/x", "id=x,color=red"} {
 		if _, err := Secrets([]string{bad}, lookup, dir); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("--secret %s: %v", bad, err)

@@ -389,6 +389,22 @@ func TestBuildSweepsDeadTemps(t *testing.T) {
 	}
 }
 
+// TestBuildSecretRelative: --secret src= relative to the working directory
+// works, as with buildx, and a missing file fails before the build starts,
+// even when the step that mounts it would come from the cache.
+func TestBuildSecretRelative(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=x cat /run/secrets/x > /got\n", "tok": "s3cret\n"})
+	if fs := e.files(dir, "--secret", "id=x,src=tok"); fs["got"] == nil || fs["got"].PAXRecords["content"] != "s3cret\n" {
+		t.Fatalf("/got = %+v", fs["got"])
+	}
+	e.mustBuild(dir, "--secret", "id=x,src=tok")
+	so, se, code := e.run(dir, nil, "build", "--progress", "plain", "--secret", "id=x,src=gone", ".")
+	if code != 1 || !strings.Contains(se, "failed to stat gone: stat gone: no such file or directory") || strings.Contains(se, "RUN") {
+		t.Fatalf("missing secret file: exit %d\n%s%s", code, so, se)
+	}
+}
+
 // TestBuildOnbuildOfStage: a stage built FROM an earlier stage of the same
 // Dockerfile runs that stage's ONBUILD triggers, as Docker's builders do
 // (as if the stage had been built into an image first); the triggers are

@@ -115,4 +115,3 @@ var searchHeader = map[string]string{
 	"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
 	"IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED",
 }
-

@@ -78,24 +78,65 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
-// TestKillNineLeavesUsableStore kills importing processes at arbitrary
-// moments and checks that the next commands use the store without repair.
+// TestKillNineLeavesUsableStore kills each long operation on the store —
+// import, load, save and build — at arbitrary moments, and checks that the
+// next commands use the store without repair and that a prune leaves
+// nothing of the killed processes behind.
 func TestKillNineLeavesUsableStore(t *testing.T) {
 	c := newCLI(t)
 	c.importImage("base:1", nil)
 	big := busyboxTar(t, map[string]string{"big": strings.Repeat("x", 8<<20)})
-	for i, delay := range []time.Duration{2, 5, 10, 20, 40, 80} {
-		cmd := exec.Command(c.bin, "--root", c.root, "import", "-", fmt.Sprintf("k:%d", i))
-		cmd.Stdin = bytes.NewReader(big)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(delay * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		// The store must answer at once, whatever state the kill left.
-		c.ok("images")
-		c.ok("system", "check")
+	// An archive to load and a context to build, each with 8 MiB to write.
+	src := newCLI(t)
+	src.run(big, "import", "-", "big:1")
+	archive := filepath.Join(t.TempDir(), "big.tar")
+	src.ok("save", "-o", archive, "big:1")
+	c.run(big, "import", "-", "tosave:1")
+	ctx := t.TempDir()
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM base:1\nCOPY big /big\nRUN cat /big /big > /twice\n"), 0o644)
+	os.WriteFile(filepath.Join(ctx, "big"), bytes.Repeat([]byte("y"), 8<<20), 0o644)
+	out := t.TempDir()
+	for _, op := range []struct {
+		name  string
+		stdin []byte
+		args  func(i int) []string
+	}{
+		{"import", big, func(i int) []string { return []string{"import", "-", fmt.Sprintf("k:%d", i)} }},
+		{"load", nil, func(int) []string { return []string{"load", "-q", "-i", archive} }},
+		{"save", nil, func(i int) []string {
+			return []string{"save", "-o", filepath.Join(out, fmt.Sprintf("s%d.tar", i)), "tosave:1"}
+		}},
+		{"build", nil, func(i int) []string { return []string{"build", "-q", "--no-cache", "-t", fmt.Sprintf("b:%d", i), ctx} }},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			landed := 0
+			for i, delay := range []time.Duration{2, 5, 10, 20, 40, 80, 160, 320} {
+				cmd := exec.Command(c.bin, append([]string{"--root", c.root}, op.args(i)...)...)
+				if op.stdin != nil {
+					cmd.Stdin = bytes.NewReader(op.stdin)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(delay * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGKILL)
+				cmd.Wait()
+				if cmd.ProcessState.ExitCode() == -1 {
+					landed++ // killed, not finished
+				}
+				// The store must answer at once, whatever state the kill left.
+				c.ok("images")
+				c.ok("system", "check")
+			}
+			t.Logf("%d of 8 kills landed before %s finished", landed, op.name)
+			if landed == 0 {
+				t.Errorf("no kill landed inside a %s", op.name)
+			}
+		})
+	}
+	c.ok("builder", "prune", "-f")
+	if ents, _ := os.ReadDir(filepath.Join(c.root, "build", "tmp")); len(ents) != 0 {
+		t.Errorf("builder prune left build/tmp entries of killed builds: %d", len(ents))
 	}
 	c.ok("inspect", "base:1")
 	c.ok("image", "prune", "-f")

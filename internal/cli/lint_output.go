@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/lint"
+	"github.com/berth-dev/berth/internal/output"
 )
 
 // The renderings of a lint report: text as `docker build --check` prints
@@ -101,67 +102,6 @@ type lintBuildError struct {
 	Line    int    `json:"line,omitempty"`
 }
 
-// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the
-// subset code-scanning UIs read: one run, the rules that fired, a result
-// per finding with its region.
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifRule struct {
-	ID               string    `json:"id"`
-	ShortDescription sarifText `json:"shortDescription"`
-	FullDescription  sarifText `json:"fullDescription"`
-	HelpURI          string    `json:"helpUri,omitempty"`
-	Help             sarifText `json:"help"`
-	Default          struct {
-		Level string `json:"level"`
-	} `json:"defaultConfiguration"`
-}
-
-type sarifResult struct {
-	RuleID    string          `json:"ruleId"`
-	RuleIndex int             `json:"ruleIndex"`
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations"`
-}
-
-type sarifLocation struct {
-	Physical struct {
-		Artifact struct {
-			URI string `json:"uri"`
-		} `json:"artifactLocation"`
-		Region *sarifRegion `json:"region,omitempty"`
-	} `json:"physicalLocation"`
-}
-
-type sarifRegion struct {
-	StartLine int `json:"startLine"`
-	EndLine   int `json:"endLine"`
-}
-
 func sarifLevel(l lint.Level) string {
 	switch l {
 	case lint.Error:
@@ -172,31 +112,30 @@ func sarifLevel(l lint.Level) string {
 	return "note"
 }
 
+// writeLintSARIF writes the findings as SARIF 2.1.0: a rule per rule id
+// that fired (with its why, fix and URL) and a result per finding with its
+// lines.
 func writeLintSARIF(w io.Writer, r *lint.Report) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "berth", InformationURI: lint.DocsURL, Rules: []sarifRule{}}}, Results: []sarifResult{}}
+	run := output.SARIFRun{Tool: output.SARIFTool{Driver: output.SARIFDriver{Name: "berth", InformationURI: lint.DocsURL}}}
 	index := map[string]int{}
 	for _, f := range r.Findings {
 		i, ok := index[f.Rule]
 		if !ok {
 			i = len(run.Tool.Driver.Rules)
 			index[f.Rule] = i
-			sr := sarifRule{ID: f.Rule, HelpURI: f.URL, ShortDescription: sarifText{f.Why}, FullDescription: sarifText{f.Why},
-				Help: sarifText{f.Fix + " (" + f.URL + ")"}}
-			sr.Default.Level = sarifLevel(f.Level)
-			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sr)
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, output.SARIFRule{
+				ID: f.Rule, HelpURI: f.URL, ShortDescription: output.SARIFText{Text: f.Why}, FullDescription: &output.SARIFText{Text: f.Why},
+				Help: &output.SARIFText{Text: f.Fix + " (" + f.URL + ")"}, Default: &output.SARIFRuleDefaults{Level: sarifLevel(f.Level)},
+			})
 		}
-		res := sarifResult{RuleID: f.Rule, RuleIndex: i, Level: sarifLevel(f.Level), Message: sarifText{f.Message + ". Fix: " + f.Fix}}
-		var loc sarifLocation
-		loc.Physical.Artifact.URI = f.File
+		loc := output.SARIFLocation{Physical: output.SARIFPhysical{Artifact: output.SARIFArtifact{URI: f.File}}}
 		if f.Line > 0 {
-			loc.Physical.Region = &sarifRegion{StartLine: f.Line, EndLine: max(f.EndLine, f.Line)}
+			loc.Physical.Region = &output.SARIFRegion{StartLine: f.Line, EndLine: max(f.EndLine, f.Line)}
 		}
-		res.Locations = []sarifLocation{loc}
-		run.Results = append(run.Results, res)
+		run.Results = append(run.Results, output.SARIFResult{RuleID: f.Rule, RuleIndex: &i, Level: sarifLevel(f.Level),
+			Message: output.SARIFText{Text: f.Message + ". Fix: " + f.Fix}, Locations: []output.SARIFLocation{loc}})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+	return output.WriteSARIF(w, run)
 }
 
 // printableLine keeps a Dockerfile's text (untrusted) from driving the

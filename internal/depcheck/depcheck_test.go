@@ -76,7 +76,7 @@ var rules = map[string]rule{
 	// lint: BuildKit's Dockerfile front end over the leaves; no store, no
 	// registry client (base configs come through Options.BaseImage).
 	"internal/lint":        {imports: []string{"internal/dockerfile", "internal/pkgcache", "internal/ref"}},
-	"internal/scan/report": {imports: []string{"internal/scan"}},
+	"internal/scan/report": {imports: []string{"internal/output", "internal/scan"}},
 	"internal/scan/vulndb": {imports: []string{"internal/fsutil", "internal/untrusted"}},
 
 	// Front ends: where concrete implementations meet.

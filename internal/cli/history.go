@@ -64,7 +64,7 @@ func (a *app) newHistoryCmd(use string) *cobra.Command {
 					r.ID = shortID(r.ID, noTrunc)
 				}
 				if human {
-					r.CreatedSince = output.Since(h.Created, now)
+					r.CreatedSince = output.Since(h.Created.Truncate(time.Second), now) // Docker's API has whole seconds
 					r.CreatedAt = h.Created.Format(time.RFC3339)
 					r.Size = output.HumanSize(h.Size)
 				} else {
@@ -81,6 +81,9 @@ func (a *app) newHistoryCmd(use string) *cobra.Command {
 				return nil
 			}
 			def := "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			if !human { // Docker heads the dates CREATED AT then
+				def = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			}
 			return output.Table{Format: format, Default: def, Headers: historyHeaders}.Write(a.stdout, rows)
 		},
 	}

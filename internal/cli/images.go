@@ -81,7 +81,13 @@ func (a *app) newImagesCmd(use string) *cobra.Command {
 			now := time.Now()
 			var rows []imageRow
 			for _, img := range imgs {
-				rows = append(rows, imageRows(img.Image, noTrunc, now)...)
+				rec := img.Image
+				// Docker's SIZE: what the files take, not the tars (the
+				// record's size); counted once per layer, then kept.
+				if n, err := s.ImageContentSize(ctx, rec); err == nil {
+					rec.Size = n
+				}
+				rows = append(rows, imageRows(rec, noTrunc, now)...)
 			}
 			// Filtering by reference keeps only the matching names' rows.
 			if len(patterns) > 0 {
@@ -140,7 +146,7 @@ func imageRows(img store.Image, noTrunc bool, now time.Time) []imageRow {
 	base := imageRow{
 		Containers:   "N/A",
 		CreatedAt:    img.Created.Format("2006-01-02 15:04:05 -0700 MST"),
-		CreatedSince: output.Since(img.Created, now),
+		CreatedSince: output.Since(img.Created.Truncate(time.Second), now), // Docker's API has whole seconds
 		ID:           shortID(img.ID.String(), noTrunc),
 		SharedSize:   "N/A",
 		UniqueSize:   "N/A",

@@ -140,7 +140,12 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) er
 	}
 	out := make([]image.Summary, 0, len(list))
 	for _, img := range list {
-		out = append(out, summary(img, img.Size, -1))
+		size := img.Size
+		// Docker's Size is the files', as berth images prints it.
+		if n, err := st.ImageContentSize(r.Context(), img.Image); err == nil {
+			size = n
+		}
+		out = append(out, summary(img, size, -1))
 	}
 	body, err := json.Marshal(out)
 	if err != nil {

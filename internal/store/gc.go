@@ -77,6 +77,7 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 				res.Blobs++
 				res.Reclaimed += info.Size()
 				os.Remove(s.path("meta", alg, e.Name()))
+				os.Remove(s.path("meta", alg, e.Name()) + ".content") // ContentSize's figure
 			}
 		}
 	}

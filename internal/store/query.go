@@ -110,7 +110,7 @@ func (s *Store) Describe(ctx context.Context, img Image, opts InspectOptions) (*
 	}
 	d := &Details{Image: img, RepoTags: []string{}, RepoDigests: []string{}, Config: cfg, ConfigName: cfgName, Manifest: man, Root: s.Root()}
 	for _, l := range man.Layers {
-		n, err := s.LayerSize(l)
+		n, err := s.ContentSize(l) // Docker's Size: the files', not the tars'
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func (s *Store) History(ctx context.Context, query string, opts HistoryOptions) 
 	for _, h := range cfg.History {
 		e := HistoryEntry{ID: "<missing>", Created: h.Created.Time, CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
 		if !h.EmptyLayer && li < len(m.Layers) {
-			n, err := s.LayerSize(m.Layers[li])
+			n, err := s.ContentSize(m.Layers[li]) // as Docker's history counts a layer
 			if err != nil {
 				return nil, err
 			}

@@ -6,8 +6,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// ImageUsage is one image of DiskUsage. Size is its layers' uncompressed
-// size (this machine's platform for an index); SharedSize the part of it in
+// ImageUsage is one image of DiskUsage. Size is its layers' content size
+// (ContentSize, as Docker counts it) (this machine's platform for an index); SharedSize the part of it in
 // layers other images use too; Size - SharedSize is Docker's UNIQUE SIZE.
 type ImageUsage struct {
 	Summary
@@ -47,7 +47,7 @@ func (s *Store) DiskUsage(ctx context.Context) (*Usage, error) {
 			seen[l.Digest] = true
 			users[l.Digest]++
 			if _, ok := layerSize[l.Digest]; !ok {
-				n, err := s.LayerSize(l)
+				n, err := s.ContentSize(l) // Docker's: the files' bytes
 				if err != nil {
 					return nil, err
 				}

@@ -36,8 +36,8 @@ RUN sleep 0.1
 
 // TestBuildKilledLeavesNoTemps: builds killed with SIGKILL at random
 // moments leave their temp files only until `builder prune` or the next
-// build, either of which removes them; Ctrl-C mid-RUN leaves none; nothing
-// goes to the system's temp directory.
+// build, either of which removes them; a failed build and Ctrl-C mid-RUN
+// leave none; nothing goes to the system's temp directory.
 func TestBuildKilledLeavesNoTemps(t *testing.T) {
 	e := newBuildEnv(t)
 	// A download that takes about half a second: the ADD's temp file lives
@@ -113,6 +113,14 @@ func TestBuildKilledLeavesNoTemps(t *testing.T) {
 		t.Fatalf("build after the kills: %v\n%s", err, out)
 	}
 	emptyAfter("the next build")
+	// A build that fails after making every kind of temp file leaves none.
+	failing := ctxDir(t, map[string]string{"Dockerfile": strings.ReplaceAll(tempsDockerfile, "%URL%", srv.URL+"/file.txt") + "RUN exit 3\n"})
+	cmd = exec.Command(e.bin, "--root", e.root, "build", "--progress", "plain", "--secret", "id=tok,env=TOK", ".")
+	cmd.Dir, cmd.Env = failing, env
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("the failing build succeeded:\n%s", out)
+	}
+	emptyAfter("a failed build")
 	// Ctrl-C in the middle of the RUN that binds a stage leaves nothing.
 	cmd = build()
 	out := &lockedBuffer{}

@@ -44,6 +44,9 @@ func (r Repo) Name() string { return r.name }
 // Tags returns the tag names, sorted.
 func (r Repo) Tags() []string { return r.m.sortedTags() }
 
+// TagCount is the number of tags, without sorting them.
+func (r Repo) TagCount() int { return len(r.m.Tags) }
+
 // Tag returns the digest a tag names.
 func (r Repo) Tag(tag string) (string, bool) {
 	d, ok := r.m.Tags[tag]

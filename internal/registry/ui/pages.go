@@ -106,7 +106,7 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request) {
 				rows[i].Err = true
 				return nil
 			}
-			rows[i].Tags = len(repo.Tags())
+			rows[i].Tags = repo.TagCount()
 			return nil
 		})
 	}

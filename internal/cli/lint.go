@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/lint"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // lintRequest is what `berth lint` and `berth build --check` ask for.
@@ -76,7 +77,11 @@ func (a *app) runLint(ctx context.Context, r lintRequest) error {
 	opts := lint.Options{
 		Name: displayName(dfName, contextDir), Dockerfile: df, Target: r.target,
 		BuildArgs: build.BuildArgs(r.buildArgs, os.LookupEnv),
-		BaseImage: a.lintBaseImage,
+	}
+	// BuildKit resolves the bases of several stages at once: the store is
+	// opened here, once, not lazily from those goroutines.
+	if st, err := a.openStore(ctx); err == nil {
+		opts.BaseImage = func(ctx context.Context, name string) ([]byte, bool) { return storeConfig(ctx, st, name) }
 	}
 	if contextDir != "" {
 		c, err := lintContext(contextDir, dfName, in.Fetched)
@@ -168,10 +173,14 @@ func readLintConfig(path string) (lint.Config, error) {
 	return c, nil
 }
 
-// lintBaseImage gives the linter a base image's config from berth's store
+// storeConfig gives the linter a base image's config from berth's store
 // only: a check never reaches the network.
-func (a *app) lintBaseImage(ctx context.Context, name string) ([]byte, bool) {
-	img, err := storeReader{a}.StoreImage(ctx, name, nil)
+func storeConfig(ctx context.Context, st *store.Store, name string) ([]byte, bool) {
+	im, err := st.Lookup(ctx, name)
+	if err != nil {
+		return nil, false
+	}
+	img, err := st.Image(ctx, im, nil)
 	if err != nil {
 		return nil, false
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/analyze/imagetest"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -171,5 +172,30 @@ func TestLintFormats(t *testing.T) {
 				t.Errorf("secret result %+v", res)
 			}
 		}
+	}
+}
+
+// TestLintBaseFromStore: a base image berth holds answers for its config,
+// so UndefinedVar runs in its stages (and no note says it could not).
+func TestLintBaseFromStore(t *testing.T) {
+	bin := testenv.Berth(t)
+	dir, root := t.TempDir(), filepath.Join(t.TempDir(), "root")
+	archive := filepath.Join(dir, "base.tar")
+	if err := imagetest.WriteDockerArchive(archive, "lintbase:1", dir, []imagetest.Layer{{CreatedBy: "base", Files: []imagetest.File{{Path: "bin/sh", Size: 10, Seed: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "load", "-i", archive}}); r.Code != 0 {
+		t.Fatalf("load: %s", r.Stderr)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM lintbase:1\nCOPY $NOPE /x\nUSER 1000\n"), 0o644)
+	r := testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "lint", "."}, Dir: dir})
+	if r.Code != 0 || !strings.Contains(r.Stdout, "WARNING: UndefinedVar") || strings.Contains(r.Stderr, "note:") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// The same Dockerfile with a base berth does not hold: a note instead.
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM lintbase:2\nCOPY $NOPE /x\nUSER 1000\n"), 0o644)
+	r = testenv.Run(t, bin, testenv.Cmd{Args: []string{"--root", root, "lint", "."}, Dir: dir})
+	if r.Code != 0 || strings.Contains(r.Stdout, "UndefinedVar") || !strings.Contains(r.Stderr, "note: UndefinedVar is not checked in stages FROM lintbase:2") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

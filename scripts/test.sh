@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real peers or inputs.
-pkgs=(busybox-static skopeo umoci docker-registry buildah wrk apache2-utils uidmap tmux bzip2 rpm git openssh-client binutils docker.io python3-docker docker-compose chromium)
+pkgs=(busybox-static skopeo umoci docker-registry buildah wrk apache2-utils uidmap tmux bzip2 rpm git openssh-client binutils docker.io python3-docker docker-compose chromium zsh fish bash-completion)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

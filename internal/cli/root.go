@@ -131,6 +131,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSystemCheckCmd(),
 		a.newSystemServiceCmd(),
 	)
+	a.addCompletions(root)
 	return root
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/fsutil"
@@ -281,4 +282,30 @@ func decodeAuth(s string) (string, string, error) {
 		return "", "", errors.New("not USER:PASSWORD")
 	}
 	return u, strings.Trim(p, "\x00"), nil
+}
+
+// Hosts lists the registries the config holds logins or credential helpers
+// for, as hosts (Docker Hub as docker.io), sorted: what shell completion
+// offers before an image name.
+func (c *DockerConfig) Hosts() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(key string) {
+		h := ConfigHost(key)
+		if h == "index.docker.io" {
+			h = "docker.io"
+		}
+		if h != "" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	for k := range c.Auths {
+		add(k)
+	}
+	for k := range c.CredHelpers {
+		add(k)
+	}
+	sort.Strings(out)
+	return out
 }

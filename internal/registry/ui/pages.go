@@ -196,7 +196,6 @@ type manifestData struct {
 	DiveLink  string
 	CanDelete bool
 	RepoLink  string
-	Pushed    time.Time
 }
 
 type childRow struct {

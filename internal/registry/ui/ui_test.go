@@ -96,7 +96,7 @@ func checkPages(t *testing.T, drv storage.Driver) {
 		{"search with no match", "/ui/?q=nothing-here", 200, []string{"No repository matches"}},
 		{"repository", "/ui/r/library/busybox", 200, []string{"latest", "1.36", "linux/amd64", shortHex(f.busybox), "docker pull " + hostOf(ts.URL) + "/library/busybox:latest", "2023-11-14 22:13 UTC"}},
 		{"index row", "/ui/r/team/app", 200, []string{"v2", "index", "linux/amd64, linux/arm64/v8", "5 manifests"}},
-		{"tag page", "/ui/r/library/busybox/-/tag/latest", 200, []string{f.busybox, "1000:1000", `&#34;/bin/sh&#34; &#34;-c&#34;`, "8080/tcp", "org.opencontainers.image.title", "ADD file:base", "make install", "berth pull " + hostOf(ts.URL) + "/library/busybox:latest", "Manifest JSON", "Config JSON", "Analyze the layers", "Delete tag latest"}},
+		{"tag page", "/ui/r/library/busybox/-/tag/latest", 200, []string{f.busybox, "1000:1000", `&#34;/bin/sh&#34; &#34;-c&#34;`, "8080/tcp", "org.opencontainers.image.title", "ADD file:base", "make install", "berth pull " + hostOf(ts.URL) + "/library/busybox:latest", "Manifest JSON", "Config JSON", "Analyze the layers", "Delete tag latest", "<dt>Pushed</dt><dd>20"}},
 		{"index page", "/ui/r/team/app/-/tag/v2", 200, []string{"Platforms", "linux/arm64/v8", `href="/ui/r/team/app/-/manifest/` + f.amd64 + `"`}},
 		{"referrers by artifact type", "/ui/r/team/app/-/manifest/" + f.amd64, 200, []string{"application/spdx&#43;json", "application/vnd.dev.cosign.artifact.sig.v1&#43;json", shortHex(f.sig), shortHex(f.sbom), "dev.cosignproject.cosign/signature"}},
 		{"artifact page", "/ui/r/team/app/-/manifest/" + f.sig, 200, []string{"artifact", "Refers to", f.amd64}},

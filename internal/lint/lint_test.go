@@ -144,3 +144,38 @@ func TestREADMEListsRules(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewed: Dockerfiles as people write them, each with review.txt,
+// the rules an experienced reviewer flags in it. berth must flag exactly
+// those: a rule more is a false positive, a rule less a miss.
+func TestReviewed(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/reviewed/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no reviewed Dockerfiles", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			review, err := os.ReadFile(filepath.Join(dir, "review.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{}
+			for _, id := range strings.Fields(string(review)) {
+				want[id] = true
+			}
+			r := lintDir(t, dir, "input")
+			got := map[string]bool{}
+			for _, f := range r.Findings {
+				got[f.Rule] = true
+				if !want[f.Rule] {
+					t.Errorf("not what a reviewer flags: %d %s: %s", f.Line, f.Rule, f.Message)
+				}
+			}
+			for id := range want {
+				if !got[id] {
+					t.Errorf("missed %s:\n%s", id, render(r))
+				}
+			}
+		})
+	}
+}

@@ -163,6 +163,46 @@ func TestHealthGate(t *testing.T) {
 	wait(200)
 }
 
+// TestHealthStorageDriver: health.storagedriver probes the storage as
+// registry:2 does; storage that fails (here a root directory turned into a
+// link to itself) gates the registry with 503 naming storagedriver_filesystem, and
+// it answers again once the storage is back.
+func TestHealthStorageDriver(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "reg")
+	must(t, os.Mkdir(root, 0o755))
+	s := start(t, "storage:\n  filesystem: {rootdirectory: "+root+"}\nhealth:\n  storagedriver: {enabled: true, interval: 50ms, threshold: 1}\n")
+	wait := func(want int) {
+		t.Helper()
+		for i := 0; ; i++ {
+			res, body := get(t, "http://"+s.addr+"/v2/")
+			if res.StatusCode == want {
+				if want == 503 && !strings.Contains(body, "storagedriver_filesystem") {
+					t.Fatalf("503 without the failing check: %s", body)
+				}
+				return
+			}
+			if i == 200 {
+				t.Fatalf("status %d, want %d", res.StatusCode, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait(200)
+	must(t, os.RemoveAll(root))
+	must(t, os.Symlink(root, root)) // ELOOP: an error, not "not found"
+	wait(503)
+	must(t, os.Remove(root))
+	must(t, os.Mkdir(root, 0o755))
+	wait(200)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func post(t *testing.T, url, ct string, body []byte) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))

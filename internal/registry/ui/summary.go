@@ -129,7 +129,9 @@ func (h *Handler) computeSummary(ctx context.Context, repo registry.Repo, dg str
 		}
 		slices.Sort(s.Platforms)
 		s.Platforms = slices.Compact(s.Platforms)
-		return s, true
+		// A child that is missing now may be pushed (or fetched by a
+		// pull-through cache) later: keep only complete rows.
+		return s, s.Err == ""
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {

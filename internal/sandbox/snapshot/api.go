@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -131,15 +133,11 @@ func (s *Store) Unpack(ctx context.Context, diffID v1.Hash, r io.Reader) (dir st
 		return dir, nil
 	}
 
-	tmp, err := os.MkdirTemp(s.root, "tmp-")
+	tmp, release, err := s.tempDir()
 	if err != nil {
 		return "", fmt.Errorf("unpacking layer %s: %w", diffID, err)
 	}
-	tl, err := os.OpenFile(tmp+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err == nil {
-		_ = unix.Flock(int(tl.Fd()), unix.LOCK_EX)
-		defer func() { os.Remove(tmp + ".lock"); tl.Close() }()
-	}
+	defer release()
 	ok := false
 	defer func() {
 		if !ok {
@@ -196,10 +194,11 @@ func (s *Store) Remove(ctx context.Context, diffID v1.Hash) error {
 	}
 	defer os.Remove(dir + ".lock")
 	// Rename first so a crash never leaves a half-removed layer under its name.
-	gone, err := os.MkdirTemp(s.root, "tmp-")
+	gone, release, err := s.tempDir()
 	if err != nil {
 		return fmt.Errorf("removing layer %s: %w", diffID, err)
 	}
+	defer release()
 	if err := os.Rename(dir, filepath.Join(gone, "x")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		os.Remove(gone)
 		return fmt.Errorf("removing layer %s: %w", diffID, err)
@@ -208,6 +207,39 @@ func (s *Store) Remove(ctx context.Context, diffID v1.Hash) error {
 		return fmt.Errorf("removing layer %s: %w", diffID, err)
 	}
 	return nil
+}
+
+// tempDir makes a tmp-* directory that sweep leaves alone until release.
+// Its lock file is created (exclusively, which also picks the name) and
+// locked before the directory exists: a sweep in another process that saw
+// the directory first and the lock later would otherwise find the lock free
+// and delete a live unpack. release unlocks and removes the lock file; the
+// directory is the caller's to rename or remove.
+func (s *Store) tempDir() (dir string, release func(), err error) {
+	for range 100 {
+		dir = filepath.Join(s.root, "tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		lf, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		release = func() { os.Remove(dir + ".lock"); lf.Close() }
+		if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			release() // a sweep holds the name it just created; take another
+			continue
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			release()
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			return "", nil, err
+		}
+		return dir, release, nil
+	}
+	return "", nil, fmt.Errorf("creating a temporary directory in %s: too many name collisions", s.root)
 }
 
 func isDir(p string) bool {

@@ -209,3 +209,54 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// TestUnpackBesideSweeps: unpacks in one process while other berth
+// processes open the store (each open sweeps dead tmp-* directories) never
+// lose their temp directory. Before the lock was taken ahead of the
+// directory, a sweep that listed a fresh tmp-* before its owner had locked
+// it deleted it from under the unpack.
+func TestUnpackBesideSweeps(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded by count and time: 300 unpacks, or what 10 s allow on a
+	// loaded machine under the race detector.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := New(root); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	unpacks := 0
+	for ; ctx.Err() == nil && unpacks < 300; unpacks++ {
+		body := mkTar(t, []entry{{name: "f", typ: tar.TypeReg, mode: 0o644, body: strings.Repeat("x", unpacks)}})
+		sum := sha256.Sum256(body)
+		id := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+		if _, err := s.Unpack(context.Background(), id, bytes.NewReader(body)); err != nil {
+			t.Fatalf("unpack %d beside sweeps: %v", unpacks, err)
+		}
+		if err := s.Remove(context.Background(), id); err != nil {
+			t.Fatalf("remove %d beside sweeps: %v", unpacks, err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if unpacks < 20 {
+		t.Fatalf("only %d unpacks in the time: the test proves nothing", unpacks)
+	}
+	left, _ := filepath.Glob(filepath.Join(root, "tmp-*"))
+	if len(left) != 0 {
+		t.Errorf("temp entries left: %v", left)
+	}
+}

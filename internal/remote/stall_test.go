@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/remote/remotetest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 )
 
 // trickle copies body to w in pieces, pause apart: a slow registry that
@@ -45,7 +49,10 @@ func TestStalledRegistry(t *testing.T) {
 	}
 	ls, _ := img.Layers()
 	layer := digestOf(t, ls[0].Digest)
-	big := randomImage(t, 16<<20, 1) // more than the sockets buffer: a stalled upload blocks
+	// More than the sockets buffer, so a stalled upload blocks; compressed
+	// once here, so the push's own time is the network's and the stall's,
+	// not gzip's on a loaded machine under the race detector.
+	big := precompressed(t, randomImage(t, 16<<20, 1))
 
 	// A stalling server holds the request until the client gives up or the
 	// subtest ends (released before its servers close).
@@ -228,4 +235,33 @@ func BenchmarkStallGuard(b *testing.B) {
 			}
 		})
 	}
+}
+
+// precompressed is img with each layer's compressed bytes held in memory:
+// pushing it costs no compression.
+func precompressed(t *testing.T, img v1.Image) v1.Image {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []v1.Layer
+	for _, l := range ls {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		mt, _ := l.MediaType()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, static.NewLayer(b, mt))
+	}
+	out, err := mutate.AppendLayers(empty.Image, held...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

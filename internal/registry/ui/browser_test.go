@@ -183,6 +183,41 @@ func (b *browserSession) wants(where string, want ...string) {
 	}
 }
 
+// a11yJS lists what WCAG 2 AA checks find on the page: text whose contrast
+// with its background is under 4.5:1, inputs without a label, tables
+// without header cells, links without text.
+const a11yJS = `(() => {
+  const out = [];
+  const rgb = s => { const m = s.match(/[\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const bg = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; };
+  for (const el of document.querySelectorAll("body *")) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || st.display === "none" || el.closest("[hidden]") || el.classList.contains("skip")) continue;
+    const a = lum(rgb(st.color)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) out.push("contrast " + ratio.toFixed(2) + " of <" + el.tagName.toLowerCase() + "> " + el.textContent.trim().slice(0, 40));
+  }
+  for (const i of document.querySelectorAll("input:not([type=hidden]), button")) {
+    const named = (i.labels && i.labels.length) || i.getAttribute("aria-label") || i.textContent.trim();
+    if (!named) out.push("unlabelled " + i.outerHTML.slice(0, 60));
+  }
+  for (const t of document.querySelectorAll("table")) if (!t.querySelector("th")) out.push("table without headers");
+  for (const a of document.querySelectorAll("a")) if (!a.textContent.trim()) out.push("link without text " + a.href);
+  return out;
+})()`
+
+// accessible fails the test with what a11yJS finds.
+func (b *browserSession) accessible(where string) {
+	b.t.Helper()
+	for _, p := range eval[[]string](b, a11yJS) {
+		b.t.Errorf("%s: %s", where, p)
+	}
+}
+
 // TestBrowser walks every page in chromium as a new user would, without
 // authentication, and clicks the filter and delete flows through.
 func TestBrowser(t *testing.T) {
@@ -294,6 +329,14 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%s is %d px wider than a phone's screen", path, w)
 		}
 	}
+	b.do(chromedp.EmulateReset())
+	a11yPages := []string{"/ui/", "/ui/r/library/busybox", "/ui/r/library/busybox/-/tag/latest", "/ui/r/team/app/-/manifest/" + f.amd64,
+		"/ui/r/library/busybox/-/manifest/" + f.busybox + "/dive", "/ui/r/library/busybox/-/delete?ref=latest", "/ui/r/no/such"}
+	for _, path := range a11yPages {
+		b.open(path)
+		b.accessible("light " + path)
+	}
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
 	b.open("/ui/r/library/busybox")
 	b.screenshot("phone-light")
 	light := eval[string](b, `getComputedStyle(document.body).backgroundColor`)
@@ -309,6 +352,10 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("phone-dark")
 	b.do(chromedp.EmulateReset())
+	for _, path := range a11yPages {
+		b.open(path)
+		b.accessible("dark " + path)
+	}
 	b.clean("phone and dark")
 
 	// Delete a tag: the confirmation, then the form.

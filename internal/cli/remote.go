@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/output"
 	"github.com/berth-dev/berth/internal/remote"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/vbauerster/mpb/v8"
@@ -95,15 +96,20 @@ func canDrawBars(w any) bool {
 }
 
 // lineProgress prints Docker's non-terminal progress: one "ID: Status" line
-// per status change, no byte counts, no escape codes.
+// per status change, no byte counts, no escape codes. "Pull complete" lines
+// come in layer order, as Docker's (which extracts layers one after the
+// other) do: a layer downloaded before the one under it waits for it.
 type lineProgress struct {
-	mu   sync.Mutex
-	w    io.Writer
-	last map[string]string
+	mu      sync.Mutex
+	w       io.Writer
+	last    map[string]string
+	order   []string        // layers in manifest order, as they were announced
+	pending map[string]bool // complete, waiting for the layers before them
+	next    int             // index in order of the first layer not yet complete
 }
 
 func newLineProgress(w io.Writer) *lineProgress {
-	return &lineProgress{w: w, last: map[string]string{}}
+	return &lineProgress{w: w, last: map[string]string{}, pending: map[string]bool{}}
 }
 
 func (p *lineProgress) Status(id, status string) {
@@ -116,12 +122,55 @@ func (p *lineProgress) Status(id, status string) {
 		return
 	}
 	p.last[id] = status
+	switch status {
+	case "Pulling fs layer", "Already exists":
+		p.order = append(p.order, id)
+		if status == "Already exists" {
+			p.pending[id] = true
+		}
+	case "Pull complete":
+		if p.known(id) {
+			p.pending[id] = true
+			p.flush(false)
+			return
+		}
+	}
 	fmt.Fprintf(p.w, "%s: %s\n", id, status)
+	if status == "Already exists" {
+		p.flush(false)
+	}
+}
+
+func (p *lineProgress) known(id string) bool {
+	for _, o := range p.order {
+		if o == id {
+			return true
+		}
+	}
+	return false
+}
+
+// flush prints the "Pull complete" lines now in order (all of them when
+// the transfer is over).
+func (p *lineProgress) flush(all bool) {
+	for ; p.next < len(p.order); p.next++ {
+		id := p.order[p.next]
+		if !p.pending[id] && !all {
+			return
+		}
+		if p.pending[id] && p.last[id] == "Pull complete" {
+			fmt.Fprintf(p.w, "%s: Pull complete\n", id)
+		}
+	}
 }
 
 func (p *lineProgress) Bytes(string, int64, int64) {}
 
-func (p *lineProgress) Wait() {}
+func (p *lineProgress) Wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flush(true)
+}
 
 // barProgress draws one mpb bar per layer on a terminal, labelled with the
 // layer's current status, as Docker's progress display does.
@@ -144,8 +193,11 @@ func (l *layerBar) get() string {
 	return l.status
 }
 
-func newBarProgress(w io.Writer) *barProgress {
-	return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(50)), bars: map[string]*layerBar{}}
+// newBarProgress draws on w; opts are for tests (mpb draws only to a
+// terminal unless told to refresh anyway).
+func newBarProgress(w io.Writer, opts ...mpb.ContainerOption) *barProgress {
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(w)}, opts...)
+	return &barProgress{p: mpb.New(opts...), bars: map[string]*layerBar{}}
 }
 
 func (b *barProgress) layer(id string) *layerBar {
@@ -155,13 +207,21 @@ func (b *barProgress) layer(id string) *layerBar {
 		return l
 	}
 	l := &layerBar{}
-	l.bar = b.p.AddBar(0,
+	// Docker's line: "a3ed95caeb02: Downloading [=====>     ]  12.34MB/38.2MB",
+	// sizes as units.HumanSize writes them (four digits, powers of 1000).
+	l.bar = b.p.New(0, mpb.BarStyle().Lbound("[").Filler("=").Tip(">").Padding(" ").Rbound("]"),
 		mpb.PrependDecorators(
 			decor.Name(id+": "),
 			decor.Any(func(decor.Statistics) string { return l.get() }, decor.WCSyncSpaceR),
 		),
-		mpb.AppendDecorators(decor.OnComplete(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f"), "")),
+		mpb.AppendDecorators(decor.OnComplete(decor.Any(func(st decor.Statistics) string {
+			if st.Total <= 0 {
+				return ""
+			}
+			return fmt.Sprintf("%8s/%s", output.HumanSize4(st.Current), output.HumanSize4(st.Total))
+		}), "")),
 		mpb.BarFillerClearOnComplete(),
+		mpb.BarWidth(52), // docker's 50 cells between the brackets
 	)
 	b.bars[id] = l
 	return l

@@ -330,6 +330,8 @@ func TestDockerEngineListings(t *testing.T) {
 		{"history", "-H=false", app},
 		{"history", "-q", app},
 		{"history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}|{{.CreatedAt}}", app},
+		{"history", "--format", "{{json .}}", app},
+		{"images", "--format", "{{json .}}", name},
 	}
 	for _, f := range []string{
 		"{{.Id}}", "{{.Created}}", "{{.Os}}/{{.Architecture}}", "{{.Size}}", "{{.Author}}", "{{.Comment}}",
@@ -342,6 +344,12 @@ func TestDockerEngineListings(t *testing.T) {
 		"{{.GraphDriver.Name | printf \"%.0s\"}}ok",
 	} {
 		cases = append(cases, []string{"inspect", "-f", f, app}, []string{"image", "inspect", "--format", f, name + ":base"})
+	}
+	// inspect's whole document differs by API version (20.10 still has
+	// VirtualSize and ContainerConfig); its strings are written alike.
+	const title = `"org.opencontainers.image.title": "interop <test>"`
+	if d, b := e.ok(nil, "inspect", app), berthOK(t, root, "inspect", app); !strings.Contains(d, title) || !strings.Contains(b, title) {
+		t.Errorf("inspect: want %s in both\ndocker:\n%s\nberth:\n%s", title, d, b)
 	}
 	for _, args := range cases {
 		var d, b string

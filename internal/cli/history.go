@@ -19,6 +19,12 @@ type historyRow struct {
 	Comment      string
 }
 
+// MarshalJSON is docker's row marshalling, keys sorted (see imageRow).
+func (r historyRow) MarshalJSON() ([]byte, error) {
+	type plain historyRow
+	return output.SortedJSON(plain(r))
+}
+
 var historyHeaders = map[string]string{
 	"ID": "IMAGE", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY",
 	"Size": "SIZE", "Comment": "COMMENT",

@@ -73,11 +73,15 @@ func (a *app) newInspectCmd(use string) *cobra.Command {
 				if results == nil {
 					results = []any{}
 				}
-				b, err := json.MarshalIndent(results, "", "    ")
-				if err != nil {
+				// As Docker's daemon writes JSON: "<" stays "<".
+				var b bytes.Buffer
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "    ")
+				if err := enc.Encode(results); err != nil {
 					return err
 				}
-				a.stdout.Write(append(b, '\n'))
+				a.stdout.Write(b.Bytes())
 			}
 			if firstErr != nil {
 				// Already printed per argument, as Docker does.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/storage"
 	"github.com/berth-dev/berth/internal/registry/storage/s3"
+	"github.com/berth-dev/berth/internal/registry/ui"
 	"github.com/berth-dev/berth/internal/testenv"
 )
 
@@ -293,5 +295,37 @@ func TestTokenAccess(t *testing.T) {
 	}
 	if resp := admin.do("GET", "/v2/library/busybox/manifests/latest", "", nil); resp.StatusCode != 200 {
 		t.Errorf("tag gone after a reader's delete: %s", resp.Status)
+	}
+}
+
+// TestPrefix: below http.prefix (which the serving wrapper strips) every
+// link, asset and form action carries the prefix, and so does the CSRF
+// cookie's path.
+func TestPrefix(t *testing.T) {
+	srv, err := registry.New(registry.Options{Driver: fsDriver(t), Pages: func(s *registry.Server) http.Handler {
+		return ui.New(s, ui.Options{Prefix: "/reg/", PullHost: "registry.example:5000"})
+	}})
+	check(t, err)
+	ts := httptest.NewServer(http.StripPrefix("/reg", srv))
+	t.Cleanup(ts.Close)
+	p := &pusher{t: t, base: ts.URL + "/reg", client: newClient(t)}
+	fill(t, p)
+	for _, path := range []string{"/ui/", "/ui/r/library/busybox", "/ui/r/library/busybox/-/tag/latest"} {
+		status, _, body := get(t, p, path)
+		if status != 200 {
+			t.Fatalf("GET /reg%s: %d", path, status)
+		}
+		for _, m := range regexp.MustCompile(`(?:href|src|action)="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+			if !strings.HasPrefix(m[1], "/reg/") && !strings.HasPrefix(m[1], "#") {
+				t.Errorf("GET /reg%s: link %q outside the prefix", path, m[1])
+			}
+		}
+		if path == "/ui/r/library/busybox" && !strings.Contains(body, "docker pull registry.example:5000/library/busybox:latest") {
+			t.Errorf("pull line does not use the configured host")
+		}
+	}
+	_, hdr, _ := get(t, p, "/ui/r/library/busybox/-/delete?ref=latest")
+	if c := hdr.Get("Set-Cookie"); !strings.Contains(c, "Path=/reg/ui/") || !strings.Contains(c, "SameSite=Strict") || !strings.Contains(c, "HttpOnly") {
+		t.Errorf("CSRF cookie %q", c)
 	}
 }

@@ -7,7 +7,10 @@
 #   manifest GET req/s (wrk) on one replica and on two;
 #   a tag list of a repository with TAGS (10,000) tags; _catalog of REPOS (10,000) repositories, with the
 #   number of LIST requests berth sent to the bucket (registry_storage_action_seconds_count{action="List"}).
-# Usage: [RUNS=3] [SIZE=1073741824] [TAGS=10000] [REPOS=10000] bench/registry-s3.sh
+#   the CPU time berth and SeaweedFS spend per manifest GET (on a shared machine req/s hits the CPU wall).
+# WEED_FLAGS adds flags to `weed server` (e.g. -filer.maxMB=16: 16 MiB chunks instead of 4 MiB; on this
+# machine 4, 16 and 64 MiB cost SeaweedFS the same CPU per pushed byte).
+# Usage: [RUNS=3] [SIZE=1073741824] [TAGS=10000] [REPOS=10000] [WEED_FLAGS=...] bench/registry-s3.sh
 # Needs: go, skopeo, wrk, curl, /usr/bin/time, and the weed binary scripts/test.sh builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,7 @@ LAYERS=${LAYERS:-8}
 TAGS=${TAGS:-10000}
 REPOS=${REPOS:-10000}
 BASE=${PORT:-5500}
+WEED_FLAGS=${WEED_FLAGS-}
 for bin in skopeo wrk curl /usr/bin/time; do
 	command -v "$bin" >/dev/null || { echo "bench: $bin is not installed" >&2; exit 1; }
 done
@@ -48,8 +52,9 @@ WEED_MASTER_VOLUME_GROWTH_COPY_1=1 "$WEED" server -dir="$WORK/weed" -ip=127.0.0.
 	-master.port=$((BASE + 1)) -master.port.grpc=$((BASE + 2)) -volume.port=$((BASE + 3)) -volume.port.grpc=$((BASE + 4)) \
 	-filer -filer.port=$((BASE + 5)) -filer.port.grpc=$((BASE + 6)) -s3 -s3.port=$BASE -s3.port.grpc=$((BASE + 7)) \
 	-s3.config="$WORK/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 -master.telemetry=false -metricsPort=0 \
-	-volume.max=200 >"$WORK/weed.log" 2>&1 &
+	-volume.max=200 $WEED_FLAGS >"$WORK/weed.log" 2>&1 &
 PIDS+=($!)
+WEED_PID=$!
 bucket() { # bucket NAME: create it (weed shell), retrying while SeaweedFS starts
 	for _ in $(seq 120); do
 		echo "s3.bucket.create -name $1" | "$WEED" shell -master=127.0.0.1:$((BASE + 1)).$((BASE + 2)) >/dev/null 2>&1 || true
@@ -144,9 +149,21 @@ red_berth=$(($(berth_bytes) - b0)) red_lb=$(($(lb_bytes) - l0))
 M="/v2/big/img/manifests/v1"
 H='Accept: application/vnd.oci.image.manifest.v1+json'
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+reqs() { awk '/requests in/ {print $1}' "$1"; }
+ticks() { # ticks PID...: CPU time (user + system, clock ticks) the processes used so far
+	local t=0 p
+	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
 for i in $(seq "$RUNS"); do
+	b0=$(ticks "${REPLICA_PIDS[0]}") w0=$(ticks "$WEED_PID")
 	wrk -t2 -c16 -d5s -H "$H" "http://$R1$M" >"$WORK/w1"
+	b1=$(ticks "${REPLICA_PIDS[0]}") w1=$(ticks "$WEED_PID")
 	rps "$WORK/w1" >>"$WORK/get-one"
+	n=$(reqs "$WORK/w1")
+	# microseconds of CPU per request, berth's and SeaweedFS's
+	echo "$(( (b1 - b0) * 1000000 / HZ / n )) $(( (w1 - w0) * 1000000 / HZ / n ))" >>"$WORK/get-cpu"
 	wrk -t1 -c8 -d5s -H "$H" "http://$R1$M" >"$WORK/w2a" & wa=$!
 	wrk -t1 -c8 -d5s -H "$H" "http://$R2$M" >"$WORK/w2b"
 	wait $wa
@@ -190,5 +207,8 @@ printf 'pull  S3 with --s3-redirect %6.2f s   ratio to filesystem %.2f\n' "$r" "
 printf 'bytes of one pull through berth / the proxy: without redirect %d / %d, with redirect %d / %d\n' "$nored_berth" "$nored_lb" "$red_berth" "$red_lb"
 one=$(median <"$WORK/get-one") two=$(median <"$WORK/get-two")
 printf 'manifest GET: one replica %.0f req/s, two replicas %.0f req/s, ratio %.2f\n' "$one" "$two" "$(echo "$two / $one" | bc -l)"
+printf 'manifest GET, one replica: CPU per request %s µs in berth, %s µs in SeaweedFS (median); %.0f requests per CPU-second of both\n' \
+	"$(cut -d' ' -f1 "$WORK/get-cpu" | median)" "$(cut -d' ' -f2 "$WORK/get-cpu" | median)" \
+	"$(echo "1000000 / ($(cut -d' ' -f1 "$WORK/get-cpu" | median) + $(cut -d' ' -f2 "$WORK/get-cpu" | median))" | bc -l)"
 printf 'tag list of %d tags: %s ms (first, cold cache), median %s ms of 10\n' "$ntags" "$(echo "$cold_tags" | ms)" "$(median <"$WORK/taglist" | ms)"
 printf '_catalog of %d repositories (filled in %d s): median %s ms of 10, %d LIST requests to the bucket\n' "$nrepos" "$fill" "$(median <"$WORK/catalog-t" | ms)" "$catlists"

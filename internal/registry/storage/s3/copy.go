@@ -57,9 +57,14 @@ func (d *Driver) rename(ctx context.Context, src, dst string) error {
 	ctx, cancel := d.small(ctx)
 	defer cancel()
 	defer d.obs("Move", time.Now())
-	// Keys are made of [A-Za-z0-9._/-] only (storage.ValidKey): the source
-	// needs no URL encoding.
-	_, err = d.c.RenameObject(ctx, &s3api.RenameObjectInput{Bucket: &d.o.Bucket, Key: &dk, RenameSource: aws.String(sk)})
+	// The client token makes the SDK's retry of a rename whose answer was
+	// lost succeed instead of finding its source gone. Keys are made of
+	// [A-Za-z0-9._/-] only (storage.ValidKey): the source needs no URL
+	// encoding.
+	var tok [16]byte
+	rand.Read(tok[:])
+	_, err = d.c.RenameObject(ctx, &s3api.RenameObjectInput{Bucket: &d.o.Bucket, Key: &dk, RenameSource: aws.String(sk),
+		ClientToken: aws.String(hex.EncodeToString(tok[:]))})
 	if refused(err) {
 		return fmt.Errorf("%w: %v", errNoRename, err)
 	}

@@ -164,6 +164,9 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if f.check {
 		return a.checkBuild(ctx, f, ctxArg, "text")
 	}
+	if compat.call == "check" {
+		return a.checkBuild(ctx, f, ctxArg, compat.callFormat)
+	}
 	var progressOut io.Writer = a.stderr
 	var quietBuf bytes.Buffer
 	switch {

@@ -167,6 +167,7 @@ func TestBuildCompatFlags(t *testing.T) {
 		{args: []string{"--annotation", "bogus:k=v"}, code: 125, err: "unknown type"},
 		{args: []string{"--allow", "everything"}, code: 125, err: "--allow"},
 		{args: []string{"--call", "outline"}, code: 125, err: "--call"},
+		{args: []string{"--call", "check,format=yaml"}, code: 125, err: "format must be"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			so, se, code := e.run(dir, nil, append(append([]string{"build", "-q"}, tc.args...), ".")...)
@@ -223,5 +224,19 @@ func TestBuildProgressRawJSON(t *testing.T) {
 	}
 	if !sawRunStart || !sawRunDone || !sawLog || !strings.HasPrefix(runDigest, "sha256:") {
 		t.Errorf("rawjson: start %v, done %v, log %v, digest %q\n%s", sawRunStart, sawRunDone, sawLog, runDigest, se)
+	}
+}
+
+// TestBuildCallCheck: --call=check runs the build checks instead of the
+// build, with buildx's format option, and builds nothing.
+func TestBuildCallCheck(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "from busybox AS Base\nRUN echo hi\n"})
+	so, se, code := e.run(dir, nil, "build", "--call=check,format=json", "-t", "nothing:1", ".")
+	if !json.Valid([]byte(so)) || !strings.Contains(so, "StageNameCasing") && !strings.Contains(so, "ConsistentInstructionCasing") {
+		t.Errorf("--call=check,format=json: exit %d\nstdout %s\nstderr %s", code, so, se)
+	}
+	if _, _, code := e.run("", nil, "inspect", "nothing:1"); code == 0 {
+		t.Errorf("--call=check built an image")
 	}
 }

@@ -45,7 +45,7 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 	fl.StringArrayVar(&c.annotations, "annotation", nil, `Add an annotation to the image (format: "key=value", "manifest:key=value", "index:key=value", "manifest-descriptor:key=value")`)
 	fl.StringArrayVar(&c.allow, "allow", nil, `Allow an entitlement ("network.host", "security.insecure"): accepted; berth's RUN has the host network with --network host and needs no grant`)
 	fl.StringVar(&c.builder, "builder", "", "Override the configured builder instance: accepted and ignored, berth is its own single builder")
-	fl.StringVar(&c.call, "call", "build", `Set method for evaluating build ("build"; "check" lints the Dockerfile when berth lint is available)`)
+	fl.StringVar(&c.call, "call", "build", `Set method for evaluating build ("build", "check": the build checks, as berth lint; "check,format=json")`)
 	// the legacy builder
 	fl.BoolVar(&c.rm, "rm", true, "Remove intermediate containers after a successful build: always true, berth's RUN leaves no container behind")
 	fl.BoolVar(&c.forceRm, "force-rm", false, "Always remove intermediate containers: always the case in berth")
@@ -69,6 +69,8 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 type buildCompat struct {
 	attest      build.Attest
 	annotations build.Annotations
+	call        string // "build" or "check"
+	callFormat  string // --call=check,format=json|text|sarif
 }
 
 // parseBuildCompat checks the flags the way buildx and the legacy builder
@@ -140,11 +142,29 @@ func parseBuildCompat(c buildCompatFlags) (buildCompat, error) {
 			}
 		}
 	}
-	switch c.call {
-	case "build", "":
+	// --call=check[,format=json] runs the build checks (berth lint) and no
+	// build, as buildx does; "outline" and "targets" need BuildKit's
+	// frontend subrequests, which berth does not answer.
+	callType, callOpts, _ := strings.Cut(c.call, ",")
+	switch callType {
+	case "", "build":
+		out.call = "build"
+	case "check":
+		out.call = "check"
+		if callOpts != "" {
+			kv, err := csvKV(callOpts)
+			if err != nil {
+				return out, bad("--call", c.call, err.Error())
+			}
+			out.callFormat = kv["format"]
+		}
+		switch out.callFormat {
+		case "", "text", "json", "sarif":
+		default:
+			return out, bad("--call", c.call, `format must be "text", "json" or "sarif"`)
+		}
 	default:
-		return out, withHint(usageError{fmt.Errorf("--call %s: berth build evaluates the build itself (--call=build)", untrusted.Quote(c.call))},
-			"lint the Dockerfile with 'berth lint' when it is available")
+		return out, bad("--call", c.call, `berth answers "build" and "check" (the build checks, as berth lint)`)
 	}
 	switch c.isolation {
 	case "", "default":

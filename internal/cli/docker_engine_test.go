@@ -167,16 +167,22 @@ func TestDockerEngineArchives(t *testing.T) {
 				data = testenv.Gzip(t, data)
 			}
 			root := t.TempDir()
+			var said string
 			if tc.file {
-				berthOK(t, root, "load", "-i", writeFile(t, "d.tar", data))
+				said = berthOK(t, root, "load", "-i", writeFile(t, "d.tar", data))
 			} else {
 				r := berth(t, root, bytes.NewReader(data), "load")
 				if r.code != 0 {
 					t.Fatalf("berth load: exit %d: %s", r.code, r.stderr)
 				}
+				said = r.stdout
 			}
 			if got := berthIDs(t, root, name); got != tc.want {
 				t.Errorf("berth loaded\n%s\nwant\n%s", got, tc.want)
+			}
+			// berth says what docker load says of the same archive.
+			if d := e.ok(data, "load"); sortedLines(d) != sortedLines(said) {
+				t.Errorf("docker load said\n%s\nberth load\n%s", d, said)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -78,6 +79,44 @@ func (b *Builder) fromKey(ctx context.Context, from string, cur int, layers []La
 		}
 		return strings.Join(parts, ","), nil
 	}
+	memo := b.fromKeyMemo(layers, srcs, excl)
+	if data, err := os.ReadFile(memo); memo != "" && err == nil && strings.HasPrefix(string(data), "content:") {
+		return string(data), nil
+	}
+	k, err := b.contentKey(ctx, layers, srcs, excl)
+	if err == nil && memo != "" {
+		_ = writeFileAtomic(memo, []byte(k)) // best effort: a lost memo is computed again
+	}
+	return k, err
+}
+
+// fromKeyMemo is where the content key of srcs in a stage's layers is
+// kept between builds ("" without a state directory). The key depends only
+// on the layers' content (their diffIDs), which of them come from a base
+// image, and srcs and excl, so a no-change rebuild reads no layer for it;
+// a re-run step that made new layers (new diffIDs) finds no memo and the
+// content is read and keyed again. It lives under cache/, which
+// builder prune --all removes.
+func (b *Builder) fromKeyMemo(layers []Layer, srcs []string, excl *dockerfile.Ignore) string {
+	if b.opts.StateDir == "" {
+		return ""
+	}
+	parts := []string{"from-key-v1"}
+	for _, l := range layers {
+		_, base := b.baseLayers.Load(l.Digest)
+		parts = append(parts, fmt.Sprintf("%s base=%v", l.DiffID, base))
+	}
+	parts = append(parts, "srcs")
+	parts = append(parts, srcs...)
+	if excl != nil {
+		parts = append(parts, "exclude")
+		parts = append(parts, excl.Patterns()...)
+	}
+	return filepath.Join(b.opts.StateDir, "cache", "from", chainKey(parts...)+".key")
+}
+
+// contentKey reads the content key fromKey describes from the layers.
+func (b *Builder) contentKey(ctx context.Context, layers []Layer, srcs []string, excl *dockerfile.Ignore) (string, error) {
 	t, err := b.treeOf(ctx, layers)
 	if err != nil {
 		return "", err

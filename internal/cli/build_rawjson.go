@@ -21,7 +21,7 @@ import (
 type rawJSONProgress struct {
 	mu   sync.Mutex
 	enc  *json.Encoder
-	buf  []byte
+	buf  lineBuffer
 	byID map[string]*rawVertex
 }
 
@@ -55,15 +55,7 @@ func newRawJSONProgress(w io.Writer) *rawJSONProgress {
 func (p *rawJSONProgress) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			break
-		}
-		p.line(string(p.buf[:i]))
-		p.buf = p.buf[i+1:]
-	}
+	p.buf.feed(b, p.line)
 	return len(b), nil
 }
 
@@ -71,9 +63,30 @@ func (p *rawJSONProgress) Write(b []byte) (int, error) {
 func (p *rawJSONProgress) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.buf) > 0 {
-		p.line(string(p.buf))
-		p.buf = nil
+	p.buf.flush(p.line)
+}
+
+// lineBuffer cuts a stream written in arbitrary pieces into lines, for the
+// renderers of the plain progress stream.
+type lineBuffer struct{ buf []byte }
+
+func (l *lineBuffer) feed(p []byte, line func(string)) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return
+		}
+		line(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+// flush hands on what is left without a newline.
+func (l *lineBuffer) flush(line func(string)) {
+	if len(l.buf) > 0 {
+		line(string(l.buf))
+		l.buf = nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -22,7 +21,7 @@ type liveView struct {
 	vs      []*liveVertex
 	byID    map[string]*liveVertex
 	notes   []string
-	buf     []byte
+	buf     lineBuffer
 	drawn   int
 	stop    chan struct{}
 	stopped chan struct{}
@@ -63,15 +62,7 @@ func newLiveView(out io.Writer, width int) *liveView {
 func (v *liveView) Write(p []byte) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.buf = append(v.buf, p...)
-	for {
-		i := bytes.IndexByte(v.buf, '\n')
-		if i < 0 {
-			break
-		}
-		v.line(string(v.buf[:i]))
-		v.buf = v.buf[i+1:]
-	}
+	v.buf.feed(p, v.line)
 	return len(p), nil
 }
 
@@ -173,10 +164,7 @@ func (v *liveView) Close() {
 	<-v.stopped
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.buf) > 0 {
-		v.line(string(v.buf))
-		v.buf = nil
-	}
+	v.buf.flush(v.line)
 	v.draw(true)
 	for _, x := range v.vs {
 		if x.state == "ERROR" {

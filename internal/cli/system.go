@@ -109,12 +109,7 @@ func (a *app) printDfVerbose(u *usage) error {
 	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS")
 	// One row per image, named by its first tag, as docker system df -v.
 	for _, iu := range u.Images {
-		r := imageRows(iu.Image, false, now)[0]
-		if len(iu.RepoTags) == 0 {
-			r.Repository, r.Tag = "<none>", "<none>"
-		} else if repo, tag, ok := splitRepoTag(iu.RepoTags[0]); ok {
-			r.Repository, r.Tag = repo, tag
-		}
+		r := dfImageRow(iu, false, now)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Repository, r.Tag, r.ID, r.CreatedSince,
 			output.HumanSize(iu.Size), output.HumanSize4(iu.SharedSize), output.HumanSize4(iu.Size-iu.SharedSize), iu.Containers)
 	}

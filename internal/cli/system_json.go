@@ -6,7 +6,20 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/output"
+	"github.com/berth-dev/berth/internal/store"
 )
+
+// dfImageRow is an image's row in `system df -v`: named by its first tag,
+// as docker names it there.
+func dfImageRow(iu store.ImageUsage, noTrunc bool, now time.Time) imageRow {
+	r := imageRows(iu.Image, noTrunc, now)[0]
+	if len(iu.RepoTags) == 0 {
+		r.Repository, r.Tag = "<none>", "<none>"
+	} else if repo, tag, ok := splitRepoTag(iu.RepoTags[0]); ok {
+		r.Repository, r.Tag = repo, tag
+	}
+	return r
+}
 
 // printDfVerboseJSON is `system df -v --format json`: one object, as
 // docker 28 prints it ({"Images":[…],"Containers":[],"Volumes":[],
@@ -16,12 +29,7 @@ func (a *app) printDfVerboseJSON(u *usage) error {
 	now := time.Now()
 	images := []imageRow{}
 	for _, iu := range u.Images {
-		r := imageRows(iu.Image, true, now)[0]
-		if len(iu.RepoTags) == 0 {
-			r.Repository, r.Tag = "<none>", "<none>"
-		} else if repo, tag, ok := splitRepoTag(iu.RepoTags[0]); ok {
-			r.Repository, r.Tag = repo, tag
-		}
+		r := dfImageRow(iu, true, now)
 		r.Containers = strconv.Itoa(iu.Containers)
 		r.Digest = ""
 		r.SharedSize = output.HumanSize4(iu.SharedSize)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/internal/build/remotecontext"
@@ -277,6 +278,7 @@ type copyWriter struct {
 	gid      int
 	chown    bool
 	chmod    *fs.FileMode
+	inodes   map[uint64]string // source inode → first target written (hard links)
 }
 
 func (b *Builder) writeCopy(ctx context.Context, lw *layerWriter, tree *fsTree, st *stageState, a copyArgs, src copySource, excl *dockerfile.Ignore, remote *remoteSources) ([]deferredFile, error) {
@@ -379,6 +381,9 @@ func (b *Builder) writeCopyEntries(ctx context.Context, lw *layerWriter, tree *f
 			return nil, err
 		}
 		for _, e := range ents {
+			// Hard links are kept within one source, as BuildKit copies
+			// each source (and each match of a pattern) on its own.
+			cw.inodes = nil
 			name := e.rel
 			e = src.fs.follow(e)
 			if e.info.IsDir() {
@@ -536,6 +541,18 @@ func (cw *copyWriter) entry(src copySource, e *ctxEntry, target string) error {
 		cw.deferred = append(cw.deferred, deferredFile{hdr: h, src: e.rel})
 		return nil
 	case mode.IsRegular():
+		// Names of one file stay one file, as both of Docker's builders
+		// copy them: the first is written, the others link to it.
+		if st, ok := e.info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if first, ok := cw.inodes[st.Ino]; ok {
+				h.Typeflag, h.Linkname = tar.TypeLink, first
+				return cw.write(h, nil)
+			}
+			if cw.inodes == nil {
+				cw.inodes = map[uint64]string{}
+			}
+			cw.inodes[st.Ino] = target
+		}
 		f, err := os.Open(src.fs.abs(e.rel))
 		if err != nil {
 			return fmt.Errorf("copying %s: %w", e.rel, err)

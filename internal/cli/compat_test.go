@@ -100,6 +100,8 @@ func TestGroupAliases(t *testing.T) {
 		{[]string{"image"}, "Available Commands"},
 		{[]string{"system"}, "Available Commands"},
 		{[]string{"builder"}, "Available Commands"},
+		{[]string{"builder", "du"}, "Reclaimable:"},
+		{[]string{"buildx", "du", "--verbose"}, "Total:"},
 		{[]string{"image", "remove", "busybox"}, "Untagged: busybox:latest"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

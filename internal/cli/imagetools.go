@@ -24,7 +24,7 @@ func (a *app) newBuildxCmd() *cobra.Command {
 	cmd := groupCmd("buildx", "Docker Buildx compatible commands")
 	imagetools := groupCmd("imagetools", "Commands to work on images in registry")
 	imagetools.AddCommand(a.newImagetoolsInspectCmd())
-	cmd.AddCommand(a.newBuildCmd(), imagetools, a.newBuilderPruneCmd())
+	cmd.AddCommand(a.newBuildCmd(), imagetools, a.newBuilderPruneCmd(), a.newBuilderDuCmd())
 	return cmd
 }
 

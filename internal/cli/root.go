@@ -124,6 +124,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	builder.AddCommand(
 		a.newBuildCmd(),
 		a.newBuilderPruneCmd(),
+		a.newBuilderDuCmd(),
 	)
 	system.AddCommand(
 		a.newSystemDfCmd(),

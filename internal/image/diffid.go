@@ -34,23 +34,18 @@ var ErrLayerMismatch = errors.New("layer does not match the image config")
 func (e *LayerMismatchError) Is(target error) bool { return target == ErrLayerMismatch }
 
 // sourceFix is the advice for a layer that does not match its config in a
-// source berth does not keep (a registry, an archive, a layout).
-const sourceFix = "the image is broken where it comes from: rebuild or push it again"
+// registry.
+const sourceFix = "the image is broken in its registry: rebuild it and push it again"
 
 // checkDiffIDs makes img's layers check their uncompressed content against
 // the config's diff_ids as it is read, as the local store's layers do, so
-// that a registry, archive or layout whose layer does not match is refused
-// by whoever reads it (dive, scan) with one line naming the layer. stored
-// says the layers' Compressed() streams are the blobs as the source keeps
-// them, decompressed here by Decompress (gzip, zstd, bzip2, xz or plain).
-func checkDiffIDs(img v1.Image, stored bool) v1.Image {
-	return &diffIDImage{Image: img, stored: stored}
-}
+// that a registry whose layer does not match is refused by whoever reads it
+// (dive, scan) with one line naming the layer. The layers' Compressed()
+// streams are the blobs as the registry sends them, decompressed here by
+// Decompress (gzip, zstd, bzip2, xz or plain).
+func checkDiffIDs(img v1.Image) v1.Image { return &diffIDImage{Image: img} }
 
-type diffIDImage struct {
-	v1.Image
-	stored bool
-}
+type diffIDImage struct{ v1.Image }
 
 func (i *diffIDImage) Layers() ([]v1.Layer, error) {
 	ls, err := i.Image.Layers()
@@ -66,7 +61,7 @@ func (i *diffIDImage) Layers() ([]v1.Layer, error) {
 	}
 	out := make([]v1.Layer, len(ls))
 	for k, l := range ls {
-		out[k] = &diffIDLayer{Layer: l, diffID: cfg.RootFS.DiffIDs[k], stored: i.stored}
+		out[k] = &diffIDLayer{Layer: l, diffID: cfg.RootFS.DiffIDs[k]}
 	}
 	return out, nil
 }
@@ -95,7 +90,6 @@ func (i *diffIDImage) find(h v1.Hash, key func(v1.Layer) (v1.Hash, error)) (v1.L
 type diffIDLayer struct {
 	v1.Layer
 	diffID v1.Hash
-	stored bool
 }
 
 // DiffID is the config's: what the content must hash to.
@@ -105,13 +99,6 @@ func (l *diffIDLayer) Uncompressed() (io.ReadCloser, error) {
 	digest, err := l.Layer.Digest()
 	if err != nil {
 		return nil, err
-	}
-	if !l.stored {
-		rc, err := l.Layer.Uncompressed()
-		if err != nil {
-			return nil, err
-		}
-		return &diffIDReader{r: rc, close: rc.Close, layer: digest, want: l.diffID, h: sha256.New()}, nil
 	}
 	rc, err := l.Layer.Compressed()
 	if err != nil {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +64,26 @@ func inspectSize(t *testing.T, b *berthEnv, ref string) int64 {
 	return v[0].Size
 }
 
+// filesSize is the bytes of a layer tar's regular files, as Docker's
+// Size counts them.
+func filesSize(t *testing.T, layer []byte) int64 {
+	t.Helper()
+	var n int64
+	tr := tar.NewReader(bytes.NewReader(layer))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			n += h.Size
+		}
+	}
+}
+
 // oneLineNaming fails unless the command failed with berth's one-line
 // error naming layer as not matching its image config.
 func oneLineNaming(t *testing.T, what, stderr string, code int, layer v1.Hash) {
@@ -100,16 +122,17 @@ func TestPullVerifiesDiffIDs(t *testing.T) {
 	wrong := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
 	plant(t, badRef, good, 1, wrong)
 	badLayer, _ := layers[1].Digest()
-	wantSize := int64(len(testenv.LayerTar(t, "base")) + len(testenv.LayerTar(t, "app")))
+	// Docker's Size: the bytes of the layers' files (not of their tars).
+	wantSize := filesSize(t, testenv.LayerTar(t, "base")) + filesSize(t, testenv.LayerTar(t, "app"))
 
 	b := newBerthEnv(t)
 	for _, ref := range []string{goodRef, badRef} {
 		if _, errOut, code := b.run(t, "", "pull", "-q", ref); code != 0 {
 			t.Fatalf("pull %s: exit %d: %s", ref, code, errOut)
 		}
-		// The uncompressed size, right as soon as the pull returns.
+		// The size, right as soon as the pull returns.
 		if got := inspectSize(t, b, ref); got != wantSize {
-			t.Errorf("%s: Size %d right after the pull, want %d (the layers' uncompressed bytes)", ref, got, wantSize)
+			t.Errorf("%s: Size %d right after the pull, want %d (the bytes of the layers' files)", ref, got, wantSize)
 		}
 	}
 

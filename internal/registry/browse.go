@@ -153,47 +153,41 @@ func (s *Server) ReadManifest(ctx context.Context, repo Repo, digest string) ([]
 	return data, mi, nil
 }
 
-// OpenBlob opens a blob the repository links to (as a blob GET would),
-// with its size. The caller verifies what it reads when it must.
-func (s *Server) OpenBlob(ctx context.Context, name, dg string) (io.ReadCloser, int64, error) {
+// OpenBlob opens a blob the repository links to (as a blob GET would): two
+// requests to the store, the link's Stat and the blob's Open. The caller
+// verifies what it reads against the descriptor it has.
+func (s *Server) OpenBlob(ctx context.Context, name, dg string) (io.ReadCloser, error) {
 	d, ok := parseDigest(dg)
 	if !ok || !validName(name) {
-		return nil, 0, fmt.Errorf("blob %w", ErrInvalid)
+		return nil, fmt.Errorf("blob %w", ErrInvalid)
 	}
 	if _, err := s.d.Stat(ctx, linkKey(name, d)); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, 0, fmt.Errorf("blob %w", ErrNotFound)
+			return nil, fmt.Errorf("blob %w", ErrNotFound)
 		}
-		return nil, 0, err
-	}
-	info, err := s.d.Stat(ctx, blobKey(d))
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, 0, fmt.Errorf("blob %w", ErrNotFound)
-		}
-		return nil, 0, err
+		return nil, err
 	}
 	rd, err := s.d.Open(ctx, blobKey(d))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, 0, fmt.Errorf("blob %w", ErrNotFound)
+		return nil, fmt.Errorf("blob %w", ErrNotFound)
 	}
-	return rd, info.Size, err
+	return rd, err
 }
 
 // ReadBlob reads a small linked blob whole (a config), refusing one over
 // max bytes or one whose bytes do not match its digest.
 func (s *Server) ReadBlob(ctx context.Context, name, dg string, max int64) ([]byte, error) {
-	rd, size, err := s.OpenBlob(ctx, name, dg)
+	rd, err := s.OpenBlob(ctx, name, dg)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	if size > max {
-		return nil, fmt.Errorf("blob %s is %d bytes, over the %d-byte limit", dg, size, max)
-	}
 	data, err := io.ReadAll(io.LimitReader(rd, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", dg, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("blob %s is over the %d-byte limit", dg, max)
 	}
 	d, _ := parseDigest(dg)
 	if digestOf(d.alg, data) != d {

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registry/storage"
+	"github.com/berth-dev/berth/internal/registry/storage/s3"
 	"github.com/berth-dev/berth/internal/registry/ui"
 	"github.com/berth-dev/berth/internal/testenv"
 )
@@ -109,6 +111,10 @@ func benchFill(b *testing.B, dir string, repos, tags, extra int) error {
 	if err != nil {
 		return err
 	}
+	return benchFillDriver(b, drv, repos, tags, extra)
+}
+
+func benchFillDriver(b *testing.B, drv storage.Driver, repos, tags, extra int) error {
 	srv, err := registry.New(registry.Options{Driver: drv})
 	if err != nil {
 		return err
@@ -189,9 +195,23 @@ func firstByte(b *testing.B, client *http.Client, url string) (time.Duration, in
 // fresh server on the same storage each time (the first visit after a
 // restart: every metadata object and manifest read from storage).
 func BenchmarkPages(b *testing.B) {
-	dir := benchStore(b)
-	drv, err := storage.NewFS(dir)
-	check(b, err)
+	var drv storage.Driver
+	if os.Getenv("BERTH_UI_BENCH_S3") == "1" {
+		// The same pages on S3 (SeaweedFS on 127.0.0.1), on a smaller fill
+		// by default: every object is a request to the store.
+		sw := testenv.SharedSeaweedFS(b)
+		d, err := s3.New(context.Background(), s3.Options{Bucket: sw.Bucket(b), Endpoint: sw.Endpoint, Region: sw.Region,
+			PathStyle: true, AccessKey: sw.AccessKey, SecretKey: sw.SecretKey, PartSize: s3.MinPartSize})
+		check(b, err)
+		start := time.Now()
+		check(b, benchFillDriver(b, d, envInt("BERTH_UI_BENCH_REPOS", 1000), envInt("BERTH_UI_BENCH_TAGS", 100), envInt("BERTH_UI_BENCH_EXTRA", 0)))
+		b.Logf("filled S3 in %s", time.Since(start).Round(time.Second))
+		drv = d
+	} else {
+		d, err := storage.NewFS(benchStore(b))
+		check(b, err)
+		drv = d
+	}
 	newSrv := func() *httptest.Server {
 		srv, err := registry.New(registry.Options{Driver: drv, Pages: func(s *registry.Server) http.Handler { return ui.New(s, ui.Options{}) }})
 		check(b, err)
@@ -200,7 +220,9 @@ func BenchmarkPages(b *testing.B) {
 	ts := newSrv()
 	defer ts.Close()
 	client := ts.Client()
-	repo := "team-07/service-0457"
+	nrepos := envInt("BERTH_UI_BENCH_REPOS", 1000)
+	ri := min(457, nrepos-1)
+	repo := fmt.Sprintf("team-%02d/service-%04d", ri%50, ri)
 	var dg string
 	{
 		req, _ := http.NewRequest("HEAD", ts.URL+"/v2/"+repo+"/manifests/1.0.5", nil)
@@ -263,7 +285,7 @@ func BenchmarkPages(b *testing.B) {
 	}
 	// Cold: a repository never shown before on a server just started.
 	b.Run("repository-100-tags-cold", func(b *testing.B) {
-		measure(b, func(i int) string { return fmt.Sprintf("/ui/r/team-%02d/service-%04d", i%50, i%1000) }, true)
+		measure(b, func(i int) string { return fmt.Sprintf("/ui/r/team-%02d/service-%04d", (i%nrepos)%50, i%nrepos) }, true)
 	})
 	b.Run("repositories-cold", func(b *testing.B) { measure(b, func(int) string { return "/ui/" }, true) })
 }

@@ -261,7 +261,7 @@ func (l *regLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, 
 func (l *regLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *regLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 func (l *regLayer) Compressed() (io.ReadCloser, error) {
-	rc, _, err := l.img.h.reg.OpenBlob(l.img.ctx, l.img.repo, l.desc.Digest.String())
+	rc, err := l.img.h.reg.OpenBlob(l.img.ctx, l.img.repo, l.desc.Digest.String())
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
@@ -69,10 +68,10 @@ func query(r *http.Request) (string, int) {
 }
 
 type repoRow struct {
-	Name string
-	Link string
-	Tags int
-	Err  bool
+	Name    string
+	Link    string
+	Tags    int
+	Counted bool // false: not counted within countWait (shown next time)
 }
 
 type reposData struct {
@@ -95,22 +94,13 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request) {
 		return h.link(pathUI, "q", q, "p", pageParam(p))
 	})
 	rows := make([]repoRow, len(names))
-	g, ctx := errgroup.WithContext(r.Context())
-	g.SetLimit(8)
 	for i, n := range names {
 		rows[i] = repoRow{Name: n, Link: h.link(pathRepo + n)}
-		g.Go(func() error {
-			// One Stat per repository when its metadata is cached.
-			repo, err := h.reg.Repository(ctx, n)
-			if err != nil {
-				rows[i].Err = true
-				return nil
-			}
-			rows[i].Tags = repo.TagCount()
-			return nil
-		})
 	}
-	g.Wait()
+	counts := h.tagCounts(r, names, countWait)
+	for i := range rows {
+		rows[i].Tags, rows[i].Counted = counts[i].n, counts[i].ok
+	}
 	h.render(w, r, http.StatusOK, "repositories", reposData{Rows: rows, Pager: pg})
 }
 
@@ -343,6 +333,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, name string) {
 			return
 		}
 		h.sums.forget(name)
+		h.counts.put(name, tagCount{}) // stale: read again on the next list
 		http.Redirect(w, r, h.link(pathRepo+name, "deleted", ref), http.StatusSeeOther)
 		return
 	}

@@ -51,6 +51,7 @@ type Handler struct {
 	// cache them for long and still never use a stale one.
 	assetVersion string
 	sums         summaryCache
+	counts       countCache
 	dive         *diveCache
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/auth/authtest"
@@ -133,6 +134,18 @@ func checkPages(t *testing.T, drv storage.Driver) {
 				t.Errorf("inline script or style in %s", c.path)
 			}
 		})
+	}
+	// Tag counts on the list: read within the page's wait or, on a slow
+	// store, by the next view.
+	counted := regexp.MustCompile(`<tr data-key="library/busybox"><td><a [^>]*>library/busybox</a></td><td class="num">2</td>`)
+	for i := 0; ; i++ {
+		time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+		if _, _, body := get(t, p, "/ui/"); counted.MatchString(body) {
+			break
+		} else if i == 5 {
+			t.Errorf("the list never shows library/busybox's 2 tags:\n%s", body)
+			break
+		}
 	}
 	// The dive summary, once computed, shows on the manifest page itself.
 	if _, _, body := get(t, p, "/ui/r/library/busybox/-/tag/latest"); !strings.Contains(body, "Full analysis") || !strings.Contains(body, "Efficiency") {

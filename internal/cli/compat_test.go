@@ -101,6 +101,8 @@ func TestGroupAliases(t *testing.T) {
 		{[]string{"system"}, "Available Commands"},
 		{[]string{"builder"}, "Available Commands"},
 		{[]string{"builder", "du"}, "Reclaimable:"},
+		{[]string{"info"}, "Storage Driver: berth"},
+		{[]string{"system", "info", "--format", "{{.Images}} {{.Driver}}"}, "1 berth"},
 		{[]string{"buildx", "du", "--verbose"}, "Total:"},
 		{[]string{"image", "remove", "busybox"}, "Untagged: busybox:latest"},
 	} {

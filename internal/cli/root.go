@@ -78,6 +78,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	// both `berth X` and `berth image X`, the same constructor serves both.
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newInfoCmd("info"),
 		// local images
 		a.newImagesCmd("images"),
 		a.newImportCmd(),
@@ -128,6 +129,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	)
 	system.AddCommand(
 		a.newSystemDfCmd(),
+		a.newInfoCmd("info"),
 		a.newSystemPruneCmd(),
 		a.newSystemCheckCmd(),
 		a.newSystemServiceCmd(),

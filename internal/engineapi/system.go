@@ -2,6 +2,7 @@ package engineapi
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"net/netip"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/remote"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
@@ -99,14 +102,31 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ string) error {
 		return err
 	}
 	defer st.Close()
-	imgs, err := st.Images(ctx)
+	var set *remote.Settings
+	if s.cfg.Remote != nil {
+		if c, err := s.cfg.Remote(nil); err == nil {
+			rs := c.Settings()
+			set = &rs
+		}
+	}
+	info, err := Info(ctx, st, s.cfg.Version, set)
 	if err != nil {
 		return err
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// Info is what the daemon's /info reports, for berth's store: GET /info and
+// `berth info` both print it. set is berth's registry settings (nil: none).
+func Info(ctx context.Context, st *store.Store, version string, set *remote.Settings) (system.Info, error) {
+	imgs, err := st.Images(ctx)
+	if err != nil {
+		return system.Info{}, err
 	}
 	host, _ := os.Hostname()
 	var si unix.Sysinfo_t
 	_ = unix.Sysinfo(&si)
-	info := system.Info{
+	return system.Info{
 		ID:                 "berth",
 		Images:             len(imgs),
 		Driver:             "berth",
@@ -129,15 +149,14 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request, _ string) error {
 		NoProxy:            os.Getenv("NO_PROXY"),
 		Name:               host,
 		Labels:             []string{},
-		ServerVersion:      s.cfg.Version,
+		ServerVersion:      version,
 		Runtimes:           map[string]system.RuntimeWithStatus{},
 		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		SecurityOptions:    []string{},
 		CDISpecDirs:        []string{},
 		Warnings:           []string{},
-		RegistryConfig:     s.registryConfig(),
-	}
-	return writeJSON(w, http.StatusOK, info)
+		RegistryConfig:     serviceConfig(set),
+	}, nil
 }
 
 func unameMachine() string {
@@ -148,9 +167,9 @@ func unameMachine() string {
 	return unix.ByteSliceToString(u.Machine[:])
 }
 
-// registryConfig reports berth's registry settings as the daemon reports
+// serviceConfig reports berth's registry settings as the daemon reports
 // daemon.json's: insecure registries (loopback always) and mirrors.
-func (s *Server) registryConfig() *registry.ServiceConfig {
+func serviceConfig(set *remote.Settings) *registry.ServiceConfig {
 	rc := &registry.ServiceConfig{
 		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		IndexConfigs: map[string]*registry.IndexInfo{
@@ -158,14 +177,9 @@ func (s *Server) registryConfig() *registry.ServiceConfig {
 		},
 		Mirrors: []string{},
 	}
-	if s.cfg.Remote == nil {
+	if set == nil {
 		return rc
 	}
-	c, err := s.cfg.Remote(nil)
-	if err != nil {
-		return rc
-	}
-	set := c.Settings()
 	rc.Mirrors = append(rc.Mirrors, set.RegistryMirrors...)
 	rc.IndexConfigs["docker.io"].Mirrors = append([]string{}, set.RegistryMirrors...)
 	for _, r := range set.InsecureRegistries {

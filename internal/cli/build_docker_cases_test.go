@@ -4,16 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // The seed patterns, with busybox-static stand-ins for the toolchains (no
@@ -242,37 +234,4 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// dockerEngineForBuild is the docker CLI once the Engine answers; a
-// missing or silent Engine fails the test under BERTH_REQUIRE_PEERS=1.
-func dockerEngineForBuild(t *testing.T) string {
-	t.Helper()
-	docker := testenv.Peer(t, "docker")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Server.Version}}").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		if os.Getenv("BERTH_REQUIRE_PEERS") == "1" {
-			t.Fatalf("the Docker Engine does not answer (docker version: %v: %s)", err, out)
-		}
-		t.Skipf("the Docker Engine does not answer: %v: %s", err, out)
-	}
-	return docker
-}
-
-// dockerNameForBuild is a repository name of this test run alone; the
-// Engine is shared, so what the test tags is untagged by that name at the
-// end (never by ID, never pruned).
-func dockerNameForBuild(t *testing.T, docker string) string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	name := "berth-test-build-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		out, _ := exec.Command(docker, "images", "--filter", "reference="+name+":*", "--format", "{{.Repository}}:{{.Tag}}").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command(docker, "rmi", n).Run()
-		}
-	})
-	return name
 }

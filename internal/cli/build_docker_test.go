@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -142,12 +143,11 @@ type dockerBuildCase struct {
 }
 
 func TestBuildMatchesDocker(t *testing.T) {
-	docker := dockerEngineForBuild(t)
+	docker := testenv.DockerEngine(t)
 	e := newBuildEnv(t)
-	name := dockerNameForBuild(t, docker)
+	name := testenv.DockerName(t, docker, "build")
 	// The base both build on: busybox-static with a PATH, as the real
-	// busybox image has (berth, like BuildKit, gives a stage without one
-	// the default PATH; the legacy builder gives it none).
+	// busybox image has, and the applets the cases use.
 	base := name + ":base"
 	baseDir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" +
 		"RUN for a in chown chmod ln wget tar mv cp grep sed; do ln -s busybox /bin/$a; done\n"})
@@ -184,7 +184,8 @@ func TestBuildMatchesDocker(t *testing.T) {
 				}
 			}
 			tag := fmt.Sprintf("%s:case%d", name, i)
-			cmd := exec.Command(docker, append(append([]string{"build", "-q", "-t", tag}, tc.args...), ".")...)
+			// --force-rm: a failed step leaves no container in the shared Engine.
+			cmd := exec.Command(docker, append(append([]string{"build", "-q", "--force-rm", "-t", tag}, tc.args...), ".")...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -23,26 +23,21 @@ import (
 // whiteouts nothing; a name written twice counts once, as the disk keeps
 // the last. It reads the layer once and keeps the figure in
 // meta/ALG/HEX.content, beside the layer facts, which it does not change:
-// the record sizes of the index (and what GC and df count) stay the
-// uncompressed bytes.
+// the record sizes of the index stay the uncompressed bytes.
 
 // ContentSize returns the size of a layer's files as Docker counts it.
 func (s *Store) ContentSize(l v1.Descriptor) (int64, error) {
 	if !validHash(l.Digest) {
 		return 0, fmt.Errorf("layer %s: invalid digest", l.Digest)
 	}
-	p := s.metaPath(l.Digest) + ".content"
-	if b, err := os.ReadFile(p); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n >= 0 {
-			return n, nil
-		}
+	if n, ok := readContentFigure(s.metaPath(l.Digest) + ".content"); ok {
+		return n, nil
 	}
 	n, err := s.countContent(l.Digest)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
 	}
-	_ = os.MkdirAll(s.path("meta", l.Digest.Algorithm), 0o755)
-	_ = fsutil.WriteFileAtomic(p, []byte(strconv.FormatInt(n, 10)), 0o644) // best effort: counted again if lost
+	writeContentFigure(s, l.Digest, n)
 	return n, nil
 }
 
@@ -94,8 +89,43 @@ func (s *Store) countContent(h v1.Hash) (int64, error) {
 }
 
 // ImageContentSize is ContentSize summed over the layers of a record's
-// image (this machine's platform of an index): Docker's image SIZE.
+// image (this machine's platform of an index): Docker's image SIZE. The sum
+// is kept too (meta/ALG/HEX.content of the record's manifest or index), so
+// that listing a thousand images reads a thousand small files, not their
+// manifests and every layer's figure.
 func (s *Store) ImageContentSize(ctx context.Context, img Image) (int64, error) {
+	if !validHash(img.Digest) {
+		return 0, fmt.Errorf("image %s: invalid digest", img.Digest)
+	}
+	p := s.metaPath(img.Digest) + ".content"
+	if n, ok := readContentFigure(p); ok {
+		return n, nil
+	}
+	n, err := s.sumContent(ctx, img)
+	if err != nil {
+		return 0, err
+	}
+	writeContentFigure(s, img.Digest, n)
+	return n, nil
+}
+
+func readContentFigure(p string) (int64, bool) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// writeContentFigure keeps a figure, best effort: it is counted again if
+// lost.
+func writeContentFigure(s *Store, h v1.Hash, n int64) {
+	_ = os.MkdirAll(s.path("meta", h.Algorithm), 0o755)
+	_ = fsutil.WriteFileAtomic(s.metaPath(h)+".content", []byte(strconv.FormatInt(n, 10)), 0o644)
+}
+
+func (s *Store) sumContent(ctx context.Context, img Image) (int64, error) {
 	vimg, err := s.Image(ctx, img, nil)
 	if err != nil {
 		return 0, err

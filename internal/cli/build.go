@@ -210,6 +210,10 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
+	if ex, ok := env.Exec.(sandboxExec); ok && compat.shmSize > 0 {
+		ex.shmSize = compat.shmSize
+		env.Exec = ex
+	}
 	res, err := build.Run(ctx, req, env)
 	if err = buildRequestErr(err); err != nil {
 		if f.quiet {
@@ -426,6 +430,7 @@ func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.
 type sandboxExec struct {
 	snaps   *snapshot.Store
 	seccomp sandbox.Seccomp // --security-opt seccomp
+	shmSize int64           // --shm-size; 0: Docker's 64 MiB
 }
 
 // unpack returns the snapshot directories of layers (unpacked once per
@@ -462,7 +467,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
 		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: req.TempDir,
-		Seccomp: e.seccomp,
+		Seccomp: e.seccomp, ShmSize: e.shmSize,
 	}
 	for _, m := range req.Mounts {
 		sm := sandbox.Mount{

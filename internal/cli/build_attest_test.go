@@ -240,3 +240,30 @@ func TestBuildCallCheck(t *testing.T) {
 		t.Errorf("--call=check built an image")
 	}
 }
+
+// TestBuildShmSize: --shm-size sizes RUN's /dev/shm, as docker build's.
+func TestBuildShmSize(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /proc/mounts\n"})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "size=65536k"},
+		{[]string{"--shm-size", "128m"}, "size=131072k"},
+	} {
+		_, se, code := e.run(dir, nil, append(append([]string{"build", "--no-cache", "--progress=plain"}, tc.args...), ".")...)
+		if code != 0 {
+			t.Fatalf("build %v: %s", tc.args, se)
+		}
+		var shm string
+		for _, l := range strings.Split(se, "\n") {
+			if strings.Contains(l, " /dev/shm ") {
+				shm = l
+			}
+		}
+		if !strings.Contains(shm, tc.want) {
+			t.Errorf("build %v: /dev/shm is %q, want %s\n%s", tc.args, shm, tc.want, se)
+		}
+	}
+}

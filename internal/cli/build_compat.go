@@ -51,7 +51,7 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 	fl.BoolVar(&c.forceRm, "force-rm", false, "Always remove intermediate containers: always the case in berth")
 	fl.BoolVar(&c.compress, "compress", false, "Compress the build context using gzip: a no-op, berth reads the context where it is and sends it nowhere")
 	fl.BoolVar(&c.squash, "squash", false, "Squash newly built layers into a single new layer: accepted, not applied yet (the layers stay as built)")
-	fl.StringVar(&c.shmSize, "shm-size", "", `Size of "/dev/shm": checked, not applied yet (RUN's /dev/shm is 64MiB)`)
+	fl.StringVar(&c.shmSize, "shm-size", "", `Size of RUN's "/dev/shm" (default 64MiB)`)
 	fl.StringArrayVar(&c.ulimits, "ulimit", nil, `Ulimit options (format: "nofile=1024:2048"): checked, not applied yet (RUN keeps berth's own limits)`)
 	fl.StringVarP(&c.memory, "memory", "m", "", "Memory limit: accepted and not enforced, berth runs RUN in no cgroup of its own")
 	fl.StringVar(&c.memorySwap, "memory-swap", "", "Swap limit: accepted and not enforced (see --memory)")
@@ -69,6 +69,7 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 type buildCompat struct {
 	attest      build.Attest
 	annotations build.Annotations
+	shmSize     int64  // --shm-size in bytes; 0: the sandbox's 64 MiB
 	call        string // "build" or "check"
 	callFormat  string // --call=check,format=json|text|sarif
 }
@@ -172,9 +173,11 @@ func parseBuildCompat(c buildCompatFlags) (buildCompat, error) {
 		return out, bad("--isolation", c.isolation, `Linux has only "default" isolation`)
 	}
 	if c.shmSize != "" {
-		if n, err := units.RAMInBytes(c.shmSize); err != nil || n <= 0 {
+		n, err := units.RAMInBytes(c.shmSize)
+		if err != nil || n <= 0 {
 			return out, bad("--shm-size", c.shmSize, "want a size such as 64m or 1g")
 		}
+		out.shmSize = n
 	}
 	for _, v := range []struct{ flag, val string }{{"--memory", c.memory}, {"--memory-swap", c.memorySwap}} {
 		if v.val == "" || v.val == "-1" {

@@ -75,6 +75,9 @@ type Spec struct {
 	// Seccomp is the step's system call filter; the zero value is Docker's
 	// default profile, which Docker applies to every build step.
 	Seccomp Seccomp
+	// ShmSize is the size of /dev/shm in bytes (docker build --shm-size);
+	// 0 is Docker's default, 64 MiB.
+	ShmSize int64
 	// Stdout and Stderr receive the command's output; nil discards it.
 	// The command's stdin is /dev/null. When the command cannot be started
 	// (exit 126 or 127) the reason is written to Stderr.

@@ -210,8 +210,8 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 	if err != nil {
 		return err
 	}
-	if ex, ok := env.Exec.(sandboxExec); ok && compat.shmSize > 0 {
-		ex.shmSize = compat.shmSize
+	if ex, ok := env.Exec.(sandboxExec); ok {
+		ex.shmSize, ex.ulimits = compat.shmSize, compat.ulimits
 		env.Exec = ex
 	}
 	res, err := build.Run(ctx, req, env)
@@ -429,8 +429,9 @@ func (b storeBlobs) PutBlob(ctx context.Context, want v1.Hash, r io.Reader) (v1.
 // sandboxExec runs RUN steps in berth's sandbox over unpacked snapshots.
 type sandboxExec struct {
 	snaps   *snapshot.Store
-	seccomp sandbox.Seccomp // --security-opt seccomp
-	shmSize int64           // --shm-size; 0: Docker's 64 MiB
+	seccomp sandbox.Seccomp  // --security-opt seccomp
+	shmSize int64            // --shm-size; 0: Docker's 64 MiB
+	ulimits []sandbox.Ulimit // --ulimit
 }
 
 // unpack returns the snapshot directories of layers (unpacked once per
@@ -467,7 +468,7 @@ func (e sandboxExec) Run(ctx context.Context, req build.RunRequest, diff io.Writ
 	spec := sandbox.Spec{
 		Lowers: lowers, Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User,
 		Network: req.Network, ExtraHosts: req.Hosts, Stdout: req.Output, Stderr: req.Output, TempDir: req.TempDir,
-		Seccomp: e.seccomp, ShmSize: e.shmSize,
+		Seccomp: e.seccomp, ShmSize: e.shmSize, Ulimits: e.ulimits,
 	}
 	for _, m := range req.Mounts {
 		sm := sandbox.Mount{

@@ -267,3 +267,16 @@ func TestBuildShmSize(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildUlimit: --ulimit sets RUN's resource limits, as docker build's.
+func TestBuildUlimit(t *testing.T) {
+	e := newBuildEnv(t)
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /proc/self/limits\n"})
+	_, se, code := e.run(dir, nil, "build", "--no-cache", "--progress=plain", "--ulimit", "nofile=1000:2000", ".")
+	if code != 0 {
+		t.Fatalf("build: %s", se)
+	}
+	if !strings.Contains(se, "Max open files            1000                 2000") {
+		t.Errorf("RUN's limits lack nofile 1000:2000:\n%s", se)
+	}
+}

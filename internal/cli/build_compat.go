@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/sandbox"
 	"github.com/berth-dev/berth/internal/untrusted"
 	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
@@ -52,7 +53,7 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 	fl.BoolVar(&c.compress, "compress", false, "Compress the build context using gzip: a no-op, berth reads the context where it is and sends it nowhere")
 	fl.BoolVar(&c.squash, "squash", false, "Squash newly built layers into a single new layer: accepted, not applied yet (the layers stay as built)")
 	fl.StringVar(&c.shmSize, "shm-size", "", `Size of RUN's "/dev/shm" (default 64MiB)`)
-	fl.StringArrayVar(&c.ulimits, "ulimit", nil, `Ulimit options (format: "nofile=1024:2048"): checked, not applied yet (RUN keeps berth's own limits)`)
+	fl.StringArrayVar(&c.ulimits, "ulimit", nil, `Ulimit options for RUN (format: "nofile=1024:2048")`)
 	fl.StringVarP(&c.memory, "memory", "m", "", "Memory limit: accepted and not enforced, berth runs RUN in no cgroup of its own")
 	fl.StringVar(&c.memorySwap, "memory-swap", "", "Swap limit: accepted and not enforced (see --memory)")
 	fl.StringVar(&c.cgroupParent, "cgroup-parent", "", "Parent cgroup for RUN: accepted and ignored, berth runs RUN in the caller's cgroup")
@@ -69,7 +70,8 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 type buildCompat struct {
 	attest      build.Attest
 	annotations build.Annotations
-	shmSize     int64  // --shm-size in bytes; 0: the sandbox's 64 MiB
+	shmSize     int64 // --shm-size in bytes; 0: the sandbox's 64 MiB
+	ulimits     []sandbox.Ulimit
 	call        string // "build" or "check"
 	callFormat  string // --call=check,format=json|text|sarif
 }
@@ -188,9 +190,15 @@ func parseBuildCompat(c buildCompatFlags) (buildCompat, error) {
 		}
 	}
 	for _, u := range c.ulimits {
-		if _, err := units.ParseUlimit(u); err != nil {
+		ul, err := units.ParseUlimit(u)
+		if err != nil {
 			return out, bad("--ulimit", u, err.Error())
 		}
+		rl, err := ul.GetRlimit()
+		if err != nil {
+			return out, bad("--ulimit", u, err.Error())
+		}
+		out.ulimits = append(out.ulimits, sandbox.Ulimit{Resource: rl.Type, Soft: rl.Soft, Hard: rl.Hard})
 	}
 	return out, nil
 }

@@ -78,6 +78,9 @@ type Spec struct {
 	// ShmSize is the size of /dev/shm in bytes (docker build --shm-size);
 	// 0 is Docker's default, 64 MiB.
 	ShmSize int64
+	// Ulimits are resource limits for the command (docker build
+	// --ulimit), set in the sandbox's init before it starts the command.
+	Ulimits []Ulimit
 	// Stdout and Stderr receive the command's output; nil discards it.
 	// The command's stdin is /dev/null. When the command cannot be started
 	// (exit 126 or 127) the reason is written to Stderr.
@@ -87,6 +90,13 @@ type Spec struct {
 	TempDir string
 
 	forceCopy bool // tests: use the copy-and-compare fallback even where overlayfs works
+}
+
+// Ulimit is one resource limit: Resource is RLIMIT_* (unix), Soft and
+// Hard its values.
+type Ulimit struct {
+	Resource   int
+	Soft, Hard uint64
 }
 
 // Seccomp selects a step's seccomp filter (see package seccomp for how a

@@ -94,6 +94,14 @@ func startCommand(is *initSpec) (int, error) {
 		return 0, &ExitError{Code: 127, err: err}
 	}
 
+	// --ulimit: limits are inherited across fork, so the command starts
+	// under them.
+	for _, u := range is.Ulimits {
+		if err := unix.Setrlimit(u.Resource, &unix.Rlimit{Cur: u.Soft, Max: u.Hard}); err != nil {
+			return 0, fmt.Errorf("setting ulimit %d to %d:%d: %w", u.Resource, u.Soft, u.Hard, err)
+		}
+	}
+
 	var filter *seccomp.Program
 	if !is.Seccomp.Unconfined {
 		if filter, err = compileSeccomp(is.Seccomp); err != nil {

@@ -28,6 +28,7 @@ type initSpec struct {
 	Rootless bool
 	SubIDs   bool
 	Seccomp  Seccomp
+	Ulimits  []Ulimit
 }
 
 // supervise is the re-executed supervisor: in its own mount namespace (and
@@ -132,7 +133,7 @@ func (fs *rootfs) runInit(enc *json.Encoder, sp *supervisorSpec) (int, error) {
 	}
 	r.Close()
 	_ = enc.Encode(result{InitPid: cmd.Process.Pid})
-	is := initSpec{Root: fs.root, Proc: fs.proc, Dev: fs.dev, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless, SubIDs: sp.SubIDs, Seccomp: sp.Seccomp}
+	is := initSpec{Root: fs.root, Proc: fs.proc, Dev: fs.dev, Args: sp.Args, Env: sp.Env, Dir: sp.Dir, User: sp.User, Hostname: sp.Hostname, Rootless: sp.Rootless, SubIDs: sp.SubIDs, Seccomp: sp.Seccomp, Ulimits: sp.Ulimits}
 	if err := json.NewEncoder(w).Encode(&is); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

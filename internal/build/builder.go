@@ -363,10 +363,23 @@ func (b *Builder) runTriggers(ctx context.Context, st *stageState, base string) 
 // of Docker's builders do. (An index is resolved to the platform asked for
 // before this, or fails saying it has none.)
 func (b *Builder) checkPlatform(name string, cfg *v1.ConfigFile, want v1.Platform, named bool) error {
-	if (!named && !b.platformSet) || image.ConfigMatches(cfg, want) {
+	if !named && !b.platformSet {
 		return nil
 	}
-	have := image.NormalizePlatform(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
+	// As the daemon: a config without an OS or architecture is this
+	// machine's (old images and some tools' write none).
+	have := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+	if have.Architecture == "" {
+		host := image.HostPlatform()
+		have.Architecture, have.Variant = host.Architecture, host.Variant
+	}
+	if have.OS == "" {
+		have.OS = image.HostPlatform().OS
+	}
+	if image.PlatformMatches(have, want) {
+		return nil
+	}
+	have = image.NormalizePlatform(have)
 	return fmt.Errorf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s",
 		name, image.NormalizePlatform(want).String(), have.String())
 }

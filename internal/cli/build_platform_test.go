@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -88,6 +89,28 @@ func TestBuildPlatform(t *testing.T) {
 	if got := id("multi:from-arm"); got != arm {
 		t.Errorf("FROM --platform=linux/arm64 built %q, want %q", got, arm)
 	}
+
+	// A config that names no platform is this machine's, as the daemon
+	// takes it (old images, some tools).
+	noArch, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := noArch.ConfigFile()
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "", ""
+	if noArch, err = mutate.ConfigFile(mutate.ConfigMediaType(noArch, types.OCIConfigJSON), cfg); err != nil {
+		t.Fatal(err)
+	}
+	noArchDir := filepath.Join(t.TempDir(), "noarch")
+	if _, err := layout.Write(noArchDir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: noArch,
+		Descriptor: v1.Descriptor{Annotations: map[string]string{"io.containerd.image.name": "example.com/noarch:1", "org.opencontainers.image.ref.name": "1"}}})); err != nil {
+		t.Fatal(err)
+	}
+	if _, se, code := e.run("", nil, "load", "-i", noArchDir); code != 0 {
+		t.Fatalf("load: %s", se)
+	}
+	e.mustBuild(ctxDir(t, map[string]string{"Dockerfile": "FROM example.com/noarch:1\nCOPY f /f\n", "f": "f\n"}), "--platform", "linux/"+runtime.GOARCH)
 
 	single := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "f\n"})
 	e.mustBuild(single, "-t", "single:host") // the cache now holds an amd64 result

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -251,6 +252,7 @@ func (s *Store) OpenLayer(l v1.Descriptor, diffID v1.Hash) (io.ReadCloser, error
 	return &verifyReader{
 		s: s, layer: l.Digest, want: diffID, claim: facts,
 		r: zr, close: closer, h: sha256.New(), buf: make([]byte, 128<<10),
+		count: newContentCounter(),
 	}, nil
 }
 
@@ -271,7 +273,9 @@ type verifyReader struct {
 	r     io.Reader
 	close func() error
 	h     hash.Hash
-	n     int64 // bytes read from r
+	n     int64           // bytes read from r
+	count *contentCounter // the files' bytes, kept with the verdict (Docker's SIZE)
+	ended bool            // count is finished
 
 	buf   []byte
 	ready []byte // read from r, not yet returned; ends with a non-zero byte
@@ -315,6 +319,7 @@ func (v *verifyReader) fill() {
 	if k > 0 {
 		chunk := v.buf[:k]
 		v.h.Write(chunk)
+		v.count.Write(chunk)
 		v.n += int64(k)
 		last := len(chunk) - 1
 		for last >= 0 && chunk[last] == 0 {
@@ -332,12 +337,25 @@ func (v *verifyReader) fill() {
 		v.verdict()
 	case err != nil:
 		v.err = fmt.Errorf("layer %s: %w", v.layer, err)
+		v.endCount(v.err)
 	}
+}
+
+// endCount stops the content counter, once.
+func (v *verifyReader) endCount(cause error) (int64, error) {
+	if v.ended {
+		return 0, errors.New("counted already")
+	}
+	v.ended = true
+	return v.count.finish(cause)
 }
 
 func (v *verifyReader) verdict() {
 	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
 	v.s.recordLayer(v.layer, layerFacts{Size: v.n, DiffID: got})
+	if files, err := v.endCount(nil); err == nil && got == v.want {
+		writeContentFigure(v.s, v.layer, files)
+	}
 	if v.claim.Claimed && v.claim.Size != v.n {
 		// The trailer lied (or the stream has several members): the image
 		// records computed from the claim are corrected.
@@ -358,6 +376,9 @@ func (v *verifyReader) Close() error {
 		v.fill()
 	}
 	err := v.err
+	if !v.ended {
+		v.endCount(errors.New("closed"))
+	}
 	if cerr := v.close(); err == nil {
 		err = cerr
 	}

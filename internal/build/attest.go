@@ -46,6 +46,7 @@ type materialSource struct {
 	ImageSource
 	mu   sync.Mutex
 	mats []Material
+	imgs []v1.Image // the images themselves: --squash finds its base among them
 }
 
 func (s *materialSource) Image(ctx context.Context, r string, p v1.Platform, pull bool) (v1.Image, error) {
@@ -54,10 +55,17 @@ func (s *materialSource) Image(ctx context.Context, r string, p v1.Platform, pul
 		if d, derr := img.Digest(); derr == nil {
 			s.mu.Lock()
 			s.mats = append(s.mats, Material{URI: purlName(r, p), Digest: d})
+			s.imgs = append(s.imgs, img)
 			s.mu.Unlock()
 		}
 	}
 	return img, err
+}
+
+func (s *materialSource) images() []v1.Image {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]v1.Image(nil), s.imgs...)
 }
 
 func (s *materialSource) list() []Material {
@@ -92,6 +100,7 @@ type finishInput struct {
 	buildArgs  map[string]string
 	labels     map[string]string
 	started    time.Time
+	epoch      *time.Time // SOURCE_DATE_EPOCH
 	materials  *materialSource
 }
 
@@ -102,6 +111,11 @@ type finishInput struct {
 // (the index, or the image manifest).
 func finishImage(ctx context.Context, res *Result, in finishInput) (v1.Descriptor, error) {
 	req, blobs := in.req, in.env.Blobs
+	if req.Squash {
+		if err := squash(ctx, res, in.materials.images(), blobs, in.epoch); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("squashing: %w", err)
+		}
+	}
 	if len(req.Annotations.Manifest) > 0 {
 		img, ok := mutate.Annotations(res.Image, req.Annotations.Manifest).(v1.Image)
 		if !ok {

@@ -61,6 +61,7 @@ type Request struct {
 	// and --annotation (attest.go); zero: a bare image manifest.
 	Attest      Attest
 	Annotations Annotations
+	Squash      bool // --squash: the added layers become one (squash.go)
 }
 
 // Env is what a build runs against: where its cache lives, where images
@@ -186,7 +187,7 @@ func Run(ctx context.Context, req Request, env Env) (*Result, error) {
 	fmt.Fprintf(progress, "%s exporting to image\n", ex)
 	if !req.NoStore {
 		keep, err := finishImage(ctx, res, finishInput{req: req, env: env, dockerfile: df, dfName: filepath.Base(dfName),
-			buildArgs: buildArgs, labels: labels, started: started, materials: mats})
+			buildArgs: buildArgs, labels: labels, started: started, epoch: epoch, materials: mats})
 		if err != nil {
 			return nil, err
 		}

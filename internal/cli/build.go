@@ -203,7 +203,7 @@ func (a *app) runBuild(ctx context.Context, f buildFlags, ctxArg string) error {
 		Target: f.target, NoCache: f.noCache, NoCacheFor: f.noCacheFor, Pull: f.pull, Platform: plat, Network: f.network,
 		Secrets: f.secrets, NamedContexts: f.contexts, SSH: f.ssh, AddHosts: f.addHosts, CacheFrom: f.cacheFrom, CacheTo: f.cacheTo,
 		Zstd: f.compression == "zstd", LookupEnv: os.LookupEnv, NoStore: !toStore,
-		Attest: compat.attest, Annotations: compat.annotations,
+		Attest: compat.attest, Annotations: compat.annotations, Squash: f.compat.squash,
 	}
 	newRemote := func() (*remote.Client, error) { return a.newRemoteClient(&remoteFlags{}) }
 	env, err := a.buildEnv(st, newRemote, seccomp, progressOut)

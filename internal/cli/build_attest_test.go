@@ -280,3 +280,23 @@ func TestBuildUlimit(t *testing.T) {
 		t.Errorf("RUN's limits lack nofile 1000:2000:\n%s", se)
 	}
 }
+
+// TestBuildSquash: --squash keeps the base's layers and merges the added
+// ones into one, with their deletions: a build FROM the squashed image
+// sees exactly the last step's filesystem.
+func TestBuildSquash(t *testing.T) {
+	e := newBuildEnv(t)
+	base := len(e.inspect("busybox")["RootFS"].(map[string]any)["Layers"].([]any))
+	dir := ctxDir(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo a > /a && mkdir -p /d && echo x > /d/x\nRUN rm /a /bin/cat && rm -r /d\nRUN mkdir /d && echo y > /d/y && echo b > /b\n"})
+	e.mustBuild(dir, "--squash", "-t", "sq:1")
+	img := e.inspect("sq:1")
+	if got := len(img["RootFS"].(map[string]any)["Layers"].([]any)); got != base+1 {
+		t.Fatalf("squashed image has %d layers, want the base's %d + 1", got, base)
+	}
+	check := ctxDir(t, map[string]string{"Dockerfile": "FROM sq:1\nRUN test ! -e /a && test ! -e /bin/cat && test ! -e /d/x && test -e /d/y && test -e /b && test -e /bin/sh\n"})
+	e.mustBuild(check, "--no-cache")
+	so, _, _ := e.run("", nil, "history", "--format", "{{.Comment}}", "sq:1")
+	if !strings.Contains(so, "merge 3 layers to sha256:") {
+		t.Errorf("history lacks the merge entry:\n%s", so)
+	}
+}

@@ -51,7 +51,7 @@ func addBuildCompatFlags(fl *pflag.FlagSet, c *buildCompatFlags) {
 	fl.BoolVar(&c.rm, "rm", true, "Remove intermediate containers after a successful build: always true, berth's RUN leaves no container behind")
 	fl.BoolVar(&c.forceRm, "force-rm", false, "Always remove intermediate containers: always the case in berth")
 	fl.BoolVar(&c.compress, "compress", false, "Compress the build context using gzip: a no-op, berth reads the context where it is and sends it nowhere")
-	fl.BoolVar(&c.squash, "squash", false, "Squash newly built layers into a single new layer: accepted, not applied yet (the layers stay as built)")
+	fl.BoolVar(&c.squash, "squash", false, "Squash newly built layers into a single new layer")
 	fl.StringVar(&c.shmSize, "shm-size", "", `Size of RUN's "/dev/shm" (default 64MiB)`)
 	fl.StringArrayVar(&c.ulimits, "ulimit", nil, `Ulimit options for RUN (format: "nofile=1024:2048")`)
 	fl.StringVarP(&c.memory, "memory", "m", "", "Memory limit: accepted and not enforced, berth runs RUN in no cgroup of its own")

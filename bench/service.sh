@@ -89,28 +89,27 @@ DF
 
 : > "$W/pull.berth"; : > "$W/pull.docker"; : > "$W/build.berth"; : > "$W/build.docker"
 : > "$W/pullcpu.berth"; : > "$W/pullcpu.docker"; : > "$W/buildcpu.berth"; : > "$W/buildcpu.docker"
+# pull_by HOW TOOL SERIES / build_by …: one pull or build by TOOL, its
+# figure (HOW: measure for wall ms, cpu for CPU ms) appended to SERIES.
+pull_by() {
+	clean_pull
+	if [ "$2" = berth ]; then "$1" "$B" pull "$REF" >> "$W/$3.berth"; else "$1" "$DOCKER" pull "$REF" >> "$W/$3.docker"; fi
+}
+build_by() {
+	if [ "$2" = berth ]; then "$1" "$B" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/$3.berth"
+	else DOCKER_BUILDKIT=0 "$1" "$DOCKER" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/$3.docker"; fi
+}
 for r in $(seq 1 "$RUNS"); do
 	if [ $((r % 2)) = 1 ]; then order="berth docker"; else order="docker berth"; fi
-	for tool in $order; do
-		clean_pull
-		if [ "$tool" = berth ]; then measure "$B" pull "$REF" >> "$W/pull.berth"; else measure "$DOCKER" pull "$REF" >> "$W/pull.docker"; fi
-	done
-	for tool in $order; do
-		if [ "$tool" = berth ]; then measure "$B" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/build.berth"
-		else DOCKER_BUILDKIT=0 measure "$DOCKER" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/build.docker"; fi
-	done
-	# The same work again, for its CPU time, in the same alternating order:
-	# on a journal-less ext4 a build's file creations cost more CPU right
-	# after many deletions (the allocator skips inodes freed in the last
-	# 30 s), so a fixed order would bill the first tool's clean-up to the
-	# second.
-	for tool in $order; do
-		clean_pull
-		if [ "$tool" = berth ]; then cpu "$B" pull "$REF" >> "$W/pullcpu.berth"; else cpu "$DOCKER" pull "$REF" >> "$W/pullcpu.docker"; fi
-	done
-	for tool in $order; do
-		if [ "$tool" = berth ]; then cpu "$B" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/buildcpu.berth"
-		else DOCKER_BUILDKIT=0 cpu "$DOCKER" build --no-cache -q -t bench:1 "$W/ctx" >> "$W/buildcpu.docker"; fi
+	# The same work twice, for wall time then CPU time, both in the
+	# alternating order: on a journal-less ext4 a build's file creations
+	# cost more CPU right after many deletions (the allocator skips inodes
+	# freed in the last 30 s), so a fixed order would bill the first
+	# tool's clean-up to the second.
+	for how in measure cpu; do
+		series=""; [ "$how" = cpu ] && series=cpu
+		for tool in $order; do pull_by "$how" "$tool" "pull$series"; done
+		for tool in $order; do build_by "$how" "$tool" "build$series"; done
 	done
 done
 

@@ -153,58 +153,46 @@ func squashPlan(layers []v1.Layer) (map[entryKey]bool, []string, error) {
 			}
 		}
 	}
-	for li, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return nil, nil, err
+	err := eachEntry(layers, func(k entryKey, h *tar.Header, _ io.Reader) error {
+		name, err := fsutil.CleanTarName(h.Name)
+		if err != nil || name == "" {
+			return nil
 		}
-		tr := tar.NewReader(rc)
-		for ei := 0; ; ei++ {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return nil, nil, fmt.Errorf("reading a layer to squash: %w", err)
-			}
-			name, err := fsutil.CleanTarName(h.Name)
-			if err != nil || name == "" {
-				continue
-			}
-			dir, base := path.Split(name)
-			dir = strings.TrimSuffix(dir, "/")
-			k := entryKey{li, ei}
-			switch {
-			case base == ".wh..wh..opq":
-				// Hides what lower layers have under dir: earlier added
-				// layers' entries go; the marker stays for the base.
-				for q, e := range live {
-					if strings.HasPrefix(q, dir+"/") && e.layer < li {
-						delete(keep, e)
-						delete(live, q)
-					}
+		li := k.layer
+		dir, base := path.Split(name)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case base == ".wh..wh..opq":
+			// Hides what lower layers have under dir: earlier added
+			// layers' entries go; the marker stays for the base.
+			for q, e := range live {
+				if strings.HasPrefix(q, dir+"/") && e.layer < li {
+					delete(keep, e)
+					delete(live, q)
 				}
-				keep[k] = true
-			case strings.HasPrefix(base, ".wh."):
-				target := path.Join(dir, strings.TrimPrefix(base, ".wh."))
-				drop(target, li)
-				whited[target] = true
-				live[name] = k
-				keep[k] = true
-			default:
-				if old, ok := live[name]; ok {
-					delete(keep, old)
-				}
-				if wh, ok := live[path.Join(dir, ".wh."+base)]; ok {
-					delete(keep, wh) // made again: the whiteout is moot
-				}
-				live[name] = k
-				keep[k] = true
-				dirs[name] = h.Typeflag == tar.TypeDir
 			}
+			keep[k] = true
+		case strings.HasPrefix(base, ".wh."):
+			target := path.Join(dir, strings.TrimPrefix(base, ".wh."))
+			drop(target, li)
+			whited[target] = true
+			live[name] = k
+			keep[k] = true
+		default:
+			if old, ok := live[name]; ok {
+				delete(keep, old)
+			}
+			if wh, ok := live[path.Join(dir, ".wh."+base)]; ok {
+				delete(keep, wh) // made again: the whiteout is moot
+			}
+			live[name] = k
+			keep[k] = true
+			dirs[name] = h.Typeflag == tar.TypeDir
 		}
-		rc.Close()
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading a layer to squash: %w", err)
 	}
 	var extra []string
 	for p := range whited {
@@ -218,6 +206,30 @@ func squashPlan(layers []v1.Layer) (map[entryKey]bool, []string, error) {
 // squashWrite copies the surviving entries, layer by layer, then the
 // opaque markers of directories made again.
 func squashWrite(tw *tar.Writer, layers []v1.Layer, keep map[entryKey]bool, extra []string) error {
+	err := eachEntry(layers, func(k entryKey, h *tar.Header, r io.Reader) error {
+		if !keep[k] {
+			return nil
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range extra {
+		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachEntry calls fn for every entry of layers, bottom first, with the
+// entry's data to read; the plan and the write number entries alike.
+func eachEntry(layers []v1.Layer, fn func(k entryKey, h *tar.Header, r io.Reader) error) error {
 	for li, l := range layers {
 		rc, err := l.Uncompressed()
 		if err != nil {
@@ -229,26 +241,15 @@ func squashWrite(tw *tar.Writer, layers []v1.Layer, keep map[entryKey]bool, extr
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			if err == nil {
+				err = fn(entryKey{li, ei}, h, tr)
+			}
 			if err != nil {
 				rc.Close()
 				return err
 			}
-			if !keep[entryKey{li, ei}] {
-				continue
-			}
-			if err := tw.WriteHeader(h); err != nil {
-				rc.Close()
-				return err
-			}
-			if _, err := io.Copy(tw, tr); err != nil {
-				rc.Close()
-				return err
-			}
 		}
-		rc.Close()
-	}
-	for _, p := range extra {
-		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+		if err := rc.Close(); err != nil {
 			return err
 		}
 	}
